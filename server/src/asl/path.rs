@@ -1,0 +1,531 @@
+//! Paths: the JSONPath subset the Amazon States Language uses to pick data out of a
+//! state's input or the context object (`$$`), and reference paths, which name exactly
+//! one node and can also *set* a value (ResultPath).
+//!
+//! Selection is delegated to `serde_json_path` (RFC 9535), after rewriting AWS's looser
+//! dot notation (`$.foo-bar`, `$.abc.['def ghi']`) into bracket notation, so that member
+//! names the RFC's shorthand does not allow still work as they do on AWS (Jayway-style).
+//! Like Jayway JsonPath, a *definite* path (no wildcard, descendant, filter, slice or
+//! union) yields the one value it names, and an *indefinite* one yields the array of all
+//! matches, possibly empty.
+
+use serde_json::{Map, Value};
+
+use super::json::describe;
+
+/// Which document a path reads: the state's input (`$`) or the context object (`$$`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// `$...`: the data the state is processing.
+    Input,
+    /// `$$...`: the context object (execution, state, task token, map item).
+    Context,
+}
+
+/// Why a path string is not a valid path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{text}' is not a valid {kind}: {reason}")]
+pub struct PathError {
+    /// The path as written.
+    pub text: String,
+    /// "path" or "reference path".
+    pub kind: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A compiled JSONPath used for selection.
+#[derive(Debug, Clone)]
+pub struct Path {
+    text: String,
+    root: Root,
+    definite: bool,
+    compiled: serde_json_path::JsonPath,
+}
+
+impl PartialEq for Path {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Path {
+    /// Compiles a path such as `$.a.b[0]`, `$..price`, `$.items[?(@.qty > 1)]` or `$$.Execution.Id`.
+    pub fn parse(text: &str) -> Result<Path, PathError> {
+        let error = |reason: String| PathError {
+            text: text.to_string(),
+            kind: "path",
+            reason,
+        };
+        let (root, rest) = split_root(text).ok_or_else(|| error("a path must begin with '$'".into()))?;
+        let (normalized, definite) = normalize(rest).map_err(error)?;
+        let compiled = serde_json_path::JsonPath::parse(&normalized)
+            .map_err(|e| error(e.to_string().lines().next().unwrap_or("syntax error").to_string()))?;
+        Ok(Path {
+            text: text.to_string(),
+            root,
+            definite,
+            compiled,
+        })
+    }
+
+    /// The path as written in the definition.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Which document the path reads.
+    pub fn root(&self) -> Root {
+        self.root
+    }
+
+    /// Whether the path names at most one node (no wildcard, descendant, filter, slice or union).
+    pub fn is_definite(&self) -> bool {
+        self.definite
+    }
+
+    /// Selects from `input` or `context`: the value for a definite path (None when nothing
+    /// is there), the array of matches for an indefinite one.
+    pub fn select(&self, input: &Value, context: &Value) -> Option<Value> {
+        let document = match self.root {
+            Root::Input => input,
+            Root::Context => context,
+        };
+        let nodes = self.compiled.query(document);
+        if self.definite {
+            nodes.exactly_one().ok().cloned()
+        } else {
+            Some(Value::Array(nodes.all().into_iter().cloned().collect()))
+        }
+    }
+}
+
+/// One step of a reference path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// `.name` or `['name']`.
+    Field(String),
+    /// `[3]`.
+    Index(usize),
+}
+
+/// A path that names exactly one node: only `.name`, `['name']` and `[index]` steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferencePath {
+    text: String,
+    root: Root,
+    segments: Vec<Segment>,
+}
+
+impl ReferencePath {
+    /// Parses `$`, `$.a.b`, `$['a b'][0]` or `$$.Execution.Input`.
+    pub fn parse(text: &str) -> Result<ReferencePath, PathError> {
+        let error = |reason: String| PathError {
+            text: text.to_string(),
+            kind: "reference path",
+            reason,
+        };
+        let (root, rest) =
+            split_root(text).ok_or_else(|| error("a reference path must begin with '$'".into()))?;
+        let segments = parse_segments(rest).map_err(error)?;
+        Ok(ReferencePath {
+            text: text.to_string(),
+            root,
+            segments,
+        })
+    }
+
+    /// The root reference path `$`.
+    pub fn root_path() -> ReferencePath {
+        ReferencePath {
+            text: "$".into(),
+            root: Root::Input,
+            segments: Vec::new(),
+        }
+    }
+
+    /// The path as written in the definition.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Which document the path reads.
+    pub fn root(&self) -> Root {
+        self.root
+    }
+
+    /// The steps after the root.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The node the path names, if it exists.
+    pub fn get<'v>(&self, input: &'v Value, context: &'v Value) -> Option<&'v Value> {
+        let mut node = match self.root {
+            Root::Input => input,
+            Root::Context => context,
+        };
+        for segment in &self.segments {
+            node = match (segment, node) {
+                (Segment::Field(name), Value::Object(map)) => map.get(name)?,
+                (Segment::Index(i), Value::Array(items)) => items.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// Places `value` at this path inside `target`, creating objects along the way, as
+    /// ResultPath does. Fails when a step meets a value that is not an object (or, for an
+    /// index step, not an array long enough).
+    pub fn set(&self, target: Value, value: Value) -> Result<Value, String> {
+        if self.root == Root::Context {
+            return Err(format!("'{}' refers to the context object, which cannot be written", self.text));
+        }
+        let mut target = target;
+        let mut node = &mut target;
+        let mut walked = String::from("$");
+        for segment in &self.segments {
+            node = match segment {
+                Segment::Field(name) => {
+                    if node.is_null() {
+                        *node = Value::Object(Map::new());
+                    }
+                    let Value::Object(map) = node else {
+                        return Err(format!(
+                            "'{walked}' is {}, so '{}' cannot be set inside it",
+                            describe(node),
+                            self.text
+                        ));
+                    };
+                    walked.push_str(&format!(".{name}"));
+                    map.entry(name.clone()).or_insert(Value::Null)
+                }
+                Segment::Index(i) => {
+                    let kind = describe(node);
+                    let Value::Array(items) = node else {
+                        return Err(format!("'{walked}' is {kind}, so '{}' cannot be set inside it", self.text));
+                    };
+                    let len = items.len();
+                    walked.push_str(&format!("[{i}]"));
+                    items.get_mut(*i).ok_or_else(|| {
+                        format!("'{walked}' is past the end of an array of {len} items")
+                    })?
+                }
+            };
+        }
+        *node = value;
+        Ok(target)
+    }
+}
+
+/// Splits `$$rest` / `$rest` into the root and the rest.
+fn split_root(text: &str) -> Option<(Root, &str)> {
+    if let Some(rest) = text.strip_prefix("$$") {
+        Some((Root::Context, rest))
+    } else {
+        text.strip_prefix('$').map(|rest| (Root::Input, rest))
+    }
+}
+
+/// Rewrites the part after `$` into RFC 9535 syntax with `$` prepended, and reports
+/// whether the path is definite.
+fn normalize(rest: &str) -> Result<(String, bool), String> {
+    let chars: Vec<char> = rest.chars().collect();
+    let mut out = String::from("$");
+    let mut definite = true;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '.' => {
+                if chars.get(i + 1) == Some(&'.') {
+                    definite = false;
+                    out.push_str("..");
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+                match chars.get(i) {
+                    None => return Err("the path ends with '.'".into()),
+                    // `$.abc.['def ghi']`: AWS accepts a dot before a bracket.
+                    Some('[') => {}
+                    Some('*') => {
+                        definite = false;
+                        out.push_str("[*]");
+                        i += 1;
+                    }
+                    Some(_) => {
+                        let start = i;
+                        while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
+                            i += 1;
+                        }
+                        let name: String = chars[start..i].iter().collect();
+                        if name.contains(['(', ')', ' ']) && name.ends_with(')') {
+                            return Err(format!("functions such as '{name}' are not supported"));
+                        }
+                        out.push_str(&quote_member(&name));
+                    }
+                }
+            }
+            '[' => {
+                let end = matching_bracket(&chars, i)?;
+                let inner: String = chars[i + 1..end].iter().collect();
+                if selector_is_indefinite(&inner) {
+                    definite = false;
+                }
+                out.push('[');
+                out.push_str(&inner);
+                out.push(']');
+                i = end + 1;
+            }
+            c => return Err(format!("unexpected '{c}' (use '.name' or '[...]' after '$')")),
+        }
+    }
+    Ok((out, definite))
+}
+
+/// `['name']` with quotes and backslashes escaped.
+fn quote_member(name: &str) -> String {
+    let escaped = name.replace('\\', "\\\\").replace('\'', "\\'");
+    format!("['{escaped}']")
+}
+
+/// The index of the `]` closing the `[` at `open`, skipping quoted strings and nesting.
+fn matching_bracket(chars: &[char], open: usize) -> Result<usize, String> {
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    let mut i = open;
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            if c == '\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                '\'' | '"' => quote = Some(c),
+                '[' => depth += 1,
+                ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    Err("a '[' is never closed".into())
+}
+
+/// Whether a bracket selector can select several nodes: wildcard, filter, slice or union.
+fn selector_is_indefinite(inner: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in inner.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '*' | '?' | ':' | ',' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Parses the steps of a reference path.
+fn parse_segments(rest: &str) -> Result<Vec<Segment>, String> {
+    let chars: Vec<char> = rest.chars().collect();
+    let mut segments = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '.' => {
+                i += 1;
+                if chars.get(i) == Some(&'[') {
+                    continue;
+                }
+                let start = i;
+                while i < chars.len() && chars[i] != '.' && chars[i] != '[' {
+                    i += 1;
+                }
+                let name: String = chars[start..i].iter().collect();
+                if name.is_empty() {
+                    return Err("'..' and empty names are not allowed".into());
+                }
+                if let Some(op) = name.chars().find(|c| matches!(c, '*' | '@' | '?' | ',' | ':')) {
+                    return Err(format!("the operator '{op}' is not allowed"));
+                }
+                segments.push(Segment::Field(name));
+            }
+            '[' => {
+                let end = matching_bracket(&chars, i)?;
+                let inner: String = chars[i + 1..end].iter().collect();
+                let inner = inner.trim();
+                if let Some(name) = unquote(inner) {
+                    segments.push(Segment::Field(name?));
+                } else if let Ok(index) = inner.parse::<usize>() {
+                    segments.push(Segment::Index(index));
+                } else {
+                    return Err(format!(
+                        "'[{inner}]' is not allowed: use a quoted name or a non-negative index"
+                    ));
+                }
+                i = end + 1;
+            }
+            c => return Err(format!("unexpected '{c}'")),
+        }
+    }
+    Ok(segments)
+}
+
+/// `'name'` or `"name"` → `name`, with backslash escapes resolved.
+fn unquote(inner: &str) -> Option<Result<String, String>> {
+    let quote = inner.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    if inner.len() < 2 || !inner.ends_with(quote) {
+        return Some(Err(format!("unterminated name {inner}")));
+    }
+    let body = &inner[1..inner.len() - 1];
+    let mut name = String::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(next) => name.push(next),
+                None => return Some(Err(format!("dangling backslash in {inner}"))),
+            }
+        } else {
+            name.push(c);
+        }
+    }
+    Some(Ok(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn select(path: &str, input: &Value) -> Option<Value> {
+        Path::parse(path).unwrap().select(input, &json!({"Execution": {"Id": "x"}}))
+    }
+
+    // The reference-path examples from the AWS "Paths" page.
+    #[test]
+    fn aws_reference_path_examples() {
+        let input = json!({"foo": 123, "bar": ["a", "b", "c"], "car": {"cdr": true}});
+        assert_eq!(select("$.foo", &input), Some(json!(123)));
+        assert_eq!(select("$.bar", &input), Some(json!(["a", "b", "c"])));
+        assert_eq!(select("$.car.cdr", &input), Some(json!(true)));
+        let ctx = json!(null);
+        let reference = ReferencePath::parse("$.car.cdr").unwrap();
+        assert_eq!(reference.get(&input, &ctx), Some(&json!(true)));
+    }
+
+    #[test]
+    fn root_selects_everything() {
+        let input = json!({"a": 1});
+        assert_eq!(select("$", &input), Some(input.clone()));
+    }
+
+    #[test]
+    fn definite_path_that_matches_nothing_selects_none() {
+        assert_eq!(select("$.missing", &json!({"a": 1})), None);
+        assert_eq!(select("$.a.b", &json!({"a": 1})), None);
+    }
+
+    #[test]
+    fn indefinite_paths_select_arrays() {
+        let input = json!({"items": [{"p": 1, "q": 2}, {"p": 5}, {"p": 10}]});
+        assert_eq!(select("$.items[*].p", &input), Some(json!([1, 5, 10])));
+        assert_eq!(select("$..p", &input), Some(json!([1, 5, 10])));
+        assert_eq!(select("$.items[1:3].p", &input), Some(json!([5, 10])));
+        assert_eq!(select("$.items[?(@.p > 2)].p", &input), Some(json!([5, 10])));
+        assert_eq!(select("$.items[?(@.p > 99)]", &input), Some(json!([])));
+        assert_eq!(select("$.items[0,2].p", &input), Some(json!([1, 10])));
+    }
+
+    #[test]
+    fn loose_member_names_work_as_on_aws() {
+        let input = json!({"foo-bar": {"def ghi": 3}, "0": "zero"});
+        assert_eq!(select("$.foo-bar", &input), Some(json!({"def ghi": 3})));
+        assert_eq!(select("$.foo-bar.['def ghi']", &input), Some(json!(3)));
+        assert_eq!(select("$['foo-bar']['def ghi']", &input), Some(json!(3)));
+        assert_eq!(select("$.0", &input), Some(json!("zero")));
+    }
+
+    #[test]
+    fn context_paths_read_the_context_object() {
+        let path = Path::parse("$$.Execution.Id").unwrap();
+        assert_eq!(path.root(), Root::Context);
+        assert_eq!(path.select(&json!({}), &json!({"Execution": {"Id": "e1"}})), Some(json!("e1")));
+    }
+
+    #[test]
+    fn invalid_paths_are_rejected_with_a_reason() {
+        assert!(Path::parse("foo").unwrap_err().reason.contains("begin with '$'"));
+        assert!(Path::parse("$.a[").is_err());
+        assert!(Path::parse("$.").is_err());
+        assert!(Path::parse("$.a.length()").is_err());
+    }
+
+    #[test]
+    fn reference_paths_reject_operators() {
+        for bad in ["$..a", "$.a[*]", "$.a[?(@.b)]", "$.a[1:2]", "$.*", "a.b", "$.a[-1]"] {
+            assert!(ReferencePath::parse(bad).is_err(), "{bad} should be rejected");
+        }
+        let ok = ReferencePath::parse("$.a['b c'][2]").unwrap();
+        assert_eq!(
+            ok.segments(),
+            &[Segment::Field("a".into()), Segment::Field("b c".into()), Segment::Index(2)]
+        );
+    }
+
+    #[test]
+    fn set_creates_objects_along_the_way() {
+        let path = ReferencePath::parse("$.a.b.c").unwrap();
+        let out = path.set(json!({"x": 1}), json!(5)).unwrap();
+        assert_eq!(out, json!({"x": 1, "a": {"b": {"c": 5}}}));
+    }
+
+    #[test]
+    fn set_at_root_replaces() {
+        let out = ReferencePath::root_path().set(json!({"x": 1}), json!([1])).unwrap();
+        assert_eq!(out, json!([1]));
+    }
+
+    #[test]
+    fn set_overwrites_existing_field_and_keeps_siblings() {
+        let path = ReferencePath::parse("$.a.b").unwrap();
+        let out = path.set(json!({"a": {"b": 1, "c": 2}}), json!("new")).unwrap();
+        assert_eq!(out, json!({"a": {"b": "new", "c": 2}}));
+    }
+
+    #[test]
+    fn set_into_a_non_object_fails_naming_the_step() {
+        let path = ReferencePath::parse("$.a.b").unwrap();
+        let err = path.set(json!({"a": "text"}), json!(1)).unwrap_err();
+        assert!(err.contains("'$.a' is a string"), "{err}");
+        let err = ReferencePath::parse("$.x").unwrap().set(json!([1]), json!(1)).unwrap_err();
+        assert!(err.contains("'$' is an array"), "{err}");
+    }
+
+    #[test]
+    fn set_by_index_needs_an_existing_element() {
+        let path = ReferencePath::parse("$.list[1]").unwrap();
+        assert_eq!(path.set(json!({"list": [0, 0]}), json!(9)).unwrap(), json!({"list": [0, 9]}));
+        assert!(path.set(json!({"list": [0]}), json!(9)).is_err());
+    }
+}
