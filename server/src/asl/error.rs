@@ -67,11 +67,6 @@ impl StatesError {
         Self::new(names::RESULT_PATH_MATCH_FAILURE, cause)
     }
 
-    /// `States.ParameterPathFailure`: a `.$` field's path selected nothing.
-    pub fn parameter_path(cause: impl Into<String>) -> Self {
-        Self::new(names::PARAMETER_PATH_FAILURE, cause)
-    }
-
     /// `States.DataLimitExceeded`: a payload is larger than the configured limit.
     pub fn data_limit(cause: impl Into<String>) -> Self {
         Self::new(names::DATA_LIMIT_EXCEEDED, cause)

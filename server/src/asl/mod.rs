@@ -1,6 +1,12 @@
+pub mod context;
 pub mod error;
 pub mod eval;
+pub mod expr;
 pub mod intrinsics;
+pub mod io;
 pub mod json;
 pub mod path;
 pub mod random;
+pub mod retry;
+pub mod template;
+pub mod timestamp;
