@@ -44,9 +44,20 @@ impl Default for DataFlow {
 }
 
 impl DataFlow {
+    /// InputPath alone: the data that path-valued settings (SecondsPath,
+    /// TimeoutSecondsPath, ItemsPath, MaxConcurrencyPath, ...) read.
+    pub fn selected_input(&self, state_input: &Value, env: &Env) -> Result<Value, StatesError> {
+        select_or_empty(self.input_path.as_ref(), state_input, env, "InputPath")
+    }
+
     /// InputPath then Parameters: the input the state's work sees.
     pub fn effective_input(&self, state_input: &Value, env: &mut Env) -> Result<Value, StatesError> {
-        let selected = select_or_empty(self.input_path.as_ref(), state_input, env, "InputPath")?;
+        let selected = self.selected_input(state_input, env)?;
+        self.apply_parameters(selected, env)
+    }
+
+    /// Parameters applied to what InputPath selected.
+    pub fn apply_parameters(&self, selected: Value, env: &mut Env) -> Result<Value, StatesError> {
         let effective = match &self.parameters {
             Some(template) => template.evaluate(&selected, env)?,
             None => selected,
@@ -64,15 +75,6 @@ impl DataFlow {
         };
         let combined = apply_result_path(self.result_path.as_ref(), state_input, result)?;
         let output = select_or_empty(self.output_path.as_ref(), &combined, env, "OutputPath")?;
-        check_payload_size(&output, env, "the state's output")?;
-        Ok(output)
-    }
-
-    /// InputPath then OutputPath, for states that produce no result of their own
-    /// (Choice, Wait, Succeed).
-    pub fn pass_through(&self, state_input: &Value, env: &mut Env) -> Result<Value, StatesError> {
-        let selected = select_or_empty(self.input_path.as_ref(), state_input, env, "InputPath")?;
-        let output = select_or_empty(self.output_path.as_ref(), &selected, env, "OutputPath")?;
         check_payload_size(&output, env, "the state's output")?;
         Ok(output)
     }
@@ -204,7 +206,6 @@ mod tests {
         let f = flow(None, None, None, Some("$"), None);
         assert_eq!(with_env(|env| f.effective_input(&json!({"a": 1}), env)).unwrap(), json!({}));
         assert_eq!(with_env(|env| f.output(&json!({"a": 1}), json!(5), env)).unwrap(), json!({}));
-        assert_eq!(with_env(|env| f.pass_through(&json!({"a": 1}), env)).unwrap(), json!({}));
     }
 
     #[test]

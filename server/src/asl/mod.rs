@@ -1,4 +1,5 @@
 pub mod context;
+pub mod definition;
 pub mod error;
 pub mod eval;
 pub mod expr;
@@ -8,5 +9,6 @@ pub mod json;
 pub mod path;
 pub mod random;
 pub mod retry;
+pub mod states;
 pub mod template;
 pub mod timestamp;

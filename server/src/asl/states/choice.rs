@@ -1,0 +1,498 @@
+//! Choice: picks the next state from the first rule that matches the input, or the
+//! Default. Rules compare a `Variable` (a path into the input) with a literal or with
+//! another path (`...Path` operators), test its type, or combine rules with And, Or and
+//! Not to any depth.
+//!
+//! As AWS does, a comparison whose operands are of the wrong type is simply false (it is
+//! not an error), while a `Variable` that selects nothing is a `States.Runtime` error —
+//! except for `IsPresent`, whose whole point is to ask.
+
+use serde_json::Value;
+
+use crate::asl::error::{StatesError, names};
+use crate::asl::path::Path;
+use crate::asl::timestamp;
+
+/// A Choice state's own fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// `Choices`, tried in order.
+    pub choices: Vec<ChoiceRule>,
+    /// `Default`: where to go when no rule matches.
+    pub default: Option<String>,
+}
+
+/// One top-level rule: a condition and where it leads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChoiceRule {
+    /// What must hold.
+    pub condition: Condition,
+    /// `Next`.
+    pub next: String,
+}
+
+/// A Boolean expression over the input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// `And`: every condition holds.
+    And(Vec<Condition>),
+    /// `Or`: some condition holds.
+    Or(Vec<Condition>),
+    /// `Not`.
+    Not(Box<Condition>),
+    /// `Variable` and one operator.
+    Test {
+        /// `Variable`.
+        variable: Path,
+        /// The operator and its operand.
+        comparison: Comparison,
+    },
+}
+
+/// A comparison operator with its operand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Comparison {
+    /// `StringEquals`, `NumericLessThanPath`, `TimestampGreaterThanEquals`, ...
+    Compare {
+        /// What kind of values are compared.
+        family: Family,
+        /// How they must relate.
+        relation: Relation,
+        /// The right-hand side.
+        operand: Operand,
+    },
+    /// `StringMatches`: `*` matches any run of characters; `\*` and `\\` are literal.
+    StringMatches(String),
+    /// `IsNull`, `IsPresent`, `IsNumeric`, `IsString`, `IsBoolean`, `IsTimestamp`, with
+    /// the expected answer.
+    Is(TypeTest, bool),
+}
+
+/// The value family of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    String,
+    Numeric,
+    Boolean,
+    Timestamp,
+}
+
+/// The relation a comparison asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Equals,
+    LessThan,
+    GreaterThan,
+    LessThanEquals,
+    GreaterThanEquals,
+}
+
+/// The type tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeTest {
+    IsNull,
+    IsPresent,
+    IsNumeric,
+    IsString,
+    IsBoolean,
+    IsTimestamp,
+}
+
+/// The right-hand side of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// `StringEquals: "x"`.
+    Value(Value),
+    /// `StringEqualsPath: "$.other"`.
+    Path(Path),
+}
+
+impl Family {
+    /// Every family, for building the operator table.
+    pub const ALL: [Family; 4] = [Family::String, Family::Numeric, Family::Boolean, Family::Timestamp];
+
+    /// The operator-name prefix.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Family::String => "String",
+            Family::Numeric => "Numeric",
+            Family::Boolean => "Boolean",
+            Family::Timestamp => "Timestamp",
+        }
+    }
+
+    /// The relations the family supports (Boolean has only Equals).
+    pub fn relations(self) -> &'static [Relation] {
+        match self {
+            Family::Boolean => &[Relation::Equals],
+            _ => &Relation::ALL,
+        }
+    }
+
+    /// Whether a literal operand has the family's type.
+    pub fn accepts(self, value: &Value) -> bool {
+        match self {
+            Family::String => value.is_string(),
+            Family::Numeric => value.is_number(),
+            Family::Boolean => value.is_boolean(),
+            Family::Timestamp => value.as_str().and_then(timestamp::parse).is_some(),
+        }
+    }
+}
+
+impl Relation {
+    /// Every relation.
+    pub const ALL: [Relation; 5] = [
+        Relation::Equals,
+        Relation::LessThan,
+        Relation::GreaterThan,
+        Relation::LessThanEquals,
+        Relation::GreaterThanEquals,
+    ];
+
+    /// The operator-name suffix.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Relation::Equals => "Equals",
+            Relation::LessThan => "LessThan",
+            Relation::GreaterThan => "GreaterThan",
+            Relation::LessThanEquals => "LessThanEquals",
+            Relation::GreaterThanEquals => "GreaterThanEquals",
+        }
+    }
+
+    fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            Relation::Equals => ordering == Equal,
+            Relation::LessThan => ordering == Less,
+            Relation::GreaterThan => ordering == Greater,
+            Relation::LessThanEquals => ordering != Greater,
+            Relation::GreaterThanEquals => ordering != Less,
+        }
+    }
+}
+
+impl TypeTest {
+    /// Every type test with its operator name.
+    pub const ALL: [(TypeTest, &'static str); 6] = [
+        (TypeTest::IsNull, "IsNull"),
+        (TypeTest::IsPresent, "IsPresent"),
+        (TypeTest::IsNumeric, "IsNumeric"),
+        (TypeTest::IsString, "IsString"),
+        (TypeTest::IsBoolean, "IsBoolean"),
+        (TypeTest::IsTimestamp, "IsTimestamp"),
+    ];
+}
+
+impl Choice {
+    /// The next state's name: the first matching rule's Next, else Default, else
+    /// `States.NoChoiceMatched`.
+    pub fn next(&self, input: &Value, context: &Value) -> Result<&str, StatesError> {
+        for rule in &self.choices {
+            if rule.condition.holds(input, context)? {
+                return Ok(&rule.next);
+            }
+        }
+        self.default.as_deref().ok_or_else(|| {
+            StatesError::new(
+                names::NO_CHOICE_MATCHED,
+                "No Choice Rules matched and no Default is specified",
+            )
+        })
+    }
+}
+
+impl Condition {
+    /// Whether the condition holds for `input`.
+    pub fn holds(&self, input: &Value, context: &Value) -> Result<bool, StatesError> {
+        match self {
+            Condition::And(all) => {
+                for c in all {
+                    if !c.holds(input, context)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Condition::Or(any) => {
+                for c in any {
+                    if c.holds(input, context)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Condition::Not(inner) => Ok(!inner.holds(input, context)?),
+            Condition::Test { variable, comparison } => {
+                let value = variable.select(input, context);
+                if let Comparison::Is(TypeTest::IsPresent, expected) = comparison {
+                    return Ok(value.is_some() == *expected);
+                }
+                let value = value.ok_or_else(|| invalid_path(variable.text(), "Variable"))?;
+                comparison.holds(&value, input, context)
+            }
+        }
+    }
+}
+
+fn invalid_path(path: &str, field: &str) -> StatesError {
+    StatesError::runtime(format!(
+        "Invalid path '{path}': The choice state's condition path references an invalid value ({field} selects nothing)"
+    ))
+}
+
+impl Comparison {
+    fn holds(&self, value: &Value, input: &Value, context: &Value) -> Result<bool, StatesError> {
+        Ok(match self {
+            Comparison::Compare { family, relation, operand } => {
+                let right = match operand {
+                    Operand::Value(v) => v.clone(),
+                    Operand::Path(path) => path
+                        .select(input, context)
+                        .ok_or_else(|| invalid_path(path.text(), "the operator's path"))?,
+                };
+                compare(*family, value, &right).is_some_and(|ordering| relation.holds(ordering))
+            }
+            Comparison::StringMatches(pattern) => value.as_str().is_some_and(|s| wildcard_match(pattern, s)),
+            Comparison::Is(test, expected) => {
+                let actual = match test {
+                    TypeTest::IsNull => value.is_null(),
+                    TypeTest::IsPresent => true,
+                    TypeTest::IsNumeric => value.is_number(),
+                    TypeTest::IsString => value.is_string(),
+                    TypeTest::IsBoolean => value.is_boolean(),
+                    TypeTest::IsTimestamp => value.as_str().and_then(timestamp::parse).is_some(),
+                };
+                actual == *expected
+            }
+        })
+    }
+}
+
+/// Orders two values of a family; `None` when either is not of that family.
+fn compare(family: Family, left: &Value, right: &Value) -> Option<std::cmp::Ordering> {
+    match family {
+        Family::String => Some(left.as_str()?.cmp(right.as_str()?)),
+        Family::Numeric => match (left.as_i64(), right.as_i64()) {
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => left.as_f64()?.partial_cmp(&right.as_f64()?),
+        },
+        Family::Boolean => Some(left.as_bool()?.cmp(&right.as_bool()?)),
+        Family::Timestamp => {
+            let a = timestamp::parse(left.as_str()?)?;
+            let b = timestamp::parse(right.as_str()?)?;
+            Some(a.cmp(&b))
+        }
+    }
+}
+
+/// `StringMatches`: `*` matches any run of characters (also none); `\*` is a literal
+/// star and `\\` a literal backslash.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    enum Token {
+        Char(char),
+        Star,
+    }
+    let mut tokens = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => tokens.push(Token::Char(chars.next().unwrap_or('\\'))),
+            '*' => tokens.push(Token::Star),
+            c => tokens.push(Token::Char(c)),
+        }
+    }
+    let text: Vec<char> = text.chars().collect();
+    // Greedy matching with backtracking to the last star: linear in practice.
+    let (mut t, mut p) = (0, 0);
+    let mut last_star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match tokens.get(p) {
+            Some(Token::Char(c)) if *c == text[t] => {
+                t += 1;
+                p += 1;
+            }
+            Some(Token::Star) => {
+                last_star = Some((p, t));
+                p += 1;
+            }
+            _ => match last_star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    last_star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    tokens[p..].iter().all(|token| matches!(token, Token::Star))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn test(variable: &str, comparison: Comparison) -> Condition {
+        Condition::Test { variable: Path::parse(variable).unwrap(), comparison }
+    }
+
+    fn cmp(family: Family, relation: Relation, operand: Value) -> Comparison {
+        Comparison::Compare { family, relation, operand: Operand::Value(operand) }
+    }
+
+    fn holds(condition: &Condition, input: Value) -> bool {
+        condition.holds(&input, &json!({})).unwrap()
+    }
+
+    // The AWS Choice state example: type, value, Not, And and a Default.
+    #[test]
+    fn aws_choice_example() {
+        let choice = Choice {
+            choices: vec![
+                ChoiceRule {
+                    condition: Condition::Not(Box::new(test("$.type", cmp(Family::String, Relation::Equals, json!("Private"))))),
+                    next: "Public".into(),
+                },
+                ChoiceRule { condition: test("$.value", cmp(Family::Numeric, Relation::Equals, json!(0))), next: "ValueIsZero".into() },
+                ChoiceRule {
+                    condition: Condition::And(vec![
+                        test("$.value", cmp(Family::Numeric, Relation::GreaterThanEquals, json!(20))),
+                        test("$.value", cmp(Family::Numeric, Relation::LessThan, json!(30))),
+                    ]),
+                    next: "ValueInTwenties".into(),
+                },
+            ],
+            default: Some("DefaultState".into()),
+        };
+        let ctx = json!({});
+        assert_eq!(choice.next(&json!({"type": "Public", "value": 5}), &ctx).unwrap(), "Public");
+        assert_eq!(choice.next(&json!({"type": "Private", "value": 0}), &ctx).unwrap(), "ValueIsZero");
+        assert_eq!(choice.next(&json!({"type": "Private", "value": 25}), &ctx).unwrap(), "ValueInTwenties");
+        assert_eq!(choice.next(&json!({"type": "Private", "value": 35}), &ctx).unwrap(), "DefaultState");
+    }
+
+    #[test]
+    fn no_match_and_no_default_is_no_choice_matched() {
+        let choice = Choice {
+            choices: vec![ChoiceRule { condition: test("$.statusCode", cmp(Family::Numeric, Relation::Equals, json!(200))), next: "Correct".into() }],
+            default: None,
+        };
+        let err = choice.next(&json!({"statusCode": 404}), &json!({})).unwrap_err();
+        assert_eq!(err.error, "States.NoChoiceMatched");
+    }
+
+    #[test]
+    fn every_relation_in_every_ordered_family() {
+        let cases = [
+            (Family::String, json!("b"), json!("a"), json!("c")),
+            (Family::Numeric, json!(2), json!(1.5), json!(10)),
+            (Family::Timestamp, json!("2020-01-02T00:00:00Z"), json!("2020-01-01T23:59:59Z"), json!("2020-01-02T00:00:00.001Z")),
+        ];
+        for (family, value, lower, higher) in cases {
+            let check = |relation, operand: &Value, expected: bool| {
+                assert_eq!(holds(&test("$.v", cmp(family, relation, operand.clone())), json!({"v": value})), expected, "{family:?} {relation:?} {operand}");
+            };
+            check(Relation::Equals, &value, true);
+            check(Relation::Equals, &lower, false);
+            check(Relation::LessThan, &higher, true);
+            check(Relation::LessThan, &value, false);
+            check(Relation::GreaterThan, &lower, true);
+            check(Relation::GreaterThan, &value, false);
+            check(Relation::LessThanEquals, &value, true);
+            check(Relation::LessThanEquals, &lower, false);
+            check(Relation::GreaterThanEquals, &value, true);
+            check(Relation::GreaterThanEquals, &higher, false);
+        }
+        assert!(holds(&test("$.b", cmp(Family::Boolean, Relation::Equals, json!(true))), json!({"b": true})));
+        assert!(!holds(&test("$.b", cmp(Family::Boolean, Relation::Equals, json!(false))), json!({"b": true})));
+    }
+
+    #[test]
+    fn timestamps_compare_as_instants_across_offsets() {
+        let c = test("$.t", cmp(Family::Timestamp, Relation::Equals, json!("2020-01-01T01:00:00+01:00")));
+        assert!(holds(&c, json!({"t": "2020-01-01T00:00:00Z"})));
+    }
+
+    #[test]
+    fn mismatched_types_are_false_not_errors() {
+        assert!(!holds(&test("$.v", cmp(Family::Numeric, Relation::Equals, json!(1))), json!({"v": "1"})));
+        assert!(!holds(&test("$.v", cmp(Family::String, Relation::Equals, json!("1"))), json!({"v": 1})));
+        assert!(!holds(&test("$.v", cmp(Family::Timestamp, Relation::LessThan, json!("2020-01-01T00:00:00Z"))), json!({"v": "yesterday"})));
+    }
+
+    #[test]
+    fn path_operands_compare_two_input_values() {
+        let c = test("$.a", Comparison::Compare { family: Family::Numeric, relation: Relation::LessThan, operand: Operand::Path(Path::parse("$.b").unwrap()) });
+        assert!(holds(&c, json!({"a": 1, "b": 2})));
+        assert!(!holds(&c, json!({"a": 3, "b": 2})));
+        let err = c.holds(&json!({"a": 1}), &json!({})).unwrap_err();
+        assert_eq!(err.error, "States.Runtime");
+    }
+
+    #[test]
+    fn missing_variable_is_a_runtime_error_except_for_is_present() {
+        let c = test("$.nope", cmp(Family::Numeric, Relation::Equals, json!(1)));
+        let err = c.holds(&json!({}), &json!({})).unwrap_err();
+        assert_eq!(err.error, "States.Runtime");
+        assert!(err.cause.contains("'$.nope'"));
+        assert!(holds(&test("$.nope", Comparison::Is(TypeTest::IsPresent, false)), json!({})));
+        assert!(!holds(&test("$.nope", Comparison::Is(TypeTest::IsPresent, true)), json!({})));
+        assert!(holds(&test("$.here", Comparison::Is(TypeTest::IsPresent, true)), json!({"here": null})));
+    }
+
+    #[test]
+    fn type_tests() {
+        let input = json!({"n": null, "x": 1.5, "s": "str", "b": false, "t": "2016-03-14T01:59:00Z"});
+        let expectations = [
+            ("$.n", TypeTest::IsNull),
+            ("$.x", TypeTest::IsNumeric),
+            ("$.s", TypeTest::IsString),
+            ("$.t", TypeTest::IsString),
+            ("$.b", TypeTest::IsBoolean),
+            ("$.t", TypeTest::IsTimestamp),
+        ];
+        for (path, t) in expectations {
+            assert!(holds(&test(path, Comparison::Is(t, true)), input.clone()), "{path} {t:?}");
+            assert!(!holds(&test(path, Comparison::Is(t, false)), input.clone()), "{path} {t:?} false");
+        }
+        assert!(!holds(&test("$.s", Comparison::Is(TypeTest::IsTimestamp, true)), input.clone()));
+        assert!(!holds(&test("$.x", Comparison::Is(TypeTest::IsString, true)), input));
+    }
+
+    #[test]
+    fn string_matches_wildcards_and_escapes() {
+        let m = |pattern: &str, text: &str| wildcard_match(pattern, text);
+        // The AWS example: "log-*.txt" matches "log-2019-12-01.txt".
+        assert!(m("log-*.txt", "log-2019-12-01.txt"));
+        assert!(!m("log-*.txt", "log-2019-12-01.csv"));
+        assert!(m("*", ""));
+        assert!(m("a*b*c", "aXXbYYc"));
+        assert!(m("a*b*c", "abc"));
+        assert!(!m("a*b*c", "acb"));
+        assert!(m(r"star\*", "star*"));
+        assert!(!m(r"star\*", "starlight"));
+        assert!(m(r"back\\slash", r"back\slash"));
+        assert!(m("*.*.*", "a.b.c"));
+        let c = test("$.f", Comparison::StringMatches("*.log".into()));
+        assert!(holds(&c, json!({"f": "x.log"})));
+        assert!(!holds(&c, json!({"f": 5})));
+    }
+
+    #[test]
+    fn nested_boolean_operators() {
+        let deep = Condition::Or(vec![
+            Condition::And(vec![
+                Condition::Not(Box::new(test("$.a", Comparison::Is(TypeTest::IsNull, true)))),
+                Condition::Or(vec![test("$.a", cmp(Family::Numeric, Relation::GreaterThan, json!(10))), test("$.b", cmp(Family::String, Relation::Equals, json!("yes")))]),
+            ]),
+            test("$.force", cmp(Family::Boolean, Relation::Equals, json!(true))),
+        ]);
+        assert!(holds(&deep, json!({"a": 11, "b": "no", "force": false})));
+        assert!(holds(&deep, json!({"a": 1, "b": "yes", "force": false})));
+        assert!(!holds(&deep, json!({"a": null, "b": "yes", "force": false})));
+        assert!(holds(&deep, json!({"a": null, "b": "no", "force": true})));
+    }
+}

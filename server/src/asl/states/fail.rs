@@ -1,0 +1,102 @@
+//! Fail: ends the execution with an error name and cause, written in the definition
+//! (`Error`, `Cause`) or computed from the input (`ErrorPath`, `CausePath`, which may
+//! also be intrinsic functions).
+
+use serde_json::Value;
+
+use crate::asl::error::StatesError;
+use crate::asl::eval::Env;
+use crate::asl::expr::Expr;
+use crate::asl::json::describe;
+
+/// A fixed or computed string.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Text {
+    /// `Error` / `Cause`.
+    Fixed(String),
+    /// `ErrorPath` / `CausePath`.
+    Computed(Expr),
+}
+
+/// A Fail state's own fields.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fail {
+    /// `Error` or `ErrorPath`.
+    pub error: Option<Text>,
+    /// `Cause` or `CausePath`.
+    pub cause: Option<Text>,
+}
+
+/// The error and cause the execution fails with; AWS leaves either out when unset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailOutcome {
+    /// The error name.
+    pub error: Option<String>,
+    /// The cause.
+    pub cause: Option<String>,
+}
+
+impl Fail {
+    /// Resolves the error and cause against the state's input.
+    pub fn outcome(&self, input: &Value, env: &mut Env) -> Result<FailOutcome, StatesError> {
+        Ok(FailOutcome {
+            error: resolve(self.error.as_ref(), input, env, "ErrorPath")?,
+            cause: resolve(self.cause.as_ref(), input, env, "CausePath")?,
+        })
+    }
+}
+
+fn resolve(text: Option<&Text>, input: &Value, env: &mut Env, field: &str) -> Result<Option<String>, StatesError> {
+    match text {
+        None => Ok(None),
+        Some(Text::Fixed(s)) => Ok(Some(s.clone())),
+        Some(Text::Computed(expr)) => match expr.evaluate(input, env, field)? {
+            Value::String(s) => Ok(Some(s)),
+            other => Err(StatesError::runtime(format!(
+                "{field} must produce a string, but it produced {}",
+                describe(&other)
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asl::random::SeededRandom;
+    use serde_json::json;
+
+    fn outcome(fail: &Fail, input: Value) -> Result<FailOutcome, StatesError> {
+        let context = json!({"Execution": {"Name": "e1"}});
+        let mut random = SeededRandom::new(1);
+        let mut env = Env::new(&context, &mut random);
+        fail.outcome(&input, &mut env)
+    }
+
+    #[test]
+    fn fixed_error_and_cause() {
+        let fail = Fail { error: Some(Text::Fixed("ErrorA".into())), cause: Some(Text::Fixed("Kaiju attack".into())) };
+        assert_eq!(
+            outcome(&fail, json!({})).unwrap(),
+            FailOutcome { error: Some("ErrorA".into()), cause: Some("Kaiju attack".into()) }
+        );
+    }
+
+    #[test]
+    fn error_path_and_intrinsic_cause_path() {
+        let fail = Fail {
+            error: Some(Text::Computed(Expr::parse("$.Error").unwrap())),
+            cause: Some(Text::Computed(Expr::parse("States.Format('run {} failed: {}', $$.Execution.Name, $.Cause)").unwrap())),
+        };
+        let out = outcome(&fail, json!({"Error": "Boom", "Cause": "disk"})).unwrap();
+        assert_eq!(out, FailOutcome { error: Some("Boom".into()), cause: Some("run e1 failed: disk".into()) });
+    }
+
+    #[test]
+    fn unset_fields_stay_unset_and_bad_types_fail() {
+        assert_eq!(outcome(&Fail::default(), json!({})).unwrap(), FailOutcome { error: None, cause: None });
+        let fail = Fail { error: Some(Text::Computed(Expr::parse("$.n").unwrap())), cause: None };
+        let err = outcome(&fail, json!({"n": 5})).unwrap_err();
+        assert!(err.cause.contains("ErrorPath must produce a string"));
+    }
+}

@@ -1,0 +1,205 @@
+//! Map (inline): runs its ItemProcessor once per item of an array in the input, at most
+//! MaxConcurrency at a time (0: no limit); its result is the array of the iterations'
+//! outputs, in item order. Failed iterations fail the state unless they stay within
+//! ToleratedFailureCount / ToleratedFailurePercentage.
+
+use serde_json::Value;
+
+use crate::asl::definition::{Branch, Setting};
+use crate::asl::error::StatesError;
+use crate::asl::eval::Env;
+use crate::asl::json::describe;
+use crate::asl::path::ReferencePath;
+use crate::asl::retry::ErrorHandling;
+use crate::asl::template::Template;
+
+/// A Map state's own fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Map {
+    /// `ItemProcessor` (or the older `Iterator`).
+    pub processor: Branch,
+    /// `ItemsPath`: where the array is in the input (default `$`).
+    pub items_path: ReferencePath,
+    /// `ItemSelector` (or the older `Parameters`): builds each iteration's input.
+    pub item_selector: Option<Template>,
+    /// `MaxConcurrency` or `MaxConcurrencyPath` (0: unlimited).
+    pub max_concurrency: Setting<u64>,
+    /// `ToleratedFailureCount` or its Path.
+    pub tolerated_failure_count: Option<Setting<u64>>,
+    /// `ToleratedFailurePercentage` or its Path.
+    pub tolerated_failure_percentage: Option<Setting<f64>>,
+    /// `Retry` and `Catch`.
+    pub errors: ErrorHandling,
+}
+
+/// How many failed iterations a Map tolerates.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tolerance {
+    /// At most this many may fail.
+    pub count: Option<u64>,
+    /// At most this percentage may fail.
+    pub percentage: Option<f64>,
+}
+
+impl Tolerance {
+    /// Whether `failed` failures among `total` items is more than tolerated. With neither
+    /// threshold set, any failure is too many.
+    pub fn exceeded(&self, failed: usize, total: usize) -> bool {
+        if failed == 0 {
+            return false;
+        }
+        let over_count = self.count.map(|max| failed as u64 > max);
+        let over_percentage = self
+            .percentage
+            .map(|max| total > 0 && (failed as f64) * 100.0 / (total as f64) > max);
+        match (over_count, over_percentage) {
+            (None, None) => true,
+            (count, percentage) => count.unwrap_or(false) || percentage.unwrap_or(false),
+        }
+    }
+}
+
+impl Map {
+    /// The items to iterate over, from the state input after InputPath.
+    pub fn items(&self, input: &Value, context: &Value) -> Result<Vec<Value>, StatesError> {
+        let value = self.items_path.get(input, context).ok_or_else(|| {
+            StatesError::runtime(format!("ItemsPath '{}' selects nothing in the state's input", self.items_path.text()))
+        })?;
+        match value {
+            Value::Array(items) => Ok(items.clone()),
+            other => Err(StatesError::runtime(format!(
+                "ItemsPath '{}' must select an array, but it selects {}",
+                self.items_path.text(),
+                describe(other)
+            ))),
+        }
+    }
+
+    /// One iteration's input: ItemSelector evaluated against the state input (with
+    /// `$$.Map.Item` in `env`'s context), or the item itself.
+    pub fn iteration_input(&self, input: &Value, item: &Value, env: &mut Env) -> Result<Value, StatesError> {
+        match &self.item_selector {
+            Some(template) => template.evaluate(input, env),
+            None => Ok(item.clone()),
+        }
+    }
+
+    /// MaxConcurrency, resolved (0: unlimited).
+    pub fn concurrency(&self, input: &Value, context: &Value) -> Result<u64, StatesError> {
+        self.max_concurrency.resolve(input, context, "MaxConcurrencyPath")
+    }
+
+    /// The tolerated failures, resolved; a percentage outside 0..=100 is an error.
+    pub fn tolerance(&self, input: &Value, context: &Value) -> Result<Tolerance, StatesError> {
+        let count = self
+            .tolerated_failure_count
+            .as_ref()
+            .map(|c| c.resolve(input, context, "ToleratedFailureCountPath"))
+            .transpose()?;
+        let percentage = self
+            .tolerated_failure_percentage
+            .as_ref()
+            .map(|p| p.resolve(input, context, "ToleratedFailurePercentagePath"))
+            .transpose()?;
+        if let Some(p) = percentage
+            && !(0.0..=100.0).contains(&p)
+        {
+            return Err(StatesError::runtime(format!(
+                "ToleratedFailurePercentagePath must select a number from 0 to 100, not {p}"
+            )));
+        }
+        Ok(Tolerance { count, percentage })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asl::context::{ContextObject, ExecutionContext, MapContext, MapItem, StateMachineContext};
+    use crate::asl::random::SeededRandom;
+    use indexmap::IndexMap;
+    use serde_json::json;
+
+    fn map(items_path: &str, selector: Option<Value>) -> Map {
+        Map {
+            processor: Branch { comment: None, start_at: "X".into(), states: IndexMap::new() },
+            items_path: ReferencePath::parse(items_path).unwrap(),
+            item_selector: selector.map(|s| Template::parse(&s).unwrap()),
+            max_concurrency: Setting::Fixed(0),
+            tolerated_failure_count: None,
+            tolerated_failure_percentage: None,
+            errors: ErrorHandling::default(),
+        }
+    }
+
+    // The AWS Map example: ItemsPath "$.detail.shipped" with an ItemSelector that adds
+    // the delivery partner to each item.
+    #[test]
+    fn aws_map_item_selector_example() {
+        let m = map("$.detail.shipped", Some(json!({"parcel.$": "$$.Map.Item.Value", "courier.$": "$.delivery-partner"})));
+        let input = json!({
+            "ship-date": "2016-03-14T01:59:00Z",
+            "detail": {"delivery-partner": "UQS", "shipped": [{"prod": "R31", "dest-code": 9511, "quantity": 1344}, {"prod": "S39", "dest-code": 9511, "quantity": 40}]},
+            "delivery-partner": "UQS"
+        });
+        let items = m.items(&input, &json!({})).unwrap();
+        assert_eq!(items.len(), 2);
+        let context = ContextObject {
+            execution: ExecutionContext { id: "e".into(), input: json!({}), name: "e".into(), role_arn: String::new(), start_time: String::new() },
+            state: None,
+            state_machine: StateMachineContext { id: "m".into(), name: "m".into() },
+            task: None,
+            map: Some(MapContext { item: MapItem { index: 1, value: items[1].clone() } }),
+        }
+        .to_value();
+        let mut random = SeededRandom::new(1);
+        let mut env = Env::new(&context, &mut random);
+        assert_eq!(
+            m.iteration_input(&input, &items[1], &mut env).unwrap(),
+            json!({"parcel": {"prod": "S39", "dest-code": 9511, "quantity": 40}, "courier": "UQS"})
+        );
+    }
+
+    #[test]
+    fn without_selector_each_item_is_the_input() {
+        let m = map("$", None);
+        let context = json!({});
+        let mut random = SeededRandom::new(1);
+        let mut env = Env::new(&context, &mut random);
+        assert_eq!(m.iteration_input(&json!([1, 2]), &json!(2), &mut env).unwrap(), json!(2));
+    }
+
+    #[test]
+    fn items_path_must_select_an_array() {
+        let m = map("$.list", None);
+        assert!(m.items(&json!({"list": {"a": 1}}), &json!({})).unwrap_err().cause.contains("must select an array, but it selects an object"));
+        assert!(m.items(&json!({}), &json!({})).unwrap_err().cause.contains("selects nothing"));
+    }
+
+    #[test]
+    fn tolerance_thresholds() {
+        let none = Tolerance::default();
+        assert!(!none.exceeded(0, 10));
+        assert!(none.exceeded(1, 10));
+        let count = Tolerance { count: Some(2), percentage: None };
+        assert!(!count.exceeded(2, 10));
+        assert!(count.exceeded(3, 10));
+        let pct = Tolerance { count: None, percentage: Some(20.0) };
+        assert!(!pct.exceeded(2, 10));
+        assert!(pct.exceeded(3, 10));
+        let both = Tolerance { count: Some(5), percentage: Some(10.0) };
+        assert!(both.exceeded(2, 10), "over the percentage even though within the count");
+        let all = Tolerance { count: None, percentage: Some(100.0) };
+        assert!(!all.exceeded(10, 10));
+    }
+
+    #[test]
+    fn concurrency_and_tolerance_resolve_from_input() {
+        let mut m = map("$.items", None);
+        m.max_concurrency = Setting::Path(ReferencePath::parse("$.max").unwrap());
+        m.tolerated_failure_percentage = Some(Setting::Path(ReferencePath::parse("$.pct").unwrap()));
+        assert_eq!(m.concurrency(&json!({"max": 4}), &json!({})).unwrap(), 4);
+        assert_eq!(m.tolerance(&json!({"pct": 50}), &json!({})).unwrap().percentage, Some(50.0));
+        assert!(m.tolerance(&json!({"pct": 150}), &json!({})).is_err());
+    }
+}
