@@ -120,29 +120,47 @@ mod tests {
                 id: "arn:aws:states:us-east-1:000000000000:stateMachine:M".into(),
                 name: "M".into(),
             },
-            task: Some(TaskContext { token: "tok".into() }),
+            task: Some(TaskContext {
+                token: "tok".into(),
+            }),
             map: Some(MapContext {
-                item: MapItem { index: 3, value: json!("v") },
+                item: MapItem {
+                    index: 3,
+                    value: json!("v"),
+                },
             }),
         }
         .to_value();
         let expect = [
-            ("$$.Execution.Id", json!("arn:aws:states:us-east-1:000000000000:execution:M:e1")),
+            (
+                "$$.Execution.Id",
+                json!("arn:aws:states:us-east-1:000000000000:execution:M:e1"),
+            ),
             ("$$.Execution.Input.k", json!(1)),
             ("$$.Execution.Name", json!("e1")),
-            ("$$.Execution.RoleArn", json!("arn:aws:iam::000000000000:role/stepwise")),
+            (
+                "$$.Execution.RoleArn",
+                json!("arn:aws:iam::000000000000:role/stepwise"),
+            ),
             ("$$.Execution.StartTime", json!("2026-11-25T10:00:00.000Z")),
             ("$$.State.Name", json!("Work")),
             ("$$.State.EnteredTime", json!("2026-11-25T10:00:01.000Z")),
             ("$$.State.RetryCount", json!(2)),
-            ("$$.StateMachine.Id", json!("arn:aws:states:us-east-1:000000000000:stateMachine:M")),
+            (
+                "$$.StateMachine.Id",
+                json!("arn:aws:states:us-east-1:000000000000:stateMachine:M"),
+            ),
             ("$$.StateMachine.Name", json!("M")),
             ("$$.Task.Token", json!("tok")),
             ("$$.Map.Item.Index", json!(3)),
             ("$$.Map.Item.Value", json!("v")),
         ];
         for (path, value) in expect {
-            assert_eq!(Path::parse(path).unwrap().select(&json!({}), &context), Some(value), "{path}");
+            assert_eq!(
+                Path::parse(path).unwrap().select(&json!({}), &context),
+                Some(value),
+                "{path}"
+            );
         }
     }
 }

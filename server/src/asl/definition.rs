@@ -151,9 +151,17 @@ impl Setting<f64> {
     }
 }
 
-fn read_setting<'v>(path: &ReferencePath, input: &'v Value, context: &'v Value, field: &str) -> Result<&'v Value, StatesError> {
+fn read_setting<'v>(
+    path: &ReferencePath,
+    input: &'v Value,
+    context: &'v Value,
+    field: &str,
+) -> Result<&'v Value, StatesError> {
     path.get(input, context).ok_or_else(|| {
-        StatesError::runtime(format!("{field} '{}' selects nothing in the state's input", path.text()))
+        StatesError::runtime(format!(
+            "{field} '{}' selects nothing in the state's input",
+            path.text()
+        ))
     })
 }
 
@@ -165,13 +173,34 @@ mod tests {
     #[test]
     fn settings_resolve_from_input_with_clear_errors() {
         let path = Setting::<u64>::Path(ReferencePath::parse("$.t").unwrap());
-        assert_eq!(path.resolve(&json!({"t": 30}), &json!({}), "TimeoutSecondsPath").unwrap(), 30);
-        let err = path.resolve(&json!({"t": "30"}), &json!({}), "TimeoutSecondsPath").unwrap_err();
-        assert!(err.cause.contains("TimeoutSecondsPath '$.t' must select a non-negative integer"), "{}", err.cause);
-        let err = path.resolve(&json!({}), &json!({}), "TimeoutSecondsPath").unwrap_err();
+        assert_eq!(
+            path.resolve(&json!({"t": 30}), &json!({}), "TimeoutSecondsPath")
+                .unwrap(),
+            30
+        );
+        let err = path
+            .resolve(&json!({"t": "30"}), &json!({}), "TimeoutSecondsPath")
+            .unwrap_err();
+        assert!(
+            err.cause
+                .contains("TimeoutSecondsPath '$.t' must select a non-negative integer"),
+            "{}",
+            err.cause
+        );
+        let err = path
+            .resolve(&json!({}), &json!({}), "TimeoutSecondsPath")
+            .unwrap_err();
         assert!(err.cause.contains("selects nothing"));
-        assert_eq!(Setting::Fixed(5u64).resolve(&json!(null), &json!({}), "x").unwrap(), 5);
+        assert_eq!(
+            Setting::Fixed(5u64)
+                .resolve(&json!(null), &json!({}), "x")
+                .unwrap(),
+            5
+        );
         let pct = Setting::<f64>::Path(ReferencePath::parse("$.p").unwrap());
-        assert_eq!(pct.resolve(&json!({"p": 12.5}), &json!({}), "p").unwrap(), 12.5);
+        assert_eq!(
+            pct.resolve(&json!({"p": 12.5}), &json!({}), "p").unwrap(),
+            12.5
+        );
     }
 }

@@ -112,10 +112,16 @@ mod tests {
     #[test]
     fn states_all_matches_custom_errors_but_not_terminal_ones() {
         assert!(error_equals(names::ALL, &StatesError::new("MyError", "x")));
-        assert!(error_equals(names::ALL, &StatesError::new(names::TIMEOUT, "x")));
+        assert!(error_equals(
+            names::ALL,
+            &StatesError::new(names::TIMEOUT, "x")
+        ));
         assert!(!error_equals(names::ALL, &StatesError::runtime("x")));
         assert!(!error_equals(names::ALL, &StatesError::data_limit("x")));
-        assert!(!error_equals(names::TASK_FAILED, &StatesError::data_limit("x")));
+        assert!(!error_equals(
+            names::TASK_FAILED,
+            &StatesError::data_limit("x")
+        ));
     }
 
     #[test]
@@ -127,12 +133,18 @@ mod tests {
 
     #[test]
     fn task_failed_matches_everything_but_timeout() {
-        assert!(error_equals(names::TASK_FAILED, &StatesError::new("Lambda.Unknown", "")));
+        assert!(error_equals(
+            names::TASK_FAILED,
+            &StatesError::new("Lambda.Unknown", "")
+        ));
         assert!(error_equals(
             names::TASK_FAILED,
             &StatesError::new(names::HEARTBEAT_TIMEOUT, "")
         ));
-        assert!(!error_equals(names::TASK_FAILED, &StatesError::new(names::TIMEOUT, "")));
+        assert!(!error_equals(
+            names::TASK_FAILED,
+            &StatesError::new(names::TIMEOUT, "")
+        ));
     }
 
     #[test]

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use super::error::StatesError;
 use super::eval::Env;
-use super::intrinsics::{self, Call};
-use super::path::Path;
+use super::intrinsics::{self, Call, SyntaxError};
+use super::path::{Path, PathError};
 
 /// A path or an intrinsic function call, parsed once.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,23 +17,42 @@ pub enum Expr {
     Call(Call),
 }
 
+/// Why a string is not a path or an intrinsic call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExprError {
+    /// It starts with `$` but is not a valid path.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// It starts with `States.` but is not a valid call.
+    #[error(transparent)]
+    Intrinsic(#[from] SyntaxError),
+    /// It is neither.
+    #[error(
+        "'{0}' is neither a path (starting with '$') nor an intrinsic function (starting with 'States.')"
+    )]
+    Neither(String),
+}
+
 impl Expr {
     /// Parses a path (beginning with `$`) or a call (beginning with `States.`).
-    pub fn parse(text: &str) -> Result<Expr, String> {
+    pub fn parse(text: &str) -> Result<Expr, ExprError> {
         if intrinsics::looks_like_call(text) {
-            Call::parse(text).map(Expr::Call).map_err(|e| e.to_string())
+            Ok(Expr::Call(Call::parse(text)?))
         } else if text.starts_with('$') {
-            Path::parse(text).map(Expr::Path).map_err(|e| e.to_string())
+            Ok(Expr::Path(Path::parse(text)?))
         } else {
-            Err(format!(
-                "'{text}' is neither a path (starting with '$') nor an intrinsic function (starting with 'States.')"
-            ))
+            Err(ExprError::Neither(text.to_string()))
         }
     }
 
     /// Evaluates against `input`; a path that selects nothing is a `States.Runtime` error
     /// naming `field`.
-    pub fn evaluate(&self, input: &Value, env: &mut Env, field: &str) -> Result<Value, StatesError> {
+    pub fn evaluate(
+        &self,
+        input: &Value,
+        env: &mut Env,
+        field: &str,
+    ) -> Result<Value, StatesError> {
         match self {
             Expr::Path(path) => path.select(input, env.context).ok_or_else(|| {
                 let source = match path.root() {

@@ -51,7 +51,11 @@ impl DataFlow {
     }
 
     /// InputPath then Parameters: the input the state's work sees.
-    pub fn effective_input(&self, state_input: &Value, env: &mut Env) -> Result<Value, StatesError> {
+    pub fn effective_input(
+        &self,
+        state_input: &Value,
+        env: &mut Env,
+    ) -> Result<Value, StatesError> {
         let selected = self.selected_input(state_input, env)?;
         self.apply_parameters(selected, env)
     }
@@ -62,12 +66,21 @@ impl DataFlow {
             Some(template) => template.evaluate(&selected, env)?,
             None => selected,
         };
-        check_payload_size(&effective, env, "the state's input after InputPath and Parameters")?;
+        check_payload_size(
+            &effective,
+            env,
+            "the state's input after InputPath and Parameters",
+        )?;
         Ok(effective)
     }
 
     /// ResultSelector, ResultPath and OutputPath: the state's output given its result.
-    pub fn output(&self, state_input: &Value, result: Value, env: &mut Env) -> Result<Value, StatesError> {
+    pub fn output(
+        &self,
+        state_input: &Value,
+        result: Value,
+        env: &mut Env,
+    ) -> Result<Value, StatesError> {
         check_payload_size(&result, env, "the state's result")?;
         let result = match &self.result_selector {
             Some(template) => template.evaluate(&result, env)?,
@@ -100,7 +113,12 @@ pub fn apply_result_path(
 
 /// Applies an InputPath/OutputPath (`None` → `{}`); a definite path that selects nothing
 /// is a `States.Runtime` error naming the field.
-fn select_or_empty(path: Option<&Path>, value: &Value, env: &Env, field: &str) -> Result<Value, StatesError> {
+fn select_or_empty(
+    path: Option<&Path>,
+    value: &Value,
+    env: &Env,
+    field: &str,
+) -> Result<Value, StatesError> {
     match path {
         None => Ok(Value::Object(Map::new())),
         Some(path) => path.select(value, env.context).ok_or_else(|| {
@@ -130,7 +148,13 @@ mod tests {
     use crate::asl::random::SeededRandom;
     use serde_json::json;
 
-    fn flow(input_path: Option<&str>, parameters: Option<Value>, selector: Option<Value>, result_path: Option<&str>, output_path: Option<&str>) -> DataFlow {
+    fn flow(
+        input_path: Option<&str>,
+        parameters: Option<Value>,
+        selector: Option<Value>,
+        result_path: Option<&str>,
+        output_path: Option<&str>,
+    ) -> DataFlow {
         DataFlow {
             input_path: input_path.map(|p| Path::parse(p).unwrap()),
             parameters: parameters.map(|t| Template::parse(&t).unwrap()),
@@ -152,7 +176,10 @@ mod tests {
     fn aws_input_path_example() {
         let input = json!({"comment": "Example for InputPath.", "dataset1": {"val1": 1, "val2": 2, "val3": 3}, "dataset2": {"val1": "a", "val2": "b", "val3": "c"}});
         let f = flow(Some("$.dataset2"), None, None, Some("$"), Some("$"));
-        assert_eq!(with_env(|env| f.effective_input(&input, env)).unwrap(), json!({"val1": "a", "val2": "b", "val3": "c"}));
+        assert_eq!(
+            with_env(|env| f.effective_input(&input, env)).unwrap(),
+            json!({"val1": "a", "val2": "b", "val3": "c"})
+        );
     }
 
     #[test]
@@ -164,9 +191,18 @@ mod tests {
             "resource": "createCluster.sync",
             "output": {"SdkHttpMetadata": {"HttpStatusCode": 200}, "ClusterId": "AKIAIOSFODNN7EXAMPLE"}
         });
-        let f = flow(Some("$"), None, Some(json!({"ClusterId.$": "$.output.ClusterId", "ResourceType.$": "$.resourceType"})), Some("$.EMROutput"), Some("$"));
+        let f = flow(
+            Some("$"),
+            None,
+            Some(json!({"ClusterId.$": "$.output.ClusterId", "ResourceType.$": "$.resourceType"})),
+            Some("$.EMROutput"),
+            Some("$"),
+        );
         let out = with_env(|env| f.output(&json!({"before": 1}), result, env)).unwrap();
-        assert_eq!(out, json!({"before": 1, "EMROutput": {"ClusterId": "AKIAIOSFODNN7EXAMPLE", "ResourceType": "elasticmapreduce"}}));
+        assert_eq!(
+            out,
+            json!({"before": 1, "EMROutput": {"ClusterId": "AKIAIOSFODNN7EXAMPLE", "ResourceType": "elasticmapreduce"}})
+        );
     }
 
     #[test]
@@ -175,26 +211,44 @@ mod tests {
         let result = json!("Hello, AWS Step Functions!");
         // ResultPath "$" replaces the input.
         let f = flow(Some("$"), None, None, Some("$"), Some("$"));
-        assert_eq!(with_env(|env| f.output(&input, result.clone(), env)).unwrap(), result);
+        assert_eq!(
+            with_env(|env| f.output(&input, result.clone(), env)).unwrap(),
+            result
+        );
         // ResultPath null discards the result.
         let f = flow(Some("$"), None, None, None, Some("$"));
-        assert_eq!(with_env(|env| f.output(&input, result.clone(), env)).unwrap(), input);
+        assert_eq!(
+            with_env(|env| f.output(&input, result.clone(), env)).unwrap(),
+            input
+        );
         // ResultPath "$.taskresult" adds it to the input.
         let f = flow(Some("$"), None, None, Some("$.taskresult"), Some("$"));
         let mut expected = input.clone();
         expected["taskresult"] = result.clone();
-        assert_eq!(with_env(|env| f.output(&input, result.clone(), env)).unwrap(), expected);
+        assert_eq!(
+            with_env(|env| f.output(&input, result.clone(), env)).unwrap(),
+            expected
+        );
         // ResultPath into an existing node overwrites it.
         let f = flow(Some("$"), None, None, Some("$.details"), Some("$"));
         let mut expected = input.clone();
         expected["details"] = result.clone();
-        assert_eq!(with_env(|env| f.output(&input, result, env)).unwrap(), expected);
+        assert_eq!(
+            with_env(|env| f.output(&input, result, env)).unwrap(),
+            expected
+        );
     }
 
     #[test]
     fn result_path_uses_the_original_input_not_the_effective_one() {
         let input = json!({"a": {"x": 1}, "b": 2});
-        let f = flow(Some("$.a"), Some(json!({"y.$": "$.x"})), None, Some("$.r"), Some("$"));
+        let f = flow(
+            Some("$.a"),
+            Some(json!({"y.$": "$.x"})),
+            None,
+            Some("$.r"),
+            Some("$"),
+        );
         let effective = with_env(|env| f.effective_input(&input, env)).unwrap();
         assert_eq!(effective, json!({"y": 1}));
         let out = with_env(|env| f.output(&input, json!("done"), env)).unwrap();
@@ -204,14 +258,23 @@ mod tests {
     #[test]
     fn null_input_and_output_paths_give_empty_objects() {
         let f = flow(None, None, None, Some("$"), None);
-        assert_eq!(with_env(|env| f.effective_input(&json!({"a": 1}), env)).unwrap(), json!({}));
-        assert_eq!(with_env(|env| f.output(&json!({"a": 1}), json!(5), env)).unwrap(), json!({}));
+        assert_eq!(
+            with_env(|env| f.effective_input(&json!({"a": 1}), env)).unwrap(),
+            json!({})
+        );
+        assert_eq!(
+            with_env(|env| f.output(&json!({"a": 1}), json!(5), env)).unwrap(),
+            json!({})
+        );
     }
 
     #[test]
     fn output_path_selects_from_the_combined_value() {
         let f = flow(Some("$"), None, None, Some("$.r"), Some("$.r.v"));
-        assert_eq!(with_env(|env| f.output(&json!({}), json!({"v": 7}), env)).unwrap(), json!(7));
+        assert_eq!(
+            with_env(|env| f.output(&json!({}), json!({"v": 7}), env)).unwrap(),
+            json!(7)
+        );
     }
 
     #[test]

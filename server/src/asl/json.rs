@@ -27,7 +27,8 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
         }
         _ => a == b,
     }
@@ -59,7 +60,10 @@ mod tests {
     #[test]
     fn numbers_compare_by_value() {
         assert!(values_equal(&json!(1), &json!(1.0)));
-        assert!(values_equal(&json!([1, {"a": 2}]), &json!([1.0, {"a": 2.0}])));
+        assert!(values_equal(
+            &json!([1, {"a": 2}]),
+            &json!([1.0, {"a": 2.0}])
+        ));
         assert!(!values_equal(&json!(1), &json!("1")));
         assert!(!values_equal(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
     }

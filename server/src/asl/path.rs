@@ -57,10 +57,18 @@ impl Path {
             kind: "path",
             reason,
         };
-        let (root, rest) = split_root(text).ok_or_else(|| error("a path must begin with '$'".into()))?;
+        let (root, rest) =
+            split_root(text).ok_or_else(|| error("a path must begin with '$'".into()))?;
         let (normalized, definite) = normalize(rest).map_err(error)?;
-        let compiled = serde_json_path::JsonPath::parse(&normalized)
-            .map_err(|e| error(e.to_string().lines().next().unwrap_or("syntax error").to_string()))?;
+        let compiled = serde_json_path::JsonPath::parse(&normalized).map_err(|e| {
+            error(
+                e.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("syntax error")
+                    .to_string(),
+            )
+        })?;
         Ok(Path {
             text: text.to_string(),
             root,
@@ -180,7 +188,10 @@ impl ReferencePath {
     /// index step, not an array long enough).
     pub fn set(&self, target: Value, value: Value) -> Result<Value, String> {
         if self.root == Root::Context {
-            return Err(format!("'{}' refers to the context object, which cannot be written", self.text));
+            return Err(format!(
+                "'{}' refers to the context object, which cannot be written",
+                self.text
+            ));
         }
         let mut target = target;
         let mut node = &mut target;
@@ -204,7 +215,10 @@ impl ReferencePath {
                 Segment::Index(i) => {
                     let kind = describe(node);
                     let Value::Array(items) = node else {
-                        return Err(format!("'{walked}' is {kind}, so '{}' cannot be set inside it", self.text));
+                        return Err(format!(
+                            "'{walked}' is {kind}, so '{}' cannot be set inside it",
+                            self.text
+                        ));
                     };
                     let len = items.len();
                     walked.push_str(&format!("[{i}]"));
@@ -278,7 +292,11 @@ fn normalize(rest: &str) -> Result<(String, bool), String> {
                 out.push(']');
                 i = end + 1;
             }
-            c => return Err(format!("unexpected '{c}' (use '.name' or '[...]' after '$')")),
+            c => {
+                return Err(format!(
+                    "unexpected '{c}' (use '.name' or '[...]' after '$')"
+                ));
+            }
         }
     }
     Ok((out, definite))
@@ -365,7 +383,10 @@ fn parse_segments(rest: &str) -> Result<Vec<Segment>, String> {
                 if name.is_empty() {
                     return Err("'..' and empty names are not allowed".into());
                 }
-                if let Some(op) = name.chars().find(|c| matches!(c, '*' | '@' | '?' | ',' | ':')) {
+                if let Some(op) = name
+                    .chars()
+                    .find(|c| matches!(c, '*' | '@' | '?' | ',' | ':'))
+                {
                     return Err(format!("the operator '{op}' is not allowed"));
                 }
                 segments.push(Segment::Field(name));
@@ -419,7 +440,9 @@ mod tests {
     use serde_json::json;
 
     fn select(path: &str, input: &Value) -> Option<Value> {
-        Path::parse(path).unwrap().select(input, &json!({"Execution": {"Id": "x"}}))
+        Path::parse(path)
+            .unwrap()
+            .select(input, &json!({"Execution": {"Id": "x"}}))
     }
 
     // The reference-path examples from the AWS "Paths" page.
@@ -452,7 +475,10 @@ mod tests {
         assert_eq!(select("$.items[*].p", &input), Some(json!([1, 5, 10])));
         assert_eq!(select("$..p", &input), Some(json!([1, 5, 10])));
         assert_eq!(select("$.items[1:3].p", &input), Some(json!([5, 10])));
-        assert_eq!(select("$.items[?(@.p > 2)].p", &input), Some(json!([5, 10])));
+        assert_eq!(
+            select("$.items[?(@.p > 2)].p", &input),
+            Some(json!([5, 10]))
+        );
         assert_eq!(select("$.items[?(@.p > 99)]", &input), Some(json!([])));
         assert_eq!(select("$.items[0,2].p", &input), Some(json!([1, 10])));
     }
@@ -470,12 +496,20 @@ mod tests {
     fn context_paths_read_the_context_object() {
         let path = Path::parse("$$.Execution.Id").unwrap();
         assert_eq!(path.root(), Root::Context);
-        assert_eq!(path.select(&json!({}), &json!({"Execution": {"Id": "e1"}})), Some(json!("e1")));
+        assert_eq!(
+            path.select(&json!({}), &json!({"Execution": {"Id": "e1"}})),
+            Some(json!("e1"))
+        );
     }
 
     #[test]
     fn invalid_paths_are_rejected_with_a_reason() {
-        assert!(Path::parse("foo").unwrap_err().reason.contains("begin with '$'"));
+        assert!(
+            Path::parse("foo")
+                .unwrap_err()
+                .reason
+                .contains("begin with '$'")
+        );
         assert!(Path::parse("$.a[").is_err());
         assert!(Path::parse("$.").is_err());
         assert!(Path::parse("$.a.length()").is_err());
@@ -483,13 +517,28 @@ mod tests {
 
     #[test]
     fn reference_paths_reject_operators() {
-        for bad in ["$..a", "$.a[*]", "$.a[?(@.b)]", "$.a[1:2]", "$.*", "a.b", "$.a[-1]"] {
-            assert!(ReferencePath::parse(bad).is_err(), "{bad} should be rejected");
+        for bad in [
+            "$..a",
+            "$.a[*]",
+            "$.a[?(@.b)]",
+            "$.a[1:2]",
+            "$.*",
+            "a.b",
+            "$.a[-1]",
+        ] {
+            assert!(
+                ReferencePath::parse(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
         let ok = ReferencePath::parse("$.a['b c'][2]").unwrap();
         assert_eq!(
             ok.segments(),
-            &[Segment::Field("a".into()), Segment::Field("b c".into()), Segment::Index(2)]
+            &[
+                Segment::Field("a".into()),
+                Segment::Field("b c".into()),
+                Segment::Index(2)
+            ]
         );
     }
 
@@ -502,14 +551,18 @@ mod tests {
 
     #[test]
     fn set_at_root_replaces() {
-        let out = ReferencePath::root_path().set(json!({"x": 1}), json!([1])).unwrap();
+        let out = ReferencePath::root_path()
+            .set(json!({"x": 1}), json!([1]))
+            .unwrap();
         assert_eq!(out, json!([1]));
     }
 
     #[test]
     fn set_overwrites_existing_field_and_keeps_siblings() {
         let path = ReferencePath::parse("$.a.b").unwrap();
-        let out = path.set(json!({"a": {"b": 1, "c": 2}}), json!("new")).unwrap();
+        let out = path
+            .set(json!({"a": {"b": 1, "c": 2}}), json!("new"))
+            .unwrap();
         assert_eq!(out, json!({"a": {"b": "new", "c": 2}}));
     }
 
@@ -518,14 +571,20 @@ mod tests {
         let path = ReferencePath::parse("$.a.b").unwrap();
         let err = path.set(json!({"a": "text"}), json!(1)).unwrap_err();
         assert!(err.contains("'$.a' is a string"), "{err}");
-        let err = ReferencePath::parse("$.x").unwrap().set(json!([1]), json!(1)).unwrap_err();
+        let err = ReferencePath::parse("$.x")
+            .unwrap()
+            .set(json!([1]), json!(1))
+            .unwrap_err();
         assert!(err.contains("'$' is an array"), "{err}");
     }
 
     #[test]
     fn set_by_index_needs_an_existing_element() {
         let path = ReferencePath::parse("$.list[1]").unwrap();
-        assert_eq!(path.set(json!({"list": [0, 0]}), json!(9)).unwrap(), json!({"list": [0, 9]}));
+        assert_eq!(
+            path.set(json!({"list": [0, 0]}), json!(9)).unwrap(),
+            json!({"list": [0, 9]})
+        );
         assert!(path.set(json!({"list": [0]}), json!(9)).is_err());
     }
 }

@@ -48,7 +48,10 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(a.next_u64(), b.next_u64());
         }
-        assert_ne!(SeededRandom::new(7).next_u64(), SeededRandom::new(8).next_u64());
+        assert_ne!(
+            SeededRandom::new(7).next_u64(),
+            SeededRandom::new(8).next_u64()
+        );
     }
 
     #[test]

@@ -63,7 +63,8 @@ impl Default for Retrier {
 impl Retrier {
     /// The delay before retry number `retries_done + 1`, in milliseconds.
     pub fn delay_ms(&self, retries_done: u32, random: &mut dyn RandomSource) -> u64 {
-        let mut seconds = self.interval_seconds as f64 * self.backoff_rate.powi(retries_done as i32);
+        let mut seconds =
+            self.interval_seconds as f64 * self.backoff_rate.powi(retries_done as i32);
         if let Some(max) = self.max_delay_seconds {
             seconds = seconds.min(max as f64);
         }
@@ -130,7 +131,11 @@ impl RetryCounts {
             self.per_retrier.resize(index + 1, 0);
         }
         self.per_retrier[index] += 1;
-        match self.per_error.iter_mut().find(|(i, n, _)| *i == index && n == name) {
+        match self
+            .per_error
+            .iter_mut()
+            .find(|(i, n, _)| *i == index && n == name)
+        {
             Some((_, _, count)) => *count += 1,
             None => self.per_error.push((index, name.to_string(), 1)),
         }
@@ -177,19 +182,26 @@ impl ErrorHandling {
             .iter()
             .enumerate()
             .find(|(_, r)| r.error_equals.iter().any(|name| error_equals(name, error)))
+            && counts.fired_for(index, &error.error) < retrier.max_attempts
         {
-            if counts.fired_for(index, &error.error) < retrier.max_attempts {
-                let delay_ms = retrier.delay_ms(counts.fired(index), random);
-                counts.record(index, &error.error);
-                return Ok(Recovery::Retry {
-                    retrier: index,
-                    delay_ms,
-                });
-            }
+            let delay_ms = retrier.delay_ms(counts.fired(index), random);
+            counts.record(index, &error.error);
+            return Ok(Recovery::Retry {
+                retrier: index,
+                delay_ms,
+            });
         }
         for (index, catcher) in self.catch.iter().enumerate() {
-            if catcher.error_equals.iter().any(|name| error_equals(name, error)) {
-                let output = apply_result_path(catcher.result_path.as_ref(), state_input, error.to_error_output())?;
+            if catcher
+                .error_equals
+                .iter()
+                .any(|name| error_equals(name, error))
+            {
+                let output = apply_result_path(
+                    catcher.result_path.as_ref(),
+                    state_input,
+                    error.to_error_output(),
+                )?;
                 return Ok(Recovery::Catch {
                     catcher: index,
                     next: catcher.next.clone(),
@@ -230,7 +242,10 @@ mod tests {
     #[test]
     fn aws_complex_retry_scenario() {
         let handling = ErrorHandling {
-            retry: vec![retrier(&["ErrorA", "ErrorB"], 1, 2, 2.0), retrier(&["ErrorC"], 5, 3, 2.0)],
+            retry: vec![
+                retrier(&["ErrorA", "ErrorB"], 1, 2, 2.0),
+                retrier(&["ErrorC"], 5, 3, 2.0),
+            ],
             catch: vec![catcher(&["States.ALL"], "Z", Some("$"))],
         };
         let mut counts = RetryCounts::default();
@@ -238,7 +253,10 @@ mod tests {
         let mut delays = Vec::new();
         for name in ["ErrorA", "ErrorB", "ErrorC", "ErrorB", "ErrorB"] {
             let error = StatesError::new(name, "");
-            match handling.recover(&error, &mut counts, &json!({}), &mut random).unwrap() {
+            match handling
+                .recover(&error, &mut counts, &json!({}), &mut random)
+                .unwrap()
+            {
                 Recovery::Retry { delay_ms, .. } => delays.push(delay_ms),
                 Recovery::Catch { next, .. } => {
                     assert_eq!(next, "Z");
@@ -263,16 +281,34 @@ mod tests {
     #[test]
     fn max_attempts_zero_never_retries() {
         let handling = ErrorHandling {
-            retry: vec![retrier(&["States.Timeout"], 1, 0, 2.0), retrier(&["States.ALL"], 1, 3, 2.0)],
+            retry: vec![
+                retrier(&["States.Timeout"], 1, 0, 2.0),
+                retrier(&["States.ALL"], 1, 3, 2.0),
+            ],
             catch: vec![],
         };
         let mut random = SeededRandom::new(1);
         let timeout = StatesError::new("States.Timeout", "");
-        assert_eq!(handling.recover(&timeout, &mut RetryCounts::default(), &json!({}), &mut random).unwrap(), Recovery::Fail);
+        assert_eq!(
+            handling
+                .recover(
+                    &timeout,
+                    &mut RetryCounts::default(),
+                    &json!({}),
+                    &mut random
+                )
+                .unwrap(),
+            Recovery::Fail
+        );
         let other = StatesError::new("Other", "");
         assert!(matches!(
-            handling.recover(&other, &mut RetryCounts::default(), &json!({}), &mut random).unwrap(),
-            Recovery::Retry { retrier: 1, delay_ms: 1000 }
+            handling
+                .recover(&other, &mut RetryCounts::default(), &json!({}), &mut random)
+                .unwrap(),
+            Recovery::Retry {
+                retrier: 1,
+                delay_ms: 1000
+            }
         ));
     }
 
@@ -287,7 +323,10 @@ mod tests {
         r.jitter = Jitter::Full;
         let delays: Vec<u64> = (0..100).map(|_| r.delay_ms(5, &mut random)).collect();
         assert!(delays.iter().all(|d| *d <= 10_000));
-        assert!(delays.iter().any(|d| *d != delays[0]), "jitter should vary the delay");
+        assert!(
+            delays.iter().any(|d| *d != delays[0]),
+            "jitter should vary the delay"
+        );
     }
 
     #[test]
@@ -295,7 +334,11 @@ mod tests {
         let handling = ErrorHandling {
             retry: vec![],
             catch: vec![
-                catcher(&["java.lang.Exception"], "RecoveryState", Some("$.error-info")),
+                catcher(
+                    &["java.lang.Exception"],
+                    "RecoveryState",
+                    Some("$.error-info"),
+                ),
                 catcher(&["States.ALL"], "EndState", Some("$")),
             ],
         };
@@ -303,7 +346,9 @@ mod tests {
         let input = json!({"order": 7});
         let java = StatesError::new("java.lang.Exception", "boom");
         assert_eq!(
-            handling.recover(&java, &mut RetryCounts::default(), &input, &mut random).unwrap(),
+            handling
+                .recover(&java, &mut RetryCounts::default(), &input, &mut random)
+                .unwrap(),
             Recovery::Catch {
                 catcher: 0,
                 next: "RecoveryState".into(),
@@ -312,16 +357,32 @@ mod tests {
         );
         let other = StatesError::new("Other", "why");
         assert_eq!(
-            handling.recover(&other, &mut RetryCounts::default(), &input, &mut random).unwrap(),
-            Recovery::Catch { catcher: 1, next: "EndState".into(), output: json!({"Error": "Other", "Cause": "why"}) }
+            handling
+                .recover(&other, &mut RetryCounts::default(), &input, &mut random)
+                .unwrap(),
+            Recovery::Catch {
+                catcher: 1,
+                next: "EndState".into(),
+                output: json!({"Error": "Other", "Cause": "why"})
+            }
         );
     }
 
     #[test]
     fn catch_with_null_result_path_keeps_the_input() {
-        let handling = ErrorHandling { retry: vec![], catch: vec![catcher(&["States.ALL"], "N", None)] };
+        let handling = ErrorHandling {
+            retry: vec![],
+            catch: vec![catcher(&["States.ALL"], "N", None)],
+        };
         let mut random = SeededRandom::new(1);
-        let out = handling.recover(&StatesError::new("E", ""), &mut RetryCounts::default(), &json!({"a": 1}), &mut random).unwrap();
+        let out = handling
+            .recover(
+                &StatesError::new("E", ""),
+                &mut RetryCounts::default(),
+                &json!({"a": 1}),
+                &mut random,
+            )
+            .unwrap();
         assert!(matches!(out, Recovery::Catch { output, .. } if output == json!({"a": 1})));
     }
 
@@ -332,22 +393,52 @@ mod tests {
             catch: vec![catcher(&["States.ALL"], "N", Some("$"))],
         };
         let mut random = SeededRandom::new(1);
-        let out = handling.recover(&StatesError::runtime("bad path"), &mut RetryCounts::default(), &json!({}), &mut random).unwrap();
+        let out = handling
+            .recover(
+                &StatesError::runtime("bad path"),
+                &mut RetryCounts::default(),
+                &json!({}),
+                &mut random,
+            )
+            .unwrap();
         assert_eq!(out, Recovery::Fail);
     }
 
     #[test]
     fn unmatched_errors_fail() {
-        let handling = ErrorHandling { retry: vec![retrier(&["A"], 1, 3, 2.0)], catch: vec![catcher(&["B"], "N", Some("$"))] };
+        let handling = ErrorHandling {
+            retry: vec![retrier(&["A"], 1, 3, 2.0)],
+            catch: vec![catcher(&["B"], "N", Some("$"))],
+        };
         let mut random = SeededRandom::new(1);
-        assert_eq!(handling.recover(&StatesError::new("C", ""), &mut RetryCounts::default(), &json!({}), &mut random).unwrap(), Recovery::Fail);
+        assert_eq!(
+            handling
+                .recover(
+                    &StatesError::new("C", ""),
+                    &mut RetryCounts::default(),
+                    &json!({}),
+                    &mut random
+                )
+                .unwrap(),
+            Recovery::Fail
+        );
     }
 
     #[test]
     fn catch_result_path_failure_replaces_the_error() {
-        let handling = ErrorHandling { retry: vec![], catch: vec![catcher(&["States.ALL"], "N", Some("$.a.b"))] };
+        let handling = ErrorHandling {
+            retry: vec![],
+            catch: vec![catcher(&["States.ALL"], "N", Some("$.a.b"))],
+        };
         let mut random = SeededRandom::new(1);
-        let err = handling.recover(&StatesError::new("E", ""), &mut RetryCounts::default(), &json!({"a": 1}), &mut random).unwrap_err();
+        let err = handling
+            .recover(
+                &StatesError::new("E", ""),
+                &mut RetryCounts::default(),
+                &json!({"a": 1}),
+                &mut random,
+            )
+            .unwrap_err();
         assert_eq!(err.error, "States.ResultPathMatchFailure");
     }
 }

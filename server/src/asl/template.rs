@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::error::StatesError;
 use super::eval::Env;
-use super::expr::Expr;
+use super::expr::{Expr, ExprError};
 
 /// A compiled payload template.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +32,18 @@ pub struct TemplateError {
     /// Where, e.g. `/nested/key.$`.
     pub pointer: String,
     /// What is wrong.
-    pub message: String,
+    pub problem: TemplateProblem,
+}
+
+/// What is wrong with a template field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateProblem {
+    /// A `.$` value that is not a valid path or intrinsic call.
+    #[error(transparent)]
+    Expr(#[from] ExprError),
+    /// A `.$` value that is not a string, or a field given both with and without `.$`.
+    #[error("{0}")]
+    Shape(String),
 }
 
 impl Template {
@@ -40,7 +51,11 @@ impl Template {
     pub fn parse(value: &Value) -> Result<Template, Vec<TemplateError>> {
         let mut errors = Vec::new();
         let template = compile(value, "", &mut errors);
-        if errors.is_empty() { Ok(template) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(template)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Builds the payload from `input` (and the context object in `env`).
@@ -84,17 +99,20 @@ fn compile(value: &Value, pointer: &str, errors: &mut Vec<TemplateError>) -> Tem
                                 field: key.clone(),
                                 expr,
                             },
-                            Err(message) => {
-                                errors.push(TemplateError { pointer: here, message });
+                            Err(e) => {
+                                errors.push(TemplateError {
+                                    pointer: here,
+                                    problem: e.into(),
+                                });
                                 Template::Static(Value::Null)
                             }
                         },
                         _ => {
                             errors.push(TemplateError {
                                 pointer: here,
-                                message: format!(
+                                problem: TemplateProblem::Shape(format!(
                                     "the field '{key}' ends in '.$', so its value must be a string holding a path or an intrinsic function"
-                                ),
+                                )),
                             });
                             Template::Static(Value::Null)
                         }
@@ -102,7 +120,9 @@ fn compile(value: &Value, pointer: &str, errors: &mut Vec<TemplateError>) -> Tem
                     if map.contains_key(name) {
                         errors.push(TemplateError {
                             pointer: format!("{pointer}/{}", pointer_escape(key)),
-                            message: format!("both '{name}' and '{key}' are present; keep one"),
+                            problem: TemplateProblem::Shape(format!(
+                                "both '{name}' and '{key}' are present; keep one"
+                            )),
                         });
                     }
                     fields.push((name.to_string(), compiled));
@@ -112,7 +132,11 @@ fn compile(value: &Value, pointer: &str, errors: &mut Vec<TemplateError>) -> Tem
                     fields.push((key.clone(), compiled));
                 }
             }
-            if dynamic { Template::Object(fields) } else { Template::Static(value.clone()) }
+            if dynamic {
+                Template::Object(fields)
+            } else {
+                Template::Static(value.clone())
+            }
         }
         Value::Array(items) => {
             let compiled: Vec<Template> = items
@@ -140,7 +164,9 @@ mod tests {
         let context = json!({"Execution": {"Id": "arn:exec"}, "Map": {"Item": {"Index": 2}}});
         let mut random = SeededRandom::new(1);
         let mut env = Env::new(&context, &mut random);
-        Template::parse(&template).unwrap().evaluate(&input, &mut env)
+        Template::parse(&template)
+            .unwrap()
+            .evaluate(&input, &mut env)
     }
 
     // The payload template example from the Amazon States Language specification.
@@ -156,7 +182,10 @@ mod tests {
         let context = json!({"DayOfWeek": "TUESDAY"});
         let mut random = SeededRandom::new(1);
         let mut env = Env::new(&context, &mut random);
-        let out = Template::parse(&template).unwrap().evaluate(&input, &mut env).unwrap();
+        let out = Template::parse(&template)
+            .unwrap()
+            .evaluate(&input, &mut env)
+            .unwrap();
         assert_eq!(
             out,
             json!({
@@ -175,13 +204,19 @@ mod tests {
             json!({"id": 9}),
         )
         .unwrap();
-        assert_eq!(out, json!({"list": [{"id": 9}, "plain"], "exec": "arn:exec", "idx": 2}));
+        assert_eq!(
+            out,
+            json!({"list": [{"id": 9}, "plain"], "exec": "arn:exec", "idx": 2})
+        );
     }
 
     #[test]
     fn static_templates_are_kept_as_written() {
         let template = json!({"a": [1, {"b": "$.not-a-path-without-dollar-suffix"}]});
-        assert_eq!(Template::parse(&template).unwrap(), Template::Static(template.clone()));
+        assert_eq!(
+            Template::parse(&template).unwrap(),
+            Template::Static(template.clone())
+        );
         assert_eq!(run(template.clone(), json!({})).unwrap(), template);
     }
 
@@ -189,18 +224,32 @@ mod tests {
     fn missing_path_fails_naming_the_field() {
         let err = run(json!({"x.$": "$.nope"}), json!({"a": 1})).unwrap_err();
         assert_eq!(err.error, "States.Runtime");
-        assert!(err.cause.contains("'$.nope'") && err.cause.contains("'x.$'"), "{}", err.cause);
+        assert!(
+            err.cause.contains("'$.nope'") && err.cause.contains("'x.$'"),
+            "{}",
+            err.cause
+        );
     }
 
     #[test]
     fn parse_errors_point_at_the_field() {
-        let errors = Template::parse(&json!({"ok": {"bad.$": 5, "worse.$": "nope"}, "arr": [{"x.$": "States.Nope()"}]}))
-            .unwrap_err();
+        let errors = Template::parse(
+            &json!({"ok": {"bad.$": 5, "worse.$": "nope"}, "arr": [{"x.$": "States.Nope()"}]}),
+        )
+        .unwrap_err();
         let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers, ["/ok/bad.$", "/ok/worse.$", "/arr/0/x.$"]);
-        assert!(errors[0].message.contains("must be a string"));
-        assert!(errors[1].message.contains("neither a path"));
-        assert!(errors[2].message.contains("not an intrinsic function"));
+        assert!(errors[0].problem.to_string().contains("must be a string"));
+        assert!(matches!(
+            errors[1].problem,
+            TemplateProblem::Expr(ExprError::Neither(_))
+        ));
+        assert!(
+            errors[2]
+                .problem
+                .to_string()
+                .contains("not an intrinsic function")
+        );
     }
 
     #[test]

@@ -38,7 +38,10 @@ mod tests {
         assert!(parse("2016-03-14T01:59:00Z").is_some());
         assert!(parse("2016-03-14T01:59:00.123Z").is_some());
         assert!(parse("2016-03-14T01:59:00+02:00").is_some());
-        assert_eq!(parse("2016-03-14T01:59:00+01:00"), parse("2016-03-14T00:59:00Z"));
+        assert_eq!(
+            parse("2016-03-14T01:59:00+01:00"),
+            parse("2016-03-14T00:59:00Z")
+        );
     }
 
     #[test]

@@ -66,7 +66,9 @@ pub(super) fn hash(data: &Value, algorithm: &Value) -> Result<Value, StatesError
             )));
         }
     };
-    Ok(Value::String(digest.iter().map(|b| format!("{b:02x}")).collect()))
+    Ok(Value::String(
+        digest.iter().map(|b| format!("{b:02x}")).collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -77,7 +79,10 @@ mod tests {
     #[test]
     fn base64_encode_example() {
         let input = json!({"input": "Data to encode"});
-        assert_eq!(eval("States.Base64Encode($.input)", input).unwrap(), json!("RGF0YSB0byBlbmNvZGU="));
+        assert_eq!(
+            eval("States.Base64Encode($.input)", input).unwrap(),
+            json!("RGF0YSB0byBlbmNvZGU=")
+        );
     }
 
     #[test]
@@ -85,15 +90,31 @@ mod tests {
         // The AWS page shows "Decoded data" as the result, but its own input
         // "RGF0YSB0byBlbmNvZGU=" is the encoding of "Data to encode".
         let input = json!({"base64": "RGF0YSB0byBlbmNvZGU="});
-        assert_eq!(eval("States.Base64Decode($.base64)", input).unwrap(), json!("Data to encode"));
-        assert_eq!(eval("States.Base64Decode('RGVjb2RlZCBkYXRh')", json!({})).unwrap(), json!("Decoded data"));
+        assert_eq!(
+            eval("States.Base64Decode($.base64)", input).unwrap(),
+            json!("Data to encode")
+        );
+        assert_eq!(
+            eval("States.Base64Decode('RGVjb2RlZCBkYXRh')", json!({})).unwrap(),
+            json!("Decoded data")
+        );
     }
 
     #[test]
     fn base64_rules() {
-        assert!(eval("States.Base64Decode('not base64!')", json!({})).unwrap_err().cause.contains("not valid Base64"));
+        assert!(
+            eval("States.Base64Decode('not base64!')", json!({}))
+                .unwrap_err()
+                .cause
+                .contains("not valid Base64")
+        );
         let long = json!({"s": "x".repeat(10_001)});
-        assert!(eval("States.Base64Encode($.s)", long).unwrap_err().cause.contains("10001 characters"));
+        assert!(
+            eval("States.Base64Encode($.s)", long)
+                .unwrap_err()
+                .cause
+                .contains("10001 characters")
+        );
         assert!(eval("States.Base64Encode(5)", json!({})).is_err());
     }
 
@@ -107,13 +128,35 @@ mod tests {
             json!("aaff4a450a104cd177d28d18d74485e8cae074b7")
         );
         let abc = json!({"d": "abc"});
-        assert_eq!(eval("States.Hash($.d, 'MD5')", abc.clone()).unwrap(), json!("900150983cd24fb0d6963f7d28e17f72"));
+        assert_eq!(
+            eval("States.Hash($.d, 'MD5')", abc.clone()).unwrap(),
+            json!("900150983cd24fb0d6963f7d28e17f72")
+        );
         assert_eq!(
             eval("States.Hash($.d, 'SHA-256')", abc.clone()).unwrap(),
             json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
-        assert_eq!(eval("States.Hash($.d, 'SHA-384')", abc.clone()).unwrap().as_str().unwrap().len(), 96);
-        assert_eq!(eval("States.Hash($.d, 'SHA-512')", abc.clone()).unwrap().as_str().unwrap().len(), 128);
-        assert!(eval("States.Hash($.d, 'SHA-3')", abc).unwrap_err().cause.contains("not a supported algorithm"));
+        assert_eq!(
+            eval("States.Hash($.d, 'SHA-384')", abc.clone())
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .len(),
+            96
+        );
+        assert_eq!(
+            eval("States.Hash($.d, 'SHA-512')", abc.clone())
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .len(),
+            128
+        );
+        assert!(
+            eval("States.Hash($.d, 'SHA-3')", abc)
+                .unwrap_err()
+                .cause
+                .contains("not a supported algorithm")
+        );
     }
 }

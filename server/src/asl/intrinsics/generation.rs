@@ -9,7 +9,11 @@ pub(super) fn uuid(env: &mut Env) -> Value {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&env.random.next_u64().to_le_bytes());
     bytes[8..].copy_from_slice(&env.random.next_u64().to_le_bytes());
-    Value::String(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())
+    Value::String(
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string(),
+    )
 }
 
 #[cfg(test)]

@@ -29,7 +29,11 @@ pub(super) fn merge(first: &Value, second: &Value, deep: &Value) -> Result<Value
         )));
     }
     let (Value::Object(a), Value::Object(b)) = (first, second) else {
-        let (position, value) = if first.is_object() { (2, second) } else { (1, first) };
+        let (position, value) = if first.is_object() {
+            (2, second)
+        } else {
+            (1, first)
+        };
         return Err(StatesError::intrinsic(format!(
             "{F}: argument {position} must be an object, not {}",
             describe(value)
@@ -50,10 +54,21 @@ mod tests {
     #[test]
     fn string_to_json_examples() {
         let input = json!({"escapedJsonString": "{\"foo\": \"bar\"}"});
-        assert_eq!(eval("States.StringToJson($.escapedJsonString)", input).unwrap(), json!({"foo": "bar"}));
+        assert_eq!(
+            eval("States.StringToJson($.escapedJsonString)", input).unwrap(),
+            json!({"foo": "bar"})
+        );
         let input = json!({"someString": "{\"number\": 20}", "zebra": "stripe"});
-        assert_eq!(eval("States.StringToJson($.someString)", input).unwrap(), json!({"number": 20}));
-        assert!(eval("States.StringToJson('{nope')", json!({})).unwrap_err().cause.contains("not valid JSON"));
+        assert_eq!(
+            eval("States.StringToJson($.someString)", input).unwrap(),
+            json!({"number": 20})
+        );
+        assert!(
+            eval("States.StringToJson('{nope')", json!({}))
+                .unwrap_err()
+                .cause
+                .contains("not valid JSON")
+        );
     }
 
     #[test]
@@ -75,7 +90,17 @@ mod tests {
             eval("States.JsonMerge($.json1, $.json2, false)", input.clone()).unwrap(),
             json!({"a": {"a3": 1, "a4": 2}, "b": 2, "c": 3})
         );
-        assert!(eval("States.JsonMerge($.json1, $.json2, true)", input.clone()).unwrap_err().cause.contains("shallow"));
-        assert!(eval("States.JsonMerge($.json1, 'x', false)", input).unwrap_err().cause.contains("argument 2 must be an object"));
+        assert!(
+            eval("States.JsonMerge($.json1, $.json2, true)", input.clone())
+                .unwrap_err()
+                .cause
+                .contains("shallow")
+        );
+        assert!(
+            eval("States.JsonMerge($.json1, 'x', false)", input)
+                .unwrap_err()
+                .cause
+                .contains("argument 2 must be an object")
+        );
     }
 }

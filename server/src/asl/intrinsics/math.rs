@@ -9,7 +9,12 @@ use crate::asl::random::{RandomSource, SeededRandom};
 
 /// A random integer in `[start, end)`: AWS documents the start as inclusive and the end
 /// as exclusive. With a seed the result depends only on the seed and the bounds.
-pub(super) fn random(start: &Value, end: &Value, seed: Option<&Value>, env: &mut Env) -> Result<Value, StatesError> {
+pub(super) fn random(
+    start: &Value,
+    end: &Value,
+    seed: Option<&Value>,
+    env: &mut Env,
+) -> Result<Value, StatesError> {
     const F: &str = "States.MathRandom";
     let start = expect_integer(F, 1, start)?;
     let end = expect_integer(F, 2, end)?;
@@ -50,10 +55,16 @@ mod tests {
     #[test]
     fn math_random_example_stays_in_range() {
         let input = json!({"start": 1, "end": 999});
-        let n = eval("States.MathRandom($.start, $.end)", input).unwrap().as_i64().unwrap();
+        let n = eval("States.MathRandom($.start, $.end)", input)
+            .unwrap()
+            .as_i64()
+            .unwrap();
         assert!((1..999).contains(&n));
         for _ in 0..50 {
-            let n = eval("States.MathRandom(0, 2)", json!({})).unwrap().as_i64().unwrap();
+            let n = eval("States.MathRandom(0, 2)", json!({}))
+                .unwrap()
+                .as_i64()
+                .unwrap();
             assert!((0..2).contains(&n));
         }
     }
@@ -69,17 +80,33 @@ mod tests {
 
     #[test]
     fn math_random_rules() {
-        assert!(eval("States.MathRandom(5, 5)", json!({})).unwrap_err().cause.contains("greater than the start"));
+        assert!(
+            eval("States.MathRandom(5, 5)", json!({}))
+                .unwrap_err()
+                .cause
+                .contains("greater than the start")
+        );
         assert!(eval("States.MathRandom('a', 5)", json!({})).is_err());
     }
 
     #[test]
     fn math_add_example_and_rules() {
         let input = json!({"value1": 111, "step": -1});
-        assert_eq!(eval("States.MathAdd($.value1, $.step)", input).unwrap(), json!(110));
+        assert_eq!(
+            eval("States.MathAdd($.value1, $.step)", input).unwrap(),
+            json!(110)
+        );
         assert_eq!(eval("States.MathAdd(1.6, 1)", json!({})).unwrap(), json!(3));
-        assert_eq!(eval("States.MathAdd(2147483647, 1)", json!({})).unwrap(), json!(2147483648i64));
-        assert!(eval("States.MathAdd(2147483648, 1)", json!({})).unwrap_err().cause.contains("outside"));
+        assert_eq!(
+            eval("States.MathAdd(2147483647, 1)", json!({})).unwrap(),
+            json!(2147483648i64)
+        );
+        assert!(
+            eval("States.MathAdd(2147483648, 1)", json!({}))
+                .unwrap_err()
+                .cause
+                .contains("outside")
+        );
         assert!(eval("States.MathAdd('1', 1)", json!({})).is_err());
     }
 }

@@ -165,13 +165,19 @@ impl Call {
             chars: text.chars().collect(),
             pos: 0,
         };
-        let result = parser.skip_ws().and_then(|_| parser.call(1)).and_then(|call| {
-            parser.skip_ws()?;
-            if parser.pos < parser.chars.len() {
-                return Err(format!("unexpected text after the call at offset {}", parser.pos));
-            }
-            Ok(call)
-        });
+        let result = parser
+            .skip_ws()
+            .and_then(|_| parser.call(1))
+            .and_then(|call| {
+                parser.skip_ws()?;
+                if parser.pos < parser.chars.len() {
+                    return Err(format!(
+                        "unexpected text after the call at offset {}",
+                        parser.pos
+                    ));
+                }
+                Ok(call)
+            });
         result.map_err(|reason| SyntaxError {
             text: text.to_string(),
             reason,
@@ -266,13 +272,19 @@ impl Parser {
             return Err(format!("calls are nested more than {MAX_NESTING} deep"));
         }
         let start = self.pos;
-        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
+        {
             self.pos += 1;
         }
         let name: String = self.chars[start..self.pos].iter().collect();
         let function = Function::from_name(&name).ok_or_else(|| {
             let known: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
-            format!("'{name}' is not an intrinsic function (known: {})", known.join(", "))
+            format!(
+                "'{name}' is not an intrinsic function (known: {})",
+                known.join(", ")
+            )
         })?;
         self.skip_ws()?;
         if self.peek() != Some('(') {
@@ -295,7 +307,10 @@ impl Parser {
                         break;
                     }
                     Some(c) => {
-                        return Err(format!("expected ',' or ')' at offset {} but found '{c}'", self.pos));
+                        return Err(format!(
+                            "expected ',' or ')' at offset {} but found '{c}'",
+                            self.pos
+                        ));
                     }
                     None => return Err(format!("{name}( is never closed")),
                 }
@@ -308,7 +323,10 @@ impl Parser {
                 Some(max) => format!("{min} to {max}"),
                 None => format!("at least {min}"),
             };
-            return Err(format!("{name} takes {expected} argument(s), got {}", args.len()));
+            return Err(format!(
+                "{name} takes {expected} argument(s), got {}",
+                args.len()
+            ));
         }
         check_static_arguments(function, &args)?;
         Ok(Call { function, args })
@@ -321,7 +339,11 @@ impl Parser {
             Some(c) if c == '-' || c.is_ascii_digit() => self.number().map(Arg::Literal),
             Some('S') => self.call(depth + 1).map(|c| Arg::Call(Box::new(c))),
             Some(_) => {
-                for (word, value) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
+                for (word, value) in [
+                    ("true", Value::Bool(true)),
+                    ("false", Value::Bool(false)),
+                    ("null", Value::Null),
+                ] {
                     if self.rest_starts_with(word) {
                         self.pos += word.len();
                         return Ok(Arg::Literal(value));
@@ -347,7 +369,11 @@ impl Parser {
         let mut raw = String::new();
         loop {
             match self.peek() {
-                None => return Err(format!("the string starting at offset {open} is never closed")),
+                None => {
+                    return Err(format!(
+                        "the string starting at offset {open} is never closed"
+                    ));
+                }
                 Some('\'') => {
                     self.pos += 1;
                     return Ok(raw);
@@ -378,7 +404,10 @@ impl Parser {
 
     fn number(&mut self) -> Result<Value, String> {
         let start = self.pos;
-        while self.peek().is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')) {
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+        {
             self.pos += 1;
         }
         let text: String = self.chars[start..self.pos].iter().collect();
@@ -431,9 +460,10 @@ fn check_static_arguments(function: Function, args: &[Arg]) -> Result<(), String
             }
             Ok(())
         }
-        (Function::Format, Some(Arg::Literal(v))) => {
-            Err(format!("States.Format's first argument must be a string, not {}", describe(v)))
-        }
+        (Function::Format, Some(Arg::Literal(v))) => Err(format!(
+            "States.Format's first argument must be a string, not {}",
+            describe(v)
+        )),
         (Function::JsonToString, Some(arg)) if !matches!(arg, Arg::Path(_)) => {
             Err("States.JsonToString takes a path, such as $.data".into())
         }
@@ -442,27 +472,46 @@ fn check_static_arguments(function: Function, args: &[Arg]) -> Result<(), String
 }
 
 /// Argument checks shared by the families. `position` counts from 1, as people do.
-pub(crate) fn expect_array<'v>(f: &str, position: usize, value: &'v Value) -> Result<&'v Vec<Value>, StatesError> {
-    value
-        .as_array()
-        .ok_or_else(|| StatesError::intrinsic(format!("{f}: argument {position} must be an array, not {}", describe(value))))
+pub(crate) fn expect_array<'v>(
+    f: &str,
+    position: usize,
+    value: &'v Value,
+) -> Result<&'v Vec<Value>, StatesError> {
+    value.as_array().ok_or_else(|| {
+        StatesError::intrinsic(format!(
+            "{f}: argument {position} must be an array, not {}",
+            describe(value)
+        ))
+    })
 }
 
 /// A string argument.
-pub(crate) fn expect_string<'v>(f: &str, position: usize, value: &'v Value) -> Result<&'v str, StatesError> {
-    value
-        .as_str()
-        .ok_or_else(|| StatesError::intrinsic(format!("{f}: argument {position} must be a string, not {}", describe(value))))
+pub(crate) fn expect_string<'v>(
+    f: &str,
+    position: usize,
+    value: &'v Value,
+) -> Result<&'v str, StatesError> {
+    value.as_str().ok_or_else(|| {
+        StatesError::intrinsic(format!(
+            "{f}: argument {position} must be a string, not {}",
+            describe(value)
+        ))
+    })
 }
 
 /// An integer argument; AWS rounds a non-integer number to the nearest integer.
 pub(crate) fn expect_integer(f: &str, position: usize, value: &Value) -> Result<i64, StatesError> {
-    let number = value
-        .as_f64()
-        .ok_or_else(|| StatesError::intrinsic(format!("{f}: argument {position} must be a number, not {}", describe(value))))?;
+    let number = value.as_f64().ok_or_else(|| {
+        StatesError::intrinsic(format!(
+            "{f}: argument {position} must be a number, not {}",
+            describe(value)
+        ))
+    })?;
     let rounded = number.round();
     if !rounded.is_finite() || rounded.abs() > 9_007_199_254_740_992.0 {
-        return Err(StatesError::intrinsic(format!("{f}: argument {position} ({number}) is out of range")));
+        return Err(StatesError::intrinsic(format!(
+            "{f}: argument {position} ({number}) is out of range"
+        )));
     }
     Ok(rounded as i64)
 }
@@ -480,17 +529,25 @@ mod tests {
         let context = json!({"Execution": {"Name": "run-1"}});
         let mut random = SeededRandom::new(42);
         let mut env = Env::new(&context, &mut random);
-        Call::parse(call).unwrap_or_else(|e| panic!("{e}")).evaluate(&input, &mut env)
+        Call::parse(call)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .evaluate(&input, &mut env)
     }
 
     #[test]
     fn parses_nested_calls_paths_and_literals() {
-        let call = Call::parse("States.Array('a', 1.5, -2, true, null, $.x, $$.Execution.Name, States.Array())").unwrap();
+        let call = Call::parse(
+            "States.Array('a', 1.5, -2, true, null, $.x, $$.Execution.Name, States.Array())",
+        )
+        .unwrap();
         assert_eq!(call.function, Function::Array);
         assert_eq!(call.args.len(), 8);
         assert_eq!(
-            eval("States.Array('a', 1.5, -2, true, null, $.x, $$.Execution.Name, States.Array())", json!({"x": {"y": 1}}))
-                .unwrap(),
+            eval(
+                "States.Array('a', 1.5, -2, true, null, $.x, $$.Execution.Name, States.Array())",
+                json!({"x": {"y": 1}})
+            )
+            .unwrap(),
             json!(["a", 1.5, -2, true, null, {"y": 1}, "run-1", []])
         );
     }
@@ -526,7 +583,10 @@ mod tests {
             ("States.Array('bad \\n escape')", "open escape"),
             ("States.UUID(1)", "takes 0 argument"),
             ("States.MathAdd(1)", "takes 2 argument"),
-            ("States.Format('{} and {}', $.a)", "2 '{}' placeholder(s) but 1"),
+            (
+                "States.Format('{} and {}', $.a)",
+                "2 '{}' placeholder(s) but 1",
+            ),
             ("States.JsonToString('x')", "takes a path"),
             ("States.Array(1) extra", "unexpected text after the call"),
             ("States.Array(foo)", "unexpected text"),
@@ -548,6 +608,9 @@ mod tests {
     #[test]
     fn paths_with_filters_parse_as_one_argument() {
         let input = json!({"items": [{"p": 1}, {"p": 5}]});
-        assert_eq!(eval("States.ArrayLength($.items[?(@.p > 2)])", input).unwrap(), json!(1));
+        assert_eq!(
+            eval("States.ArrayLength($.items[?(@.p > 2)])", input).unwrap(),
+            json!(1)
+        );
     }
 }

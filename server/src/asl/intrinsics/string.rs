@@ -101,11 +101,25 @@ mod tests {
     #[test]
     fn format_examples() {
         let input = json!({"name": "Arnav", "template": "Hello, my name is {}."});
-        assert_eq!(eval("States.Format('Hello, my name is {}.', $.name)", input.clone()).unwrap(), json!("Hello, my name is Arnav."));
-        assert_eq!(eval("States.Format($.template, $.name)", input).unwrap(), json!("Hello, my name is Arnav."));
+        assert_eq!(
+            eval(
+                "States.Format('Hello, my name is {}.', $.name)",
+                input.clone()
+            )
+            .unwrap(),
+            json!("Hello, my name is Arnav.")
+        );
+        assert_eq!(
+            eval("States.Format($.template, $.name)", input).unwrap(),
+            json!("Hello, my name is Arnav.")
+        );
         let input = json!({"name": "Foo", "zebra": "stripe"});
         assert_eq!(
-            eval("States.Format('Your name is {}, we are in the year {}', $.name, 2020)", input).unwrap(),
+            eval(
+                "States.Format('Your name is {}, we are in the year {}', $.name, 2020)",
+                input
+            )
+            .unwrap(),
             json!("Your name is Foo, we are in the year 2020")
         );
     }
@@ -113,30 +127,51 @@ mod tests {
     #[test]
     fn format_escapes() {
         // In a definition's JSON these are written with doubled backslashes.
-        let value = eval(r"States.Format('escaped \{\} and {} it\'s \\ done', 'x')", json!({})).unwrap();
+        let value = eval(
+            r"States.Format('escaped \{\} and {} it\'s \\ done', 'x')",
+            json!({}),
+        )
+        .unwrap();
         assert_eq!(value, json!(r"escaped {} and x it's \ done"));
     }
 
     #[test]
     fn format_renders_scalars_naturally_and_rejects_structures() {
-        assert_eq!(eval("States.Format('{} {} {}', true, null, 1.5)", json!({})).unwrap(), json!("true null 1.5"));
+        assert_eq!(
+            eval("States.Format('{} {} {}', true, null, 1.5)", json!({})).unwrap(),
+            json!("true null 1.5")
+        );
         let err = eval("States.Format('{}', $.o)", json!({"o": {"a": 1}})).unwrap_err();
         assert_eq!(err.error, "States.IntrinsicFailure");
-        assert!(err.cause.contains("argument 2 is an object"), "{}", err.cause);
+        assert!(
+            err.cause.contains("argument 2 is an object"),
+            "{}",
+            err.cause
+        );
         let err = eval("States.Format($.t, 1)", json!({"t": "no placeholders"})).unwrap_err();
-        assert!(err.cause.contains("0 '{}' placeholder(s) but 1"), "{}", err.cause);
+        assert!(
+            err.cause.contains("0 '{}' placeholder(s) but 1"),
+            "{}",
+            err.cause
+        );
     }
 
     #[test]
     fn string_split_examples() {
         let input = json!({"inputString": "1,2,3,4,5", "splitter": ","});
-        assert_eq!(eval("States.StringSplit($.inputString, $.splitter)", input).unwrap(), json!(["1", "2", "3", "4", "5"]));
+        assert_eq!(
+            eval("States.StringSplit($.inputString, $.splitter)", input).unwrap(),
+            json!(["1", "2", "3", "4", "5"])
+        );
         let input = json!({"inputString": "This.is+a,test=string", "splitter": ".+,="});
         assert_eq!(
             eval("States.StringSplit($.inputString, $.splitter)", input).unwrap(),
             json!(["This", "is", "a", "test", "string"])
         );
-        assert_eq!(eval("States.StringSplit(',a,,b,', ',')", json!({})).unwrap(), json!(["a", "b"]));
+        assert_eq!(
+            eval("States.StringSplit(',a,,b,', ',')", json!({})).unwrap(),
+            json!(["a", "b"])
+        );
         assert!(eval("States.StringSplit(1, ',')", json!({})).is_err());
     }
 }

@@ -109,7 +109,12 @@ pub enum Operand {
 
 impl Family {
     /// Every family, for building the operator table.
-    pub const ALL: [Family; 4] = [Family::String, Family::Numeric, Family::Boolean, Family::Timestamp];
+    pub const ALL: [Family; 4] = [
+        Family::String,
+        Family::Numeric,
+        Family::Boolean,
+        Family::Timestamp,
+    ];
 
     /// The operator-name prefix.
     pub fn prefix(self) -> &'static str {
@@ -224,7 +229,10 @@ impl Condition {
                 Ok(false)
             }
             Condition::Not(inner) => Ok(!inner.holds(input, context)?),
-            Condition::Test { variable, comparison } => {
+            Condition::Test {
+                variable,
+                comparison,
+            } => {
                 let value = variable.select(input, context);
                 if let Comparison::Is(TypeTest::IsPresent, expected) = comparison {
                     return Ok(value.is_some() == *expected);
@@ -245,7 +253,11 @@ fn invalid_path(path: &str, field: &str) -> StatesError {
 impl Comparison {
     fn holds(&self, value: &Value, input: &Value, context: &Value) -> Result<bool, StatesError> {
         Ok(match self {
-            Comparison::Compare { family, relation, operand } => {
+            Comparison::Compare {
+                family,
+                relation,
+                operand,
+            } => {
                 let right = match operand {
                     Operand::Value(v) => v.clone(),
                     Operand::Path(path) => path
@@ -254,7 +266,9 @@ impl Comparison {
                 };
                 compare(*family, value, &right).is_some_and(|ordering| relation.holds(ordering))
             }
-            Comparison::StringMatches(pattern) => value.as_str().is_some_and(|s| wildcard_match(pattern, s)),
+            Comparison::StringMatches(pattern) => {
+                value.as_str().is_some_and(|s| wildcard_match(pattern, s))
+            }
             Comparison::Is(test, expected) => {
                 let actual = match test {
                     TypeTest::IsNull => value.is_null(),
@@ -336,11 +350,18 @@ mod tests {
     use serde_json::json;
 
     fn test(variable: &str, comparison: Comparison) -> Condition {
-        Condition::Test { variable: Path::parse(variable).unwrap(), comparison }
+        Condition::Test {
+            variable: Path::parse(variable).unwrap(),
+            comparison,
+        }
     }
 
     fn cmp(family: Family, relation: Relation, operand: Value) -> Comparison {
-        Comparison::Compare { family, relation, operand: Operand::Value(operand) }
+        Comparison::Compare {
+            family,
+            relation,
+            operand: Operand::Value(operand),
+        }
     }
 
     fn holds(condition: &Condition, input: Value) -> bool {
@@ -353,14 +374,26 @@ mod tests {
         let choice = Choice {
             choices: vec![
                 ChoiceRule {
-                    condition: Condition::Not(Box::new(test("$.type", cmp(Family::String, Relation::Equals, json!("Private"))))),
+                    condition: Condition::Not(Box::new(test(
+                        "$.type",
+                        cmp(Family::String, Relation::Equals, json!("Private")),
+                    ))),
                     next: "Public".into(),
                 },
-                ChoiceRule { condition: test("$.value", cmp(Family::Numeric, Relation::Equals, json!(0))), next: "ValueIsZero".into() },
+                ChoiceRule {
+                    condition: test("$.value", cmp(Family::Numeric, Relation::Equals, json!(0))),
+                    next: "ValueIsZero".into(),
+                },
                 ChoiceRule {
                     condition: Condition::And(vec![
-                        test("$.value", cmp(Family::Numeric, Relation::GreaterThanEquals, json!(20))),
-                        test("$.value", cmp(Family::Numeric, Relation::LessThan, json!(30))),
+                        test(
+                            "$.value",
+                            cmp(Family::Numeric, Relation::GreaterThanEquals, json!(20)),
+                        ),
+                        test(
+                            "$.value",
+                            cmp(Family::Numeric, Relation::LessThan, json!(30)),
+                        ),
                     ]),
                     next: "ValueInTwenties".into(),
                 },
@@ -368,19 +401,47 @@ mod tests {
             default: Some("DefaultState".into()),
         };
         let ctx = json!({});
-        assert_eq!(choice.next(&json!({"type": "Public", "value": 5}), &ctx).unwrap(), "Public");
-        assert_eq!(choice.next(&json!({"type": "Private", "value": 0}), &ctx).unwrap(), "ValueIsZero");
-        assert_eq!(choice.next(&json!({"type": "Private", "value": 25}), &ctx).unwrap(), "ValueInTwenties");
-        assert_eq!(choice.next(&json!({"type": "Private", "value": 35}), &ctx).unwrap(), "DefaultState");
+        assert_eq!(
+            choice
+                .next(&json!({"type": "Public", "value": 5}), &ctx)
+                .unwrap(),
+            "Public"
+        );
+        assert_eq!(
+            choice
+                .next(&json!({"type": "Private", "value": 0}), &ctx)
+                .unwrap(),
+            "ValueIsZero"
+        );
+        assert_eq!(
+            choice
+                .next(&json!({"type": "Private", "value": 25}), &ctx)
+                .unwrap(),
+            "ValueInTwenties"
+        );
+        assert_eq!(
+            choice
+                .next(&json!({"type": "Private", "value": 35}), &ctx)
+                .unwrap(),
+            "DefaultState"
+        );
     }
 
     #[test]
     fn no_match_and_no_default_is_no_choice_matched() {
         let choice = Choice {
-            choices: vec![ChoiceRule { condition: test("$.statusCode", cmp(Family::Numeric, Relation::Equals, json!(200))), next: "Correct".into() }],
+            choices: vec![ChoiceRule {
+                condition: test(
+                    "$.statusCode",
+                    cmp(Family::Numeric, Relation::Equals, json!(200)),
+                ),
+                next: "Correct".into(),
+            }],
             default: None,
         };
-        let err = choice.next(&json!({"statusCode": 404}), &json!({})).unwrap_err();
+        let err = choice
+            .next(&json!({"statusCode": 404}), &json!({}))
+            .unwrap_err();
         assert_eq!(err.error, "States.NoChoiceMatched");
     }
 
@@ -389,11 +450,23 @@ mod tests {
         let cases = [
             (Family::String, json!("b"), json!("a"), json!("c")),
             (Family::Numeric, json!(2), json!(1.5), json!(10)),
-            (Family::Timestamp, json!("2020-01-02T00:00:00Z"), json!("2020-01-01T23:59:59Z"), json!("2020-01-02T00:00:00.001Z")),
+            (
+                Family::Timestamp,
+                json!("2020-01-02T00:00:00Z"),
+                json!("2020-01-01T23:59:59Z"),
+                json!("2020-01-02T00:00:00.001Z"),
+            ),
         ];
         for (family, value, lower, higher) in cases {
             let check = |relation, operand: &Value, expected: bool| {
-                assert_eq!(holds(&test("$.v", cmp(family, relation, operand.clone())), json!({"v": value})), expected, "{family:?} {relation:?} {operand}");
+                assert_eq!(
+                    holds(
+                        &test("$.v", cmp(family, relation, operand.clone())),
+                        json!({"v": value})
+                    ),
+                    expected,
+                    "{family:?} {relation:?} {operand}"
+                );
             };
             check(Relation::Equals, &value, true);
             check(Relation::Equals, &lower, false);
@@ -406,26 +479,62 @@ mod tests {
             check(Relation::GreaterThanEquals, &value, true);
             check(Relation::GreaterThanEquals, &higher, false);
         }
-        assert!(holds(&test("$.b", cmp(Family::Boolean, Relation::Equals, json!(true))), json!({"b": true})));
-        assert!(!holds(&test("$.b", cmp(Family::Boolean, Relation::Equals, json!(false))), json!({"b": true})));
+        assert!(holds(
+            &test("$.b", cmp(Family::Boolean, Relation::Equals, json!(true))),
+            json!({"b": true})
+        ));
+        assert!(!holds(
+            &test("$.b", cmp(Family::Boolean, Relation::Equals, json!(false))),
+            json!({"b": true})
+        ));
     }
 
     #[test]
     fn timestamps_compare_as_instants_across_offsets() {
-        let c = test("$.t", cmp(Family::Timestamp, Relation::Equals, json!("2020-01-01T01:00:00+01:00")));
+        let c = test(
+            "$.t",
+            cmp(
+                Family::Timestamp,
+                Relation::Equals,
+                json!("2020-01-01T01:00:00+01:00"),
+            ),
+        );
         assert!(holds(&c, json!({"t": "2020-01-01T00:00:00Z"})));
     }
 
     #[test]
     fn mismatched_types_are_false_not_errors() {
-        assert!(!holds(&test("$.v", cmp(Family::Numeric, Relation::Equals, json!(1))), json!({"v": "1"})));
-        assert!(!holds(&test("$.v", cmp(Family::String, Relation::Equals, json!("1"))), json!({"v": 1})));
-        assert!(!holds(&test("$.v", cmp(Family::Timestamp, Relation::LessThan, json!("2020-01-01T00:00:00Z"))), json!({"v": "yesterday"})));
+        assert!(!holds(
+            &test("$.v", cmp(Family::Numeric, Relation::Equals, json!(1))),
+            json!({"v": "1"})
+        ));
+        assert!(!holds(
+            &test("$.v", cmp(Family::String, Relation::Equals, json!("1"))),
+            json!({"v": 1})
+        ));
+        assert!(!holds(
+            &test(
+                "$.v",
+                cmp(
+                    Family::Timestamp,
+                    Relation::LessThan,
+                    json!("2020-01-01T00:00:00Z")
+                )
+            ),
+            json!({"v": "yesterday"})
+        ));
     }
 
     #[test]
     fn path_operands_compare_two_input_values() {
-        let c = test("$.a", Comparison::Compare { family: Family::Numeric, relation: Relation::LessThan, operand: Operand::Path(Path::parse("$.b").unwrap()) });
+        let c = test(
+            "$.a",
+            Comparison::Compare {
+                family: Family::Numeric,
+                relation: Relation::LessThan,
+                operand: Operand::Path(Path::parse("$.b").unwrap()),
+            },
+        );
         assert!(holds(&c, json!({"a": 1, "b": 2})));
         assert!(!holds(&c, json!({"a": 3, "b": 2})));
         let err = c.holds(&json!({"a": 1}), &json!({})).unwrap_err();
@@ -438,14 +547,24 @@ mod tests {
         let err = c.holds(&json!({}), &json!({})).unwrap_err();
         assert_eq!(err.error, "States.Runtime");
         assert!(err.cause.contains("'$.nope'"));
-        assert!(holds(&test("$.nope", Comparison::Is(TypeTest::IsPresent, false)), json!({})));
-        assert!(!holds(&test("$.nope", Comparison::Is(TypeTest::IsPresent, true)), json!({})));
-        assert!(holds(&test("$.here", Comparison::Is(TypeTest::IsPresent, true)), json!({"here": null})));
+        assert!(holds(
+            &test("$.nope", Comparison::Is(TypeTest::IsPresent, false)),
+            json!({})
+        ));
+        assert!(!holds(
+            &test("$.nope", Comparison::Is(TypeTest::IsPresent, true)),
+            json!({})
+        ));
+        assert!(holds(
+            &test("$.here", Comparison::Is(TypeTest::IsPresent, true)),
+            json!({"here": null})
+        ));
     }
 
     #[test]
     fn type_tests() {
-        let input = json!({"n": null, "x": 1.5, "s": "str", "b": false, "t": "2016-03-14T01:59:00Z"});
+        let input =
+            json!({"n": null, "x": 1.5, "s": "str", "b": false, "t": "2016-03-14T01:59:00Z"});
         let expectations = [
             ("$.n", TypeTest::IsNull),
             ("$.x", TypeTest::IsNumeric),
@@ -455,11 +574,23 @@ mod tests {
             ("$.t", TypeTest::IsTimestamp),
         ];
         for (path, t) in expectations {
-            assert!(holds(&test(path, Comparison::Is(t, true)), input.clone()), "{path} {t:?}");
-            assert!(!holds(&test(path, Comparison::Is(t, false)), input.clone()), "{path} {t:?} false");
+            assert!(
+                holds(&test(path, Comparison::Is(t, true)), input.clone()),
+                "{path} {t:?}"
+            );
+            assert!(
+                !holds(&test(path, Comparison::Is(t, false)), input.clone()),
+                "{path} {t:?} false"
+            );
         }
-        assert!(!holds(&test("$.s", Comparison::Is(TypeTest::IsTimestamp, true)), input.clone()));
-        assert!(!holds(&test("$.x", Comparison::Is(TypeTest::IsString, true)), input));
+        assert!(!holds(
+            &test("$.s", Comparison::Is(TypeTest::IsTimestamp, true)),
+            input.clone()
+        ));
+        assert!(!holds(
+            &test("$.x", Comparison::Is(TypeTest::IsString, true)),
+            input
+        ));
     }
 
     #[test]
@@ -485,14 +616,29 @@ mod tests {
     fn nested_boolean_operators() {
         let deep = Condition::Or(vec![
             Condition::And(vec![
-                Condition::Not(Box::new(test("$.a", Comparison::Is(TypeTest::IsNull, true)))),
-                Condition::Or(vec![test("$.a", cmp(Family::Numeric, Relation::GreaterThan, json!(10))), test("$.b", cmp(Family::String, Relation::Equals, json!("yes")))]),
+                Condition::Not(Box::new(test(
+                    "$.a",
+                    Comparison::Is(TypeTest::IsNull, true),
+                ))),
+                Condition::Or(vec![
+                    test(
+                        "$.a",
+                        cmp(Family::Numeric, Relation::GreaterThan, json!(10)),
+                    ),
+                    test("$.b", cmp(Family::String, Relation::Equals, json!("yes"))),
+                ]),
             ]),
-            test("$.force", cmp(Family::Boolean, Relation::Equals, json!(true))),
+            test(
+                "$.force",
+                cmp(Family::Boolean, Relation::Equals, json!(true)),
+            ),
         ]);
         assert!(holds(&deep, json!({"a": 11, "b": "no", "force": false})));
         assert!(holds(&deep, json!({"a": 1, "b": "yes", "force": false})));
-        assert!(!holds(&deep, json!({"a": null, "b": "yes", "force": false})));
+        assert!(!holds(
+            &deep,
+            json!({"a": null, "b": "yes", "force": false})
+        ));
         assert!(holds(&deep, json!({"a": null, "b": "no", "force": true})));
     }
 }

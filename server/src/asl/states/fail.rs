@@ -46,7 +46,12 @@ impl Fail {
     }
 }
 
-fn resolve(text: Option<&Text>, input: &Value, env: &mut Env, field: &str) -> Result<Option<String>, StatesError> {
+fn resolve(
+    text: Option<&Text>,
+    input: &Value,
+    env: &mut Env,
+    field: &str,
+) -> Result<Option<String>, StatesError> {
     match text {
         None => Ok(None),
         Some(Text::Fixed(s)) => Ok(Some(s.clone())),
@@ -75,10 +80,16 @@ mod tests {
 
     #[test]
     fn fixed_error_and_cause() {
-        let fail = Fail { error: Some(Text::Fixed("ErrorA".into())), cause: Some(Text::Fixed("Kaiju attack".into())) };
+        let fail = Fail {
+            error: Some(Text::Fixed("ErrorA".into())),
+            cause: Some(Text::Fixed("Kaiju attack".into())),
+        };
         assert_eq!(
             outcome(&fail, json!({})).unwrap(),
-            FailOutcome { error: Some("ErrorA".into()), cause: Some("Kaiju attack".into()) }
+            FailOutcome {
+                error: Some("ErrorA".into()),
+                cause: Some("Kaiju attack".into())
+            }
         );
     }
 
@@ -86,16 +97,34 @@ mod tests {
     fn error_path_and_intrinsic_cause_path() {
         let fail = Fail {
             error: Some(Text::Computed(Expr::parse("$.Error").unwrap())),
-            cause: Some(Text::Computed(Expr::parse("States.Format('run {} failed: {}', $$.Execution.Name, $.Cause)").unwrap())),
+            cause: Some(Text::Computed(
+                Expr::parse("States.Format('run {} failed: {}', $$.Execution.Name, $.Cause)")
+                    .unwrap(),
+            )),
         };
         let out = outcome(&fail, json!({"Error": "Boom", "Cause": "disk"})).unwrap();
-        assert_eq!(out, FailOutcome { error: Some("Boom".into()), cause: Some("run e1 failed: disk".into()) });
+        assert_eq!(
+            out,
+            FailOutcome {
+                error: Some("Boom".into()),
+                cause: Some("run e1 failed: disk".into())
+            }
+        );
     }
 
     #[test]
     fn unset_fields_stay_unset_and_bad_types_fail() {
-        assert_eq!(outcome(&Fail::default(), json!({})).unwrap(), FailOutcome { error: None, cause: None });
-        let fail = Fail { error: Some(Text::Computed(Expr::parse("$.n").unwrap())), cause: None };
+        assert_eq!(
+            outcome(&Fail::default(), json!({})).unwrap(),
+            FailOutcome {
+                error: None,
+                cause: None
+            }
+        );
+        let fail = Fail {
+            error: Some(Text::Computed(Expr::parse("$.n").unwrap())),
+            cause: None,
+        };
         let err = outcome(&fail, json!({"n": 5})).unwrap_err();
         assert!(err.cause.contains("ErrorPath must produce a string"));
     }

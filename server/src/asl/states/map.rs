@@ -63,7 +63,10 @@ impl Map {
     /// The items to iterate over, from the state input after InputPath.
     pub fn items(&self, input: &Value, context: &Value) -> Result<Vec<Value>, StatesError> {
         let value = self.items_path.get(input, context).ok_or_else(|| {
-            StatesError::runtime(format!("ItemsPath '{}' selects nothing in the state's input", self.items_path.text()))
+            StatesError::runtime(format!(
+                "ItemsPath '{}' selects nothing in the state's input",
+                self.items_path.text()
+            ))
         })?;
         match value {
             Value::Array(items) => Ok(items.clone()),
@@ -77,7 +80,12 @@ impl Map {
 
     /// One iteration's input: ItemSelector evaluated against the state input (with
     /// `$$.Map.Item` in `env`'s context), or the item itself.
-    pub fn iteration_input(&self, input: &Value, item: &Value, env: &mut Env) -> Result<Value, StatesError> {
+    pub fn iteration_input(
+        &self,
+        input: &Value,
+        item: &Value,
+        env: &mut Env,
+    ) -> Result<Value, StatesError> {
         match &self.item_selector {
             Some(template) => template.evaluate(input, env),
             None => Ok(item.clone()),
@@ -86,7 +94,8 @@ impl Map {
 
     /// MaxConcurrency, resolved (0: unlimited).
     pub fn concurrency(&self, input: &Value, context: &Value) -> Result<u64, StatesError> {
-        self.max_concurrency.resolve(input, context, "MaxConcurrencyPath")
+        self.max_concurrency
+            .resolve(input, context, "MaxConcurrencyPath")
     }
 
     /// The tolerated failures, resolved; a percentage outside 0..=100 is an error.
@@ -115,14 +124,20 @@ impl Map {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asl::context::{ContextObject, ExecutionContext, MapContext, MapItem, StateMachineContext};
+    use crate::asl::context::{
+        ContextObject, ExecutionContext, MapContext, MapItem, StateMachineContext,
+    };
     use crate::asl::random::SeededRandom;
     use indexmap::IndexMap;
     use serde_json::json;
 
     fn map(items_path: &str, selector: Option<Value>) -> Map {
         Map {
-            processor: Branch { comment: None, start_at: "X".into(), states: IndexMap::new() },
+            processor: Branch {
+                comment: None,
+                start_at: "X".into(),
+                states: IndexMap::new(),
+            },
             items_path: ReferencePath::parse(items_path).unwrap(),
             item_selector: selector.map(|s| Template::parse(&s).unwrap()),
             max_concurrency: Setting::Fixed(0),
@@ -136,7 +151,10 @@ mod tests {
     // the delivery partner to each item.
     #[test]
     fn aws_map_item_selector_example() {
-        let m = map("$.detail.shipped", Some(json!({"parcel.$": "$$.Map.Item.Value", "courier.$": "$.delivery-partner"})));
+        let m = map(
+            "$.detail.shipped",
+            Some(json!({"parcel.$": "$$.Map.Item.Value", "courier.$": "$.delivery-partner"})),
+        );
         let input = json!({
             "ship-date": "2016-03-14T01:59:00Z",
             "detail": {"delivery-partner": "UQS", "shipped": [{"prod": "R31", "dest-code": 9511, "quantity": 1344}, {"prod": "S39", "dest-code": 9511, "quantity": 40}]},
@@ -145,11 +163,25 @@ mod tests {
         let items = m.items(&input, &json!({})).unwrap();
         assert_eq!(items.len(), 2);
         let context = ContextObject {
-            execution: ExecutionContext { id: "e".into(), input: json!({}), name: "e".into(), role_arn: String::new(), start_time: String::new() },
+            execution: ExecutionContext {
+                id: "e".into(),
+                input: json!({}),
+                name: "e".into(),
+                role_arn: String::new(),
+                start_time: String::new(),
+            },
             state: None,
-            state_machine: StateMachineContext { id: "m".into(), name: "m".into() },
+            state_machine: StateMachineContext {
+                id: "m".into(),
+                name: "m".into(),
+            },
             task: None,
-            map: Some(MapContext { item: MapItem { index: 1, value: items[1].clone() } }),
+            map: Some(MapContext {
+                item: MapItem {
+                    index: 1,
+                    value: items[1].clone(),
+                },
+            }),
         }
         .to_value();
         let mut random = SeededRandom::new(1);
@@ -166,14 +198,28 @@ mod tests {
         let context = json!({});
         let mut random = SeededRandom::new(1);
         let mut env = Env::new(&context, &mut random);
-        assert_eq!(m.iteration_input(&json!([1, 2]), &json!(2), &mut env).unwrap(), json!(2));
+        assert_eq!(
+            m.iteration_input(&json!([1, 2]), &json!(2), &mut env)
+                .unwrap(),
+            json!(2)
+        );
     }
 
     #[test]
     fn items_path_must_select_an_array() {
         let m = map("$.list", None);
-        assert!(m.items(&json!({"list": {"a": 1}}), &json!({})).unwrap_err().cause.contains("must select an array, but it selects an object"));
-        assert!(m.items(&json!({}), &json!({})).unwrap_err().cause.contains("selects nothing"));
+        assert!(
+            m.items(&json!({"list": {"a": 1}}), &json!({}))
+                .unwrap_err()
+                .cause
+                .contains("must select an array, but it selects an object")
+        );
+        assert!(
+            m.items(&json!({}), &json!({}))
+                .unwrap_err()
+                .cause
+                .contains("selects nothing")
+        );
     }
 
     #[test]
@@ -181,15 +227,30 @@ mod tests {
         let none = Tolerance::default();
         assert!(!none.exceeded(0, 10));
         assert!(none.exceeded(1, 10));
-        let count = Tolerance { count: Some(2), percentage: None };
+        let count = Tolerance {
+            count: Some(2),
+            percentage: None,
+        };
         assert!(!count.exceeded(2, 10));
         assert!(count.exceeded(3, 10));
-        let pct = Tolerance { count: None, percentage: Some(20.0) };
+        let pct = Tolerance {
+            count: None,
+            percentage: Some(20.0),
+        };
         assert!(!pct.exceeded(2, 10));
         assert!(pct.exceeded(3, 10));
-        let both = Tolerance { count: Some(5), percentage: Some(10.0) };
-        assert!(both.exceeded(2, 10), "over the percentage even though within the count");
-        let all = Tolerance { count: None, percentage: Some(100.0) };
+        let both = Tolerance {
+            count: Some(5),
+            percentage: Some(10.0),
+        };
+        assert!(
+            both.exceeded(2, 10),
+            "over the percentage even though within the count"
+        );
+        let all = Tolerance {
+            count: None,
+            percentage: Some(100.0),
+        };
         assert!(!all.exceeded(10, 10));
     }
 
@@ -197,9 +258,15 @@ mod tests {
     fn concurrency_and_tolerance_resolve_from_input() {
         let mut m = map("$.items", None);
         m.max_concurrency = Setting::Path(ReferencePath::parse("$.max").unwrap());
-        m.tolerated_failure_percentage = Some(Setting::Path(ReferencePath::parse("$.pct").unwrap()));
+        m.tolerated_failure_percentage =
+            Some(Setting::Path(ReferencePath::parse("$.pct").unwrap()));
         assert_eq!(m.concurrency(&json!({"max": 4}), &json!({})).unwrap(), 4);
-        assert_eq!(m.tolerance(&json!({"pct": 50}), &json!({})).unwrap().percentage, Some(50.0));
+        assert_eq!(
+            m.tolerance(&json!({"pct": 50}), &json!({}))
+                .unwrap()
+                .percentage,
+            Some(50.0)
+        );
         assert!(m.tolerance(&json!({"pct": 150}), &json!({})).is_err());
     }
 }

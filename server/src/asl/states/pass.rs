@@ -31,15 +31,25 @@ mod tests {
     // The AWS Pass state example: Result placed at ResultPath "$.coords".
     #[test]
     fn aws_pass_example() {
-        let pass = Pass { result: Some(json!({"x-datum": 0.381018, "y-datum": 622.2269926397355})) };
-        let flow = DataFlow { result_path: Some(ReferencePath::parse("$.coords").unwrap()), ..DataFlow::default() };
+        let pass = Pass {
+            result: Some(json!({"x-datum": 0.381018, "y-datum": 622.2269926397355})),
+        };
+        let flow = DataFlow {
+            result_path: Some(ReferencePath::parse("$.coords").unwrap()),
+            ..DataFlow::default()
+        };
         let input = json!({"georefOf": "Home"});
         let context = json!({});
         let mut random = SeededRandom::new(1);
         let mut env = Env::new(&context, &mut random);
         let effective = flow.effective_input(&input, &mut env).unwrap();
-        let output = flow.output(&input, pass.result(effective), &mut env).unwrap();
-        assert_eq!(output, json!({"georefOf": "Home", "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355}}));
+        let output = flow
+            .output(&input, pass.result(effective), &mut env)
+            .unwrap();
+        assert_eq!(
+            output,
+            json!({"georefOf": "Home", "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355}})
+        );
     }
 
     #[test]

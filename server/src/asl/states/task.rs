@@ -52,9 +52,14 @@ impl Task {
             .as_ref()
             .map(|h| h.resolve(input, context, "HeartbeatSecondsPath"))
             .transpose()?;
-        for (field, value) in [("TimeoutSecondsPath", timeout_seconds), ("HeartbeatSecondsPath", heartbeat_seconds)] {
+        for (field, value) in [
+            ("TimeoutSecondsPath", timeout_seconds),
+            ("HeartbeatSecondsPath", heartbeat_seconds),
+        ] {
             if value == Some(0) {
-                return Err(StatesError::runtime(format!("{field} must select a positive integer, not 0")));
+                return Err(StatesError::runtime(format!(
+                    "{field} must select a positive integer, not 0"
+                )));
             }
         }
         if let (Some(timeout), Some(heartbeat)) = (timeout_seconds, heartbeat_seconds)
@@ -141,7 +146,9 @@ impl Resource {
                     .strip_prefix("function:")
                     .map(|r| r.split(':').next().unwrap_or_default())
                     .filter(|n| !n.is_empty())
-                    .ok_or_else(|| format!("'{arn}' names no Lambda function (expected ...:function:NAME)"))?;
+                    .ok_or_else(|| {
+                        format!("'{arn}' names no Lambda function (expected ...:function:NAME)")
+                    })?;
                 Ok(resource(
                     Target::LambdaFunction {
                         name: name.to_string(),
@@ -152,21 +159,29 @@ impl Resource {
             "states" if rest.starts_with("activity:") => {
                 let name = &rest["activity:".len()..];
                 if name.is_empty() || name.contains(':') {
-                    return Err(format!("'{arn}' names no activity (expected ...:activity:NAME)"));
+                    return Err(format!(
+                        "'{arn}' names no activity (expected ...:activity:NAME)"
+                    ));
                 }
                 Ok(resource(
-                    Target::Activity { name: name.to_string() },
+                    Target::Activity {
+                        name: name.to_string(),
+                    },
                     IntegrationPattern::RequestResponse,
                 ))
             }
             "states" if region.is_empty() && account.is_empty() => {
-                let (service_action, pattern) = if let Some(base) = rest.strip_suffix(".waitForTaskToken") {
-                    (base, IntegrationPattern::WaitForTaskToken)
-                } else if let Some(base) = rest.strip_suffix(".sync:2").or_else(|| rest.strip_suffix(".sync")) {
-                    (base, IntegrationPattern::Sync)
-                } else {
-                    (rest, IntegrationPattern::RequestResponse)
-                };
+                let (service_action, pattern) =
+                    if let Some(base) = rest.strip_suffix(".waitForTaskToken") {
+                        (base, IntegrationPattern::WaitForTaskToken)
+                    } else if let Some(base) = rest
+                        .strip_suffix(".sync:2")
+                        .or_else(|| rest.strip_suffix(".sync"))
+                    {
+                        (base, IntegrationPattern::Sync)
+                    } else {
+                        (rest, IntegrationPattern::RequestResponse)
+                    };
                 let (service, action) = service_action
                     .split_once(':')
                     .filter(|(s, a)| !s.is_empty() && !a.is_empty() && !a.contains(':'))
@@ -197,9 +212,13 @@ impl Resource {
                 let function = parameters.get("FunctionName").and_then(Value::as_str).ok_or_else(|| {
                     StatesError::runtime("arn:aws:states:::lambda:invoke needs Parameters.FunctionName (a string)")
                 })?;
-                lambda_function_name(function).map(str::to_string).ok_or_else(|| {
-                    StatesError::runtime(format!("FunctionName '{function}' names no Lambda function"))
-                })
+                lambda_function_name(function)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        StatesError::runtime(format!(
+                            "FunctionName '{function}' names no Lambda function"
+                        ))
+                    })
             }
         }
     }
@@ -211,7 +230,8 @@ fn lambda_function_name(function: &str) -> Option<&str> {
     let name = match function.split(':').collect::<Vec<_>>().as_slice() {
         [name] | [name, _] => *name,
         [_, "function", name] | [_, "function", name, _] => *name,
-        ["arn", _, "lambda", _, _, "function", name] | ["arn", _, "lambda", _, _, "function", name, _] => *name,
+        ["arn", _, "lambda", _, _, "function", name]
+        | ["arn", _, "lambda", _, _, "function", name, _] => *name,
         _ => return None,
     };
     (!name.is_empty()).then_some(name)
@@ -225,15 +245,60 @@ mod tests {
     #[test]
     fn resources_map_to_queues_as_design_says() {
         let cases = [
-            ("arn:aws:states:us-east-1:123456789012:activity:HelloWorld", json!({}), "HelloWorld", IntegrationPattern::RequestResponse),
-            ("arn:aws:lambda:eu-west-1:300577164517:function:AMIS_deciding_function", json!({}), "AMIS_deciding_function", IntegrationPattern::RequestResponse),
-            ("arn:aws:lambda:eu-west-1:300577164517:function:f:PROD", json!({}), "f", IntegrationPattern::RequestResponse),
-            ("arn:aws:states:::lambda:invoke", json!({"FunctionName": "arn:aws:lambda:us-east-1:1:function:resize:3"}), "resize", IntegrationPattern::RequestResponse),
-            ("arn:aws:states:::lambda:invoke.waitForTaskToken", json!({"FunctionName": "notify"}), "notify", IntegrationPattern::WaitForTaskToken),
-            ("arn:aws:states:::sqs:sendMessage", json!({}), "sqs:sendMessage", IntegrationPattern::RequestResponse),
-            ("arn:aws:states:::sqs:sendMessage.waitForTaskToken", json!({}), "sqs:sendMessage", IntegrationPattern::WaitForTaskToken),
-            ("arn:aws:states:::ecs:runTask.sync", json!({}), "ecs:runTask", IntegrationPattern::Sync),
-            ("arn:aws:states:::states:startExecution.sync:2", json!({}), "states:startExecution", IntegrationPattern::Sync),
+            (
+                "arn:aws:states:us-east-1:123456789012:activity:HelloWorld",
+                json!({}),
+                "HelloWorld",
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:300577164517:function:AMIS_deciding_function",
+                json!({}),
+                "AMIS_deciding_function",
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:300577164517:function:f:PROD",
+                json!({}),
+                "f",
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "arn:aws:states:::lambda:invoke",
+                json!({"FunctionName": "arn:aws:lambda:us-east-1:1:function:resize:3"}),
+                "resize",
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                json!({"FunctionName": "notify"}),
+                "notify",
+                IntegrationPattern::WaitForTaskToken,
+            ),
+            (
+                "arn:aws:states:::sqs:sendMessage",
+                json!({}),
+                "sqs:sendMessage",
+                IntegrationPattern::RequestResponse,
+            ),
+            (
+                "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                json!({}),
+                "sqs:sendMessage",
+                IntegrationPattern::WaitForTaskToken,
+            ),
+            (
+                "arn:aws:states:::ecs:runTask.sync",
+                json!({}),
+                "ecs:runTask",
+                IntegrationPattern::Sync,
+            ),
+            (
+                "arn:aws:states:::states:startExecution.sync:2",
+                json!({}),
+                "states:startExecution",
+                IntegrationPattern::Sync,
+            ),
         ];
         for (arn, params, queue, pattern) in cases {
             let resource = Resource::parse(arn).unwrap_or_else(|e| panic!("{e}"));
@@ -246,22 +311,34 @@ mod tests {
     fn lambda_function_name_forms() {
         assert_eq!(lambda_function_name("my-function"), Some("my-function"));
         assert_eq!(lambda_function_name("my-function:v1"), Some("my-function"));
-        assert_eq!(lambda_function_name("123456789012:function:my-function"), Some("my-function"));
-        assert_eq!(lambda_function_name("arn:aws:lambda:us-west-2:123456789012:function:my-function"), Some("my-function"));
+        assert_eq!(
+            lambda_function_name("123456789012:function:my-function"),
+            Some("my-function")
+        );
+        assert_eq!(
+            lambda_function_name("arn:aws:lambda:us-west-2:123456789012:function:my-function"),
+            Some("my-function")
+        );
         assert_eq!(lambda_function_name(""), None);
     }
 
     #[test]
     fn lambda_invoke_without_function_name_fails_at_run_time() {
         let resource = Resource::parse("arn:aws:states:::lambda:invoke").unwrap();
-        assert_eq!(resource.queue(&json!({"Payload": {}})).unwrap_err().error, "States.Runtime");
+        assert_eq!(
+            resource.queue(&json!({"Payload": {}})).unwrap_err().error,
+            "States.Runtime"
+        );
     }
 
     #[test]
     fn bad_resources_explain_themselves() {
         for (arn, expected) in [
             ("my-function", "is not an ARN"),
-            ("arn:aws:lambda:us-east-1:1:layer:x", "names no Lambda function"),
+            (
+                "arn:aws:lambda:us-east-1:1:layer:x",
+                "names no Lambda function",
+            ),
             ("arn:aws:states:us-east-1:1:activity:", "names no activity"),
             ("arn:aws:states:::sqs", "names no service action"),
             ("arn:aws:s3:::bucket/key", "not a resource Stepwise can run"),
@@ -276,15 +353,30 @@ mod tests {
         let task = Task {
             resource: Resource::parse("arn:aws:states:::sqs:sendMessage").unwrap(),
             timeout: Some(Setting::Fixed(300)),
-            heartbeat: Some(Setting::Path(crate::asl::path::ReferencePath::parse("$.hb").unwrap())),
+            heartbeat: Some(Setting::Path(
+                crate::asl::path::ReferencePath::parse("$.hb").unwrap(),
+            )),
             credentials: None,
             errors: ErrorHandling::default(),
         };
         assert_eq!(
             task.timeouts(&json!({"hb": 60}), &json!({})).unwrap(),
-            TaskTimeouts { timeout_seconds: Some(300), heartbeat_seconds: Some(60) }
+            TaskTimeouts {
+                timeout_seconds: Some(300),
+                heartbeat_seconds: Some(60)
+            }
         );
-        assert!(task.timeouts(&json!({"hb": 300}), &json!({})).unwrap_err().cause.contains("must be smaller"));
-        assert!(task.timeouts(&json!({"hb": 0}), &json!({})).unwrap_err().cause.contains("not 0"));
+        assert!(
+            task.timeouts(&json!({"hb": 300}), &json!({}))
+                .unwrap_err()
+                .cause
+                .contains("must be smaller")
+        );
+        assert!(
+            task.timeouts(&json!({"hb": 0}), &json!({}))
+                .unwrap_err()
+                .cause
+                .contains("not 0")
+        );
     }
 }

@@ -31,19 +31,32 @@ pub struct Wait {
 impl Wait {
     /// When the wait ends, for a state entered at `entered`; `input` is the state input
     /// after InputPath.
-    pub fn due(&self, input: &Value, context: &Value, entered: Timestamp) -> Result<Timestamp, StatesError> {
+    pub fn due(
+        &self,
+        input: &Value,
+        context: &Value,
+        entered: Timestamp,
+    ) -> Result<Timestamp, StatesError> {
         match &self.wait_for {
             WaitFor::Seconds(seconds) => {
                 let seconds = seconds.resolve(input, context, "SecondsPath")?;
-                let seconds = i64::try_from(seconds).map_err(|_| StatesError::runtime("SecondsPath is too large"))?;
+                let seconds = i64::try_from(seconds)
+                    .map_err(|_| StatesError::runtime("SecondsPath is too large"))?;
                 entered
                     .checked_add(SignedDuration::from_secs(seconds))
-                    .map_err(|_| StatesError::runtime(format!("waiting {seconds} seconds goes past the year 9999")))
+                    .map_err(|_| {
+                        StatesError::runtime(format!(
+                            "waiting {seconds} seconds goes past the year 9999"
+                        ))
+                    })
             }
             WaitFor::Timestamp(at) => Ok(*at),
             WaitFor::TimestampPath(path) => {
                 let value = path.get(input, context).ok_or_else(|| {
-                    StatesError::runtime(format!("TimestampPath '{}' selects nothing in the state's input", path.text()))
+                    StatesError::runtime(format!(
+                        "TimestampPath '{}' selects nothing in the state's input",
+                        path.text()
+                    ))
                 })?;
                 value.as_str().and_then(timestamp::parse).ok_or_else(|| {
                     StatesError::runtime(format!(
@@ -67,23 +80,65 @@ mod tests {
 
     #[test]
     fn fixed_seconds_and_seconds_path() {
-        let wait = Wait { wait_for: WaitFor::Seconds(Setting::Fixed(240)) };
-        assert_eq!(wait.due(&json!({}), &json!({}), entered()).unwrap(), timestamp::parse("2026-01-01T00:04:00Z").unwrap());
-        let wait = Wait { wait_for: WaitFor::Seconds(Setting::Path(ReferencePath::parse("$.expirydelay").unwrap())) };
-        assert_eq!(wait.due(&json!({"expirydelay": 5}), &json!({}), entered()).unwrap(), timestamp::parse("2026-01-01T00:00:05Z").unwrap());
-        assert!(wait.due(&json!({"expirydelay": -5}), &json!({}), entered()).is_err());
-        assert!(wait.due(&json!({"expirydelay": "5"}), &json!({}), entered()).is_err());
+        let wait = Wait {
+            wait_for: WaitFor::Seconds(Setting::Fixed(240)),
+        };
+        assert_eq!(
+            wait.due(&json!({}), &json!({}), entered()).unwrap(),
+            timestamp::parse("2026-01-01T00:04:00Z").unwrap()
+        );
+        let wait = Wait {
+            wait_for: WaitFor::Seconds(Setting::Path(
+                ReferencePath::parse("$.expirydelay").unwrap(),
+            )),
+        };
+        assert_eq!(
+            wait.due(&json!({"expirydelay": 5}), &json!({}), entered())
+                .unwrap(),
+            timestamp::parse("2026-01-01T00:00:05Z").unwrap()
+        );
+        assert!(
+            wait.due(&json!({"expirydelay": -5}), &json!({}), entered())
+                .is_err()
+        );
+        assert!(
+            wait.due(&json!({"expirydelay": "5"}), &json!({}), entered())
+                .is_err()
+        );
     }
 
     #[test]
     fn timestamp_and_timestamp_path() {
         let at = timestamp::parse("2016-03-14T01:59:00Z").unwrap();
-        let wait = Wait { wait_for: WaitFor::Timestamp(at) };
-        assert_eq!(wait.due(&json!({}), &json!({}), entered()).unwrap(), at, "a past timestamp is returned as is");
-        let wait = Wait { wait_for: WaitFor::TimestampPath(ReferencePath::parse("$.expirydate").unwrap()) };
-        assert_eq!(wait.due(&json!({"expirydate": "2016-03-14T01:59:00Z"}), &json!({}), entered()).unwrap(), at);
-        let err = wait.due(&json!({"expirydate": "tomorrow"}), &json!({}), entered()).unwrap_err();
+        let wait = Wait {
+            wait_for: WaitFor::Timestamp(at),
+        };
+        assert_eq!(
+            wait.due(&json!({}), &json!({}), entered()).unwrap(),
+            at,
+            "a past timestamp is returned as is"
+        );
+        let wait = Wait {
+            wait_for: WaitFor::TimestampPath(ReferencePath::parse("$.expirydate").unwrap()),
+        };
+        assert_eq!(
+            wait.due(
+                &json!({"expirydate": "2016-03-14T01:59:00Z"}),
+                &json!({}),
+                entered()
+            )
+            .unwrap(),
+            at
+        );
+        let err = wait
+            .due(&json!({"expirydate": "tomorrow"}), &json!({}), entered())
+            .unwrap_err();
         assert!(err.cause.contains("RFC 3339"));
-        assert!(wait.due(&json!({}), &json!({}), entered()).unwrap_err().cause.contains("selects nothing"));
+        assert!(
+            wait.due(&json!({}), &json!({}), entered())
+                .unwrap_err()
+                .cause
+                .contains("selects nothing")
+        );
     }
 }
