@@ -331,6 +331,8 @@ struct Reader {
     diagnostics: Vec<Diagnostic>,
     /// Every state name with its location, across all branches.
     state_names: Vec<(String, String)>,
+    /// Set when reachability would only echo an earlier diagnostic.
+    skip_reachability: bool,
 }
 
 impl Reader {
@@ -377,6 +379,24 @@ impl Reader {
                 return None;
             }
         };
+        let duplicates = duplicate_keys(definition);
+        // With a repeated key, JSON keeps only the last value, which strands whatever the
+        // dropped one linked to; the duplicate is the diagnostic that matters.
+        self.skip_reachability = !duplicates.is_empty();
+        for (location, key) in duplicates {
+            if location
+                .rsplit_once('/')
+                .is_some_and(|(parent, _)| parent.ends_with("/States"))
+            {
+                self.error(
+                    Code::DuplicateStateName,
+                    location,
+                    format!("the state '{key}' is defined twice in the same States object; JSON keeps only the last, so rename one"),
+                );
+            } else {
+                self.schema(location, format!("the field '{key}' appears twice in the same object; JSON keeps only the last, so remove one"));
+            }
+        }
         let Value::Object(map) = &value else {
             self.schema(
                 "",
@@ -534,7 +554,7 @@ impl Reader {
                 }
             }
         }
-        if !broken {
+        if !broken && !self.skip_reachability {
             self.check_reachability(
                 start_at.as_deref().unwrap_or_default(),
                 &links,
@@ -1780,6 +1800,87 @@ fn expr_code(error: &ExprError) -> Code {
         ExprError::Path(_) | ExprError::Neither(_) => Code::InvalidPath,
         ExprError::Intrinsic(_) => Code::InvalidIntrinsic,
     }
+}
+
+/// The JSON Pointer and name of every key that repeats within one object. serde_json
+/// keeps the last of duplicate keys silently; a definition must not lose a state that way.
+fn duplicate_keys(text: &str) -> Vec<(String, String)> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::cell::RefCell;
+
+    struct Scan<'a> {
+        at: String,
+        found: &'a RefCell<Vec<(String, String)>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Scan<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Scan<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            while seq
+                .next_element_seed(Scan {
+                    at: format!("{}/{index}", self.at),
+                    found: self.found,
+                })?
+                .is_some()
+            {
+                index += 1;
+            }
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let at = format!("{}/{}", self.at, pointer_escape(&key));
+                if !seen.insert(key.clone()) {
+                    self.found.borrow_mut().push((at.clone(), key));
+                }
+                map.next_value_seed(Scan {
+                    at,
+                    found: self.found,
+                })?;
+            }
+            Ok(())
+        }
+    }
+
+    let found = RefCell::new(Vec::new());
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    // The text already parsed as JSON, so the scan cannot fail.
+    let _ = Scan {
+        at: String::new(),
+        found: &found,
+    }
+    .deserialize(&mut deserializer);
+    found.into_inner()
 }
 
 /// Whether `key` is a Choice comparison operator.

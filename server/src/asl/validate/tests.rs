@@ -450,6 +450,25 @@ fn duplicate_state_names_across_branches() {
 }
 
 #[test]
+fn duplicate_keys_are_not_silently_dropped() {
+    let text = r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Succeed"}, "A": {"Type": "Succeed", "Comment": "x", "Comment": "y"}}}"#;
+    let d = validate(text);
+    let found: Vec<(&str, &str)> = d
+        .iter()
+        .map(|d| (d.code.as_str(), d.location.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("DUPLICATE_STATE_NAME", "/States/A"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/A/Comment")
+        ],
+        "{d:#?}"
+    );
+    assert!(d[0].message.contains("defined twice"));
+}
+
+#[test]
 fn state_names_longer_than_80_characters() {
     let long = "x".repeat(81);
     let def = json!({"StartAt": long, "States": {long.clone(): {"Type": "Succeed"}}});
