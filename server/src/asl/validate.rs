@@ -849,41 +849,9 @@ impl Reader {
                 field: "Default",
             });
         }
-        let at = obj.loc("Choices");
-        let rules = match obj.get("Choices") {
-            None => {
-                self.schema(
-                    obj.at.to_string(),
-                    "a Choice state needs 'Choices', a non-empty array of rules",
-                );
-                return None;
-            }
-            Some(Value::Array(rules)) if rules.is_empty() => {
-                self.schema(at, "'Choices' must hold at least one rule");
-                return None;
-            }
-            Some(Value::Array(rules)) => rules,
-            Some(other) => {
-                self.schema(
-                    at,
-                    format!(
-                        "'Choices' must be an array of rules, not {}",
-                        describe(other)
-                    ),
-                );
-                return None;
-            }
-        };
+        let rules = self.required_list(obj, "Choices", "a Choice state", "rules")?;
         let mut choices = Vec::with_capacity(rules.len());
-        for (i, rule) in rules.iter().enumerate() {
-            let rule_at = format!("{at}/{i}");
-            let Value::Object(map) = rule else {
-                self.schema(
-                    rule_at,
-                    format!("a Choice rule must be an object, not {}", describe(rule)),
-                );
-                continue;
-            };
+        for (rule_at, map) in self.list_objects(rules, &obj.loc("Choices"), "a Choice rule") {
             let rule_obj = Obj { map, at: &rule_at };
             let next = match rule_obj.get("Next") {
                 Some(Value::String(next)) => {
@@ -1228,41 +1196,10 @@ impl Reader {
     }
 
     fn parallel(&mut self, obj: Obj, links: &mut StateLinks) -> Option<Parallel> {
-        let at = obj.loc("Branches");
         let errors = self.error_handling(obj, links);
-        let branches = match obj.get("Branches") {
-            None => {
-                self.schema(
-                    obj.at.to_string(),
-                    "a Parallel state needs 'Branches', a non-empty array",
-                );
-                return None;
-            }
-            Some(Value::Array(items)) if !items.is_empty() => items,
-            Some(other) => {
-                self.schema(
-                    at,
-                    format!(
-                        "'Branches' must be a non-empty array of branches, not {}",
-                        short(other)
-                    ),
-                );
-                return None;
-            }
-        };
+        let branches = self.required_list(obj, "Branches", "a Parallel state", "branches")?;
         let mut parsed = Vec::with_capacity(branches.len());
-        for (i, branch) in branches.iter().enumerate() {
-            let branch_at = format!("{at}/{i}");
-            let Value::Object(map) = branch else {
-                self.schema(
-                    branch_at,
-                    format!(
-                        "a branch must be an object with StartAt and States, not {}",
-                        describe(branch)
-                    ),
-                );
-                continue;
-            };
+        for (branch_at, map) in self.list_objects(branches, &obj.loc("Branches"), "a branch") {
             let branch_obj = Obj {
                 map,
                 at: &branch_at,
@@ -1403,17 +1340,12 @@ impl Reader {
         let Some(items) = self.array(obj, "Retry") else {
             return Vec::new();
         };
-        let at = obj.loc("Retry");
         let mut retriers = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let item_at = format!("{at}/{i}");
-            let Value::Object(map) = item else {
-                self.schema(
-                    item_at,
-                    format!("a retrier must be an object, not {}", describe(item)),
-                );
-                continue;
-            };
+        for (i, (item_at, map)) in self
+            .list_objects(items, &obj.loc("Retry"), "a retrier")
+            .into_iter()
+            .enumerate()
+        {
             let r = Obj { map, at: &item_at };
             self.check_fields(
                 r,
@@ -1470,17 +1402,12 @@ impl Reader {
         let Some(items) = self.array(obj, "Catch") else {
             return Vec::new();
         };
-        let at = obj.loc("Catch");
         let mut catchers = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let item_at = format!("{at}/{i}");
-            let Value::Object(map) = item else {
-                self.schema(
-                    item_at,
-                    format!("a catcher must be an object, not {}", describe(item)),
-                );
-                continue;
-            };
+        for (i, (item_at, map)) in self
+            .list_objects(items, &obj.loc("Catch"), "a catcher")
+            .into_iter()
+            .enumerate()
+        {
             let c = Obj { map, at: &item_at };
             self.check_fields(c, &["ErrorEquals", "Next", "ResultPath"], "a catcher");
             let error_equals = self.error_equals(c, i + 1 == items.len(), "Catch");
@@ -1580,6 +1507,57 @@ impl Reader {
             return None;
         }
         self.string(obj, key)
+    }
+
+    /// A required, non-empty array field of `owner`, holding `items`.
+    fn required_list<'a>(
+        &mut self,
+        obj: Obj<'a>,
+        key: &str,
+        owner: &str,
+        items: &str,
+    ) -> Option<&'a Vec<Value>> {
+        match obj.get(key) {
+            None => {
+                self.schema(
+                    obj.at.to_string(),
+                    format!("{owner} needs '{key}', a non-empty array of {items}"),
+                );
+                None
+            }
+            Some(Value::Array(list)) if !list.is_empty() => Some(list),
+            Some(other) => {
+                self.schema(
+                    obj.loc(key),
+                    format!(
+                        "'{key}' must be a non-empty array of {items}, not {}",
+                        short(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The elements of a list that are objects, with their locations; reports the others.
+    fn list_objects<'a>(
+        &mut self,
+        list: &'a [Value],
+        at: &str,
+        item: &str,
+    ) -> Vec<(String, &'a Map<String, Value>)> {
+        let mut objects = Vec::with_capacity(list.len());
+        for (i, value) in list.iter().enumerate() {
+            let here = format!("{at}/{i}");
+            match value {
+                Value::Object(map) => objects.push((here, map)),
+                other => self.schema(
+                    here,
+                    format!("{item} must be an object, not {}", describe(other)),
+                ),
+            }
+        }
+        objects
     }
 
     fn array<'a>(&mut self, obj: Obj<'a>, key: &str) -> Option<&'a Vec<Value>> {
