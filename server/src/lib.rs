@@ -4,6 +4,7 @@
 pub mod api;
 pub mod asl;
 pub mod config;
+pub mod engine;
 pub mod server;
 
 pub use config::Config;

@@ -33,7 +33,7 @@ pub struct Map {
 }
 
 /// How many failed iterations a Map tolerates.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Tolerance {
     /// At most this many may fail.
     pub count: Option<u64>,

@@ -1,0 +1,1142 @@
+//! The decider: given an execution, a command (start, a task result, a timer, stop) and
+//! the environment (time, randomness), emit the history events that follow and the
+//! effects the runtime must carry out. It runs until blocked: every state that needs
+//! nothing from outside (Pass, Choice, Succeed, Fail, Parallel/Map bookkeeping, an
+//! elapsed Wait) is processed in the same call, so its events commit in one batch.
+//!
+//! It never does I/O and changes the execution only through `Execution::evolve`.
+
+use std::collections::VecDeque;
+
+use serde_json::{Value, json};
+
+use super::execution::{Execution, Identity, Status, Step};
+use super::history::{Event, EventKind, Recovery, TaskFamily, ThreadId};
+use super::machine::Machine;
+use crate::asl::context::{
+    ContextObject, ExecutionContext, MapContext, MapItem, StateContext, StateMachineContext,
+    TaskContext,
+};
+use crate::asl::definition::{State, StateKind, Transition};
+use crate::asl::error::{StatesError, names};
+use crate::asl::eval::Env as AslEnv;
+use crate::asl::random::RandomSource;
+use crate::asl::retry::{self, ErrorHandling};
+use crate::asl::states::{IntegrationPattern, Target};
+use crate::asl::timestamp;
+
+/// What the engine may read from the world: the time and a random source.
+pub struct Env<'a> {
+    /// Now, in Unix epoch milliseconds.
+    pub now_ms: i64,
+    /// For task tokens, `States.UUID`, `States.MathRandom` and retry jitter.
+    pub random: &'a mut dyn RandomSource,
+    /// The payload limit in bytes.
+    pub max_payload_bytes: usize,
+}
+
+/// Something that happens to an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Begin with this input.
+    Start {
+        /// The execution input.
+        input: Value,
+        /// The role to report in `$$.Execution.RoleArn`.
+        role_arn: String,
+    },
+    /// A poller took the task with this delivery token.
+    TaskStarted {
+        /// The delivery token.
+        token: String,
+        /// The poller's name.
+        worker_name: String,
+    },
+    /// SendTaskSuccess.
+    TaskSucceeded {
+        /// A delivery or task token.
+        token: String,
+        /// The result.
+        output: Value,
+    },
+    /// SendTaskFailure.
+    TaskFailed {
+        /// A delivery or task token.
+        token: String,
+        /// The error name.
+        error: String,
+        /// The cause.
+        cause: String,
+    },
+    /// A timer came due.
+    TimerFired(TimerKey),
+    /// StopExecution.
+    Stop {
+        /// The error to record.
+        error: Option<String>,
+        /// The cause to record.
+        cause: Option<String>,
+    },
+}
+
+/// A timer the runtime keeps for an execution.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum TimerKey {
+    /// A Wait state's end.
+    Wait {
+        /// The waiting thread.
+        thread: ThreadId,
+        /// When it ends (makes a stale timer recognisable).
+        due_ms: i64,
+    },
+    /// A retry's delay.
+    Backoff {
+        /// The thread.
+        thread: ThreadId,
+        /// When to retry.
+        due_ms: i64,
+    },
+    /// A task's TimeoutSeconds.
+    TaskTimeout {
+        /// The task token.
+        token: String,
+    },
+    /// A task's HeartbeatSeconds (in memory only: re-armed by every heartbeat).
+    Heartbeat {
+        /// The task token.
+        token: String,
+    },
+    /// The execution's TimeoutSeconds.
+    Execution,
+}
+
+impl TimerKey {
+    /// Whether the timer must survive a restart (heartbeat timers are re-armed instead).
+    pub fn is_durable(&self) -> bool {
+        !matches!(self, TimerKey::Heartbeat { .. })
+    }
+}
+
+/// Something the runtime must do once the events are durable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Offer a task on a queue.
+    OfferTask {
+        /// The token the poller receives.
+        delivery_token: String,
+        /// The queue.
+        queue: String,
+        /// The task's input.
+        input: Value,
+        /// HeartbeatSeconds, for the worker's heartbeats.
+        heartbeat_seconds: Option<u64>,
+    },
+    /// The task is finished or abandoned: forget its tokens and withdraw any offer.
+    CloseTask {
+        /// The task token.
+        task_token: String,
+        /// The delivery token.
+        delivery_token: String,
+    },
+    /// Fire `key` at `due_ms`.
+    ArmTimer {
+        /// Which timer.
+        key: TimerKey,
+        /// When.
+        due_ms: i64,
+    },
+    /// Forget `key`.
+    CancelTimer {
+        /// Which timer.
+        key: TimerKey,
+    },
+}
+
+/// The events and effects of one command.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// New history events, in order.
+    pub events: Vec<Event>,
+    /// What the runtime must do after committing them.
+    pub effects: Vec<Effect>,
+}
+
+/// Why a command does not apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The execution has ended.
+    #[error("the execution is {0}, not running")]
+    NotRunning(&'static str),
+    /// No pending task has this token (finished, timed out, aborted or never issued).
+    #[error("no running task has this token")]
+    UnknownToken,
+    /// The task was already started by another poller.
+    #[error("the task was already started")]
+    AlreadyStarted,
+    /// Start was given to an execution that already started.
+    #[error("the execution has already started")]
+    ExecutionAlreadyStarted,
+}
+
+/// Applies a command to an execution.
+pub fn apply(
+    execution: &mut Execution,
+    machine: &Machine,
+    command: Command,
+    env: &mut Env,
+) -> Result<Outcome, CommandError> {
+    let mut decider = Decider {
+        execution,
+        machine,
+        env,
+        outcome: Outcome::default(),
+        ready: VecDeque::new(),
+    };
+    decider.command(command)?;
+    decider.run();
+    Ok(decider.outcome)
+}
+
+/// Work found while deciding, done before returning.
+enum Ready {
+    /// Enter `state` on `thread` with `input`.
+    Enter {
+        thread: ThreadId,
+        state: String,
+        input: Value,
+    },
+}
+
+struct Decider<'a, 'e> {
+    execution: &'a mut Execution,
+    machine: &'a Machine,
+    env: &'a mut Env<'e>,
+    outcome: Outcome,
+    ready: VecDeque<Ready>,
+}
+
+/// How a state's failure is reported in the history.
+#[derive(Clone, Copy)]
+enum FailureSource {
+    /// A task result or timeout: TaskFailed / TaskTimedOut in the task's family.
+    Task { family: TaskFamily, timed_out: bool },
+    /// Anything else.
+    State,
+}
+
+impl<'a> Decider<'a, '_> {
+    fn emit(&mut self, kind: EventKind) {
+        let id = self.execution.last_event_id + 1;
+        let event = Event {
+            id,
+            previous_event_id: id - 1,
+            timestamp_ms: self.env.now_ms,
+            kind,
+        };
+        self.execution.evolve(&event);
+        self.outcome.events.push(event);
+    }
+
+    fn effect(&mut self, effect: Effect) {
+        self.outcome.effects.push(effect);
+    }
+
+    fn running(&self) -> bool {
+        self.execution.status == Status::Running
+    }
+
+    fn command(&mut self, command: Command) -> Result<(), CommandError> {
+        if let Command::Start { input, role_arn } = command {
+            if self.execution.last_event_id != 0 {
+                return Err(CommandError::ExecutionAlreadyStarted);
+            }
+            self.emit(EventKind::ExecutionStarted {
+                input: input.clone(),
+                role_arn,
+            });
+            if let Some(seconds) = self.machine.definition().timeout_seconds {
+                let due_ms = self.env.now_ms + seconds as i64 * 1000;
+                self.effect(Effect::ArmTimer {
+                    key: TimerKey::Execution,
+                    due_ms,
+                });
+            }
+            let start = self.machine.definition().root.start_at.clone();
+            self.ready.push_back(Ready::Enter {
+                thread: 0,
+                state: start,
+                input,
+            });
+            return Ok(());
+        }
+        if !self.running() {
+            return Err(CommandError::NotRunning(self.execution.status.as_str()));
+        }
+        match command {
+            Command::Start { .. } => unreachable!("handled above"),
+            Command::TaskStarted { token, worker_name } => {
+                let thread = self.thread_for(&token)?;
+                let task = self
+                    .execution
+                    .pending_task(thread)
+                    .cloned()
+                    .ok_or(CommandError::UnknownToken)?;
+                if token != task.delivery_token || task.submitted {
+                    return Err(CommandError::UnknownToken);
+                }
+                if task.started_ms.is_some() {
+                    return Err(CommandError::AlreadyStarted);
+                }
+                self.emit(EventKind::TaskStarted {
+                    thread,
+                    family: task.family,
+                    worker_name,
+                });
+                if let Some(seconds) = task.heartbeat_seconds {
+                    self.effect(Effect::ArmTimer {
+                        key: TimerKey::Heartbeat {
+                            token: task.task_token.clone(),
+                        },
+                        due_ms: self.env.now_ms + seconds as i64 * 1000,
+                    });
+                }
+            }
+            Command::TaskSucceeded { token, output } => {
+                let thread = self.thread_for(&token)?;
+                let task = self
+                    .execution
+                    .pending_task(thread)
+                    .cloned()
+                    .ok_or(CommandError::UnknownToken)?;
+                if token == task.delivery_token && token != task.task_token {
+                    // A `.waitForTaskToken` delivery: the integration call is done, the task
+                    // now waits for its token.
+                    self.emit(EventKind::TaskSubmitted { thread, output });
+                    return Ok(());
+                }
+                self.close_task(thread);
+                self.emit(EventKind::TaskSucceeded {
+                    thread,
+                    family: task.family,
+                    output: output.clone(),
+                });
+                let result = match self.state_of(thread).map(|s| &s.kind) {
+                    Some(StateKind::Task(t)) if t.resource.target == Target::LambdaInvoke => {
+                        json!({"Payload": output, "StatusCode": 200, "ExecutedVersion": "$LATEST"})
+                    }
+                    _ => output,
+                };
+                self.finish_with_result(thread, result);
+            }
+            Command::TaskFailed {
+                token,
+                error,
+                cause,
+            } => {
+                let thread = self.thread_for(&token)?;
+                let task = self
+                    .execution
+                    .pending_task(thread)
+                    .cloned()
+                    .ok_or(CommandError::UnknownToken)?;
+                self.close_task(thread);
+                let source = FailureSource::Task {
+                    family: task.family,
+                    timed_out: false,
+                };
+                self.fail_state(thread, StatesError::new(error, cause), source);
+            }
+            Command::TimerFired(key) => self.timer(key),
+            Command::Stop { error, cause } => {
+                self.abort(0);
+                self.emit(EventKind::ExecutionAborted { error, cause });
+            }
+        }
+        Ok(())
+    }
+
+    fn thread_for(&self, token: &str) -> Result<ThreadId, CommandError> {
+        self.execution
+            .tokens
+            .get(token)
+            .copied()
+            .ok_or(CommandError::UnknownToken)
+    }
+
+    fn timer(&mut self, key: TimerKey) {
+        match key {
+            TimerKey::Execution => {
+                self.abort(0);
+                let seconds = self
+                    .machine
+                    .definition()
+                    .timeout_seconds
+                    .unwrap_or_default();
+                self.emit(EventKind::ExecutionTimedOut {
+                    error: Some(names::TIMEOUT.into()),
+                    cause: Some(format!(
+                        "The execution ran longer than its TimeoutSeconds ({seconds} s)"
+                    )),
+                });
+            }
+            TimerKey::Wait { thread, due_ms } => {
+                let live = self.execution.threads.get(&thread).map(|t| &t.step)
+                    == Some(&Step::Waiting { due_ms });
+                if live {
+                    self.wait_done(thread);
+                }
+            }
+            TimerKey::Backoff { thread, due_ms } => {
+                let live = self.execution.threads.get(&thread).map(|t| &t.step)
+                    == Some(&Step::Backoff { due_ms });
+                if live {
+                    self.work(thread);
+                }
+            }
+            TimerKey::TaskTimeout { token } => self.task_timed_out(&token, false),
+            TimerKey::Heartbeat { token } => self.task_timed_out(&token, true),
+        }
+    }
+
+    fn task_timed_out(&mut self, token: &str, heartbeat: bool) {
+        let Ok(thread) = self.thread_for(token) else {
+            return;
+        };
+        let Some(task) = self.execution.pending_task(thread).cloned() else {
+            return;
+        };
+        if task.task_token != token || (heartbeat && task.started_ms.is_none()) {
+            return;
+        }
+        self.close_task(thread);
+        let error = if heartbeat {
+            StatesError::new(
+                names::HEARTBEAT_TIMEOUT,
+                format!(
+                    "No heartbeat within HeartbeatSeconds ({} s)",
+                    task.heartbeat_seconds.unwrap_or_default()
+                ),
+            )
+        } else {
+            StatesError::new(
+                names::TIMEOUT,
+                format!(
+                    "The task ran longer than TimeoutSeconds ({} s)",
+                    task.timeout_seconds.unwrap_or_default()
+                ),
+            )
+        };
+        let source = FailureSource::Task {
+            family: task.family,
+            timed_out: true,
+        };
+        self.fail_state(thread, error, source);
+    }
+
+    /// Withdraws a thread's task: its tokens and timers.
+    fn close_task(&mut self, thread: ThreadId) {
+        if let Some(task) = self.execution.pending_task(thread).cloned() {
+            self.effect(Effect::CloseTask {
+                task_token: task.task_token.clone(),
+                delivery_token: task.delivery_token.clone(),
+            });
+            if task.timeout_seconds.is_some() {
+                self.effect(Effect::CancelTimer {
+                    key: TimerKey::TaskTimeout {
+                        token: task.task_token.clone(),
+                    },
+                });
+            }
+            if task.heartbeat_seconds.is_some() {
+                self.effect(Effect::CancelTimer {
+                    key: TimerKey::Heartbeat {
+                        token: task.task_token,
+                    },
+                });
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        while let Some(Ready::Enter {
+            thread,
+            state,
+            input,
+        }) = self.ready.pop_front()
+        {
+            if !self.running() || !self.execution.threads.contains_key(&thread) {
+                continue;
+            }
+            self.enter(thread, &state, input);
+        }
+    }
+
+    fn state_of(&self, thread: ThreadId) -> Option<&'a State> {
+        let machine: &'a Machine = self.machine;
+        let name = self.execution.threads.get(&thread)?.state.as_deref()?;
+        machine.state(name)
+    }
+
+    /// The context object for `thread`'s current state.
+    fn context(
+        &self,
+        thread: ThreadId,
+        task_token: Option<&str>,
+        map_item: Option<MapItem>,
+    ) -> Value {
+        let t = self.execution.thread(thread);
+        let identity: &Identity = &self.execution.identity;
+        ContextObject {
+            execution: ExecutionContext {
+                id: identity.arn.clone(),
+                input: self.execution.input.clone(),
+                name: identity.name.clone(),
+                role_arn: self.execution.role_arn.clone(),
+                start_time: format_ms(self.execution.start_ms),
+            },
+            state: t.state.as_ref().map(|name| StateContext {
+                entered_time: format_ms(t.entered_ms),
+                name: name.clone(),
+                retry_count: t.retries.total(),
+            }),
+            state_machine: StateMachineContext {
+                id: identity.machine_arn.clone(),
+                name: identity.machine_name.clone(),
+            },
+            task: task_token.map(|token| TaskContext {
+                token: token.to_string(),
+            }),
+            map: map_item.map(|item| MapContext { item }),
+        }
+        .to_value()
+    }
+
+    fn asl_env<'c>(&'c mut self, context: &'c Value) -> AslEnv<'c> {
+        AslEnv {
+            context,
+            random: &mut *self.env.random,
+            max_payload_bytes: self.env.max_payload_bytes,
+        }
+    }
+
+    /// Enters a state: emits its Entered event, then does its work.
+    fn enter(&mut self, thread: ThreadId, name: &str, input: Value) {
+        let Some(state) = self.machine.state(name) else {
+            // Validation guarantees every Next names a state; reaching this is a bug.
+            panic!("state '{name}' is not in the machine");
+        };
+        let state_type = state.kind.type_name().to_string();
+        // A Wait's due time is part of its Entered event, so it is computed first; an
+        // error here fails the state right after it is entered.
+        let mut wait = None;
+        if let StateKind::Wait(w) = &state.kind {
+            let context = self.context(thread, None, None);
+            let entered = ms_to_timestamp(self.env.now_ms);
+            let selected = state.flow.selected_input(&input, &self.asl_env(&context));
+            wait = Some(selected.and_then(|selected| w.due(&selected, &context, entered)));
+        }
+        let wait_due_ms = match &wait {
+            Some(Ok(due)) if due.as_millisecond() > self.env.now_ms => Some(due.as_millisecond()),
+            _ => None,
+        };
+        self.emit(EventKind::StateEntered {
+            thread,
+            state_type,
+            name: name.to_string(),
+            input,
+            wait_due_ms,
+        });
+        match (wait, wait_due_ms) {
+            (Some(Err(error)), _) => self.fail_state(thread, error, FailureSource::State),
+            (Some(Ok(_)), Some(due_ms)) => self.effect(Effect::ArmTimer {
+                key: TimerKey::Wait { thread, due_ms },
+                due_ms,
+            }),
+            (Some(Ok(_)), None) => self.wait_done(thread),
+            (None, _) => self.work(thread),
+        }
+    }
+
+    /// The state's own work, run on entry and again after a retry's delay.
+    fn work(&mut self, thread: ThreadId) {
+        let state = self
+            .state_of(thread)
+            .expect("a thread at work is at a state");
+        let input = self.execution.thread(thread).input.clone();
+        let result = match &state.kind {
+            StateKind::Pass(_) => self.run_pass(thread, state, &input),
+            StateKind::Succeed(_) | StateKind::Choice(_) => {
+                self.pass_through(thread, state, &input)
+            }
+            StateKind::Fail(_) => self.run_fail(thread, state, &input),
+            StateKind::Wait(_) => unreachable!("Wait states do their work on entry"),
+            StateKind::Task(_) => self.schedule_task(thread, state, &input),
+            StateKind::Parallel(_) => self.start_branches(thread, state, &input),
+            StateKind::Map(_) => self.start_map(thread, state, &input),
+        };
+        if let Err(error) = result {
+            self.fail_state(thread, error, FailureSource::State);
+        }
+    }
+
+    fn run_pass(
+        &mut self,
+        thread: ThreadId,
+        state: &'a State,
+        input: &Value,
+    ) -> Result<(), StatesError> {
+        let StateKind::Pass(pass) = &state.kind else {
+            unreachable!()
+        };
+        let context = self.context(thread, None, None);
+        let output = {
+            let mut env = self.asl_env(&context);
+            let effective = state.flow.effective_input(input, &mut env)?;
+            state.flow.output(input, pass.result(effective), &mut env)?
+        };
+        self.exit(thread, state, output);
+        Ok(())
+    }
+
+    fn run_fail(
+        &mut self,
+        thread: ThreadId,
+        state: &'a State,
+        input: &Value,
+    ) -> Result<(), StatesError> {
+        let StateKind::Fail(fail) = &state.kind else {
+            unreachable!()
+        };
+        let context = self.context(thread, None, None);
+        let outcome = fail.outcome(input, &mut self.asl_env(&context))?;
+        self.thread_failed(
+            thread,
+            outcome.error.unwrap_or_default(),
+            outcome.cause.unwrap_or_default(),
+        );
+        Ok(())
+    }
+
+    fn start_branches(
+        &mut self,
+        thread: ThreadId,
+        state: &'a State,
+        input: &Value,
+    ) -> Result<(), StatesError> {
+        let StateKind::Parallel(parallel) = &state.kind else {
+            unreachable!()
+        };
+        let context = self.context(thread, None, None);
+        let effective = state
+            .flow
+            .effective_input(input, &mut self.asl_env(&context))?;
+        let first_child = self.execution.next_thread;
+        self.emit(EventKind::ParallelStarted {
+            thread,
+            input: effective.clone(),
+            first_child,
+            branches: parallel.branches.len(),
+        });
+        for (index, branch) in parallel.branches.iter().enumerate() {
+            self.ready.push_back(Ready::Enter {
+                thread: first_child + index as ThreadId,
+                state: branch.start_at.clone(),
+                input: effective.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn start_map(
+        &mut self,
+        thread: ThreadId,
+        state: &'a State,
+        input: &Value,
+    ) -> Result<(), StatesError> {
+        let StateKind::Map(map) = &state.kind else {
+            unreachable!()
+        };
+        let context = self.context(thread, None, None);
+        let selected = state.flow.selected_input(input, &self.asl_env(&context))?;
+        let length = map.items(&selected, &context)?.len();
+        let max_concurrency = map.concurrency(&selected, &context)?;
+        let tolerance = map.tolerance(&selected, &context)?;
+        self.emit(EventKind::MapStarted {
+            thread,
+            length,
+            max_concurrency,
+            tolerated_count: tolerance.count,
+            tolerated_percentage: tolerance.percentage,
+        });
+        self.map_pump(thread);
+        Ok(())
+    }
+
+    /// Choice and Succeed: InputPath, then (Choice) pick the next state, then OutputPath.
+    fn pass_through(
+        &mut self,
+        thread: ThreadId,
+        state: &'a State,
+        input: &Value,
+    ) -> Result<(), StatesError> {
+        let context = self.context(thread, None, None);
+        let (next, output) = {
+            let mut env = self.asl_env(&context);
+            let selected = state.flow.selected_input(input, &env)?;
+            let next = match &state.kind {
+                StateKind::Choice(choice) => Some(choice.next(&selected, &context)?.to_string()),
+                _ => None,
+            };
+            (next, state.flow.output(input, selected, &mut env)?)
+        };
+        match next {
+            Some(next) => self.exit_to(thread, state, output, Some(next)),
+            None => self.exit(thread, state, output),
+        }
+        Ok(())
+    }
+
+    fn wait_done(&mut self, thread: ThreadId) {
+        let state = self
+            .state_of(thread)
+            .expect("a waiting thread is at a state");
+        let input = self.execution.thread(thread).input.clone();
+        let context = self.context(thread, None, None);
+        let output = {
+            let mut env = self.asl_env(&context);
+            state
+                .flow
+                .selected_input(&input, &env)
+                .and_then(|selected| state.flow.output(&input, selected, &mut env))
+        };
+        match output {
+            Ok(output) => self.exit(thread, state, output),
+            Err(error) => self.fail_state(thread, error, FailureSource::State),
+        }
+    }
+
+    fn schedule_task(
+        &mut self,
+        thread: ThreadId,
+        state: &'a State,
+        input: &Value,
+    ) -> Result<(), StatesError> {
+        let StateKind::Task(task) = &state.kind else {
+            unreachable!()
+        };
+        let task_token = new_token(self.env.random);
+        let delivery_token = match task.resource.pattern {
+            IntegrationPattern::WaitForTaskToken => new_token(self.env.random),
+            _ => task_token.clone(),
+        };
+        let context = self.context(thread, Some(&task_token), None);
+        let (timeouts, parameters) = {
+            let mut env = self.asl_env(&context);
+            let selected = state.flow.selected_input(input, &env)?;
+            let timeouts = task.timeouts(&selected, &context)?;
+            (timeouts, state.flow.apply_parameters(selected, &mut env)?)
+        };
+        let queue = task.resource.queue(&parameters)?;
+        let family = match task.resource.target {
+            Target::Activity { .. } => TaskFamily::Activity,
+            Target::LambdaFunction { .. } => TaskFamily::LambdaFunction,
+            _ => TaskFamily::Task,
+        };
+        self.emit(EventKind::TaskScheduled {
+            thread,
+            family,
+            resource: task.resource.arn.clone(),
+            queue: queue.clone(),
+            parameters: parameters.clone(),
+            timeout_seconds: timeouts.timeout_seconds,
+            heartbeat_seconds: timeouts.heartbeat_seconds,
+            task_token: task_token.clone(),
+            delivery_token: delivery_token.clone(),
+        });
+        self.effect(Effect::OfferTask {
+            delivery_token,
+            queue,
+            input: parameters,
+            heartbeat_seconds: timeouts.heartbeat_seconds,
+        });
+        if let Some(seconds) = timeouts.timeout_seconds {
+            self.effect(Effect::ArmTimer {
+                key: TimerKey::TaskTimeout { token: task_token },
+                due_ms: self.env.now_ms + seconds as i64 * 1000,
+            });
+        }
+        Ok(())
+    }
+
+    /// Task, Parallel and Map: ResultSelector, ResultPath and OutputPath on the result.
+    fn finish_with_result(&mut self, thread: ThreadId, result: Value) {
+        let state = self
+            .state_of(thread)
+            .expect("a finishing thread is at a state");
+        let input = self.execution.thread(thread).input.clone();
+        let context = self.context(thread, None, None);
+        let output = state
+            .flow
+            .output(&input, result, &mut self.asl_env(&context));
+        match output {
+            Ok(output) => self.exit(thread, state, output),
+            Err(error) => self.fail_state(thread, error, FailureSource::State),
+        }
+    }
+
+    fn exit(&mut self, thread: ThreadId, state: &'a State, output: Value) {
+        let next = match &state.transition {
+            Some(Transition::Next(next)) => Some(next.clone()),
+            _ => None,
+        };
+        self.exit_to(thread, state, output, next);
+    }
+
+    /// Emits the Exited event and moves on: to `next`, or the branch ends.
+    fn exit_to(&mut self, thread: ThreadId, state: &'a State, output: Value, next: Option<String>) {
+        self.emit(EventKind::StateExited {
+            thread,
+            state_type: state.kind.type_name().to_string(),
+            name: state.name.clone(),
+            output: output.clone(),
+            next: next.clone(),
+        });
+        match next {
+            Some(next) => self.ready.push_back(Ready::Enter {
+                thread,
+                state: next,
+                input: output,
+            }),
+            None => self.branch_done(thread, output),
+        }
+    }
+
+    /// A thread reached the end of its branch with `output`.
+    fn branch_done(&mut self, thread: ThreadId, output: Value) {
+        let Some((parent, index)) = self.execution.thread(thread).parent else {
+            self.emit(EventKind::ExecutionSucceeded { output });
+            return;
+        };
+        match self.execution.thread(parent).step.clone() {
+            Step::Parallel {
+                first_child,
+                branches,
+            } => {
+                let mut outputs = Vec::with_capacity(branches);
+                for child in first_child..first_child + branches as ThreadId {
+                    match &self.execution.thread(child).step {
+                        Step::Done { output } => outputs.push(output.clone()),
+                        _ => return,
+                    }
+                }
+                self.emit(EventKind::ParallelSucceeded { thread: parent });
+                self.finish_with_result(parent, Value::Array(outputs));
+            }
+            Step::Map(_) => {
+                self.emit(EventKind::MapIterationSucceeded {
+                    thread: parent,
+                    index,
+                });
+                self.map_pump(parent);
+            }
+            other => {
+                panic!("thread {thread}'s parent {parent} is not running branches ({other:?})")
+            }
+        }
+    }
+
+    /// Starts iterations up to MaxConcurrency; finishes the Map when all are done.
+    fn map_pump(&mut self, thread: ThreadId) {
+        loop {
+            let Step::Map(progress) = self.execution.thread(thread).step.clone() else {
+                return;
+            };
+            if progress.next_index >= progress.length {
+                if progress.running == 0 {
+                    self.emit(EventKind::MapSucceeded { thread });
+                    let outputs = progress
+                        .outputs
+                        .into_iter()
+                        .map(Option::unwrap_or_default)
+                        .collect();
+                    self.finish_with_result(thread, Value::Array(outputs));
+                }
+                return;
+            }
+            if progress.max_concurrency != 0 && progress.running as u64 >= progress.max_concurrency
+            {
+                return;
+            }
+            let index = progress.next_index;
+            if let Err(error) = self.start_iteration(thread, index) {
+                self.abort_iterations(thread);
+                self.fail_state(thread, error, FailureSource::State);
+                return;
+            }
+        }
+    }
+
+    fn start_iteration(&mut self, thread: ThreadId, index: usize) -> Result<(), StatesError> {
+        let state = self
+            .state_of(thread)
+            .expect("a mapping thread is at a state");
+        let StateKind::Map(map) = &state.kind else {
+            unreachable!()
+        };
+        let input = self.execution.thread(thread).input.clone();
+        let plain = self.context(thread, None, None);
+        let selected = state.flow.selected_input(&input, &self.asl_env(&plain))?;
+        let items = map.items(&selected, &plain)?;
+        let item = items.get(index).cloned().unwrap_or_default();
+        let context = self.context(
+            thread,
+            None,
+            Some(MapItem {
+                index,
+                value: item.clone(),
+            }),
+        );
+        let iteration_input = map.iteration_input(&selected, &item, &mut self.asl_env(&context))?;
+        let child = self.execution.next_thread;
+        self.emit(EventKind::MapIterationStarted {
+            thread,
+            index,
+            child,
+            input: iteration_input.clone(),
+        });
+        self.ready.push_back(Ready::Enter {
+            thread: child,
+            state: map.processor.start_at.clone(),
+            input: iteration_input,
+        });
+        Ok(())
+    }
+
+    /// A state failed: consult its Retry and Catch, record the failure, and act on it.
+    fn fail_state(&mut self, thread: ThreadId, error: StatesError, source: FailureSource) {
+        let state = self
+            .state_of(thread)
+            .expect("a failing thread is at a state");
+        let handling: Option<&ErrorHandling> = match &state.kind {
+            StateKind::Task(t) => Some(&t.errors),
+            StateKind::Parallel(p) => Some(&p.errors),
+            StateKind::Map(m) => Some(&m.errors),
+            _ => None,
+        };
+        let input = self.execution.thread(thread).input.clone();
+        let mut counts = self.execution.thread(thread).retries.clone();
+        let decision = match handling {
+            Some(handling) => handling.recover(&error, &mut counts, &input, &mut *self.env.random),
+            None => Ok(retry::Recovery::Fail),
+        };
+        let (error, decision) = match decision {
+            Ok(decision) => (error, decision),
+            // The catcher's ResultPath failed; that error replaces the original.
+            Err(result_path_error) => (result_path_error, retry::Recovery::Fail),
+        };
+        let recovery = match &decision {
+            retry::Recovery::Retry { retrier, delay_ms } => Recovery::Retry {
+                retrier: *retrier,
+                error: error.error.clone(),
+                due_ms: self.env.now_ms + *delay_ms as i64,
+            },
+            retry::Recovery::Catch { .. } => Recovery::Caught,
+            retry::Recovery::Fail => Recovery::Propagated,
+        };
+        match (source, &state.kind) {
+            (FailureSource::Task { family, timed_out }, _) => {
+                let kind = if timed_out {
+                    EventKind::TaskTimedOut {
+                        thread,
+                        family,
+                        error: error.error.clone(),
+                        cause: error.cause.clone(),
+                        recovery: recovery.clone(),
+                    }
+                } else {
+                    EventKind::TaskFailed {
+                        thread,
+                        family,
+                        error: error.error.clone(),
+                        cause: error.cause.clone(),
+                        recovery: recovery.clone(),
+                    }
+                };
+                self.emit(kind);
+            }
+            (FailureSource::State, StateKind::Parallel(_) | StateKind::Map(_)) => {
+                self.emit(EventKind::StateFailed {
+                    thread,
+                    state_type: state.kind.type_name().to_string(),
+                    name: state.name.clone(),
+                    error: error.error.clone(),
+                    cause: error.cause.clone(),
+                    recovery: recovery.clone(),
+                });
+            }
+            (FailureSource::State, StateKind::Task(_))
+                if !matches!(recovery, Recovery::Propagated) =>
+            {
+                // A Task whose input processing failed before it was scheduled; record it
+                // as a task failure so the retry or catch has an event to hang on.
+                let StateKind::Task(task) = &state.kind else {
+                    unreachable!()
+                };
+                let family = match task.resource.target {
+                    Target::Activity { .. } => TaskFamily::Activity,
+                    Target::LambdaFunction { .. } => TaskFamily::LambdaFunction,
+                    _ => TaskFamily::Task,
+                };
+                self.emit(EventKind::TaskFailed {
+                    thread,
+                    family,
+                    error: error.error.clone(),
+                    cause: error.cause.clone(),
+                    recovery: recovery.clone(),
+                });
+            }
+            _ => {}
+        }
+        match decision {
+            retry::Recovery::Retry { .. } => {
+                let Recovery::Retry { due_ms, .. } = recovery else {
+                    unreachable!()
+                };
+                self.effect(Effect::ArmTimer {
+                    key: TimerKey::Backoff { thread, due_ms },
+                    due_ms,
+                });
+            }
+            retry::Recovery::Catch { next, output, .. } => {
+                self.exit_to(thread, state, output, Some(next))
+            }
+            retry::Recovery::Fail => self.thread_failed(thread, error.error, error.cause),
+        }
+    }
+
+    /// A thread failed and nothing in it handled the error: fail its parent state or the
+    /// execution.
+    fn thread_failed(&mut self, thread: ThreadId, error: String, cause: String) {
+        let Some((parent, index)) = self.execution.thread(thread).parent else {
+            self.abort_children(0);
+            self.emit(EventKind::ExecutionFailed {
+                error: Some(error),
+                cause: Some(cause),
+            });
+            return;
+        };
+        match self.execution.thread(parent).step.clone() {
+            Step::Parallel { .. } => {
+                // One branch failed: stop the others, then the Parallel state fails with
+                // the branch's error.
+                for sibling in self.execution.children(parent) {
+                    if sibling != thread {
+                        self.abort(sibling);
+                    }
+                }
+                self.fail_state(parent, StatesError::new(error, cause), FailureSource::State);
+            }
+            Step::Map(progress) => {
+                self.emit(EventKind::MapIterationFailed {
+                    thread: parent,
+                    index,
+                    error: error.clone(),
+                    cause: cause.clone(),
+                });
+                let configured =
+                    progress.tolerance.count.is_some() || progress.tolerance.percentage.is_some();
+                if progress
+                    .tolerance
+                    .exceeded(progress.failed + 1, progress.length)
+                {
+                    self.abort_iterations(parent);
+                    let failure = if configured {
+                        StatesError::new(
+                            names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                            format!(
+                                "{} of {} iterations failed, more than tolerated; the last failed with {error}: {cause}",
+                                progress.failed + 1,
+                                progress.length
+                            ),
+                        )
+                    } else {
+                        StatesError::new(error, cause)
+                    };
+                    self.fail_state(parent, failure, FailureSource::State);
+                } else {
+                    self.map_pump(parent);
+                }
+            }
+            other => {
+                panic!("thread {thread}'s parent {parent} is not running branches ({other:?})")
+            }
+        }
+    }
+
+    fn abort_iterations(&mut self, map_thread: ThreadId) {
+        for child in self.execution.children(map_thread) {
+            let index = self
+                .execution
+                .thread(child)
+                .parent
+                .map(|(_, i)| i)
+                .unwrap_or_default();
+            self.abort(child);
+            self.emit(EventKind::MapIterationAborted {
+                thread: map_thread,
+                index,
+            });
+        }
+    }
+
+    fn abort_children(&mut self, thread: ThreadId) {
+        for child in self.execution.children(thread) {
+            self.abort(child);
+        }
+    }
+
+    /// Stops whatever `thread`'s state is doing, children first.
+    fn abort(&mut self, thread: ThreadId) {
+        let Some(t) = self.execution.threads.get(&thread) else {
+            return;
+        };
+        let step = t.step.clone();
+        let Some(state) = self.state_of(thread) else {
+            return;
+        };
+        let (state_type, name) = (state.kind.type_name().to_string(), state.name.clone());
+        match step {
+            Step::Task(_) => self.close_task(thread),
+            Step::Waiting { due_ms } => self.effect(Effect::CancelTimer {
+                key: TimerKey::Wait { thread, due_ms },
+            }),
+            Step::Backoff { due_ms } => self.effect(Effect::CancelTimer {
+                key: TimerKey::Backoff { thread, due_ms },
+            }),
+            Step::Parallel { .. } => self.abort_children(thread),
+            Step::Map(_) => self.abort_iterations(thread),
+            Step::Active | Step::Done { .. } | Step::Failed { .. } | Step::Aborted => return,
+        }
+        self.emit(EventKind::StateAborted {
+            thread,
+            state_type,
+            name,
+        });
+    }
+}
+
+/// An unguessable token: 128 random bits, hex.
+fn new_token(random: &mut dyn RandomSource) -> String {
+    format!("{:016x}{:016x}", random.next_u64(), random.next_u64())
+}
+
+fn ms_to_timestamp(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// Milliseconds as an RFC 3339 timestamp, for the context object.
+pub fn format_ms(ms: i64) -> String {
+    timestamp::format(ms_to_timestamp(ms))
+}

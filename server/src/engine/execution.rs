@@ -1,0 +1,568 @@
+//! The state of one execution, changed only by applying history events (`evolve`). The
+//! decider emits events and evolves its working copy with each, so a history replayed
+//! from the store rebuilds exactly the live state (`Execution::replay`).
+//!
+//! An execution is a set of threads: the root, one per running Parallel branch and one
+//! per running Map iteration. Each thread is at one state and knows what that state is
+//! waiting for (`Step`). Finished branch threads stay until their parent collects them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::history::{Event, EventKind, Recovery, TaskFamily, ThreadId};
+use crate::asl::retry::RetryCounts;
+use crate::asl::states::Tolerance;
+
+/// Where an execution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Still going.
+    Running,
+    /// Ended with an output.
+    Succeeded,
+    /// Ended with an error.
+    Failed,
+    /// Ran past its TimeoutSeconds.
+    TimedOut,
+    /// Stopped.
+    Aborted,
+}
+
+impl Status {
+    /// The name AWS uses (`RUNNING`, `SUCCEEDED`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "RUNNING",
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+            Status::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// The facts about an execution that never change after it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The execution ARN.
+    pub arn: String,
+    /// The execution name.
+    pub name: String,
+    /// The state machine ARN.
+    pub machine_arn: String,
+    /// The state machine name.
+    pub machine_name: String,
+}
+
+/// A task the execution is waiting for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingTask {
+    /// Which task event family it reports in.
+    pub family: TaskFamily,
+    /// The queue it was offered on.
+    pub queue: String,
+    /// Its input.
+    pub parameters: Value,
+    /// The token `$$.Task.Token` gave it.
+    pub task_token: String,
+    /// The token a poller receives.
+    pub delivery_token: String,
+    /// TimeoutSeconds.
+    pub timeout_seconds: Option<u64>,
+    /// HeartbeatSeconds.
+    pub heartbeat_seconds: Option<u64>,
+    /// When it was scheduled.
+    pub scheduled_ms: i64,
+    /// When a worker took it.
+    pub started_ms: Option<i64>,
+    /// For `.waitForTaskToken`: the worker delivered it; only the task token completes it.
+    pub submitted: bool,
+}
+
+/// What a thread's current state is doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Step {
+    /// Entered (or about to enter) and not waiting for anything from outside.
+    Active,
+    /// A Wait state waiting until `due_ms`.
+    Waiting {
+        /// When it ends.
+        due_ms: i64,
+    },
+    /// Waiting to retry the state's work at `due_ms`.
+    Backoff {
+        /// When to retry.
+        due_ms: i64,
+    },
+    /// Waiting for a task.
+    Task(PendingTask),
+    /// Waiting for branches `first_child..first_child + branches`.
+    Parallel {
+        /// The first branch thread.
+        first_child: ThreadId,
+        /// How many branches.
+        branches: usize,
+    },
+    /// Running iterations.
+    Map(MapProgress),
+    /// The branch this thread ran has finished with `output`.
+    Done {
+        /// The branch output.
+        output: Value,
+    },
+    /// The thread failed and nothing handled it.
+    Failed {
+        /// The error name.
+        error: String,
+        /// The cause.
+        cause: String,
+    },
+    /// The thread was stopped.
+    Aborted,
+}
+
+/// How far a Map state has got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapProgress {
+    /// How many items.
+    pub length: usize,
+    /// The next item to start.
+    pub next_index: usize,
+    /// Iterations running now.
+    pub running: usize,
+    /// Iterations that failed.
+    pub failed: usize,
+    /// MaxConcurrency (0: unlimited).
+    pub max_concurrency: u64,
+    /// Tolerated failures.
+    pub tolerance: Tolerance,
+    /// Each finished iteration's output (an error output for a failed one).
+    pub outputs: Vec<Option<Value>>,
+}
+
+/// One thread of control.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thread {
+    /// Its id.
+    pub id: ThreadId,
+    /// The Parallel/Map thread it belongs to and its branch or item index.
+    pub parent: Option<(ThreadId, usize)>,
+    /// The state it is at (None before its first state).
+    pub state: Option<String>,
+    /// That state's raw input.
+    pub input: Value,
+    /// When that state was entered.
+    pub entered_ms: i64,
+    /// Retries of that state so far.
+    pub retries: RetryCounts,
+    /// What that state is doing.
+    pub step: Step,
+}
+
+impl Thread {
+    fn new(id: ThreadId, parent: Option<(ThreadId, usize)>, input: Value) -> Self {
+        Thread {
+            id,
+            parent,
+            state: None,
+            input,
+            entered_ms: 0,
+            retries: RetryCounts::default(),
+            step: Step::Active,
+        }
+    }
+}
+
+/// One execution's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// Who it is.
+    pub identity: Identity,
+    /// Where it stands.
+    pub status: Status,
+    /// Its input.
+    pub input: Value,
+    /// Its output, once it succeeded.
+    pub output: Option<Value>,
+    /// The error it ended with.
+    pub error: Option<String>,
+    /// The cause it ended with.
+    pub cause: Option<String>,
+    /// The role it runs as (kept for `$$.Execution.RoleArn`).
+    pub role_arn: String,
+    /// When it started.
+    pub start_ms: i64,
+    /// When it ended.
+    pub stop_ms: Option<i64>,
+    /// State transitions so far (states entered plus retries), as AWS bills them.
+    pub transitions: u64,
+    /// The id of the last event.
+    pub last_event_id: u64,
+    /// Live threads by id.
+    pub threads: BTreeMap<ThreadId, Thread>,
+    /// The next thread id to hand out.
+    pub next_thread: ThreadId,
+    /// Task and delivery tokens of pending tasks, to their threads.
+    pub tokens: HashMap<String, ThreadId>,
+}
+
+impl Execution {
+    /// A not-yet-started execution (no events applied).
+    pub fn new(identity: Identity) -> Self {
+        Execution {
+            identity,
+            status: Status::Running,
+            input: Value::Null,
+            output: None,
+            error: None,
+            cause: None,
+            role_arn: String::new(),
+            start_ms: 0,
+            stop_ms: None,
+            transitions: 0,
+            last_event_id: 0,
+            threads: BTreeMap::new(),
+            next_thread: 0,
+            tokens: HashMap::new(),
+        }
+    }
+
+    /// Rebuilds an execution from its whole history.
+    pub fn replay(identity: Identity, history: &[Event]) -> Self {
+        let mut execution = Execution::new(identity);
+        for event in history {
+            execution.evolve(event);
+        }
+        execution
+    }
+
+    /// The thread with this id (it must be live).
+    pub fn thread(&self, id: ThreadId) -> &Thread {
+        self.threads
+            .get(&id)
+            .unwrap_or_else(|| panic!("thread {id} is not live"))
+    }
+
+    fn thread_mut(&mut self, id: ThreadId) -> &mut Thread {
+        self.threads
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("thread {id} is not live"))
+    }
+
+    /// The pending task of a thread, if it waits for one.
+    pub fn pending_task(&self, id: ThreadId) -> Option<&PendingTask> {
+        match &self.threads.get(&id)?.step {
+            Step::Task(task) => Some(task),
+            _ => None,
+        }
+    }
+
+    /// Child threads of `parent`, in branch/item order.
+    pub fn children(&self, parent: ThreadId) -> Vec<ThreadId> {
+        let mut children: Vec<(usize, ThreadId)> = self
+            .threads
+            .values()
+            .filter_map(|t| {
+                t.parent
+                    .filter(|(p, _)| *p == parent)
+                    .map(|(_, index)| (index, t.id))
+            })
+            .collect();
+        children.sort_unstable();
+        children.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Removes `parent`'s children and their descendants.
+    fn remove_descendants(&mut self, parent: ThreadId) {
+        for child in self.children(parent) {
+            self.remove_descendants(child);
+            if let Some(thread) = self.threads.remove(&child)
+                && let Step::Task(task) = thread.step
+            {
+                self.tokens.remove(&task.task_token);
+                self.tokens.remove(&task.delivery_token);
+            }
+        }
+    }
+
+    fn clear_task(&mut self, id: ThreadId) {
+        if let Some(task) = self.pending_task(id).cloned() {
+            self.tokens.remove(&task.task_token);
+            self.tokens.remove(&task.delivery_token);
+        }
+    }
+
+    fn recover(&mut self, id: ThreadId, recovery: &Recovery, error: &str, cause: &str) {
+        let step = match recovery {
+            Recovery::Retry {
+                retrier,
+                error,
+                due_ms,
+            } => {
+                self.thread_mut(id).retries.record(*retrier, error);
+                self.transitions += 1;
+                Step::Backoff { due_ms: *due_ms }
+            }
+            Recovery::Caught => Step::Active,
+            Recovery::Propagated => Step::Failed {
+                error: error.to_string(),
+                cause: cause.to_string(),
+            },
+        };
+        self.thread_mut(id).step = step;
+    }
+
+    fn end(&mut self, status: Status, at: i64) {
+        self.status = status;
+        self.stop_ms = Some(at);
+        self.threads.clear();
+        self.tokens.clear();
+    }
+
+    /// Applies one event. Events come from the decider, which only emits ones that fit
+    /// the current state; anything else is a bug, hence the panics on missing threads.
+    pub fn evolve(&mut self, event: &Event) {
+        self.last_event_id = event.id;
+        let at = event.timestamp_ms;
+        match &event.kind {
+            EventKind::ExecutionStarted { input, role_arn } => {
+                self.input = input.clone();
+                self.role_arn = role_arn.clone();
+                self.start_ms = at;
+                self.status = Status::Running;
+                self.threads.insert(0, Thread::new(0, None, input.clone()));
+                self.next_thread = 1;
+            }
+            EventKind::ExecutionSucceeded { output } => {
+                self.output = Some(output.clone());
+                self.end(Status::Succeeded, at);
+            }
+            EventKind::ExecutionFailed { error, cause } => {
+                (self.error, self.cause) = (error.clone(), cause.clone());
+                self.end(Status::Failed, at);
+            }
+            EventKind::ExecutionAborted { error, cause } => {
+                (self.error, self.cause) = (error.clone(), cause.clone());
+                self.end(Status::Aborted, at);
+            }
+            EventKind::ExecutionTimedOut { error, cause } => {
+                (self.error, self.cause) = (error.clone(), cause.clone());
+                self.end(Status::TimedOut, at);
+            }
+            EventKind::StateEntered {
+                thread,
+                name,
+                input,
+                wait_due_ms,
+                ..
+            } => {
+                self.transitions += 1;
+                let t = self.thread_mut(*thread);
+                t.state = Some(name.clone());
+                t.input = input.clone();
+                t.entered_ms = at;
+                t.retries = RetryCounts::default();
+                t.step = match wait_due_ms {
+                    Some(due_ms) => Step::Waiting { due_ms: *due_ms },
+                    None => Step::Active,
+                };
+            }
+            EventKind::StateExited {
+                thread,
+                output,
+                next,
+                ..
+            } => {
+                let t = self.thread_mut(*thread);
+                t.step = match next {
+                    Some(_) => Step::Active,
+                    None => Step::Done {
+                        output: output.clone(),
+                    },
+                };
+            }
+            EventKind::StateAborted { thread, .. } => {
+                self.clear_task(*thread);
+                self.remove_descendants(*thread);
+                self.thread_mut(*thread).step = Step::Aborted;
+            }
+            EventKind::TaskScheduled {
+                thread,
+                family,
+                queue,
+                parameters,
+                timeout_seconds,
+                heartbeat_seconds,
+                task_token,
+                delivery_token,
+                ..
+            } => {
+                self.tokens.insert(task_token.clone(), *thread);
+                self.tokens.insert(delivery_token.clone(), *thread);
+                self.thread_mut(*thread).step = Step::Task(PendingTask {
+                    family: *family,
+                    queue: queue.clone(),
+                    parameters: parameters.clone(),
+                    task_token: task_token.clone(),
+                    delivery_token: delivery_token.clone(),
+                    timeout_seconds: *timeout_seconds,
+                    heartbeat_seconds: *heartbeat_seconds,
+                    scheduled_ms: at,
+                    started_ms: None,
+                    submitted: false,
+                });
+            }
+            EventKind::TaskStarted { thread, .. } => {
+                if let Step::Task(task) = &mut self.thread_mut(*thread).step {
+                    task.started_ms = Some(at);
+                }
+            }
+            EventKind::TaskSubmitted { thread, .. } => {
+                let mut delivery = None;
+                if let Step::Task(task) = &mut self.thread_mut(*thread).step {
+                    task.submitted = true;
+                    delivery = Some(task.delivery_token.clone());
+                }
+                if let Some(delivery) = delivery {
+                    self.tokens.remove(&delivery);
+                }
+            }
+            EventKind::TaskSucceeded { thread, .. } => {
+                self.clear_task(*thread);
+                self.thread_mut(*thread).step = Step::Active;
+            }
+            EventKind::TaskFailed {
+                thread,
+                error,
+                cause,
+                recovery,
+                ..
+            }
+            | EventKind::TaskTimedOut {
+                thread,
+                error,
+                cause,
+                recovery,
+                ..
+            } => {
+                self.clear_task(*thread);
+                self.recover(*thread, recovery, error, cause);
+            }
+            EventKind::StateFailed {
+                thread,
+                error,
+                cause,
+                recovery,
+                ..
+            } => {
+                self.remove_descendants(*thread);
+                self.recover(*thread, recovery, error, cause);
+            }
+            EventKind::ParallelStarted {
+                thread,
+                input,
+                first_child,
+                branches,
+            } => {
+                for index in 0..*branches {
+                    let id = first_child + index as ThreadId;
+                    self.threads
+                        .insert(id, Thread::new(id, Some((*thread, index)), input.clone()));
+                }
+                self.next_thread = first_child + *branches as ThreadId;
+                self.thread_mut(*thread).step = Step::Parallel {
+                    first_child: *first_child,
+                    branches: *branches,
+                };
+            }
+            EventKind::ParallelSucceeded { thread } | EventKind::MapSucceeded { thread } => {
+                self.remove_descendants(*thread);
+                self.thread_mut(*thread).step = Step::Active;
+            }
+            EventKind::MapStarted {
+                thread,
+                length,
+                max_concurrency,
+                tolerated_count,
+                tolerated_percentage,
+            } => {
+                self.thread_mut(*thread).step = Step::Map(MapProgress {
+                    length: *length,
+                    next_index: 0,
+                    running: 0,
+                    failed: 0,
+                    max_concurrency: *max_concurrency,
+                    tolerance: Tolerance {
+                        count: *tolerated_count,
+                        percentage: *tolerated_percentage,
+                    },
+                    outputs: vec![None; *length],
+                });
+            }
+            EventKind::MapIterationStarted {
+                thread,
+                index,
+                child,
+                input,
+            } => {
+                self.threads.insert(
+                    *child,
+                    Thread::new(*child, Some((*thread, *index)), input.clone()),
+                );
+                self.next_thread = self.next_thread.max(child + 1);
+                if let Step::Map(progress) = &mut self.thread_mut(*thread).step {
+                    progress.next_index = index + 1;
+                    progress.running += 1;
+                }
+            }
+            EventKind::MapIterationSucceeded { thread, index } => {
+                let child = self.child_at(*thread, *index);
+                let output = match child.map(|c| self.threads.remove(&c).map(|t| t.step)) {
+                    Some(Some(Step::Done { output })) => output,
+                    _ => Value::Null,
+                };
+                if let Step::Map(progress) = &mut self.thread_mut(*thread).step {
+                    progress.outputs[*index] = Some(output);
+                    progress.running -= 1;
+                }
+            }
+            EventKind::MapIterationFailed {
+                thread,
+                index,
+                error,
+                cause,
+            } => {
+                self.remove_child_at(*thread, *index);
+                if let Step::Map(progress) = &mut self.thread_mut(*thread).step {
+                    progress.outputs[*index] =
+                        Some(serde_json::json!({"Error": error, "Cause": cause}));
+                    progress.failed += 1;
+                    progress.running -= 1;
+                }
+            }
+            EventKind::MapIterationAborted { thread, index } => {
+                self.remove_child_at(*thread, *index);
+                if let Step::Map(progress) = &mut self.thread_mut(*thread).step {
+                    progress.running -= 1;
+                }
+            }
+        }
+    }
+
+    fn child_at(&self, parent: ThreadId, index: usize) -> Option<ThreadId> {
+        self.threads
+            .values()
+            .find(|t| t.parent == Some((parent, index)))
+            .map(|t| t.id)
+    }
+
+    fn remove_child_at(&mut self, parent: ThreadId, index: usize) {
+        if let Some(child) = self.child_at(parent, index) {
+            self.remove_descendants(child);
+            self.clear_task(child);
+            self.threads.remove(&child);
+        }
+    }
+}

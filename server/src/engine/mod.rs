@@ -1,0 +1,17 @@
+//! The engine: a pure interpreter. `decide::apply(execution, command, env)` returns the
+//! history events that follow and the effects the runtime must carry out once they are
+//! durable; `Execution::evolve` applies an event, and `Execution::replay` rebuilds an
+//! execution from its history. No I/O, clock or randomness of its own.
+
+pub mod decide;
+pub mod execution;
+pub mod history;
+pub mod machine;
+
+pub use decide::{Command, CommandError, Effect, Env, Outcome, TimerKey, apply};
+pub use execution::{Execution, Identity, Status};
+pub use history::{Event, EventKind, ThreadId};
+pub use machine::Machine;
+
+#[cfg(test)]
+mod tests;
