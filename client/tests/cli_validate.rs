@@ -15,11 +15,10 @@ fn fixture(name: &str) -> String {
 // in-process server needs runtime threads of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validate_prints_diagnostics_with_locations_and_sets_the_exit_code() {
-    let server = stepwise_server::start(Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-    })
-    .await
-    .unwrap();
+    let data = std::env::temp_dir().join(format!("stepwise-cli-data-{}", std::process::id()));
+    let server = stepwise_server::start(Config::ephemeral(&data))
+        .await
+        .unwrap();
     let endpoint = format!("http://{}", server.grpc_addr);
     let stepwise = env!("CARGO_BIN_EXE_stepwise");
 
@@ -72,6 +71,7 @@ async fn validate_prints_diagnostics_with_locations_and_sets_the_exit_code() {
     );
     std::fs::remove_dir_all(&broken_dir).unwrap();
     server.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Server configuration: one struct, with defaults, documented in `--help`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -12,15 +13,32 @@ use clap::Parser;
     about = "Stepwise: durable execution of Amazon States Language workflows"
 )]
 pub struct Config {
+    /// Where the embedded store keeps its data (created if missing).
+    #[arg(long, default_value = "./stepwise-data", env = "STEPWISE_DATA_DIR")]
+    pub data_dir: PathBuf,
     /// Address of the gRPC API (loopback by default; use 0.0.0.0 to listen on every interface).
     #[arg(long, default_value = "127.0.0.1:7837", env = "STEPWISE_GRPC_ADDR")]
     pub grpc_addr: SocketAddr,
+    /// Address of the HTTP listener (`GET /health`).
+    #[arg(long, default_value = "127.0.0.1:7838", env = "STEPWISE_HTTP_ADDR")]
+    pub http_addr: SocketAddr,
+    /// The region written into ARNs.
+    #[arg(long, default_value = "us-east-1", env = "STEPWISE_REGION")]
+    pub region: String,
+    /// The account id written into ARNs.
+    #[arg(long, default_value = "000000000000", env = "STEPWISE_ACCOUNT_ID")]
+    pub account_id: String,
 }
 
-impl Default for Config {
-    fn default() -> Self {
+impl Config {
+    /// Defaults with a given data directory and ephemeral loopback ports (for tests).
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         Config {
-            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 7837)),
+            data_dir: data_dir.into(),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
         }
     }
 }

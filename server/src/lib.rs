@@ -5,7 +5,9 @@ pub mod api;
 pub mod asl;
 pub mod config;
 pub mod engine;
+pub mod runtime;
 pub mod server;
+pub mod store;
 
 pub use config::Config;
 pub use server::{RunningServer, ServerError, start};

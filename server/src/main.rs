@@ -18,13 +18,17 @@ async fn main() -> ExitCode {
         Ok(server) => server,
         Err(e) => {
             tracing::error!("{e}");
+            eprintln!("stepwise-server: {e}");
             return ExitCode::FAILURE;
         }
     };
     wait_for_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: finishing requests in flight");
     match server.shutdown().await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE

@@ -1,29 +1,43 @@
-//! Starting and stopping the server: bind the listeners, serve until told to stop,
-//! then finish the requests in flight.
+//! Starting and stopping the server: open the store, recover the runtime, bind the
+//! listeners, serve until told to stop, then let requests in flight finish and flush.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use stepwise_proto::v1::executions_server::ExecutionsServer;
 use stepwise_proto::v1::state_machines_server::StateMachinesServer;
+use stepwise_proto::v1::tasks_server::TasksServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::api::StateMachinesService;
+use crate::api::{ExecutionsService, StateMachinesService, TasksService};
 use crate::config::Config;
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use crate::store::{SledStore, StoreError};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The gRPC address could not be bound (in use, not local, no permission).
-    #[error("cannot listen for gRPC on {addr}: {source}")]
+    /// An address could not be bound (in use, not local, no permission).
+    #[error("cannot listen for {what} on {addr}: {source}")]
     Bind {
+        /// gRPC or HTTP.
+        what: &'static str,
         /// The address asked for.
         addr: SocketAddr,
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The data directory cannot be used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Recovery failed.
+    #[error("recovery failed: {0}")]
+    Recovery(#[from] RuntimeError),
     /// The transport failed while serving.
     #[error("the gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -31,56 +45,122 @@ pub enum ServerError {
 
 /// A server running in the background (used by tests and embedders).
 pub struct RunningServer {
-    /// The address the gRPC API actually listens on (useful with port 0).
+    /// The address the gRPC API listens on (useful with port 0).
     pub grpc_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServerError>>,
+    /// The address the HTTP listener listens on.
+    pub http_addr: SocketAddr,
+    /// The runtime, for tests that look inside.
+    pub runtime: Runtime,
+    stop: watch::Sender<bool>,
+    grpc: JoinHandle<Result<(), ServerError>>,
+    http: JoinHandle<()>,
 }
 
 impl RunningServer {
-    /// Stops accepting requests, lets the ones in flight finish, and waits.
-    pub async fn shutdown(mut self) -> Result<(), ServerError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.task.await {
+    /// Stops accepting requests, lets the ones in flight finish, commits and flushes.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(true);
+        let served = match self.grpc.await {
             Ok(result) => result,
             Err(join) => std::panic::resume_unwind(join.into_panic()),
-        }
+        };
+        self.http.abort();
+        self.runtime.shutdown().await;
+        served
     }
 }
 
-/// Binds the listeners and serves in the background.
-pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let listener = TcpListener::bind(config.grpc_addr)
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| ServerError::Bind {
-            addr: config.grpc_addr,
-            source,
-        })?;
-    let grpc_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: config.grpc_addr,
-        source,
-    })?;
-    tracing::info!(%grpc_addr, "gRPC API listening");
-    let task = tokio::spawn(serve(listener, async {
-        let _ = stopped.await;
-    }));
+        .map_err(|source| ServerError::Bind { what, addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { what, addr, source })?;
+    Ok((listener, local))
+}
+
+/// Opens the store, recovers, binds the listeners and serves in the background.
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    let (grpc_listener, grpc_addr) = bind("gRPC", config.grpc_addr).await?;
+    let (http_listener, http_addr) = bind("HTTP", config.http_addr).await?;
+    let store = Arc::new(SledStore::open(&config.data_dir)?);
+    let runtime = Runtime::open(
+        store,
+        RuntimeConfig {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            ..RuntimeConfig::default()
+        },
+    )
+    .await?;
+    let (stop, stopped) = watch::channel(false);
+    tracing::info!(%grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "listening");
+    let grpc = tokio::spawn(serve_grpc(
+        runtime.clone(),
+        grpc_listener,
+        wait_for(stopped.clone()),
+    ));
+    let http = tokio::spawn(serve_http(http_listener, wait_for(stopped)));
     Ok(RunningServer {
         grpc_addr,
-        stop: Some(stop),
-        task,
+        http_addr,
+        runtime,
+        stop,
+        grpc,
+        http,
     })
 }
 
-async fn serve(
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn serve_grpc(
+    runtime: Runtime,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     tonic::transport::Server::builder()
-        .add_service(StateMachinesServer::new(StateMachinesService))
+        .add_service(StateMachinesServer::new(StateMachinesService::new(
+            runtime.clone(),
+        )))
+        .add_service(ExecutionsServer::new(ExecutionsService::new(
+            runtime.clone(),
+        )))
+        .add_service(TasksServer::new(TasksService::new(runtime)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// A minimal HTTP/1.1 listener: `GET /health` answers 200 `ok`; anything else 404. The
+/// AWS-compatible API and metrics will replace it with a full router.
+async fn serve_http(listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) {
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut shutdown => return,
+        };
+        let Ok((mut socket, _)) = accepted else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut buffer = [0u8; 1024];
+            let Ok(n) = socket.read(&mut buffer).await else {
+                return;
+            };
+            let request = String::from_utf8_lossy(&buffer[..n]);
+            let response = if request.starts_with("GET /health ") {
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n"
+            } else {
+                "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nnot found\n"
+            };
+            let _ = socket.write_all(response.as_bytes()).await;
+        });
+    }
 }

@@ -1,34 +1,21 @@
 //! ValidateStateMachineDefinition through the real server on an ephemeral port.
 
-use stepwise_proto::v1 as pb;
-use stepwise_proto::v1::state_machines_client::StateMachinesClient;
-use stepwise_server::Config;
+mod support;
 
-async fn client() -> (
-    stepwise_server::RunningServer,
-    StateMachinesClient<tonic::transport::Channel>,
-) {
-    let server = stepwise_server::start(Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-    })
-    .await
-    .expect("server starts");
-    let client = StateMachinesClient::connect(format!("http://{}", server.grpc_addr))
-        .await
-        .expect("client connects");
-    (server, client)
-}
+use stepwise_proto::v1 as pb;
+use support::{TempDir, start};
 
 fn seed(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    support::fixture(name).to_string()
 }
 
 #[tokio::test]
 async fn seed_workflows_validate_ok_over_grpc() {
-    let (server, mut client) = client().await;
+    let dir = TempDir::new("validate");
+    let (server, mut clients) = start(dir.path()).await;
     for name in ["choice-state.asl.json", "test-pipeline.asl.json"] {
-        let response = client
+        let response = clients
+            .machines
             .validate_state_machine_definition(pb::ValidateStateMachineDefinitionRequest {
                 definition: seed(name),
             })
@@ -48,10 +35,12 @@ async fn seed_workflows_validate_ok_over_grpc() {
 
 #[tokio::test]
 async fn broken_definition_reports_located_diagnostics_over_grpc() {
-    let (server, mut client) = client().await;
+    let dir = TempDir::new("validate");
+    let (server, mut clients) = start(dir.path()).await;
     let definition =
-        seed("choice-state.asl.json").replace("\"Next\": \"Error\"", "\"Next\": \"Eror\"");
-    let response = client
+        seed("choice-state.asl.json").replace("\"Next\":\"Error\"", "\"Next\":\"Eror\"");
+    let response = clients
+        .machines
         .validate_state_machine_definition(pb::ValidateStateMachineDefinitionRequest { definition })
         .await
         .unwrap()
@@ -64,7 +53,8 @@ async fn broken_definition_reports_located_diagnostics_over_grpc() {
     assert_eq!(d.location, "/States/ChoiceState/Choices/1/Next");
     assert!(d.message.contains("did you mean 'Error'?"), "{}", d.message);
 
-    let response = client
+    let response = clients
+        .machines
         .validate_state_machine_definition(pb::ValidateStateMachineDefinitionRequest {
             definition: "{not json".into(),
         })
@@ -78,13 +68,15 @@ async fn broken_definition_reports_located_diagnostics_over_grpc() {
 
 #[tokio::test]
 async fn a_taken_port_is_a_clear_error() {
-    let (server, _client) = client().await;
-    let err = stepwise_server::start(Config {
-        grpc_addr: server.grpc_addr,
-    })
-    .await
-    .err()
-    .expect("second bind fails");
+    let dir = TempDir::new("validate");
+    let (server, _clients) = start(dir.path()).await;
+    let other = TempDir::new("validate-other");
+    let mut config = stepwise_server::Config::ephemeral(other.path());
+    config.grpc_addr = server.grpc_addr;
+    let err = stepwise_server::start(config)
+        .await
+        .err()
+        .expect("second bind fails");
     assert!(
         err.to_string()
             .contains(&format!("cannot listen for gRPC on {}", server.grpc_addr)),

@@ -758,7 +758,7 @@ impl<'a> Decider<'a, '_> {
         self.effect(Effect::OfferTask {
             delivery_token,
             queue,
-            input: parameters,
+            input: task.resource.worker_input(&parameters),
             heartbeat_seconds: timeouts.heartbeat_seconds,
         });
         if let Some(seconds) = timeouts.timeout_seconds {

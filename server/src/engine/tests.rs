@@ -661,7 +661,19 @@ fn lambda_invoke_wraps_the_result_like_aws() {
     let input = world.succeed("resize", json!({"size": 10}));
     assert_eq!(
         input,
-        json!({"FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:resize:live", "Payload": {"img": "a.png"}})
+        json!({"img": "a.png"}),
+        "the function receives its Payload as the event"
+    );
+    let scheduled = world.history.iter().find_map(|e| match &e.kind {
+        EventKind::TaskScheduled { parameters, .. } => Some(parameters.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        scheduled,
+        Some(
+            json!({"FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:resize:live", "Payload": {"img": "a.png"}})
+        ),
+        "the history keeps the full Parameters"
     );
     assert_eq!(
         world.execution.output,

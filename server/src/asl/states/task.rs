@@ -224,6 +224,20 @@ impl Resource {
     }
 }
 
+impl Resource {
+    /// What the worker receives: for `lambda:invoke` the `Payload` (the function's event,
+    /// as Lambda would pass it; `{}` when absent), otherwise the whole effective input.
+    pub fn worker_input(&self, parameters: &Value) -> Value {
+        match self.target {
+            Target::LambdaInvoke => parameters
+                .get("Payload")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default())),
+            _ => parameters.clone(),
+        }
+    }
+}
+
 /// The function name in any of the forms Lambda accepts: `NAME`, `NAME:ALIAS`,
 /// `ACCOUNT:function:NAME` or a full function ARN.
 fn lambda_function_name(function: &str) -> Option<&str> {

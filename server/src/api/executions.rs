@@ -1,0 +1,186 @@
+//! `stepwise.v1.Executions`: start, stop, describe, list, history and the live watch.
+
+use std::pin::Pin;
+
+use stepwise_proto::v1 as pb;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::status::to_status;
+use crate::runtime::Runtime;
+
+/// Serves `stepwise.v1.Executions`.
+#[derive(Clone)]
+pub struct ExecutionsService {
+    runtime: Runtime,
+}
+
+impl ExecutionsService {
+    /// A service over `runtime`.
+    pub fn new(runtime: Runtime) -> Self {
+        ExecutionsService { runtime }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::HistoryEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::executions_server::Executions for ExecutionsService {
+    async fn start_execution(
+        &self,
+        request: Request<pb::StartExecutionRequest>,
+    ) -> Result<Response<pb::StartExecutionResponse>, Status> {
+        let request = request.into_inner();
+        let name = (!request.name.is_empty()).then_some(request.name.as_str());
+        let (execution_arn, start_time_ms) = self
+            .runtime
+            .start_execution(&request.state_machine, name, &request.input)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::StartExecutionResponse {
+            execution_arn,
+            start_time_ms,
+        }))
+    }
+
+    async fn stop_execution(
+        &self,
+        request: Request<pb::StopExecutionRequest>,
+    ) -> Result<Response<pb::StopExecutionResponse>, Status> {
+        let request = request.into_inner();
+        let stop_time_ms = self
+            .runtime
+            .stop_execution(&request.execution_arn, request.error, request.cause)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::StopExecutionResponse { stop_time_ms }))
+    }
+
+    async fn describe_execution(
+        &self,
+        request: Request<pb::DescribeExecutionRequest>,
+    ) -> Result<Response<pb::Execution>, Status> {
+        let view = self
+            .runtime
+            .describe_execution(&request.into_inner().execution_arn)
+            .map_err(to_status)?;
+        Ok(Response::new(convert::execution(view.record, &view.input)))
+    }
+
+    async fn list_executions(
+        &self,
+        request: Request<pb::ListExecutionsRequest>,
+    ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
+        let request = request.into_inner();
+        let filter = convert::status_filter(request.status_filter());
+        let records = self
+            .runtime
+            .list_executions(&request.state_machine, filter)
+            .map_err(to_status)?;
+        let (page, next_token) = convert::page(records, request.max_results, &request.next_token)?;
+        let mut executions = Vec::with_capacity(page.len());
+        for record in page {
+            // Listing shows no input, as AWS's ListExecutions.
+            executions.push(convert::execution(record, &serde_json::Value::Null));
+        }
+        Ok(Response::new(pb::ListExecutionsResponse {
+            executions,
+            next_token,
+        }))
+    }
+
+    async fn get_execution_history(
+        &self,
+        request: Request<pb::GetExecutionHistoryRequest>,
+    ) -> Result<Response<pb::GetExecutionHistoryResponse>, Status> {
+        let request = request.into_inner();
+        let mut events = self
+            .runtime
+            .history(&request.execution_arn)
+            .map_err(to_status)?;
+        if request.reverse_order {
+            events.reverse();
+        }
+        let (page, next_token) = convert::page(events, request.max_results, &request.next_token)?;
+        let with_data = !request.exclude_execution_data;
+        Ok(Response::new(pb::GetExecutionHistoryResponse {
+            events: page.iter().map(|e| convert::event(e, with_data)).collect(),
+            next_token,
+        }))
+    }
+
+    type WatchExecutionHistoryStream = EventStream;
+
+    async fn watch_execution_history(
+        &self,
+        request: Request<pb::WatchExecutionHistoryRequest>,
+    ) -> Result<Response<Self::WatchExecutionHistoryStream>, Status> {
+        let request = request.into_inner();
+        let arn = request.execution_arn;
+        let with_data = !request.exclude_execution_data;
+        let (history, mut committed) = self.runtime.watch(&arn).map_err(to_status)?;
+        let runtime = self.runtime.clone();
+        let stream = async_stream(move |sender| async move {
+            let mut last = 0;
+            if !forward(&sender, &history, &mut last, with_data).await {
+                return;
+            }
+            loop {
+                let more = match committed.recv().await {
+                    Ok(batch) if batch.execution == arn => {
+                        forward(&sender, &batch.events, &mut last, with_data).await
+                    }
+                    Ok(_) => true,
+                    // Fell behind the live feed: catch up from the store.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        match runtime.history(&arn) {
+                            Ok(events) => forward(&sender, &events, &mut last, with_data).await,
+                            Err(_) => false,
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                };
+                if !more {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+}
+
+/// Sends the events after `last`; false once the watcher is gone or the execution ended.
+async fn forward(
+    sender: &tokio::sync::mpsc::Sender<Result<pb::HistoryEvent, Status>>,
+    events: &[crate::engine::Event],
+    last: &mut u64,
+    with_data: bool,
+) -> bool {
+    for event in events {
+        if event.id <= *last {
+            continue;
+        }
+        *last = event.id;
+        if sender
+            .send(Ok(convert::event(event, with_data)))
+            .await
+            .is_err()
+            || event.kind.is_terminal()
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// A stream fed by a task through a bounded channel.
+fn async_stream<F, Fut>(produce: F) -> EventStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<pb::HistoryEvent, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(produce(sender));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}

@@ -1,0 +1,1288 @@
+//! The runtime: the imperative shell around the pure engine. It owns the running
+//! executions (in memory; the store is the durable copy, read back only on recovery),
+//! turns each engine step into one store batch, commits batches in groups, and only
+//! after a batch is durable releases its effects: tasks offered, timers armed, watchers
+//! told. On start-up it replays every running execution from its history, re-offers
+//! tasks no worker has started, and re-arms timers (overdue ones fire at once).
+
+mod committer;
+mod names;
+mod queues;
+mod timers;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+pub use names::{Arns, check_name};
+pub use queues::Offer;
+
+use crate::asl::definition::StateKind;
+use crate::asl::random::RandomSource;
+use crate::asl::validate::{self, Diagnostic};
+use crate::engine::execution::Step;
+use crate::engine::{
+    self, Command, CommandError, Effect, Event, EventKind, Execution, Identity, Machine, Status,
+    TimerKey,
+};
+use crate::store::{
+    ActivityRecord, Batch, ExecutionRecord, MachineRecord, MachineType, Store, StoreError,
+    TimerRecord, Write,
+};
+use committer::Committer;
+use queues::Queues;
+use timers::Timers;
+
+/// The longest a PollTask waits, as AWS's GetActivityTask.
+pub const MAX_POLL_SECONDS: u64 = 60;
+/// How many finished tokens are remembered, to answer a late result with "timed out"
+/// rather than "does not exist".
+const RETIRED_TOKENS: usize = 100_000;
+
+/// Why a runtime call failed. The API maps each to a gRPC status (and AWS error code).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuntimeError {
+    /// `StateMachineDoesNotExist`.
+    #[error("{0}")]
+    MachineNotFound(String),
+    /// `ExecutionDoesNotExist`.
+    #[error("{0}")]
+    ExecutionNotFound(String),
+    /// `ActivityDoesNotExist`.
+    #[error("{0}")]
+    ActivityNotFound(String),
+    /// `TaskDoesNotExist`: the token was never issued.
+    #[error("{0}")]
+    TaskDoesNotExist(String),
+    /// `TaskTimedOut`: the token's task is no longer running.
+    #[error("{0}")]
+    TaskTimedOut(String),
+    /// `StateMachineAlreadyExists`.
+    #[error("{0}")]
+    MachineAlreadyExists(String),
+    /// `ExecutionAlreadyExists`.
+    #[error("{0}")]
+    ExecutionAlreadyExists(String),
+    /// `InvalidDefinition`, with every diagnostic.
+    #[error("the definition is invalid: {}", summarize(.0))]
+    InvalidDefinition(Vec<Diagnostic>),
+    /// `InvalidName`.
+    #[error("{0}")]
+    InvalidName(String),
+    /// `InvalidArn`.
+    #[error("{0}")]
+    InvalidArn(String),
+    /// `InvalidExecutionInput`.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// `InvalidOutput`.
+    #[error("{0}")]
+    InvalidOutput(String),
+    /// Any other malformed argument (`ValidationException`).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The request does not fit the resource's state (an execution already ended, ...).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The store failed; nothing of the request was committed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+fn summarize(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .filter(|d| d.severity == validate::Severity::Error)
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<StoreError> for RuntimeError {
+    fn from(e: StoreError) -> Self {
+        RuntimeError::Unavailable(e.to_string())
+    }
+}
+
+/// How the runtime behaves.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The region in ARNs.
+    pub region: String,
+    /// The account id in ARNs.
+    pub account_id: String,
+    /// The largest input, output or state payload, in bytes.
+    pub max_payload_bytes: usize,
+    /// The most events one execution may have (AWS: 25,000).
+    pub max_history_events: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            max_payload_bytes: crate::asl::eval::DEFAULT_MAX_PAYLOAD_BYTES,
+            max_history_events: 25_000,
+        }
+    }
+}
+
+/// A state machine as Describe shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineView {
+    /// Its record.
+    pub record: MachineRecord,
+    /// The latest revision's definition.
+    pub definition: String,
+    /// Warnings about the definition.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// An execution as Describe shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionView {
+    /// Its record.
+    pub record: ExecutionRecord,
+    /// Its input.
+    pub input: Value,
+}
+
+/// A task handed to a poller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolledTask {
+    /// What the poller took.
+    pub offer: Offer,
+}
+
+/// Events that just became durable.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The execution.
+    pub execution: String,
+    /// Its new events.
+    pub events: Vec<Event>,
+}
+
+/// A running execution.
+struct Running {
+    execution: Execution,
+    machine: Arc<Machine>,
+    revision: u32,
+}
+
+struct TokenInfo {
+    execution: String,
+    queue: String,
+}
+
+#[derive(Default)]
+struct Live {
+    executions: HashMap<String, Running>,
+    machines: HashMap<(String, u32), Arc<Machine>>,
+    tokens: HashMap<String, TokenInfo>,
+    retired: HashMap<String, String>,
+    retired_order: VecDeque<String>,
+    random: TokenRandom,
+}
+
+struct Inner {
+    config: RuntimeConfig,
+    arns: Arns,
+    store: Arc<dyn Store>,
+    committer: Committer,
+    live: Mutex<Live>,
+    queues: Queues,
+    timers: Timers,
+    committed: broadcast::Sender<Arc<Committed>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// The runtime handle (cheap to clone).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+/// Unguessable randomness: SipHash keyed by the OS (std's `RandomState`) over a
+/// counter. Task tokens must not be predictable from earlier ones.
+struct TokenRandom {
+    keys: std::collections::hash_map::RandomState,
+    counter: u64,
+}
+
+impl Default for TokenRandom {
+    fn default() -> Self {
+        TokenRandom {
+            keys: std::collections::hash_map::RandomState::new(),
+            counter: 0,
+        }
+    }
+}
+
+impl RandomSource for TokenRandom {
+    fn next_u64(&mut self) -> u64 {
+        use std::hash::BuildHasher;
+        self.counter += 1;
+        self.keys.hash_one(self.counter)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn record_of(execution: &Execution, revision: u32) -> ExecutionRecord {
+    ExecutionRecord {
+        arn: execution.identity.arn.clone(),
+        name: execution.identity.name.clone(),
+        machine_name: execution.identity.machine_name.clone(),
+        machine_arn: execution.identity.machine_arn.clone(),
+        revision,
+        status: execution.status,
+        output: execution.output.clone(),
+        error: execution.error.clone(),
+        cause: execution.cause.clone(),
+        start_ms: execution.start_ms,
+        stop_ms: execution.stop_ms,
+        transitions: execution.transitions,
+        last_event_id: execution.last_event_id,
+    }
+}
+
+/// Parses JSON text from a caller; `invalid` builds the error naming what was wrong.
+fn parse_json(
+    text: &str,
+    what: &str,
+    max_bytes: usize,
+    invalid: fn(String) -> RuntimeError,
+) -> Result<Value, RuntimeError> {
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    if text.len() > max_bytes {
+        return Err(invalid(format!(
+            "the {what} is {} bytes, more than the {max_bytes}-byte limit",
+            text.len()
+        )));
+    }
+    serde_json::from_str(text).map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
+}
+
+impl Runtime {
+    /// Opens the runtime on a store: recovers every running execution, re-offers its
+    /// unstarted tasks and re-arms its timers, then starts the timer service.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        config: RuntimeConfig,
+    ) -> Result<Runtime, RuntimeError> {
+        let (committed, _) = broadcast::channel(4096);
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let arns = Arns {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+        };
+        let runtime = Runtime {
+            inner: Arc::new(Inner {
+                config,
+                arns,
+                committer: Committer::start(store.clone()),
+                store,
+                live: Mutex::new(Live::default()),
+                queues: Queues::default(),
+                timers: Timers::default(),
+                committed,
+                stop,
+            }),
+        };
+        runtime.recover()?;
+        tokio::spawn(timer_loop(
+            Arc::downgrade(&runtime.inner),
+            runtime.inner.stop.subscribe(),
+        ));
+        Ok(runtime)
+    }
+
+    /// Stops the timer service and commits everything submitted.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+        self.inner.committer.close();
+        if let Err(e) = self.inner.store.flush() {
+            tracing::error!("final flush failed: {e}");
+        }
+    }
+
+    /// The ARN builder.
+    pub fn arns(&self) -> &Arns {
+        &self.inner.arns
+    }
+
+    fn recover(&self) -> Result<(), RuntimeError> {
+        let store = &self.inner.store;
+        let now = now_ms();
+        let mut recovered = 0usize;
+        let mut live = self.inner.live.lock().expect("runtime lock");
+        for record in store.executions()? {
+            if record.status != Status::Running {
+                continue;
+            }
+            let events = store.events(&record.arn)?;
+            let identity = Identity {
+                arn: record.arn.clone(),
+                name: record.name.clone(),
+                machine_arn: record.machine_arn.clone(),
+                machine_name: record.machine_name.clone(),
+            };
+            let execution = Execution::replay(identity, &events);
+            let machine =
+                self.machine_revision(&mut live, &record.machine_name, record.revision)?;
+            for thread in execution.threads.values() {
+                let Step::Task(task) = &thread.step else {
+                    continue;
+                };
+                live.tokens.insert(
+                    task.task_token.clone(),
+                    TokenInfo {
+                        execution: record.arn.clone(),
+                        queue: task.queue.clone(),
+                    },
+                );
+                live.tokens.insert(
+                    task.delivery_token.clone(),
+                    TokenInfo {
+                        execution: record.arn.clone(),
+                        queue: task.queue.clone(),
+                    },
+                );
+                if task.started_ms.is_none() && !task.submitted {
+                    let state = thread.state.as_deref().and_then(|name| machine.state(name));
+                    let input = match state.map(|s| &s.kind) {
+                        Some(StateKind::Task(t)) => t.resource.worker_input(&task.parameters),
+                        _ => task.parameters.clone(),
+                    };
+                    self.inner.queues.offer(Offer {
+                        token: task.delivery_token.clone(),
+                        queue: task.queue.clone(),
+                        execution: record.arn.clone(),
+                        state_name: thread.state.clone().unwrap_or_default(),
+                        input,
+                        heartbeat_seconds: task.heartbeat_seconds,
+                        timeout_seconds: task.timeout_seconds,
+                    });
+                } else if let (Some(seconds), false) = (task.heartbeat_seconds, task.submitted) {
+                    // Heartbeats are not persisted: a started task gets a fresh heartbeat
+                    // window from the restart, so its worker has time to reconnect.
+                    self.inner.timers.arm(
+                        &record.arn,
+                        TimerKey::Heartbeat {
+                            token: task.task_token.clone(),
+                        },
+                        now + seconds as i64 * 1000,
+                    );
+                }
+            }
+            live.executions.insert(
+                record.arn.clone(),
+                Running {
+                    execution,
+                    machine,
+                    revision: record.revision,
+                },
+            );
+            recovered += 1;
+        }
+        let mut stale = Batch::default();
+        for timer in store.timers()? {
+            if live.executions.contains_key(&timer.execution) {
+                self.inner
+                    .timers
+                    .arm(&timer.execution, timer.key, timer.due_ms);
+            } else {
+                stale.push(Write::DeleteTimer(timer));
+            }
+        }
+        drop(live);
+        if !stale.is_empty() {
+            store.write(&stale)?;
+            store.flush()?;
+        }
+        tracing::info!(
+            executions = recovered,
+            timers = self.inner.timers.len(),
+            "recovered"
+        );
+        Ok(())
+    }
+
+    fn machine_revision(
+        &self,
+        live: &mut Live,
+        name: &str,
+        revision: u32,
+    ) -> Result<Arc<Machine>, RuntimeError> {
+        if let Some(machine) = live.machines.get(&(name.to_string(), revision)) {
+            return Ok(machine.clone());
+        }
+        let text = self.inner.store.revision(name, revision)?.ok_or_else(|| {
+            RuntimeError::Unavailable(format!(
+                "revision {revision} of state machine '{name}' is missing from the store"
+            ))
+        })?;
+        let parsed = validate::parse(&text).map_err(|d| {
+            RuntimeError::Unavailable(format!(
+                "stored revision {revision} of '{name}' no longer validates: {}",
+                summarize(&d)
+            ))
+        })?;
+        let machine = Arc::new(Machine::new(parsed.machine));
+        live.machines
+            .insert((name.to_string(), revision), machine.clone());
+        Ok(machine)
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<(), RuntimeError> {
+        match self.inner.committer.submit(batch).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(RuntimeError::Unavailable("the committer stopped".into())),
+        }
+    }
+
+    // ---- state machines -------------------------------------------------------------
+
+    /// Creates a state machine (idempotent for the same definition and type).
+    pub async fn create_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        machine_type: MachineType,
+    ) -> Result<MachineView, RuntimeError> {
+        check_name("state machine", name)?;
+        let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
+        if let Some(existing) = self.inner.store.machine(name)? {
+            let current = self
+                .inner
+                .store
+                .revision(name, existing.revision)?
+                .unwrap_or_default();
+            if current == definition && existing.machine_type == machine_type {
+                return Ok(MachineView {
+                    record: existing,
+                    definition: current,
+                    warnings: parsed.warnings,
+                });
+            }
+            return Err(RuntimeError::MachineAlreadyExists(format!(
+                "a state machine named '{name}' already exists with a different definition or type; use UpdateStateMachine"
+            )));
+        }
+        let now = now_ms();
+        let record = MachineRecord {
+            name: name.to_string(),
+            arn: self.inner.arns.machine(name),
+            machine_type,
+            revision: 1,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let mut batch = Batch::default();
+        batch.push(Write::PutRevision {
+            machine: name.to_string(),
+            revision: 1,
+            definition: definition.to_string(),
+        });
+        batch.push(Write::PutMachine(record.clone()));
+        self.commit(batch).await?;
+        Ok(MachineView {
+            record,
+            definition: definition.to_string(),
+            warnings: parsed.warnings,
+        })
+    }
+
+    /// Stores a new revision of a state machine's definition.
+    pub async fn update_machine(
+        &self,
+        name_or_arn: &str,
+        definition: &str,
+    ) -> Result<MachineView, RuntimeError> {
+        let name = self.inner.arns.machine_name(name_or_arn)?;
+        let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
+        let mut record = self.machine_record(&name)?;
+        record.revision += 1;
+        record.updated_ms = now_ms();
+        let mut batch = Batch::default();
+        batch.push(Write::PutRevision {
+            machine: name.clone(),
+            revision: record.revision,
+            definition: definition.to_string(),
+        });
+        batch.push(Write::PutMachine(record.clone()));
+        self.commit(batch).await?;
+        Ok(MachineView {
+            record,
+            definition: definition.to_string(),
+            warnings: parsed.warnings,
+        })
+    }
+
+    fn machine_record(&self, name: &str) -> Result<MachineRecord, RuntimeError> {
+        self.inner.store.machine(name)?.ok_or_else(|| {
+            RuntimeError::MachineNotFound(format!("state machine '{name}' does not exist"))
+        })
+    }
+
+    /// A state machine with its latest definition.
+    pub fn describe_machine(&self, name_or_arn: &str) -> Result<MachineView, RuntimeError> {
+        let name = self.inner.arns.machine_name(name_or_arn)?;
+        let record = self.machine_record(&name)?;
+        let definition = self
+            .inner
+            .store
+            .revision(&name, record.revision)?
+            .unwrap_or_default();
+        let warnings = validate::parse(&definition)
+            .map(|p| p.warnings)
+            .unwrap_or_default();
+        Ok(MachineView {
+            record,
+            definition,
+            warnings,
+        })
+    }
+
+    /// Every state machine, by name.
+    pub fn list_machines(&self) -> Result<Vec<MachineRecord>, RuntimeError> {
+        Ok(self.inner.store.machines()?)
+    }
+
+    /// Deletes a state machine; running executions finish on their revision.
+    pub async fn delete_machine(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
+        let name = self.inner.arns.machine_name(name_or_arn)?;
+        self.machine_record(&name)?;
+        let mut batch = Batch::default();
+        batch.push(Write::DeleteMachine(name));
+        self.commit(batch).await
+    }
+
+    // ---- executions -----------------------------------------------------------------
+
+    /// Starts an execution. Returns its ARN and start time.
+    pub async fn start_execution(
+        &self,
+        machine: &str,
+        name: Option<&str>,
+        input: &str,
+    ) -> Result<(String, i64), RuntimeError> {
+        let machine_name = self.inner.arns.machine_name(machine)?;
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(name) => name.to_string(),
+            None => uuid::Builder::from_random_bytes({
+                let mut live = self.inner.live.lock().expect("runtime lock");
+                let mut bytes = [0u8; 16];
+                bytes[..8].copy_from_slice(&live.random.next_u64().to_le_bytes());
+                bytes[8..].copy_from_slice(&live.random.next_u64().to_le_bytes());
+                bytes
+            })
+            .into_uuid()
+            .to_string(),
+        };
+        check_name("execution", &name)?;
+        let input = parse_json(
+            input,
+            "execution input",
+            self.inner.config.max_payload_bytes,
+            RuntimeError::InvalidInput,
+        )?;
+        let record = self.machine_record(&machine_name)?;
+        if record.machine_type == MachineType::Express {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "'{machine_name}' is an EXPRESS state machine; Express executions are not supported yet"
+            )));
+        }
+        let arn = self.inner.arns.execution(&machine_name, &name);
+        let (durable, effects, committed) = {
+            let mut live = self.inner.live.lock().expect("runtime lock");
+            if let Some(existing) = self.existing_execution(&live, &machine_name, &name, &arn)? {
+                // AWS: the same name and input as a running execution returns it;
+                // anything else is ExecutionAlreadyExists.
+                let same = existing.status == Status::Running
+                    && self.execution_input(&existing.arn)? == input;
+                if same {
+                    return Ok((existing.arn, existing.start_ms));
+                }
+                return Err(RuntimeError::ExecutionAlreadyExists(format!(
+                    "an execution named '{name}' of '{machine_name}' already exists ({}) with {}",
+                    existing.status.as_str(),
+                    if existing.status == Status::Running {
+                        "a different input"
+                    } else {
+                        "that name; names are not reused"
+                    }
+                )));
+            }
+            let machine = self.machine_revision(&mut live, &machine_name, record.revision)?;
+            let identity = Identity {
+                arn: arn.clone(),
+                name: name.clone(),
+                machine_arn: record.arn.clone(),
+                machine_name: machine_name.clone(),
+            };
+            let mut running = Running {
+                execution: Execution::new(identity),
+                machine,
+                revision: record.revision,
+            };
+            let command = Command::Start {
+                input,
+                role_arn: format!(
+                    "arn:aws:iam::{}:role/stepwise",
+                    self.inner.config.account_id
+                ),
+            };
+            let step = self.step(&mut live, &mut running, command, None)?;
+            live.executions.insert(arn.clone(), running);
+            step
+        };
+        let start_ms = self.finish_step(&arn, durable, effects, committed).await?;
+        Ok((arn, start_ms))
+    }
+
+    fn existing_execution(
+        &self,
+        live: &Live,
+        machine: &str,
+        name: &str,
+        arn: &str,
+    ) -> Result<Option<ExecutionRecord>, RuntimeError> {
+        if let Some(running) = live.executions.get(arn) {
+            return Ok(Some(record_of(&running.execution, running.revision)));
+        }
+        match self.inner.store.execution_named(machine, name)? {
+            Some(arn) => Ok(self.inner.store.execution(&arn)?),
+            None => Ok(None),
+        }
+    }
+
+    fn execution_input(&self, arn: &str) -> Result<Value, RuntimeError> {
+        let events = self.inner.store.events(arn)?;
+        Ok(match events.first().map(|e| &e.kind) {
+            Some(EventKind::ExecutionStarted { input, .. }) => input.clone(),
+            _ => Value::Null,
+        })
+    }
+
+    /// Applies a command under the lock and prepares its batch; the caller commits it
+    /// (outside the lock) and then releases the effects.
+    fn step(
+        &self,
+        live: &mut Live,
+        running: &mut Running,
+        command: Command,
+        fired: Option<TimerRecord>,
+    ) -> Result<(Pending, Vec<Effect>, Committed), RuntimeError> {
+        let arn = running.execution.identity.arn.clone();
+        let mut env = engine::Env {
+            now_ms: now_ms(),
+            random: &mut live.random,
+            max_payload_bytes: self.inner.config.max_payload_bytes,
+        };
+        let outcome = engine::apply(&mut running.execution, &running.machine, command, &mut env)
+            .map_err(|e| match e {
+                CommandError::UnknownToken | CommandError::AlreadyStarted => {
+                    RuntimeError::TaskTimedOut(format!(
+                        "the task for this token is no longer running in {arn}"
+                    ))
+                }
+                CommandError::NotRunning(status) => RuntimeError::FailedPrecondition(format!(
+                    "the execution {arn} has already ended ({status})"
+                )),
+                CommandError::ExecutionAlreadyStarted => RuntimeError::ExecutionAlreadyExists(
+                    format!("the execution {arn} already started"),
+                ),
+            })?;
+        let mut batch = Batch::default();
+        let mut withdraw = Vec::new();
+        if let Some(fired) = fired {
+            batch.push(Write::DeleteTimer(fired));
+        }
+        if !outcome.events.is_empty() {
+            batch.push(Write::AppendEvents {
+                execution: arn.clone(),
+                events: outcome.events.clone(),
+            });
+            batch.push(Write::PutExecution(record_of(
+                &running.execution,
+                running.revision,
+            )));
+        }
+        for event in &outcome.events {
+            if let EventKind::TaskScheduled {
+                task_token,
+                delivery_token,
+                queue,
+                ..
+            } = &event.kind
+            {
+                for token in [task_token, delivery_token] {
+                    live.tokens.insert(
+                        token.clone(),
+                        TokenInfo {
+                            execution: arn.clone(),
+                            queue: queue.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        for effect in &outcome.effects {
+            match effect {
+                Effect::ArmTimer { key, due_ms } if key.is_durable() => {
+                    batch.push(Write::PutTimer(TimerRecord {
+                        due_ms: *due_ms,
+                        execution: arn.clone(),
+                        key: key.clone(),
+                    }))
+                }
+                Effect::CancelTimer { key } if key.is_durable() => {
+                    if let Some(due_ms) = self.inner.timers.due_of(&arn, key) {
+                        batch.push(Write::DeleteTimer(TimerRecord {
+                            due_ms,
+                            execution: arn.clone(),
+                            key: key.clone(),
+                        }));
+                    }
+                }
+                Effect::CloseTask {
+                    task_token,
+                    delivery_token,
+                } => {
+                    for token in [task_token, delivery_token] {
+                        if let Some(info) = live.tokens.remove(token) {
+                            if token == delivery_token {
+                                withdraw.push((info.queue, token.clone()));
+                            }
+                            live.retired.insert(token.clone(), arn.clone());
+                            live.retired_order.push_back(token.clone());
+                        }
+                    }
+                    while live.retired_order.len() > RETIRED_TOKENS {
+                        if let Some(old) = live.retired_order.pop_front() {
+                            live.retired.remove(&old);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if running.execution.status != Status::Running {
+            // The execution's timers go with it; tokens were closed by the engine.
+            for (key, due_ms) in self.inner.timers.of_execution(&arn) {
+                if key.is_durable() {
+                    batch.push(Write::DeleteTimer(TimerRecord {
+                        due_ms,
+                        execution: arn.clone(),
+                        key,
+                    }));
+                }
+            }
+        }
+        let durable = if batch.is_empty() {
+            None
+        } else {
+            Some(self.inner.committer.submit(batch))
+        };
+        Ok((
+            Pending { durable, withdraw },
+            outcome.effects,
+            Committed {
+                execution: arn,
+                events: outcome.events,
+            },
+        ))
+    }
+
+    /// Waits for a step's batch and releases its effects. Returns the execution's start
+    /// time (for StartExecution).
+    async fn finish_step(
+        &self,
+        arn: &str,
+        mut pending: Pending,
+        effects: Vec<Effect>,
+        committed: Committed,
+    ) -> Result<i64, RuntimeError> {
+        if let Some(durable) = pending.durable.take() {
+            let result = match durable.await {
+                Ok(result) => result.map_err(RuntimeError::from),
+                Err(_) => Err(RuntimeError::Unavailable("the committer stopped".into())),
+            };
+            if let Err(e) = result {
+                // What is in memory is ahead of the store: drop it and rebuild the
+                // execution from what the store has, so the two agree again.
+                self.reload(arn);
+                return Err(e);
+            }
+        }
+        for (queue, token) in &pending.withdraw {
+            self.inner.queues.withdraw(queue, token);
+        }
+        self.release(arn, effects, &committed);
+        let start_ms = {
+            let mut live = self.inner.live.lock().expect("runtime lock");
+            let start = live.executions.get(arn).map(|r| r.execution.start_ms);
+            if live
+                .executions
+                .get(arn)
+                .is_some_and(|r| r.execution.status != Status::Running)
+            {
+                live.executions.remove(arn);
+            }
+            start
+        };
+        if !committed.events.is_empty() {
+            let _ = self.inner.committed.send(Arc::new(committed));
+        }
+        Ok(start_ms.unwrap_or_default())
+    }
+
+    fn reload(&self, arn: &str) {
+        let mut live = self.inner.live.lock().expect("runtime lock");
+        let Some(running) = live.executions.remove(arn) else {
+            return;
+        };
+        match (
+            self.inner.store.execution(arn),
+            self.inner.store.events(arn),
+        ) {
+            (Ok(Some(record)), Ok(events)) if record.status == Status::Running => {
+                let execution = Execution::replay(running.execution.identity.clone(), &events);
+                live.executions.insert(
+                    arn.to_string(),
+                    Running {
+                        execution,
+                        machine: running.machine,
+                        revision: running.revision,
+                    },
+                );
+            }
+            _ => tracing::error!(
+                execution = arn,
+                "could not reload the execution after a failed commit"
+            ),
+        }
+    }
+
+    fn release(&self, arn: &str, effects: Vec<Effect>, committed: &Committed) {
+        let live = self.inner.live.lock().expect("runtime lock");
+        let running = live.executions.get(arn);
+        for effect in effects {
+            match effect {
+                Effect::OfferTask {
+                    delivery_token,
+                    queue,
+                    input,
+                    heartbeat_seconds,
+                } => {
+                    let (state_name, timeout_seconds) = committed
+                        .events
+                        .iter()
+                        .find_map(|e| match &e.kind {
+                            EventKind::TaskScheduled {
+                                delivery_token: d,
+                                thread,
+                                timeout_seconds,
+                                ..
+                            } if *d == delivery_token => Some((*thread, *timeout_seconds)),
+                            _ => None,
+                        })
+                        .map(|(thread, timeout)| {
+                            let name = running
+                                .and_then(|r| r.execution.threads.get(&thread))
+                                .and_then(|t| t.state.clone())
+                                .unwrap_or_default();
+                            (name, timeout)
+                        })
+                        .unwrap_or_default();
+                    if live.tokens.contains_key(&delivery_token) {
+                        self.inner.queues.offer(Offer {
+                            token: delivery_token,
+                            queue,
+                            execution: arn.to_string(),
+                            state_name,
+                            input,
+                            heartbeat_seconds,
+                            timeout_seconds,
+                        });
+                    }
+                }
+                // Withdrawn from the queue through `Pending::withdraw`.
+                Effect::CloseTask { .. } => {}
+                Effect::ArmTimer { key, due_ms } => self.inner.timers.arm(arn, key, due_ms),
+                Effect::CancelTimer { key } => self.inner.timers.cancel(arn, &key),
+            }
+        }
+        if running.is_none_or(|r| r.execution.status != Status::Running) {
+            self.inner.timers.cancel_execution(arn);
+        }
+    }
+
+    /// Runs a command against a running execution and waits until it is durable.
+    async fn command(
+        &self,
+        arn: &str,
+        command: Command,
+        fired: Option<TimerRecord>,
+    ) -> Result<(), RuntimeError> {
+        let (pending, effects, committed) = {
+            let mut live = self.inner.live.lock().expect("runtime lock");
+            let Some(mut running) = live.executions.remove(arn) else {
+                drop(live);
+                return Err(self.not_running(arn));
+            };
+            let result = self.step(&mut live, &mut running, command, fired);
+            live.executions.insert(arn.to_string(), running);
+            result?
+        };
+        self.finish_step(arn, pending, effects, committed)
+            .await
+            .map(|_| ())
+    }
+
+    fn not_running(&self, arn: &str) -> RuntimeError {
+        match self.inner.store.execution(arn) {
+            Ok(Some(record)) => RuntimeError::FailedPrecondition(format!(
+                "the execution {arn} has already ended ({})",
+                record.status.as_str()
+            )),
+            Ok(None) => RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist")),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Stops a running execution.
+    pub async fn stop_execution(
+        &self,
+        arn: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<i64, RuntimeError> {
+        self.inner.arns.execution_machine(arn)?;
+        self.command(arn, Command::Stop { error, cause }, None)
+            .await?;
+        Ok(self
+            .describe_execution(arn)?
+            .record
+            .stop_ms
+            .unwrap_or_else(now_ms))
+    }
+
+    /// An execution's record and input.
+    pub fn describe_execution(&self, arn: &str) -> Result<ExecutionView, RuntimeError> {
+        self.inner.arns.execution_machine(arn)?;
+        let record = self.inner.store.execution(arn)?.ok_or_else(|| {
+            RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist"))
+        })?;
+        let input = self.execution_input(arn)?;
+        Ok(ExecutionView { record, input })
+    }
+
+    /// A state machine's executions, newest first, optionally of one status.
+    pub fn list_executions(
+        &self,
+        machine: &str,
+        status: Option<Status>,
+    ) -> Result<Vec<ExecutionRecord>, RuntimeError> {
+        let name = self.inner.arns.machine_name(machine)?;
+        if self.inner.store.machine(&name)?.is_none() {
+            return Err(RuntimeError::MachineNotFound(format!(
+                "state machine '{name}' does not exist"
+            )));
+        }
+        let mut records: Vec<ExecutionRecord> = self
+            .inner
+            .store
+            .executions()?
+            .into_iter()
+            .filter(|r| r.machine_name == name && status.is_none_or(|s| r.status == s))
+            .collect();
+        records.sort_by(|a, b| {
+            b.start_ms
+                .cmp(&a.start_ms)
+                .then_with(|| b.name.cmp(&a.name))
+        });
+        Ok(records)
+    }
+
+    /// An execution's whole history.
+    pub fn history(&self, arn: &str) -> Result<Vec<Event>, RuntimeError> {
+        self.describe_execution(arn)?;
+        Ok(self.inner.store.events(arn)?)
+    }
+
+    /// The history so far and a subscription to events committed from now on (events
+    /// already in the history may arrive again; skip ids already seen).
+    pub fn watch(
+        &self,
+        arn: &str,
+    ) -> Result<(Vec<Event>, broadcast::Receiver<Arc<Committed>>), RuntimeError> {
+        let receiver = self.inner.committed.subscribe();
+        let history = self.history(arn)?;
+        Ok((history, receiver))
+    }
+
+    // ---- tasks ----------------------------------------------------------------------
+
+    /// Long-polls `queues` (names or activity ARNs) for up to `wait`.
+    pub async fn poll(
+        &self,
+        queues: &[String],
+        worker_name: &str,
+        wait: Duration,
+    ) -> Result<Option<Offer>, RuntimeError> {
+        if queues.is_empty() {
+            return Err(RuntimeError::InvalidArgument(
+                "PollTask needs at least one queue".into(),
+            ));
+        }
+        let names: Vec<String> = queues
+            .iter()
+            .map(|q| self.inner.arns.activity_name(q))
+            .collect::<Result<_, _>>()?;
+        let wait = wait.min(Duration::from_secs(MAX_POLL_SECONDS));
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let Some(offer) = self.inner.queues.take_or_wait(&names, deadline).await else {
+                return Ok(None);
+            };
+            // Record TaskStarted in its own task, so that a poller that goes away
+            // mid-commit does not leave a task taken but never started.
+            let runtime = self.clone();
+            let command = Command::TaskStarted {
+                token: offer.token.clone(),
+                worker_name: worker_name.to_string(),
+            };
+            let execution = offer.execution.clone();
+            let started =
+                tokio::spawn(async move { runtime.command(&execution, command, None).await });
+            match started.await {
+                Ok(Ok(())) => return Ok(Some(offer)),
+                Ok(Err(RuntimeError::Unavailable(e))) => {
+                    self.inner.queues.offer(offer);
+                    return Err(RuntimeError::Unavailable(e));
+                }
+                // Finished, aborted or already started elsewhere: look for another.
+                Ok(Err(_)) => continue,
+                Err(join) => {
+                    return Err(RuntimeError::Unavailable(format!(
+                        "starting the task failed: {join}"
+                    )));
+                }
+            }
+        }
+    }
+
+    fn token_execution(&self, token: &str) -> Result<String, RuntimeError> {
+        let live = self.inner.live.lock().expect("runtime lock");
+        if let Some(info) = live.tokens.get(token) {
+            return Ok(info.execution.clone());
+        }
+        if let Some(execution) = live.retired.get(token) {
+            return Err(RuntimeError::TaskTimedOut(format!(
+                "the task for this token is no longer running (it finished, timed out or was aborted) in {execution}"
+            )));
+        }
+        Err(RuntimeError::TaskDoesNotExist(
+            "no task has this token (it was never issued, or it ended before the server last restarted)".into(),
+        ))
+    }
+
+    /// SendTaskSuccess.
+    pub async fn send_success(&self, token: &str, output: &str) -> Result<(), RuntimeError> {
+        let output = parse_json(
+            output,
+            "task output",
+            self.inner.config.max_payload_bytes,
+            RuntimeError::InvalidOutput,
+        )?;
+        let execution = self.token_execution(token)?;
+        self.command(
+            &execution,
+            Command::TaskSucceeded {
+                token: token.to_string(),
+                output,
+            },
+            None,
+        )
+        .await
+    }
+
+    /// SendTaskFailure.
+    pub async fn send_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), RuntimeError> {
+        for (field, value, max) in [("error", error, 256), ("cause", cause, 32_768)] {
+            if value.chars().count() > max {
+                return Err(RuntimeError::InvalidArgument(format!(
+                    "the {field} has {} characters; at most {max} are allowed",
+                    value.chars().count()
+                )));
+            }
+        }
+        let execution = self.token_execution(token)?;
+        self.command(
+            &execution,
+            Command::TaskFailed {
+                token: token.to_string(),
+                error: error.to_string(),
+                cause: cause.to_string(),
+            },
+            None,
+        )
+        .await
+    }
+
+    /// SendTaskHeartbeat: pushes the task's heartbeat deadline out by HeartbeatSeconds.
+    pub fn heartbeat(&self, token: &str) -> Result<(), RuntimeError> {
+        let execution = self.token_execution(token)?;
+        let live = self.inner.live.lock().expect("runtime lock");
+        let task = live
+            .executions
+            .get(&execution)
+            .and_then(|r| {
+                r.execution
+                    .tokens
+                    .get(token)
+                    .and_then(|t| r.execution.pending_task(*t))
+            })
+            .ok_or_else(|| {
+                RuntimeError::TaskTimedOut("the task for this token is no longer running".into())
+            })?;
+        if let (Some(seconds), Some(_)) = (task.heartbeat_seconds, task.started_ms) {
+            self.inner.timers.arm(
+                &execution,
+                TimerKey::Heartbeat {
+                    token: task.task_token.clone(),
+                },
+                now_ms() + seconds as i64 * 1000,
+            );
+        }
+        Ok(())
+    }
+
+    /// Tasks waiting on a queue (for tests and metrics).
+    pub fn queued(&self, queue: &str) -> usize {
+        self.inner.queues.len(queue)
+    }
+
+    /// Executions running in memory (for tests and metrics).
+    pub fn running(&self) -> usize {
+        self.inner
+            .live
+            .lock()
+            .expect("runtime lock")
+            .executions
+            .len()
+    }
+
+    // ---- activities -----------------------------------------------------------------
+
+    /// Creates an activity (idempotent).
+    pub async fn create_activity(&self, name: &str) -> Result<ActivityRecord, RuntimeError> {
+        check_name("activity", name)?;
+        if let Some(existing) = self.inner.store.activity(name)? {
+            return Ok(existing);
+        }
+        let record = ActivityRecord {
+            name: name.to_string(),
+            arn: self.inner.arns.activity(name),
+            created_ms: now_ms(),
+        };
+        let mut batch = Batch::default();
+        batch.push(Write::PutActivity(record.clone()));
+        self.commit(batch).await?;
+        Ok(record)
+    }
+
+    /// An activity.
+    pub fn describe_activity(&self, name_or_arn: &str) -> Result<ActivityRecord, RuntimeError> {
+        let name = self.inner.arns.activity_name(name_or_arn)?;
+        self.inner.store.activity(&name)?.ok_or_else(|| {
+            RuntimeError::ActivityNotFound(format!("activity '{name}' does not exist"))
+        })
+    }
+
+    /// Every activity, by name.
+    pub fn list_activities(&self) -> Result<Vec<ActivityRecord>, RuntimeError> {
+        Ok(self.inner.store.activities()?)
+    }
+
+    /// Deletes an activity.
+    pub async fn delete_activity(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
+        let record = self.describe_activity(name_or_arn)?;
+        let mut batch = Batch::default();
+        batch.push(Write::DeleteActivity(record.name));
+        self.commit(batch).await
+    }
+}
+
+/// A step's batch on its way to disk, and what to do once it is durable.
+struct Pending {
+    /// None when the step wrote nothing.
+    durable: Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>,
+    /// Offers to withdraw: (queue, delivery token).
+    withdraw: Vec<(String, String)>,
+}
+
+/// Fires due timers; sleeps until the next one or until one is armed.
+async fn timer_loop(inner: Weak<Inner>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let runtime = Runtime { inner: strong };
+        let now = now_ms();
+        for (execution, key, due_ms) in runtime.inner.timers.take_due(now) {
+            let fired = key.is_durable().then(|| TimerRecord {
+                due_ms,
+                execution: execution.clone(),
+                key: key.clone(),
+            });
+            let runtime = runtime.clone();
+            tokio::spawn(async move {
+                match runtime
+                    .command(&execution, Command::TimerFired(key), fired)
+                    .await
+                {
+                    Ok(())
+                    | Err(
+                        RuntimeError::FailedPrecondition(_) | RuntimeError::ExecutionNotFound(_),
+                    ) => {}
+                    Err(e) => tracing::warn!(execution, "a timer could not fire: {e}"),
+                }
+            });
+        }
+        let sleep = runtime
+            .inner
+            .timers
+            .next_due()
+            .map(|due| Duration::from_millis((due - now_ms()).clamp(0, 1000) as u64))
+            .unwrap_or(Duration::from_secs(1));
+        let changed = {
+            let timers = &runtime.inner.timers;
+            async move { timers.changed().await }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = changed => {}
+            _ = stop.changed() => return,
+        }
+        drop(runtime);
+    }
+}

@@ -1,0 +1,97 @@
+//! Task queues: tasks offered by executions wait here until a worker polls. Each offer
+//! goes to exactly one poller (taking it is one locked step); the poller then records
+//! TaskStarted durably before the task is handed over, so a task taken by a poller that
+//! dies before that commit is simply offered again after a restart.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+/// A task waiting for a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    /// The delivery token.
+    pub token: String,
+    /// The queue.
+    pub queue: String,
+    /// The execution it belongs to.
+    pub execution: String,
+    /// The Task state's name.
+    pub state_name: String,
+    /// The task's input.
+    pub input: Value,
+    /// HeartbeatSeconds.
+    pub heartbeat_seconds: Option<u64>,
+    /// TimeoutSeconds.
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    by_queue: HashMap<String, VecDeque<Offer>>,
+}
+
+/// All queues.
+#[derive(Default)]
+pub struct Queues {
+    waiting: Mutex<Waiting>,
+    offered: Notify,
+}
+
+impl Queues {
+    /// Adds a task to the end of its queue and wakes pollers.
+    pub fn offer(&self, offer: Offer) {
+        let mut waiting = self.waiting.lock().expect("queue lock");
+        waiting
+            .by_queue
+            .entry(offer.queue.clone())
+            .or_default()
+            .push_back(offer);
+        drop(waiting);
+        self.offered.notify_waiters();
+    }
+
+    /// Withdraws a task that is no longer wanted (finished, aborted, timed out).
+    pub fn withdraw(&self, queue: &str, token: &str) {
+        let mut waiting = self.waiting.lock().expect("queue lock");
+        if let Some(offers) = waiting.by_queue.get_mut(queue) {
+            offers.retain(|o| o.token != token);
+        }
+    }
+
+    /// Takes the oldest task of the first queue that has one.
+    pub fn take(&self, queues: &[String]) -> Option<Offer> {
+        let mut waiting = self.waiting.lock().expect("queue lock");
+        queues
+            .iter()
+            .find_map(|q| waiting.by_queue.get_mut(q).and_then(VecDeque::pop_front))
+    }
+
+    /// Takes a task, waiting until `deadline` for one to be offered.
+    pub async fn take_or_wait(
+        &self,
+        queues: &[String],
+        deadline: tokio::time::Instant,
+    ) -> Option<Offer> {
+        loop {
+            // Register for wake-ups before looking, so an offer made in between is not missed.
+            let notified = self.offered.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(offer) = self.take(queues) {
+                return Some(offer);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.take(queues);
+            }
+        }
+    }
+
+    /// How many tasks wait on `queue`.
+    pub fn len(&self, queue: &str) -> usize {
+        let waiting = self.waiting.lock().expect("queue lock");
+        waiting.by_queue.get(queue).map_or(0, VecDeque::len)
+    }
+}

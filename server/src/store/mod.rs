@@ -1,0 +1,209 @@
+//! Durable storage behind a narrow trait named after what the runtime needs: state
+//! machine revisions, execution records, history events, durable timers and activities.
+//! `sled` is the embedded implementation (and the only module that imports sled); a
+//! PostgreSQL-compatible one can sit behind the same trait.
+//!
+//! Writes go in a `Batch`, applied atomically; `flush` makes everything written so far
+//! durable. The runtime writes many batches and flushes once (group commit).
+
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Event, Status, TimerKey};
+
+/// Standard or Express.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MachineType {
+    /// Durable, exactly-once.
+    Standard,
+    /// In memory, at-least-once.
+    Express,
+}
+
+/// A state machine's current facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineRecord {
+    /// Its name.
+    pub name: String,
+    /// Its ARN.
+    pub arn: String,
+    /// Standard or Express.
+    pub machine_type: MachineType,
+    /// The latest revision (1, 2, ...).
+    pub revision: u32,
+    /// When it was created.
+    pub created_ms: i64,
+    /// When its latest revision was stored.
+    pub updated_ms: i64,
+}
+
+/// An execution's summary: everything Describe shows except the input, which lives in
+/// the ExecutionStarted event so that it is written once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// Its ARN.
+    pub arn: String,
+    /// Its name.
+    pub name: String,
+    /// The state machine's name.
+    pub machine_name: String,
+    /// The state machine's ARN.
+    pub machine_arn: String,
+    /// The revision it runs.
+    pub revision: u32,
+    /// Where it stands.
+    pub status: Status,
+    /// Its output, once succeeded.
+    pub output: Option<serde_json::Value>,
+    /// The error it ended with.
+    pub error: Option<String>,
+    /// The cause it ended with.
+    pub cause: Option<String>,
+    /// When it started.
+    pub start_ms: i64,
+    /// When it ended.
+    pub stop_ms: Option<i64>,
+    /// Transitions so far.
+    pub transitions: u64,
+    /// The id of its last event.
+    pub last_event_id: u64,
+}
+
+/// A durable timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerRecord {
+    /// When it fires.
+    pub due_ms: i64,
+    /// The execution it belongs to.
+    pub execution: String,
+    /// Which timer.
+    pub key: TimerKey,
+}
+
+/// An activity (a named task queue that AWS-style workers poll).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityRecord {
+    /// Its name.
+    pub name: String,
+    /// Its ARN.
+    pub arn: String,
+    /// When it was created.
+    pub created_ms: i64,
+}
+
+/// One write in a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Store a state machine record.
+    PutMachine(MachineRecord),
+    /// Store revision `revision` of `machine`'s definition.
+    PutRevision {
+        /// The state machine's name.
+        machine: String,
+        /// The revision number.
+        revision: u32,
+        /// The definition text.
+        definition: String,
+    },
+    /// Remove a state machine record (its revisions stay for running executions).
+    DeleteMachine(String),
+    /// Store an execution record (and its name index).
+    PutExecution(ExecutionRecord),
+    /// Append history events to an execution.
+    AppendEvents {
+        /// The execution ARN.
+        execution: String,
+        /// The events, with their ids.
+        events: Vec<Event>,
+    },
+    /// Store a timer.
+    PutTimer(TimerRecord),
+    /// Remove a timer.
+    DeleteTimer(TimerRecord),
+    /// Store an activity.
+    PutActivity(ActivityRecord),
+    /// Remove an activity.
+    DeleteActivity(String),
+}
+
+/// Writes applied together or not at all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    /// The writes, in order.
+    pub writes: Vec<Write>,
+}
+
+impl Batch {
+    /// Adds a write.
+    pub fn push(&mut self, write: Write) {
+        self.writes.push(write);
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// Why the store failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the data directory.
+    #[error(
+        "the data directory {path} is in use by another Stepwise server (or another program); stop it or choose another --data-dir"
+    )]
+    Locked {
+        /// The directory.
+        path: String,
+    },
+    /// The data cannot be read as a Stepwise store.
+    #[error("the data directory {path} is corrupt or not a Stepwise store: {reason}")]
+    Corrupt {
+        /// The directory.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stored record does not decode.
+    #[error("a stored record ({key}) does not decode: {reason}")]
+    Decode {
+        /// Which record.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The disk refused a read or write.
+    #[error("the store cannot read or write: {0}")]
+    Io(String),
+}
+
+/// What the runtime needs from durable storage.
+pub trait Store: Send + Sync + 'static {
+    /// Applies a batch atomically (durable only after `flush`).
+    fn write(&self, batch: &Batch) -> Result<(), StoreError>;
+    /// Makes every write so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// A state machine by name.
+    fn machine(&self, name: &str) -> Result<Option<MachineRecord>, StoreError>;
+    /// Every state machine, by name.
+    fn machines(&self) -> Result<Vec<MachineRecord>, StoreError>;
+    /// A revision's definition.
+    fn revision(&self, machine: &str, revision: u32) -> Result<Option<String>, StoreError>;
+    /// An execution by ARN.
+    fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+    /// The execution a machine's execution name belongs to.
+    fn execution_named(&self, machine: &str, name: &str) -> Result<Option<String>, StoreError>;
+    /// Every execution.
+    fn executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
+    /// An execution's whole history, in order.
+    fn events(&self, execution: &str) -> Result<Vec<Event>, StoreError>;
+    /// Every durable timer, earliest first.
+    fn timers(&self) -> Result<Vec<TimerRecord>, StoreError>;
+    /// An activity by name.
+    fn activity(&self, name: &str) -> Result<Option<ActivityRecord>, StoreError>;
+    /// Every activity, by name.
+    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError>;
+}

@@ -1,0 +1,338 @@
+//! The sled implementation: one tree, keys prefixed by record kind, so that a batch
+//! touching several kinds is still one atomic sled batch.
+//!
+//! Keys: `m|name` machine, `r|name|rev` revision, `x|arn` execution, `n|machine|name`
+//! execution name, `e|arn|id` event (id big-endian, so events iterate in order),
+//! `t|due|arn|key` timer (due big-endian with the sign bit flipped, so timers iterate by
+//! due time), `a|name` activity. `|` is a 0 byte; names and ARNs never contain one.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    ActivityRecord, Batch, ExecutionRecord, MachineRecord, Store, StoreError, TimerRecord, Write,
+};
+use crate::engine::Event;
+
+const SEP: u8 = 0;
+
+/// The embedded store.
+pub struct SledStore {
+    db: sled::Db,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let path = dir.display().to_string();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("cannot create {path}: {e}")))?;
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                StoreError::Locked { path: path.clone() }
+            }
+            sled::Error::Io(io) => StoreError::Io(format!("cannot open {path}: {io}")),
+            sled::Error::Corruption { .. }
+            | sled::Error::Unsupported(_)
+            | sled::Error::ReportableBug(_) => StoreError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            },
+            other => StoreError::Io(other.to_string()),
+        })?;
+        Ok(SledStore { db })
+    }
+}
+
+fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(SEP);
+        }
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+fn prefix(parts: &[&[u8]]) -> Vec<u8> {
+    let mut p = key(parts);
+    p.push(SEP);
+    p
+}
+
+/// Orders signed milliseconds correctly as bytes.
+fn ordered_ms(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn timer_key(timer: &TimerRecord) -> Vec<u8> {
+    let timer_id = serde_json::to_vec(&timer.key).expect("timer keys serialize");
+    key(&[
+        b"t",
+        &ordered_ms(timer.due_ms),
+        timer.execution.as_bytes(),
+        &timer_id,
+    ])
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialize")
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        key: String::from_utf8_lossy(key).replace('\0', "|"),
+        reason: e.to_string(),
+    })
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+impl SledStore {
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.db.get(key).map_err(io)? {
+            Some(bytes) => decode(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (k, v) = entry.map_err(io)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+}
+
+impl Store for SledStore {
+    fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut sled_batch = sled::Batch::default();
+        for write in &batch.writes {
+            match write {
+                Write::PutMachine(record) => {
+                    sled_batch.insert(key(&[b"m", record.name.as_bytes()]), encode(record))
+                }
+                Write::PutRevision {
+                    machine,
+                    revision,
+                    definition,
+                } => sled_batch.insert(
+                    key(&[b"r", machine.as_bytes(), &revision.to_be_bytes()]),
+                    encode(definition),
+                ),
+                Write::DeleteMachine(name) => sled_batch.remove(key(&[b"m", name.as_bytes()])),
+                Write::PutExecution(record) => {
+                    sled_batch.insert(key(&[b"x", record.arn.as_bytes()]), encode(record));
+                    sled_batch.insert(
+                        key(&[b"n", record.machine_name.as_bytes(), record.name.as_bytes()]),
+                        encode(&record.arn),
+                    );
+                }
+                Write::AppendEvents { execution, events } => {
+                    for event in events {
+                        sled_batch.insert(
+                            key(&[b"e", execution.as_bytes(), &event.id.to_be_bytes()]),
+                            encode(event),
+                        );
+                    }
+                }
+                Write::PutTimer(timer) => sled_batch.insert(timer_key(timer), encode(timer)),
+                Write::DeleteTimer(timer) => sled_batch.remove(timer_key(timer)),
+                Write::PutActivity(record) => {
+                    sled_batch.insert(key(&[b"a", record.name.as_bytes()]), encode(record))
+                }
+                Write::DeleteActivity(name) => sled_batch.remove(key(&[b"a", name.as_bytes()])),
+            }
+        }
+        self.db.apply_batch(sled_batch).map_err(io)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+
+    fn machine(&self, name: &str) -> Result<Option<MachineRecord>, StoreError> {
+        self.get(&key(&[b"m", name.as_bytes()]))
+    }
+
+    fn machines(&self) -> Result<Vec<MachineRecord>, StoreError> {
+        self.scan(&prefix(&[b"m"]))
+    }
+
+    fn revision(&self, machine: &str, revision: u32) -> Result<Option<String>, StoreError> {
+        self.get(&key(&[b"r", machine.as_bytes(), &revision.to_be_bytes()]))
+    }
+
+    fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        self.get(&key(&[b"x", arn.as_bytes()]))
+    }
+
+    fn execution_named(&self, machine: &str, name: &str) -> Result<Option<String>, StoreError> {
+        self.get(&key(&[b"n", machine.as_bytes(), name.as_bytes()]))
+    }
+
+    fn executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.scan(&prefix(&[b"x"]))
+    }
+
+    fn events(&self, execution: &str) -> Result<Vec<Event>, StoreError> {
+        self.scan(&prefix(&[b"e", execution.as_bytes()]))
+    }
+
+    fn timers(&self) -> Result<Vec<TimerRecord>, StoreError> {
+        self.scan(&prefix(&[b"t"]))
+    }
+
+    fn activity(&self, name: &str) -> Result<Option<ActivityRecord>, StoreError> {
+        self.get(&key(&[b"a", name.as_bytes()]))
+    }
+
+    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
+        self.scan(&prefix(&[b"a"]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EventKind, Status, TimerKey};
+    use crate::store::MachineType;
+    use serde_json::json;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("stepwise-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn event(id: u64) -> Event {
+        Event {
+            id,
+            previous_event_id: id - 1,
+            timestamp_ms: 1,
+            kind: EventKind::ExecutionSucceeded { output: json!(id) },
+        }
+    }
+
+    #[test]
+    fn writes_survive_reopening_and_read_back_in_order() {
+        let dir = temp_dir("reopen");
+        {
+            let store = SledStore::open(&dir).unwrap();
+            let mut batch = Batch::default();
+            batch.push(Write::PutMachine(MachineRecord {
+                name: "m".into(),
+                arn: "arn:m".into(),
+                machine_type: MachineType::Standard,
+                revision: 1,
+                created_ms: 5,
+                updated_ms: 5,
+            }));
+            batch.push(Write::PutRevision {
+                machine: "m".into(),
+                revision: 1,
+                definition: "{}".into(),
+            });
+            batch.push(Write::AppendEvents {
+                execution: "arn:x".into(),
+                events: (1..=300).map(event).collect(),
+            });
+            for (due, name) in [(50, "b"), (-10, "a"), (1_000, "c")] {
+                batch.push(Write::PutTimer(TimerRecord {
+                    due_ms: due,
+                    execution: format!("arn:{name}"),
+                    key: TimerKey::Execution,
+                }));
+            }
+            batch.push(Write::PutExecution(ExecutionRecord {
+                arn: "arn:x".into(),
+                name: "x".into(),
+                machine_name: "m".into(),
+                machine_arn: "arn:m".into(),
+                revision: 1,
+                status: Status::Running,
+                output: None,
+                error: None,
+                cause: None,
+                start_ms: 1,
+                stop_ms: None,
+                transitions: 0,
+                last_event_id: 300,
+            }));
+            store.write(&batch).unwrap();
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(&dir).unwrap();
+        assert_eq!(store.machine("m").unwrap().unwrap().revision, 1);
+        assert_eq!(store.revision("m", 1).unwrap().as_deref(), Some("{}"));
+        let ids: Vec<u64> = store
+            .events("arn:x")
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(
+            ids,
+            (1..=300).collect::<Vec<_>>(),
+            "events come back in id order, not byte order of decimal ids"
+        );
+        let timers: Vec<i64> = store.timers().unwrap().iter().map(|t| t.due_ms).collect();
+        assert_eq!(timers, [-10, 50, 1_000], "timers come back by due time");
+        assert_eq!(
+            store.execution_named("m", "x").unwrap().as_deref(),
+            Some("arn:x")
+        );
+        assert!(
+            store.events("arn:x2").unwrap().is_empty(),
+            "prefixes do not leak into longer names"
+        );
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_directory_is_refused_clearly() {
+        let dir = temp_dir("locked");
+        let _first = SledStore::open(&dir).unwrap();
+        // sled locks the directory per process, so the second opener is a child process.
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::sled_store::tests::open_in_child",
+                "--nocapture",
+            ])
+            .env("STEPWISE_TEST_LOCKED_DIR", &dir)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            out.contains("is in use by another Stepwise server"),
+            "{out}"
+        );
+        drop(_first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Helper for the test above; does nothing unless run as its child.
+    #[test]
+    fn open_in_child() {
+        if let Ok(dir) = std::env::var("STEPWISE_TEST_LOCKED_DIR") {
+            match SledStore::open(Path::new(&dir)) {
+                Ok(_) => println!("opened"),
+                Err(e) => println!("{e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Shared helpers for the end-to-end tests: temporary data directories, a real server on
+//! ephemeral loopback ports, clients, and a scripted worker.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use stepwise_proto::v1 as pb;
+use stepwise_proto::v1::executions_client::ExecutionsClient;
+use stepwise_proto::v1::state_machines_client::StateMachinesClient;
+use stepwise_proto::v1::tasks_client::TasksClient;
+use stepwise_server::{Config, RunningServer};
+use tonic::transport::Channel;
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "stepwise-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The three gRPC clients of one server.
+#[derive(Clone)]
+pub struct Clients {
+    pub machines: StateMachinesClient<Channel>,
+    pub executions: ExecutionsClient<Channel>,
+    pub tasks: TasksClient<Channel>,
+}
+
+impl Clients {
+    pub async fn connect(endpoint: String) -> Clients {
+        let channel = Channel::from_shared(endpoint)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Clients {
+            machines: StateMachinesClient::new(channel.clone()),
+            executions: ExecutionsClient::new(channel.clone()),
+            tasks: TasksClient::new(channel),
+        }
+    }
+
+    pub async fn create(&mut self, name: &str, definition: &serde_json::Value) -> pb::StateMachine {
+        self.machines
+            .create_state_machine(pb::CreateStateMachineRequest {
+                name: name.into(),
+                definition: definition.to_string(),
+                r#type: pb::StateMachineType::Standard.into(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("create {name}: {s}"))
+            .into_inner()
+    }
+
+    pub async fn start(&mut self, machine: &str, name: &str, input: serde_json::Value) -> String {
+        self.executions
+            .start_execution(pb::StartExecutionRequest {
+                state_machine: machine.into(),
+                name: name.into(),
+                input: input.to_string(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("start {machine}/{name}: {s}"))
+            .into_inner()
+            .execution_arn
+    }
+
+    pub async fn describe(&mut self, arn: &str) -> pb::Execution {
+        self.executions
+            .describe_execution(pb::DescribeExecutionRequest {
+                execution_arn: arn.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Waits (bounded) until the execution leaves RUNNING.
+    pub async fn wait_done(&mut self, arn: &str, limit: Duration) -> pb::Execution {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let execution = self.describe(arn).await;
+            if execution.status() != pb::ExecutionStatus::Running {
+                return execution;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{arn} still running after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn history(&mut self, arn: &str) -> Vec<pb::HistoryEvent> {
+        self.executions
+            .get_execution_history(pb::GetExecutionHistoryRequest {
+                execution_arn: arn.into(),
+                max_results: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .events
+    }
+
+    /// Polls once (short wait) and returns the task, if any.
+    pub async fn poll(&mut self, queue: &str, wait_seconds: u32) -> Option<pb::PollTaskResponse> {
+        let task = self
+            .tasks
+            .poll_task(pb::PollTaskRequest {
+                queues: vec![queue.into()],
+                worker_name: "test-worker".into(),
+                wait_seconds,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (!task.token.is_empty()).then_some(task)
+    }
+
+    pub async fn succeed(
+        &mut self,
+        token: &str,
+        output: serde_json::Value,
+    ) -> Result<(), tonic::Status> {
+        self.tasks
+            .send_task_success(pb::SendTaskSuccessRequest {
+                token: token.into(),
+                output: output.to_string(),
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn fail(
+        &mut self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), tonic::Status> {
+        self.tasks
+            .send_task_failure(pb::SendTaskFailureRequest {
+                token: token.into(),
+                error: error.into(),
+                cause: cause.into(),
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Starts a server on `dir` with ephemeral ports.
+pub async fn start(dir: &Path) -> (RunningServer, Clients) {
+    let server = stepwise_server::start(Config::ephemeral(dir))
+        .await
+        .expect("server starts");
+    let clients = Clients::connect(format!("http://{}", server.grpc_addr)).await;
+    (server, clients)
+}
+
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+pub fn lambda(name: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
+}
+
+/// Event types of a history.
+pub fn types(history: &[pb::HistoryEvent]) -> Vec<String> {
+    history.iter().map(|e| e.r#type.clone()).collect()
+}
+
+/// Checks ids are 1..=n, each previous id is the one before, and nothing follows the
+/// terminal event.
+pub fn assert_contiguous(history: &[pb::HistoryEvent]) {
+    for (i, event) in history.iter().enumerate() {
+        assert_eq!(event.id, i as u64 + 1, "ids are contiguous");
+        assert_eq!(event.previous_event_id, i as u64);
+    }
+    let terminal = [
+        "ExecutionSucceeded",
+        "ExecutionFailed",
+        "ExecutionAborted",
+        "ExecutionTimedOut",
+    ];
+    if let Some(end) = history
+        .iter()
+        .position(|e| terminal.contains(&e.r#type.as_str()))
+    {
+        assert_eq!(end + 1, history.len(), "nothing after the terminal event");
+    }
+}
