@@ -28,6 +28,10 @@ pub struct Config {
     /// The account id written into ARNs.
     #[arg(long, default_value = "000000000000", env = "STEPWISE_ACCOUNT_ID")]
     pub account_id: String,
+    /// The most history events one execution may have; reaching it fails the execution
+    /// (AWS's quota is 25,000).
+    #[arg(long, default_value_t = 25_000, env = "STEPWISE_MAX_HISTORY_EVENTS")]
+    pub max_history_events: u64,
 }
 
 impl Config {
@@ -39,6 +43,7 @@ impl Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            max_history_events: 25_000,
         }
     }
 }

@@ -93,6 +93,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         RuntimeConfig {
             region: config.region.clone(),
             account_id: config.account_id.clone(),
+            max_history_events: config.max_history_events,
             ..RuntimeConfig::default()
         },
     )

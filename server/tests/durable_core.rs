@@ -793,3 +793,88 @@ async fn state_machine_revisions_and_activities() {
     assert_eq!(deleted.code(), Code::NotFound);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_are_limited_and_the_limit_fails_the_execution() {
+    let dir = TempDir::new("limit");
+    let mut config = stepwise_server::Config::ephemeral(dir.path());
+    config.max_history_events = 60;
+    let server = stepwise_server::start(config).await.unwrap();
+    let mut clients = Clients::connect(format!("http://{}", server.grpc_addr)).await;
+    clients
+        .create(
+            "Loop",
+            &json!({"StartAt": "Count", "States": {
+                "Count": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "Again"},
+                "Again": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 1000, "Next": "Count"}], "Default": "Done"},
+                "Done": {"Type": "Succeed"}
+            }}),
+        )
+        .await;
+    let arn = clients.start("Loop", "forever", json!({"n": 0})).await;
+    let execution = clients.wait_done(&arn, LIMIT).await;
+    assert_eq!(execution.status(), pb::ExecutionStatus::Failed);
+    assert_eq!(execution.error(), "States.Runtime");
+    assert!(
+        execution.cause().contains("limit of 60 events"),
+        "{}",
+        execution.cause()
+    );
+    let history = clients.history(&arn).await;
+    assert_contiguous(&history);
+    assert!(history.len() <= 62, "{} events", history.len());
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_history_paging() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = TempDir::new("health");
+    let (server, mut clients) = start(dir.path()).await;
+    let mut socket = tokio::net::TcpStream::connect(server.http_addr)
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    socket.read_to_string(&mut reply).await.unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 200 OK") && reply.ends_with("ok\n"),
+        "{reply}"
+    );
+
+    clients.create("Pages", &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "End": true}}})).await;
+    let arn = clients.start("Pages", "p", json!({"secret": 1})).await;
+    clients.wait_done(&arn, LIMIT).await;
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = clients
+            .executions
+            .get_execution_history(pb::GetExecutionHistoryRequest {
+                execution_arn: arn.clone(),
+                max_results: 2,
+                next_token: token.clone(),
+                reverse_order: true,
+                exclude_execution_data: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            page.events
+                .iter()
+                .all(|e| e.input.is_none() && e.output.is_none()),
+            "data left out"
+        );
+        ids.extend(page.events.iter().map(|e| e.id));
+        if page.next_token.is_empty() {
+            break;
+        }
+        token = page.next_token;
+    }
+    assert_eq!(ids, [6, 5, 4, 3, 2, 1]);
+    server.shutdown().await.unwrap();
+}

@@ -33,6 +33,9 @@ pub struct Env<'a> {
     pub random: &'a mut dyn RandomSource,
     /// The payload limit in bytes.
     pub max_payload_bytes: usize,
+    /// The most events an execution may have; reaching it fails the execution with
+    /// `States.Runtime` (AWS's quota is 25,000).
+    pub max_history_events: u64,
 }
 
 /// Something that happens to an execution.
@@ -70,6 +73,14 @@ pub enum Command {
     },
     /// A timer came due.
     TimerFired(TimerKey),
+    /// Fail the execution from outside the definition (e.g. its history grew past the
+    /// limit): everything in flight is aborted, then ExecutionFailed.
+    Fail {
+        /// The error name.
+        error: String,
+        /// The cause.
+        cause: String,
+    },
     /// StopExecution.
     Stop {
         /// The error to record.
@@ -196,6 +207,7 @@ pub fn apply(
     };
     decider.command(command)?;
     decider.run();
+    decider.enforce_history_limit();
     Ok(decider.outcome)
 }
 
@@ -353,6 +365,13 @@ impl<'a> Decider<'a, '_> {
                 self.abort(0);
                 self.emit(EventKind::ExecutionAborted { error, cause });
             }
+            Command::Fail { error, cause } => {
+                self.abort(0);
+                self.emit(EventKind::ExecutionFailed {
+                    error: Some(error),
+                    cause: Some(cause),
+                });
+            }
         }
         Ok(())
     }
@@ -469,8 +488,28 @@ impl<'a> Decider<'a, '_> {
             if !self.running() || !self.execution.threads.contains_key(&thread) {
                 continue;
             }
+            if self.enforce_history_limit() {
+                return;
+            }
             self.enter(thread, &state, input);
         }
+    }
+
+    /// Fails the execution once its history reaches the limit; true if it did.
+    fn enforce_history_limit(&mut self) -> bool {
+        let limit = self.env.max_history_events;
+        if !self.running() || self.execution.last_event_id < limit {
+            return false;
+        }
+        self.ready.clear();
+        self.abort(0);
+        self.emit(EventKind::ExecutionFailed {
+            error: Some(names::RUNTIME.into()),
+            cause: Some(format!(
+                "The execution's history reached the limit of {limit} events"
+            )),
+        });
+        true
     }
 
     fn state_of(&self, thread: ThreadId) -> Option<&'a State> {

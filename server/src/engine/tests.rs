@@ -60,6 +60,7 @@ impl World {
             now_ms: self.now_ms,
             random: &mut self.random,
             max_payload_bytes: 256 * 1024,
+            max_history_events: 25_000,
         };
         let outcome = apply(&mut self.execution, &self.machine, command, &mut env)?;
         for (i, event) in outcome.events.iter().enumerate() {
@@ -809,4 +810,24 @@ fn nested_parallel_inside_map_inside_parallel() {
     let output = world.execution.output.clone().unwrap();
     assert_eq!(output[0], json!([[1, "r1"], [2, "r2"]]));
     assert_eq!(output[1], json!([1, 2]));
+}
+
+#[test]
+fn a_loop_is_stopped_at_the_history_limit() {
+    let definition = json!({"StartAt": "Count", "States": {
+        "Count": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "Again"},
+        "Again": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 100000, "Next": "Count"}], "Default": "Done"},
+        "Done": {"Type": "Succeed"}
+    }});
+    let world = World::start(definition, json!({"n": 0}));
+    assert_eq!(world.status(), Status::Failed);
+    assert_eq!(world.execution.error.as_deref(), Some("States.Runtime"));
+    // Checked between states: the state under way finishes its events, then the
+    // execution fails with the next one.
+    assert!(
+        (25_001..=25_003).contains(&world.history.len()),
+        "{} events",
+        world.history.len()
+    );
+    assert_eq!(world.types().last().unwrap(), "ExecutionFailed");
 }

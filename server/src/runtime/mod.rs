@@ -116,7 +116,8 @@ pub struct RuntimeConfig {
     pub account_id: String,
     /// The largest input, output or state payload, in bytes.
     pub max_payload_bytes: usize,
-    /// The most events one execution may have (AWS: 25,000).
+    /// The most events one execution may have (AWS: 25,000); reaching it fails the
+    /// execution with `States.Runtime` (the engine enforces it).
     pub max_history_events: u64,
 }
 
@@ -690,6 +691,7 @@ impl Runtime {
             now_ms: now_ms(),
             random: &mut live.random,
             max_payload_bytes: self.inner.config.max_payload_bytes,
+            max_history_events: self.inner.config.max_history_events,
         };
         let outcome = engine::apply(&mut running.execution, &running.machine, command, &mut env)
             .map_err(|e| match e {
