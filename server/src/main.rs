@@ -14,6 +14,9 @@ async fn main() -> ExitCode {
         )
         .init();
     let config = Config::parse();
+    // Listen for signals before the ports open, so a stop request that arrives during
+    // recovery is not lost (the default action would kill the process mid-start).
+    let signals = Signals::listen();
     let server = match stepwise_server::start(config).await {
         Ok(server) => server,
         Err(e) => {
@@ -22,7 +25,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down: finishing requests in flight");
     match server.shutdown().await {
         Ok(()) => {
@@ -36,25 +39,45 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT (Ctrl-C) and SIGTERM, registered as soon as the process starts.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::warn!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
-                    let _ = ctrl_c.await;
-                    return;
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(
+                        "cannot listen for SIGINT/SIGTERM ({e}); falling back to Ctrl-C"
+                    );
+                    None
                 }
             };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            Signals { streams }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    /// Resolves on the first SIGINT or SIGTERM.
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
