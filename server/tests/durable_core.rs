@@ -663,6 +663,7 @@ async fn bad_inputs_get_clear_errors_and_change_nothing() {
                     queues: vec![],
                     worker_name: "w".into(),
                     wait_seconds: 1,
+                    ..Default::default()
                 })
                 .await
                 .map(|_| ()),
@@ -876,5 +877,68 @@ async fn health_and_history_paging() {
         token = page.next_token;
     }
     assert_eq!(ids, [6, 5, 4, 3, 2, 1]);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_poll_id_returns_the_task_it_started() {
+    let dir = TempDir::new("poll-id");
+    let (server, mut clients) = start(dir.path()).await;
+    clients
+        .create("Once", &json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": lambda("once"), "End": true}}}))
+        .await;
+    let arn = clients.start("Once", "o", json!({"x": 1})).await;
+    let poll = |poll_id: &str| pb::PollTaskRequest {
+        queues: vec!["once".into()],
+        worker_name: "w".into(),
+        wait_seconds: 1,
+        poll_id: poll_id.into(),
+    };
+    let first = clients
+        .tasks
+        .poll_task(poll("p-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.token.is_empty());
+    // The answer was "lost": the same poll id gets the same task, not a second one.
+    let again = clients
+        .tasks
+        .poll_task(poll("p-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.token, first.token);
+    assert_eq!(again.input, first.input);
+    let other = clients
+        .tasks
+        .poll_task(poll("p-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(other.token.is_empty(), "nothing else is queued");
+    clients
+        .succeed(&first.token, json!({"ok": true}))
+        .await
+        .unwrap();
+    assert_eq!(
+        clients.wait_done(&arn, LIMIT).await.status(),
+        pb::ExecutionStatus::Succeeded
+    );
+    let after = clients
+        .tasks
+        .poll_task(poll("p-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        after.token.is_empty(),
+        "a finished task is not handed out again"
+    );
+    let started = types(&clients.history(&arn).await)
+        .iter()
+        .filter(|t| *t == "LambdaFunctionStarted")
+        .count();
+    assert_eq!(started, 1);
     server.shutdown().await.unwrap();
 }

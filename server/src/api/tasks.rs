@@ -87,6 +87,7 @@ impl pb::tasks_server::Tasks for TasksService {
                 &request.queues,
                 &request.worker_name,
                 Duration::from_secs(wait),
+                (!request.poll_id.is_empty()).then_some(request.poll_id.as_str()),
             )
             .await
             .map_err(to_status)?;

@@ -54,6 +54,8 @@ pub enum Command {
         token: String,
         /// The poller's name.
         worker_name: String,
+        /// The poll's idempotency key, if the worker gave one.
+        poll_id: Option<String>,
     },
     /// SendTaskSuccess.
     TaskSucceeded {
@@ -288,7 +290,11 @@ impl<'a> Decider<'a, '_> {
         }
         match command {
             Command::Start { .. } => unreachable!("handled above"),
-            Command::TaskStarted { token, worker_name } => {
+            Command::TaskStarted {
+                token,
+                worker_name,
+                poll_id,
+            } => {
                 let thread = self.thread_for(&token)?;
                 let task = self
                     .execution
@@ -305,6 +311,7 @@ impl<'a> Decider<'a, '_> {
                     thread,
                     family: task.family,
                     worker_name,
+                    poll_id,
                 });
                 if let Some(seconds) = task.heartbeat_seconds {
                     self.effect(Effect::ArmTimer {

@@ -77,6 +77,8 @@ pub struct PendingTask {
     pub scheduled_ms: i64,
     /// When a worker took it.
     pub started_ms: Option<i64>,
+    /// The idempotency key of the poll that took it.
+    pub poll_id: Option<String>,
     /// For `.waitForTaskToken`: the worker delivered it; only the task token completes it.
     pub submitted: bool,
 }
@@ -411,12 +413,16 @@ impl Execution {
                     heartbeat_seconds: *heartbeat_seconds,
                     scheduled_ms: at,
                     started_ms: None,
+                    poll_id: None,
                     submitted: false,
                 });
             }
-            EventKind::TaskStarted { thread, .. } => {
+            EventKind::TaskStarted {
+                thread, poll_id, ..
+            } => {
                 if let Step::Task(task) = &mut self.thread_mut(*thread).step {
                     task.started_ms = Some(at);
+                    task.poll_id = poll_id.clone();
                 }
             }
             EventKind::TaskSubmitted { thread, .. } => {

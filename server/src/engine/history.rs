@@ -158,6 +158,8 @@ pub enum EventKind {
         family: TaskFamily,
         /// The poller's self-reported name.
         worker_name: String,
+        /// The poll's idempotency key (internal), so a retried poll finds its task.
+        poll_id: Option<String>,
     },
     /// For `.waitForTaskToken`: the worker delivered the task; its completion now comes
     /// only through the task token (`TaskSubmitted`).

@@ -115,6 +115,7 @@ impl World {
         self.apply(Command::TaskStarted {
             token: offer.token.clone(),
             worker_name: "test-worker".into(),
+            poll_id: None,
         })
         .unwrap();
         (offer.token, offer.input)
@@ -754,12 +755,14 @@ fn unknown_tokens_and_double_starts_are_rejected() {
         .apply(Command::TaskStarted {
             token: token.clone(),
             worker_name: "a".into(),
+            poll_id: None,
         })
         .unwrap();
     assert_eq!(
         world.apply(Command::TaskStarted {
             token,
-            worker_name: "b".into()
+            worker_name: "b".into(),
+            poll_id: None
         }),
         Err(CommandError::AlreadyStarted)
     );

@@ -23,7 +23,7 @@ pub use queues::Offer;
 use crate::asl::definition::StateKind;
 use crate::asl::random::RandomSource;
 use crate::asl::validate::{self, Diagnostic};
-use crate::engine::execution::Step;
+use crate::engine::execution::{PendingTask, Step, Thread};
 use crate::engine::{
     self, Command, CommandError, Effect, Event, EventKind, Execution, Identity, Machine, Status,
     TimerKey,
@@ -178,6 +178,8 @@ struct Running {
 struct TokenInfo {
     execution: String,
     queue: String,
+    /// The idempotency key of the poll that started the task, if any.
+    poll_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -185,6 +187,8 @@ struct Live {
     executions: HashMap<String, Running>,
     machines: HashMap<(String, u32), Arc<Machine>>,
     tokens: HashMap<String, TokenInfo>,
+    /// Poll idempotency keys of started tasks: poll id → (execution, delivery token).
+    polls: HashMap<String, (String, String)>,
     retired: HashMap<String, String>,
     retired_order: VecDeque<String>,
     random: TokenRandom,
@@ -345,35 +349,26 @@ impl Runtime {
                 let Step::Task(task) = &thread.step else {
                     continue;
                 };
-                live.tokens.insert(
-                    task.task_token.clone(),
-                    TokenInfo {
-                        execution: record.arn.clone(),
-                        queue: task.queue.clone(),
-                    },
-                );
-                live.tokens.insert(
-                    task.delivery_token.clone(),
-                    TokenInfo {
-                        execution: record.arn.clone(),
-                        queue: task.queue.clone(),
-                    },
-                );
+                for token in [&task.task_token, &task.delivery_token] {
+                    live.tokens.insert(
+                        token.clone(),
+                        TokenInfo {
+                            execution: record.arn.clone(),
+                            queue: task.queue.clone(),
+                            poll_id: task.poll_id.clone(),
+                        },
+                    );
+                }
+                if let Some(poll_id) = &task.poll_id {
+                    live.polls.insert(
+                        poll_id.clone(),
+                        (record.arn.clone(), task.delivery_token.clone()),
+                    );
+                }
                 if task.started_ms.is_none() && !task.submitted {
-                    let state = thread.state.as_deref().and_then(|name| machine.state(name));
-                    let input = match state.map(|s| &s.kind) {
-                        Some(StateKind::Task(t)) => t.resource.worker_input(&task.parameters),
-                        _ => task.parameters.clone(),
-                    };
-                    self.inner.queues.offer(Offer {
-                        token: task.delivery_token.clone(),
-                        queue: task.queue.clone(),
-                        execution: record.arn.clone(),
-                        state_name: thread.state.clone().unwrap_or_default(),
-                        input,
-                        heartbeat_seconds: task.heartbeat_seconds,
-                        timeout_seconds: task.timeout_seconds,
-                    });
+                    self.inner
+                        .queues
+                        .offer(offer_of(&record.arn, &machine, thread, task));
                 } else if let (Some(seconds), false) = (task.heartbeat_seconds, task.submitted) {
                     // Heartbeats are not persisted: a started task gets a fresh heartbeat
                     // window from the restart, so its worker has time to reconnect.
@@ -723,22 +718,38 @@ impl Runtime {
             )));
         }
         for event in &outcome.events {
-            if let EventKind::TaskScheduled {
-                task_token,
-                delivery_token,
-                queue,
-                ..
-            } = &event.kind
-            {
-                for token in [task_token, delivery_token] {
-                    live.tokens.insert(
-                        token.clone(),
-                        TokenInfo {
-                            execution: arn.clone(),
-                            queue: queue.clone(),
-                        },
-                    );
+            match &event.kind {
+                EventKind::TaskScheduled {
+                    task_token,
+                    delivery_token,
+                    queue,
+                    ..
+                } => {
+                    for token in [task_token, delivery_token] {
+                        live.tokens.insert(
+                            token.clone(),
+                            TokenInfo {
+                                execution: arn.clone(),
+                                queue: queue.clone(),
+                                poll_id: None,
+                            },
+                        );
+                    }
                 }
+                EventKind::TaskStarted {
+                    thread,
+                    poll_id: Some(poll_id),
+                    ..
+                } => {
+                    if let Some(task) = running.execution.pending_task(*thread) {
+                        if let Some(info) = live.tokens.get_mut(&task.delivery_token) {
+                            info.poll_id = Some(poll_id.clone());
+                        }
+                        live.polls
+                            .insert(poll_id.clone(), (arn.clone(), task.delivery_token.clone()));
+                    }
+                }
+                _ => {}
             }
         }
         for effect in &outcome.effects {
@@ -765,6 +776,9 @@ impl Runtime {
                 } => {
                     for token in [task_token, delivery_token] {
                         if let Some(info) = live.tokens.remove(token) {
+                            if let Some(poll_id) = &info.poll_id {
+                                live.polls.remove(poll_id);
+                            }
                             if token == delivery_token {
                                 withdraw.push((info.queue, token.clone()));
                             }
@@ -1038,12 +1052,14 @@ impl Runtime {
 
     // ---- tasks ----------------------------------------------------------------------
 
-    /// Long-polls `queues` (names or activity ARNs) for up to `wait`.
+    /// Long-polls `queues` (names or activity ARNs) for up to `wait`. A poll that repeats
+    /// an earlier `poll_id` gets the task that poll started, if it is still running.
     pub async fn poll(
         &self,
         queues: &[String],
         worker_name: &str,
         wait: Duration,
+        poll_id: Option<&str>,
     ) -> Result<Option<Offer>, RuntimeError> {
         if queues.is_empty() {
             return Err(RuntimeError::InvalidArgument(
@@ -1054,6 +1070,9 @@ impl Runtime {
             .iter()
             .map(|q| self.inner.arns.activity_name(q))
             .collect::<Result<_, _>>()?;
+        if let Some(offer) = poll_id.and_then(|id| self.repeated_poll(id)) {
+            return Ok(Some(offer));
+        }
         let wait = wait.min(Duration::from_secs(MAX_POLL_SECONDS));
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -1066,6 +1085,7 @@ impl Runtime {
             let command = Command::TaskStarted {
                 token: offer.token.clone(),
                 worker_name: worker_name.to_string(),
+                poll_id: poll_id.map(str::to_string),
             };
             let execution = offer.execution.clone();
             let started =
@@ -1085,6 +1105,18 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// The task an earlier poll with this id started, if it is still running.
+    fn repeated_poll(&self, poll_id: &str) -> Option<Offer> {
+        let live = self.inner.live.lock().expect("runtime lock");
+        let (execution, delivery) = live.polls.get(poll_id)?;
+        let running = live.executions.get(execution)?;
+        let thread_id = *running.execution.tokens.get(delivery)?;
+        let task = running.execution.pending_task(thread_id)?;
+        let thread = running.execution.threads.get(&thread_id)?;
+        (task.poll_id.as_deref() == Some(poll_id))
+            .then(|| offer_of(execution, &running.machine, thread, task))
     }
 
     fn token_execution(&self, token: &str) -> Result<String, RuntimeError> {
@@ -1240,6 +1272,24 @@ struct Pending {
     durable: Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>,
     /// Offers to withdraw: (queue, delivery token).
     withdraw: Vec<(String, String)>,
+}
+
+/// The offer a pending task makes to pollers: what its worker receives.
+fn offer_of(execution: &str, machine: &Machine, thread: &Thread, task: &PendingTask) -> Offer {
+    let state = thread.state.as_deref().and_then(|name| machine.state(name));
+    let input = match state.map(|s| &s.kind) {
+        Some(StateKind::Task(t)) => t.resource.worker_input(&task.parameters),
+        _ => task.parameters.clone(),
+    };
+    Offer {
+        token: task.delivery_token.clone(),
+        queue: task.queue.clone(),
+        execution: execution.to_string(),
+        state_name: thread.state.clone().unwrap_or_default(),
+        input,
+        heartbeat_seconds: task.heartbeat_seconds,
+        timeout_seconds: task.timeout_seconds,
+    }
 }
 
 /// Fires due timers; sleeps until the next one or until one is armed.

@@ -17,6 +17,10 @@ use super::{
 use crate::engine::Event;
 
 const SEP: u8 = 0;
+/// The key of the format marker (sorts before every record kind).
+const FORMAT_KEY: &[u8] = b"\0format";
+/// The layout this code reads and writes.
+const FORMAT: &str = "stepwise-sled-1";
 
 /// The embedded store.
 pub struct SledStore {
@@ -27,12 +31,15 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
         let path = dir.display().to_string();
+        let existed = std::fs::metadata(dir.join("db")).is_ok_and(|m| m.len() > 0);
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("cannot create {path}: {e}")))?;
         let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            // sled takes an exclusive file lock; a second opener gets WouldBlock, which
+            // sled wraps in a message of its own.
             sled::Error::Io(io)
                 if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock") =>
+                    || io.to_string().contains("could not acquire lock") =>
             {
                 StoreError::Locked { path: path.clone() }
             }
@@ -45,6 +52,29 @@ impl SledStore {
             },
             other => StoreError::Io(other.to_string()),
         })?;
+        // sled recovers from a damaged log by dropping what it cannot read, which would
+        // look like an empty store. A marker written at creation tells "new" from "lost".
+        match db.get(FORMAT_KEY).map_err(io)? {
+            Some(format) if format.as_ref() == FORMAT.as_bytes() => {}
+            Some(other) => {
+                return Err(StoreError::Corrupt {
+                    path,
+                    reason: format!("unknown store format '{}'", String::from_utf8_lossy(&other)),
+                });
+            }
+            None if existed => {
+                return Err(StoreError::Corrupt {
+                    path,
+                    reason: "its data has no Stepwise format marker (damaged, or not written by Stepwise); \
+                             nothing was changed"
+                        .into(),
+                });
+            }
+            None => {
+                db.insert(FORMAT_KEY, FORMAT.as_bytes()).map_err(io)?;
+                db.flush().map_err(io)?;
+            }
+        }
         Ok(SledStore { db })
     }
 }
@@ -300,6 +330,25 @@ mod tests {
         );
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_store_is_refused_not_silently_reset() {
+        let dir = temp_dir("damaged");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("db"), vec![0x5au8; 4096]).unwrap();
+        let err = SledStore::open(&dir).err().expect("refused");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(
+            err.to_string().contains("no Stepwise format marker"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        // A fresh directory gets the marker and opens again.
+        let fresh = temp_dir("fresh");
+        drop(SledStore::open(&fresh).unwrap());
+        assert!(SledStore::open(&fresh).is_ok());
+        std::fs::remove_dir_all(&fresh).unwrap();
     }
 
     #[test]

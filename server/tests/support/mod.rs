@@ -137,6 +137,7 @@ impl Clients {
                 queues: vec![queue.into()],
                 worker_name: "test-worker".into(),
                 wait_seconds,
+                ..Default::default()
             })
             .await
             .unwrap()
