@@ -1,5 +1,6 @@
-//! Stepwise server: the Amazon States Language (`asl`), and the gRPC API (`api`) that
-//! serves it. See DESIGN.md for the parts still to come (engine, store, runtime).
+//! Stepwise server. Data flows one way: `api` (gRPC) → `runtime` (running executions,
+//! group commit, timers, task queues, recovery) → `engine` (pure interpreter over the
+//! language in `asl`) → `store` (sled behind a trait).
 
 pub mod api;
 pub mod asl;
