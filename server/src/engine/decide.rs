@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use serde_json::{Value, json};
 
-use super::execution::{Execution, Identity, Status, Step};
+use super::execution::{Execution, Identity, PendingTask, Status, Step};
 use super::history::{Event, EventKind, Recovery, TaskFamily, ThreadId};
 use super::machine::Machine;
 use crate::asl::context::{
@@ -295,12 +295,7 @@ impl<'a> Decider<'a, '_> {
                 worker_name,
                 poll_id,
             } => {
-                let thread = self.thread_for(&token)?;
-                let task = self
-                    .execution
-                    .pending_task(thread)
-                    .cloned()
-                    .ok_or(CommandError::UnknownToken)?;
+                let (thread, task) = self.task_for(&token)?;
                 if token != task.delivery_token || task.submitted {
                     return Err(CommandError::UnknownToken);
                 }
@@ -323,12 +318,7 @@ impl<'a> Decider<'a, '_> {
                 }
             }
             Command::TaskSucceeded { token, output } => {
-                let thread = self.thread_for(&token)?;
-                let task = self
-                    .execution
-                    .pending_task(thread)
-                    .cloned()
-                    .ok_or(CommandError::UnknownToken)?;
+                let (thread, task) = self.task_for(&token)?;
                 if token == task.delivery_token && token != task.task_token {
                     // A `.waitForTaskToken` delivery: the integration call is done, the task
                     // now waits for its token.
@@ -354,12 +344,7 @@ impl<'a> Decider<'a, '_> {
                 error,
                 cause,
             } => {
-                let thread = self.thread_for(&token)?;
-                let task = self
-                    .execution
-                    .pending_task(thread)
-                    .cloned()
-                    .ok_or(CommandError::UnknownToken)?;
+                let (thread, task) = self.task_for(&token)?;
                 self.close_task(thread);
                 let source = FailureSource::Task {
                     family: task.family,
@@ -381,6 +366,17 @@ impl<'a> Decider<'a, '_> {
             }
         }
         Ok(())
+    }
+
+    /// The thread waiting on the task a token belongs to, and that task.
+    fn task_for(&self, token: &str) -> Result<(ThreadId, PendingTask), CommandError> {
+        let thread = self.thread_for(token)?;
+        let task = self
+            .execution
+            .pending_task(thread)
+            .cloned()
+            .ok_or(CommandError::UnknownToken)?;
+        Ok((thread, task))
     }
 
     fn thread_for(&self, token: &str) -> Result<ThreadId, CommandError> {
@@ -785,11 +781,7 @@ impl<'a> Decider<'a, '_> {
             (timeouts, state.flow.apply_parameters(selected, &mut env)?)
         };
         let queue = task.resource.queue(&parameters)?;
-        let family = match task.resource.target {
-            Target::Activity { .. } => TaskFamily::Activity,
-            Target::LambdaFunction { .. } => TaskFamily::LambdaFunction,
-            _ => TaskFamily::Task,
-        };
+        let family = TaskFamily::of(&task.resource.target);
         self.emit(EventKind::TaskScheduled {
             thread,
             family,
@@ -1030,11 +1022,7 @@ impl<'a> Decider<'a, '_> {
                 let StateKind::Task(task) = &state.kind else {
                     unreachable!()
                 };
-                let family = match task.resource.target {
-                    Target::Activity { .. } => TaskFamily::Activity,
-                    Target::LambdaFunction { .. } => TaskFamily::LambdaFunction,
-                    _ => TaskFamily::Task,
-                };
+                let family = TaskFamily::of(&task.resource.target);
                 self.emit(EventKind::TaskFailed {
                     thread,
                     family,

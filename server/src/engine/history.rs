@@ -37,6 +37,19 @@ pub enum TaskFamily {
     Task,
 }
 
+impl TaskFamily {
+    /// The family a resource reports in: activities and Lambda function ARNs have their
+    /// own event names; every `arn:aws:states:::` integration uses `Task...`.
+    pub fn of(target: &crate::asl::states::Target) -> TaskFamily {
+        use crate::asl::states::Target;
+        match target {
+            Target::Activity { .. } => TaskFamily::Activity,
+            Target::LambdaFunction { .. } => TaskFamily::LambdaFunction,
+            Target::LambdaInvoke | Target::Service { .. } => TaskFamily::Task,
+        }
+    }
+}
+
 /// What a failure led to, decided by the state's Retry and Catch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Recovery {

@@ -485,19 +485,8 @@ impl Runtime {
             created_ms: now,
             updated_ms: now,
         };
-        let mut batch = Batch::default();
-        batch.push(Write::PutRevision {
-            machine: name.to_string(),
-            revision: 1,
-            definition: definition.to_string(),
-        });
-        batch.push(Write::PutMachine(record.clone()));
-        self.commit(batch).await?;
-        Ok(MachineView {
-            record,
-            definition: definition.to_string(),
-            warnings: parsed.warnings,
-        })
+        self.store_revision(record, definition, parsed.warnings)
+            .await
     }
 
     /// Stores a new revision of a state machine's definition.
@@ -511,9 +500,20 @@ impl Runtime {
         let mut record = self.machine_record(&name)?;
         record.revision += 1;
         record.updated_ms = now_ms();
+        self.store_revision(record, definition, parsed.warnings)
+            .await
+    }
+
+    /// Writes `record` with its latest revision's definition.
+    async fn store_revision(
+        &self,
+        record: MachineRecord,
+        definition: &str,
+        warnings: Vec<Diagnostic>,
+    ) -> Result<MachineView, RuntimeError> {
         let mut batch = Batch::default();
         batch.push(Write::PutRevision {
-            machine: name.clone(),
+            machine: record.name.clone(),
             revision: record.revision,
             definition: definition.to_string(),
         });
@@ -522,7 +522,7 @@ impl Runtime {
         Ok(MachineView {
             record,
             definition: definition.to_string(),
-            warnings: parsed.warnings,
+            warnings,
         })
     }
 

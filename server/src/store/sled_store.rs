@@ -34,24 +34,19 @@ impl SledStore {
         let existed = std::fs::metadata(dir.join("db")).is_ok_and(|m| m.len() > 0);
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("cannot create {path}: {e}")))?;
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            // sled takes an exclusive file lock; a second opener gets WouldBlock, which
-            // sled wraps in a message of its own.
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("could not acquire lock") =>
-            {
-                StoreError::Locked { path: path.clone() }
+        // sled releases its file lock when the last reference to the database is
+        // reclaimed, which can trail the drop by a moment; a store reopened in the same
+        // process (a graceful restart) waits that moment out. Another server holding the
+        // directory keeps it locked past the wait and gets a clear error.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match open_db(dir, &path) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
             }
-            sled::Error::Io(io) => StoreError::Io(format!("cannot open {path}: {io}")),
-            sled::Error::Corruption { .. }
-            | sled::Error::Unsupported(_)
-            | sled::Error::ReportableBug(_) => StoreError::Corrupt {
-                path: path.clone(),
-                reason: e.to_string(),
-            },
-            other => StoreError::Io(other.to_string()),
-        })?;
+        };
         // sled recovers from a damaged log by dropping what it cannot read, which would
         // look like an empty store. A marker written at creation tells "new" from "lost".
         match db.get(FORMAT_KEY).map_err(io)? {
@@ -77,6 +72,38 @@ impl SledStore {
         }
         Ok(SledStore { db })
     }
+}
+
+/// How long opening waits for a lock that may be on its way out.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn open_db(dir: &Path, path: &str) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(dir)
+        // The runtime flushes after every group of batches; a timer-driven flush on top
+        // would only add fsyncs.
+        .flush_every_ms(None)
+        .open()
+        .map_err(|e| match e {
+            // sled takes an exclusive file lock; a second opener gets WouldBlock, which
+            // sled wraps in a message of its own.
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked {
+                    path: path.to_string(),
+                }
+            }
+            sled::Error::Io(io) => StoreError::Io(format!("cannot open {path}: {io}")),
+            sled::Error::Corruption { .. }
+            | sled::Error::Unsupported(_)
+            | sled::Error::ReportableBug(_) => StoreError::Corrupt {
+                path: path.to_string(),
+                reason: e.to_string(),
+            },
+            other => StoreError::Io(other.to_string()),
+        })
 }
 
 fn key(parts: &[&[u8]]) -> Vec<u8> {
