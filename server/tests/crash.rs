@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use stepwise_proto::v1 as pb;
+use stepwise_proto::v1::tasks_client::TasksClient;
 use support::{Clients, TempDir, assert_contiguous, lambda, types};
+use tonic::transport::Channel;
 
 struct Server {
     child: Child,
@@ -81,6 +83,16 @@ impl Server {
     }
 }
 
+/// A task client, if the server answers.
+async fn connect(endpoint: &str) -> Option<TasksClient<Channel>> {
+    let channel = Channel::from_shared(endpoint.to_string())
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    Some(TasksClient::new(channel))
+}
+
 /// A worker that keeps polling through server crashes, answering with its input, and
 /// records every delivery (token → execution).
 fn spawn_worker(
@@ -92,15 +104,10 @@ fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while !*stop.lock().unwrap() {
-            let Ok(channel) = tonic::transport::Channel::from_shared(endpoint.clone())
-                .unwrap()
-                .connect()
-                .await
-            else {
+            let Some(mut tasks) = connect(&endpoint).await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let mut tasks = stepwise_proto::v1::tasks_client::TasksClient::new(channel);
             while !*stop.lock().unwrap() {
                 // One poll id per task wanted: if the answer is lost to a crash, asking
                 // again with the same id returns the task that poll started.
@@ -119,13 +126,8 @@ fn spawn_worker(
                         Err(_) if *stop.lock().unwrap() => break None,
                         Err(_) => {
                             tokio::time::sleep(Duration::from_millis(50)).await;
-                            if let Ok(channel) =
-                                tonic::transport::Channel::from_shared(endpoint.clone())
-                                    .unwrap()
-                                    .connect()
-                                    .await
-                            {
-                                tasks = stepwise_proto::v1::tasks_client::TasksClient::new(channel);
+                            if let Some(fresh) = connect(&endpoint).await {
+                                tasks = fresh;
                             }
                         }
                     }
@@ -163,13 +165,8 @@ fn spawn_worker(
                         // The server is down or the connection broke: retry when it is back.
                         Err(_) => {
                             tokio::time::sleep(Duration::from_millis(50)).await;
-                            if let Ok(channel) =
-                                tonic::transport::Channel::from_shared(endpoint.clone())
-                                    .unwrap()
-                                    .connect()
-                                    .await
-                            {
-                                tasks = stepwise_proto::v1::tasks_client::TasksClient::new(channel);
+                            if let Some(fresh) = connect(&endpoint).await {
+                                tasks = fresh;
                             }
                         }
                     }

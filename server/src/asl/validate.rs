@@ -811,8 +811,15 @@ impl Reader {
                     None
                 }
             });
-        let timeout = self.seconds_setting(obj, "TimeoutSeconds", "TimeoutSecondsPath");
-        let heartbeat = self.seconds_setting(obj, "HeartbeatSeconds", "HeartbeatSecondsPath");
+        let timeout =
+            self.uint_setting(obj, "TimeoutSeconds", "TimeoutSecondsPath", 1, MAX_SECONDS);
+        let heartbeat = self.uint_setting(
+            obj,
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            1,
+            MAX_SECONDS,
+        );
         if let (Some(Setting::Fixed(t)), Some(Setting::Fixed(h))) = (&timeout, &heartbeat)
             && h >= t
         {
@@ -1279,10 +1286,21 @@ impl Reader {
             Some(_) => self.reference_path(obj, "ItemsPath"),
         };
         let max_concurrency = self
-            .count_setting(obj, "MaxConcurrency", "MaxConcurrencyPath")
+            .uint_setting(
+                obj,
+                "MaxConcurrency",
+                "MaxConcurrencyPath",
+                0,
+                u64::from(u32::MAX),
+            )
             .unwrap_or(Setting::Fixed(0));
-        let tolerated_failure_count =
-            self.count_setting(obj, "ToleratedFailureCount", "ToleratedFailureCountPath");
+        let tolerated_failure_count = self.uint_setting(
+            obj,
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            0,
+            u64::from(u32::MAX),
+        );
         let tolerated_failure_percentage = self.percentage_setting(obj);
         Some(MapState {
             processor: processor?,
@@ -1591,38 +1609,18 @@ impl Reader {
         self.uint(obj, key, 1, MAX_SECONDS)
     }
 
-    fn seconds_setting(&mut self, obj: Obj, fixed: &str, path: &str) -> Option<Setting<u64>> {
-        if obj.has(fixed) && obj.has(path) {
-            self.schema(
-                obj.loc(path),
-                format!("use either '{fixed}' or '{path}', not both"),
-            );
-            return None;
-        }
-        if obj.has(fixed) {
-            return self.positive_seconds(obj, fixed).map(Setting::Fixed);
-        }
-        obj.has(path)
-            .then(|| self.reference_path(obj, path).map(Setting::Path))
-            .flatten()
-    }
-
-    fn count_setting(&mut self, obj: Obj, fixed: &str, path: &str) -> Option<Setting<u64>> {
-        if obj.has(fixed) && obj.has(path) {
-            self.schema(
-                obj.loc(path),
-                format!("use either '{fixed}' or '{path}', not both"),
-            );
-            return None;
-        }
-        if obj.has(fixed) {
-            return self
-                .uint(obj, fixed, 0, u64::from(u32::MAX))
-                .map(Setting::Fixed);
-        }
-        obj.has(path)
-            .then(|| self.reference_path(obj, path).map(Setting::Path))
-            .flatten()
+    /// A setting given as `fixed` (an integer in `min..=max`) or read through `path`.
+    fn uint_setting(
+        &mut self,
+        obj: Obj,
+        fixed: &str,
+        path: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<Setting<u64>> {
+        self.setting(obj, fixed, path, |reader, obj| {
+            reader.uint(obj, fixed, min, max)
+        })
     }
 
     fn percentage_setting(&mut self, obj: Obj) -> Option<Setting<f64>> {
@@ -1630,6 +1628,29 @@ impl Reader {
             "ToleratedFailurePercentage",
             "ToleratedFailurePercentagePath",
         );
+        self.setting(obj, fixed, path, |reader, obj| {
+            let value = obj.get(fixed)?;
+            match value.as_f64() {
+                Some(p) if (0.0..=100.0).contains(&p) => Some(p),
+                _ => {
+                    reader.schema(
+                        obj.loc(fixed),
+                        format!("'{fixed}' must be a number from 0 to 100, not {value}"),
+                    );
+                    None
+                }
+            }
+        })
+    }
+
+    /// Exactly one of `fixed` (read by `read_fixed`) or `path` (a reference path), or neither.
+    fn setting<T>(
+        &mut self,
+        obj: Obj,
+        fixed: &str,
+        path: &str,
+        read_fixed: impl FnOnce(&mut Self, Obj) -> Option<T>,
+    ) -> Option<Setting<T>> {
         if obj.has(fixed) && obj.has(path) {
             self.schema(
                 obj.loc(path),
@@ -1637,17 +1658,8 @@ impl Reader {
             );
             return None;
         }
-        if let Some(value) = obj.get(fixed) {
-            return match value.as_f64() {
-                Some(p) if (0.0..=100.0).contains(&p) => Some(Setting::Fixed(p)),
-                _ => {
-                    self.schema(
-                        obj.loc(fixed),
-                        format!("'{fixed}' must be a number from 0 to 100, not {value}"),
-                    );
-                    None
-                }
-            };
+        if obj.has(fixed) {
+            return read_fixed(self, obj).map(Setting::Fixed);
         }
         obj.has(path)
             .then(|| self.reference_path(obj, path).map(Setting::Path))
