@@ -107,6 +107,7 @@ async fn every_state_type_end_to_end() {
             "{expected} missing from {kinds:?}"
         );
     }
+    server.runtime.verify_replay(&arn).unwrap();
     // Six top-level states, three Map iterations and two Parallel branches entered.
     assert_eq!(execution.state_transitions, 6 + 3 + 2, "{kinds:?}");
     server.shutdown().await.unwrap();
@@ -269,6 +270,7 @@ async fn test_pipeline_runs_branches_concurrently_and_a_failure_cancels_the_rest
     let execution = clients.wait_done(&arn, LIMIT).await;
     assert_eq!(execution.status(), pb::ExecutionStatus::Failed);
     assert_eq!(execution.error(), "AssertionError");
+    server.runtime.verify_replay(&arn).unwrap();
     for late in [accept.token, perf.token] {
         let status = clients.succeed(&late, json!({})).await.unwrap_err();
         assert_eq!(status.code(), Code::FailedPrecondition, "{status}");

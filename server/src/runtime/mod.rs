@@ -1210,6 +1210,36 @@ impl Runtime {
         Ok(())
     }
 
+    /// Checks that replaying the stored history of an execution rebuilds the state the
+    /// runtime holds (in memory while it runs) and the stored record. An error names what
+    /// differs.
+    pub fn verify_replay(&self, arn: &str) -> Result<(), RuntimeError> {
+        let record = self.describe_execution(arn)?.record;
+        let events = self.inner.store.events(arn)?;
+        let identity = Identity {
+            arn: record.arn.clone(),
+            name: record.name.clone(),
+            machine_arn: record.machine_arn.clone(),
+            machine_name: record.machine_name.clone(),
+        };
+        let replayed = Execution::replay(identity, &events);
+        let mismatch = |what: &str| {
+            Err(RuntimeError::FailedPrecondition(format!(
+                "replaying {arn} gives a different {what}"
+            )))
+        };
+        if record_of(&replayed, record.revision) != record {
+            return mismatch("record");
+        }
+        let live = self.inner.live.lock().expect("runtime lock");
+        if let Some(running) = live.executions.get(arn)
+            && running.execution != replayed
+        {
+            return mismatch("in-memory state");
+        }
+        Ok(())
+    }
+
     /// Tasks waiting on a queue (for tests and metrics).
     pub fn queued(&self, queue: &str) -> usize {
         self.inner.queues.len(queue)
