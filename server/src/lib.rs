@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod asl;
+pub mod billing;
 pub mod config;
 pub mod engine;
 pub mod runtime;

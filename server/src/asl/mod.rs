@@ -13,6 +13,7 @@ pub mod definition;
 pub mod error;
 pub mod eval;
 pub mod expr;
+pub mod express;
 pub mod intrinsics;
 pub mod io;
 pub mod json;
