@@ -32,6 +32,16 @@ pub struct Config {
     /// (AWS's quota is 25,000).
     #[arg(long, default_value_t = 25_000, env = "STEPWISE_MAX_HISTORY_EVENTS")]
     pub max_history_events: u64,
+    /// The longest an Express execution may run, in seconds (AWS: 300).
+    #[arg(long, default_value_t = 300, env = "STEPWISE_EXPRESS_MAX_SECONDS")]
+    pub express_max_seconds: u64,
+    /// How many finished Express executions stay inspectable in memory.
+    #[arg(long, default_value_t = 1000, env = "STEPWISE_EXPRESS_HISTORY")]
+    pub express_history: usize,
+    /// A JSON price table for usage estimates (fields `standard_transition`,
+    /// `express_request`, `express_gb_hour_tiers`); AWS's us-east-1 list prices by default.
+    #[arg(long, env = "STEPWISE_PRICE_TABLE")]
+    pub price_table: Option<PathBuf>,
 }
 
 impl Config {
@@ -44,6 +54,9 @@ impl Config {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             max_history_events: 25_000,
+            express_max_seconds: 300,
+            express_history: 1000,
+            price_table: None,
         }
     }
 }

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{ExecutionsService, StateMachinesService, TasksService};
+use crate::billing::PriceTable;
 use crate::config::Config;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use crate::store::{SledStore, StoreError};
@@ -35,6 +36,9 @@ pub enum ServerError {
     /// The data directory cannot be used.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A configuration file cannot be used.
+    #[error("{0}")]
+    Config(String),
     /// Recovery failed.
     #[error("recovery failed: {0}")]
     Recovery(#[from] RuntimeError),
@@ -87,6 +91,23 @@ async fn bind(
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let (grpc_listener, grpc_addr) = bind("gRPC", config.grpc_addr).await?;
     let (http_listener, http_addr) = bind("HTTP", config.http_addr).await?;
+    let prices = match &config.price_table {
+        None => PriceTable::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ServerError::Config(format!(
+                    "cannot read the price table {}: {e}",
+                    path.display()
+                ))
+            })?;
+            serde_json::from_str(&text).map_err(|e| {
+                ServerError::Config(format!(
+                    "the price table {} is not valid: {e}",
+                    path.display()
+                ))
+            })?
+        }
+    };
     let store = Arc::new(SledStore::open(&config.data_dir)?);
     let runtime = Runtime::open(
         store,
@@ -94,6 +115,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             region: config.region.clone(),
             account_id: config.account_id.clone(),
             max_history_events: config.max_history_events,
+            express_max_seconds: config.express_max_seconds,
+            express_history: config.express_history,
+            prices,
             ..RuntimeConfig::default()
         },
     )

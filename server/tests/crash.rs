@@ -371,3 +371,80 @@ async fn an_unusable_data_directory_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_async_express_runs_again_and_standard_does_not_repeat_a_finished_state() {
+    let dir = TempDir::new("crash-express");
+    let mut server = Server::start(dir.path()).await;
+    let mut clients = Clients::connect(server.endpoint()).await;
+    let steps = |first: &str, second: &str| {
+        json!({"StartAt": "One", "States": {
+            "One": {"Type": "Task", "Resource": lambda(first), "Next": "Pause"},
+            "Pause": {"Type": "Wait", "Seconds": 2, "Next": "Two"},
+            "Two": {"Type": "Task", "Resource": lambda(second), "End": true}
+        }})
+    };
+    clients
+        .machines
+        .create_state_machine(pb::CreateStateMachineRequest {
+            name: "Ex".into(),
+            definition: steps("e1", "e2").to_string(),
+            r#type: pb::StateMachineType::Express.into(),
+        })
+        .await
+        .unwrap();
+    clients.create("St", &steps("s1", "s2")).await;
+    let express = clients.start("Ex", "ex", json!({"k": "express"})).await;
+    let standard = clients.start("St", "st", json!({"k": "standard"})).await;
+    let mut delivered: HashMap<String, usize> = HashMap::new();
+    for queue in ["e1", "s1"] {
+        let task = clients.poll(queue, 5).await.expect("first tasks offered");
+        clients.succeed(&task.token, json!({})).await.unwrap();
+        *delivered.entry(queue.to_string()).or_default() += 1;
+    }
+    // Both now wait; kill the server at the same moment for both.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+    server.restart(dir.path()).await;
+    let mut clients = Clients::connect(server.endpoint()).await;
+
+    // Serve whatever comes until both are done.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        for queue in ["e1", "e2", "s1", "s2"] {
+            if let Some(task) = clients.poll(queue, 1).await {
+                clients.succeed(&task.token, json!({})).await.unwrap();
+                *delivered.entry(queue.to_string()).or_default() += 1;
+            }
+        }
+        let express_done = clients
+            .executions
+            .describe_execution(pb::DescribeExecutionRequest {
+                execution_arn: express.clone(),
+            })
+            .await
+            .is_ok_and(|e| e.into_inner().status() == pb::ExecutionStatus::Succeeded);
+        let standard_done =
+            clients.describe(&standard).await.status() == pb::ExecutionStatus::Succeeded;
+        if express_done && standard_done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not done: {delivered:?}"
+        );
+    }
+    assert_eq!(
+        delivered.get("e1"),
+        Some(&2),
+        "the Express execution ran again from the beginning: {delivered:?}"
+    );
+    assert_eq!(delivered.get("e2"), Some(&1));
+    assert_eq!(
+        delivered.get("s1"),
+        Some(&1),
+        "the Standard execution did not repeat its finished state: {delivered:?}"
+    );
+    assert_eq!(delivered.get("s2"), Some(&1));
+    server.kill();
+}

@@ -72,7 +72,20 @@ pub fn execution(record: ExecutionRecord, input: &Value) -> pb::Execution {
         start_time_ms: record.start_ms,
         stop_time_ms: record.stop_ms,
         state_transitions: record.transitions,
+        billed_duration_ms: None,
+        billed_memory_mb: None,
     }
+}
+
+/// An execution message with its billing, if it has any.
+pub fn execution_view(view: crate::runtime::ExecutionView) -> pb::Execution {
+    let billing = view.billing;
+    let mut message = execution(view.record, &view.input);
+    if let Some(billing) = billing {
+        message.billed_duration_ms = Some(billing.billed_duration_ms);
+        message.billed_memory_mb = Some(billing.billed_memory_mb);
+    }
+    message
 }
 
 /// An activity message.
@@ -95,7 +108,9 @@ pub fn event(event: &Event, with_data: bool) -> pb::HistoryEvent {
         ..Default::default()
     };
     match &event.kind {
-        EventKind::ExecutionStarted { input, role_arn } => {
+        EventKind::ExecutionStarted {
+            input, role_arn, ..
+        } => {
             out.input = data(input);
             out.role_arn = Some(role_arn.clone());
         }

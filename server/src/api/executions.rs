@@ -44,6 +44,43 @@ impl pb::executions_server::Executions for ExecutionsService {
         }))
     }
 
+    async fn start_sync_execution(
+        &self,
+        request: Request<pb::StartExecutionRequest>,
+    ) -> Result<Response<pb::Execution>, Status> {
+        let request = request.into_inner();
+        let name = (!request.name.is_empty()).then_some(request.name.as_str());
+        let view = self
+            .runtime
+            .start_sync_execution(&request.state_machine, name, &request.input)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::execution_view(view)))
+    }
+
+    async fn get_usage(
+        &self,
+        request: Request<pb::GetUsageRequest>,
+    ) -> Result<Response<pb::GetUsageResponse>, Status> {
+        let request = request.into_inner();
+        let machine = (!request.state_machine.is_empty()).then_some(request.state_machine.as_str());
+        let (usage, cost) = self
+            .runtime
+            .usage(machine, request.start_time_ms, request.end_time_ms)
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetUsageResponse {
+            standard_executions: usage.standard_executions,
+            standard_transitions: usage.standard_transitions,
+            express_requests: usage.express_requests,
+            express_billed_duration_ms: usage.express_billed_duration_ms,
+            express_gb_seconds: usage.express_gb_seconds,
+            standard_cost: cost.standard,
+            express_request_cost: cost.express_requests,
+            express_duration_cost: cost.express_duration,
+            total_cost: cost.total(),
+        }))
+    }
+
     async fn stop_execution(
         &self,
         request: Request<pb::StopExecutionRequest>,
@@ -65,7 +102,7 @@ impl pb::executions_server::Executions for ExecutionsService {
             .runtime
             .describe_execution(&request.into_inner().execution_arn)
             .map_err(to_status)?;
-        Ok(Response::new(convert::execution(view.record, &view.input)))
+        Ok(Response::new(convert::execution_view(view)))
     }
 
     async fn list_executions(

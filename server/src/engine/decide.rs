@@ -47,6 +47,9 @@ pub enum Command {
         input: Value,
         /// The role to report in `$$.Execution.RoleArn`.
         role_arn: String,
+        /// The execution's time limit; the definition's TimeoutSeconds when None (Express
+        /// executions pass the shorter of that and their 5-minute limit).
+        timeout_seconds: Option<u64>,
     },
     /// A poller took the task with this delivery token.
     TaskStarted {
@@ -262,15 +265,22 @@ impl<'a> Decider<'a, '_> {
     }
 
     fn command(&mut self, command: Command) -> Result<(), CommandError> {
-        if let Command::Start { input, role_arn } = command {
+        if let Command::Start {
+            input,
+            role_arn,
+            timeout_seconds,
+        } = command
+        {
             if self.execution.last_event_id != 0 {
                 return Err(CommandError::ExecutionAlreadyStarted);
             }
+            let timeout_seconds = timeout_seconds.or(self.machine.definition().timeout_seconds);
             self.emit(EventKind::ExecutionStarted {
                 input: input.clone(),
                 role_arn,
+                timeout_seconds,
             });
-            if let Some(seconds) = self.machine.definition().timeout_seconds {
+            if let Some(seconds) = timeout_seconds {
                 let due_ms = self.env.now_ms + seconds as i64 * 1000;
                 self.effect(Effect::ArmTimer {
                     key: TimerKey::Execution,
@@ -391,11 +401,7 @@ impl<'a> Decider<'a, '_> {
         match key {
             TimerKey::Execution => {
                 self.abort(0);
-                let seconds = self
-                    .machine
-                    .definition()
-                    .timeout_seconds
-                    .unwrap_or_default();
+                let seconds = self.execution.timeout_seconds.unwrap_or_default();
                 self.emit(EventKind::ExecutionTimedOut {
                     error: Some(names::TIMEOUT.into()),
                     cause: Some(format!(

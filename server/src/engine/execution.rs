@@ -194,6 +194,8 @@ pub struct Execution {
     pub cause: Option<String>,
     /// The role it runs as (kept for `$$.Execution.RoleArn`).
     pub role_arn: String,
+    /// Its time limit.
+    pub timeout_seconds: Option<u64>,
     /// When it started.
     pub start_ms: i64,
     /// When it ended.
@@ -221,6 +223,7 @@ impl Execution {
             error: None,
             cause: None,
             role_arn: String::new(),
+            timeout_seconds: None,
             start_ms: 0,
             stop_ms: None,
             transitions: 0,
@@ -329,9 +332,14 @@ impl Execution {
         self.last_event_id = event.id;
         let at = event.timestamp_ms;
         match &event.kind {
-            EventKind::ExecutionStarted { input, role_arn } => {
+            EventKind::ExecutionStarted {
+                input,
+                role_arn,
+                timeout_seconds,
+            } => {
                 self.input = input.clone();
                 self.role_arn = role_arn.clone();
+                self.timeout_seconds = *timeout_seconds;
                 self.start_ms = at;
                 self.status = Status::Running;
                 self.threads.insert(0, Thread::new(0, None, input.clone()));

@@ -77,6 +77,8 @@ pub enum EventKind {
         input: Value,
         /// The role AWS would run as.
         role_arn: String,
+        /// The execution's time limit, if any (internal).
+        timeout_seconds: Option<u64>,
     },
     /// The execution ended successfully.
     ExecutionSucceeded {

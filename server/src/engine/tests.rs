@@ -50,6 +50,7 @@ impl World {
             .apply(Command::Start {
                 input,
                 role_arn: "arn:aws:iam::000000000000:role/stepwise".into(),
+                timeout_seconds: None,
             })
             .unwrap();
         world
@@ -769,7 +770,8 @@ fn unknown_tokens_and_double_starts_are_rejected() {
     assert_eq!(
         world.apply(Command::Start {
             input: json!({}),
-            role_arn: String::new()
+            role_arn: String::new(),
+            timeout_seconds: None,
         }),
         Err(CommandError::ExecutionAlreadyStarted)
     );

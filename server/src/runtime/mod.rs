@@ -6,6 +6,7 @@
 //! tasks no worker has started, and re-arms timers (overdue ones fire at once).
 
 mod committer;
+mod express;
 mod names;
 mod queues;
 mod timers;
@@ -23,6 +24,7 @@ pub use queues::Offer;
 use crate::asl::definition::StateKind;
 use crate::asl::random::RandomSource;
 use crate::asl::validate::{self, Diagnostic};
+use crate::billing::{ExpressBilling, PriceTable, Usage};
 use crate::engine::execution::{PendingTask, Step, Thread};
 use crate::engine::{
     self, Command, CommandError, Effect, Event, EventKind, Execution, Identity, Machine, Status,
@@ -119,6 +121,12 @@ pub struct RuntimeConfig {
     /// The most events one execution may have (AWS: 25,000); reaching it fails the
     /// execution with `States.Runtime` (the engine enforces it).
     pub max_history_events: u64,
+    /// The longest an Express execution may run (AWS: 5 minutes).
+    pub express_max_seconds: u64,
+    /// How many finished Express executions stay inspectable in memory.
+    pub express_history: usize,
+    /// Prices for usage estimates.
+    pub prices: PriceTable,
 }
 
 impl Default for RuntimeConfig {
@@ -128,6 +136,9 @@ impl Default for RuntimeConfig {
             account_id: "000000000000".into(),
             max_payload_bytes: crate::asl::eval::DEFAULT_MAX_PAYLOAD_BYTES,
             max_history_events: 25_000,
+            express_max_seconds: 300,
+            express_history: 1000,
+            prices: PriceTable::default(),
         }
     }
 }
@@ -150,6 +161,8 @@ pub struct ExecutionView {
     pub record: ExecutionRecord,
     /// Its input.
     pub input: Value,
+    /// For a finished Express execution: its billed duration and memory.
+    pub billing: Option<ExpressBilling>,
 }
 
 /// A task handed to a poller.
@@ -173,6 +186,8 @@ struct Running {
     execution: Execution,
     machine: Arc<Machine>,
     revision: u32,
+    /// Set for Express executions, which live in memory only.
+    express: Option<express::ExpressRun>,
 }
 
 struct TokenInfo {
@@ -192,6 +207,10 @@ struct Live {
     retired: HashMap<String, String>,
     retired_order: VecDeque<String>,
     random: TokenRandom,
+    /// The last finished Express executions, newest last.
+    finished_express: VecDeque<express::Finished>,
+    /// Usage counts by (state machine, hour).
+    usage: HashMap<(String, i64), Usage>,
 }
 
 struct Inner {
@@ -236,6 +255,16 @@ impl RandomSource for TokenRandom {
     }
 }
 
+/// A version 4 UUID from the token random source.
+fn uuid_from(random: &mut TokenRandom) -> String {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&random.next_u64().to_le_bytes());
+    bytes[8..].copy_from_slice(&random.next_u64().to_le_bytes());
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -258,6 +287,19 @@ fn record_of(execution: &Execution, revision: u32) -> ExecutionRecord {
         stop_ms: execution.stop_ms,
         transitions: execution.transitions,
         last_event_id: execution.last_event_id,
+    }
+}
+
+/// An EXPRESS machine may not use activities, `.sync` or `.waitForTaskToken`.
+fn check_express(machine_type: MachineType, parsed: &validate::Parsed) -> Result<(), RuntimeError> {
+    if machine_type != MachineType::Express {
+        return Ok(());
+    }
+    let problems = crate::asl::express::express_problems(&parsed.machine);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidDefinition(problems))
     }
 }
 
@@ -304,11 +346,16 @@ impl Runtime {
                 stop,
             }),
         };
-        runtime.recover()?;
+        let express_starts = runtime.recover()?;
         tokio::spawn(timer_loop(
             Arc::downgrade(&runtime.inner),
             runtime.inner.stop.subscribe(),
         ));
+        // Asynchronous Express executions that had not finished start again from the
+        // beginning (at-least-once).
+        for start in express_starts {
+            runtime.restart_express(start).await?;
+        }
         Ok(runtime)
     }
 
@@ -326,11 +373,15 @@ impl Runtime {
         &self.inner.arns
     }
 
-    fn recover(&self) -> Result<(), RuntimeError> {
+    fn recover(&self) -> Result<Vec<crate::store::ExpressStart>, RuntimeError> {
         let store = &self.inner.store;
         let now = now_ms();
         let mut recovered = 0usize;
         let mut live = self.inner.live.lock().expect("runtime lock");
+        for record in store.usage()? {
+            live.usage
+                .insert((record.machine, record.hour), record.usage);
+        }
         for record in store.executions()? {
             if record.status != Status::Running {
                 continue;
@@ -387,6 +438,7 @@ impl Runtime {
                     execution,
                     machine,
                     revision: record.revision,
+                    express: None,
                 },
             );
             recovered += 1;
@@ -411,7 +463,7 @@ impl Runtime {
             timers = self.inner.timers.len(),
             "recovered"
         );
-        Ok(())
+        Ok(self.inner.store.express_starts()?)
     }
 
     fn machine_revision(
@@ -459,6 +511,7 @@ impl Runtime {
     ) -> Result<MachineView, RuntimeError> {
         check_name("state machine", name)?;
         let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
+        check_express(machine_type, &parsed)?;
         if let Some(existing) = self.inner.store.machine(name)? {
             let current = self
                 .inner
@@ -498,6 +551,7 @@ impl Runtime {
         let name = self.inner.arns.machine_name(name_or_arn)?;
         let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
         let mut record = self.machine_record(&name)?;
+        check_express(record.machine_type, &parsed)?;
         record.revision += 1;
         record.updated_ms = now_ms();
         self.store_revision(record, definition, parsed.warnings)
@@ -575,19 +629,7 @@ impl Runtime {
         input: &str,
     ) -> Result<(String, i64), RuntimeError> {
         let machine_name = self.inner.arns.machine_name(machine)?;
-        let name = match name.filter(|n| !n.is_empty()) {
-            Some(name) => name.to_string(),
-            None => uuid::Builder::from_random_bytes({
-                let mut live = self.inner.live.lock().expect("runtime lock");
-                let mut bytes = [0u8; 16];
-                bytes[..8].copy_from_slice(&live.random.next_u64().to_le_bytes());
-                bytes[8..].copy_from_slice(&live.random.next_u64().to_le_bytes());
-                bytes
-            })
-            .into_uuid()
-            .to_string(),
-        };
-        check_name("execution", &name)?;
+        let name = self.execution_name(name)?;
         let input = parse_json(
             input,
             "execution input",
@@ -596,9 +638,8 @@ impl Runtime {
         )?;
         let record = self.machine_record(&machine_name)?;
         if record.machine_type == MachineType::Express {
-            return Err(RuntimeError::FailedPrecondition(format!(
-                "'{machine_name}' is an EXPRESS state machine; Express executions are not supported yet"
-            )));
+            let started = self.start_express(&record, &name, input, None).await?;
+            return Ok((started.arn, started.start_ms));
         }
         let arn = self.inner.arns.execution(&machine_name, &name);
         let (durable, effects, committed) = {
@@ -632,13 +673,12 @@ impl Runtime {
                 execution: Execution::new(identity),
                 machine,
                 revision: record.revision,
+                express: None,
             };
             let command = Command::Start {
                 input,
-                role_arn: format!(
-                    "arn:aws:iam::{}:role/stepwise",
-                    self.inner.config.account_id
-                ),
+                role_arn: self.role_arn(),
+                timeout_seconds: None,
             };
             let step = self.step(&mut live, &mut running, command, None)?;
             live.executions.insert(arn.clone(), running);
@@ -682,6 +722,7 @@ impl Runtime {
         fired: Option<TimerRecord>,
     ) -> Result<(Pending, Vec<Effect>, Committed), RuntimeError> {
         let arn = running.execution.identity.arn.clone();
+        let transitions_before = running.execution.transitions;
         let mut env = engine::Env {
             now_ms: now_ms(),
             random: &mut live.random,
@@ -807,6 +848,13 @@ impl Runtime {
                 }
             }
         }
+        self.account(
+            live,
+            running,
+            transitions_before,
+            &outcome.events,
+            &mut batch,
+        );
         let durable = if batch.is_empty() {
             None
         } else {
@@ -854,8 +902,10 @@ impl Runtime {
                 .executions
                 .get(arn)
                 .is_some_and(|r| r.execution.status != Status::Running)
+                && let Some(finished) = live.executions.remove(arn)
+                && let Some(run) = finished.express
             {
-                live.executions.remove(arn);
+                self.finish_express(&mut live, finished.execution, finished.revision, run);
             }
             start
         };
@@ -870,6 +920,11 @@ impl Runtime {
         let Some(running) = live.executions.remove(arn) else {
             return;
         };
+        if running.express.is_some() {
+            // Express state lives in memory only; there is nothing to reload it from.
+            live.executions.insert(arn.to_string(), running);
+            return;
+        }
         match (
             self.inner.store.execution(arn),
             self.inner.store.events(arn),
@@ -882,6 +937,7 @@ impl Runtime {
                         execution,
                         machine: running.machine,
                         revision: running.revision,
+                        express: None,
                     },
                 );
             }
@@ -999,11 +1055,18 @@ impl Runtime {
     /// An execution's record and input.
     pub fn describe_execution(&self, arn: &str) -> Result<ExecutionView, RuntimeError> {
         self.inner.arns.execution_machine(arn)?;
+        if self.inner.arns.is_express(arn) {
+            return self.express_view(arn).map(|(view, _)| view);
+        }
         let record = self.inner.store.execution(arn)?.ok_or_else(|| {
             RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist"))
         })?;
         let input = self.execution_input(arn)?;
-        Ok(ExecutionView { record, input })
+        Ok(ExecutionView {
+            record,
+            input,
+            billing: None,
+        })
     }
 
     /// A state machine's executions, newest first, optionally of one status.
@@ -1035,6 +1098,9 @@ impl Runtime {
 
     /// An execution's whole history.
     pub fn history(&self, arn: &str) -> Result<Vec<Event>, RuntimeError> {
+        if self.inner.arns.is_express(arn) {
+            return self.express_view(arn).map(|(_, history)| history);
+        }
         self.describe_execution(arn)?;
         Ok(self.inner.store.events(arn)?)
     }

@@ -51,6 +51,17 @@ impl Arns {
         format!("{}execution:{machine}:{name}", self.prefix())
     }
 
+    /// `arn:aws:states:REGION:ACCOUNT:express:MACHINE:NAME:ID`, as AWS names Express
+    /// executions (names are not unique, so an id follows).
+    pub fn express_execution(&self, machine: &str, name: &str, id: &str) -> String {
+        format!("{}express:{machine}:{name}:{id}", self.prefix())
+    }
+
+    /// Whether an ARN names an Express execution.
+    pub fn is_express(&self, arn: &str) -> bool {
+        arn.starts_with(&format!("{}express:", self.prefix()))
+    }
+
     /// `arn:aws:states:REGION:ACCOUNT:activity:NAME`.
     pub fn activity(&self, name: &str) -> String {
         format!("{}activity:{name}", self.prefix())
@@ -90,6 +101,7 @@ impl Arns {
     /// Checks an execution ARN and returns its state machine name.
     pub fn execution_machine(&self, arn: &str) -> Result<String, RuntimeError> {
         arn.strip_prefix(&format!("{}execution:", self.prefix()))
+            .or_else(|| arn.strip_prefix(&format!("{}express:", self.prefix())))
             .and_then(|rest| rest.split_once(':'))
             .filter(|(machine, name)| !machine.is_empty() && !name.is_empty())
             .map(|(machine, _)| machine.to_string())

@@ -12,6 +12,7 @@ pub use sled_store::SledStore;
 
 use serde::{Deserialize, Serialize};
 
+use crate::billing::Usage;
 use crate::engine::{Event, Status, TimerKey};
 
 /// Standard or Express.
@@ -94,6 +95,35 @@ pub struct ActivityRecord {
     pub created_ms: i64,
 }
 
+/// An asynchronously started Express execution, recorded until it ends so that a crash
+/// does not lose it (it is started again from the beginning: at-least-once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpressStart {
+    /// The execution ARN.
+    pub arn: String,
+    /// The execution name.
+    pub name: String,
+    /// The state machine's name.
+    pub machine_name: String,
+    /// The state machine's ARN.
+    pub machine_arn: String,
+    /// The revision it runs.
+    pub revision: u32,
+    /// Its input.
+    pub input: serde_json::Value,
+}
+
+/// Usage counted for one state machine in one hour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// The state machine's name.
+    pub machine: String,
+    /// Hours since the Unix epoch.
+    pub hour: i64,
+    /// The counts.
+    pub usage: Usage,
+}
+
 /// One write in a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -127,6 +157,12 @@ pub enum Write {
     PutActivity(ActivityRecord),
     /// Remove an activity.
     DeleteActivity(String),
+    /// Record an asynchronous Express start.
+    PutExpressStart(ExpressStart),
+    /// Forget an Express start (the execution ended).
+    DeleteExpressStart(String),
+    /// Store an hour's usage counts (the whole value, not an increment).
+    PutUsage(UsageRecord),
 }
 
 /// Writes applied together or not at all.
@@ -206,4 +242,8 @@ pub trait Store: Send + Sync + 'static {
     fn activity(&self, name: &str) -> Result<Option<ActivityRecord>, StoreError>;
     /// Every activity, by name.
     fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError>;
+    /// Every recorded, unfinished asynchronous Express start.
+    fn express_starts(&self) -> Result<Vec<ExpressStart>, StoreError>;
+    /// Every usage record.
+    fn usage(&self) -> Result<Vec<UsageRecord>, StoreError>;
 }

@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    ActivityRecord, Batch, ExecutionRecord, MachineRecord, Store, StoreError, TimerRecord, Write,
+    ActivityRecord, Batch, ExecutionRecord, ExpressStart, MachineRecord, Store, StoreError,
+    TimerRecord, UsageRecord, Write,
 };
 use crate::engine::Event;
 
@@ -210,6 +211,14 @@ impl Store for SledStore {
                     sled_batch.insert(key(&[b"a", record.name.as_bytes()]), encode(record))
                 }
                 Write::DeleteActivity(name) => sled_batch.remove(key(&[b"a", name.as_bytes()])),
+                Write::PutExpressStart(start) => {
+                    sled_batch.insert(key(&[b"s", start.arn.as_bytes()]), encode(start))
+                }
+                Write::DeleteExpressStart(arn) => sled_batch.remove(key(&[b"s", arn.as_bytes()])),
+                Write::PutUsage(record) => sled_batch.insert(
+                    key(&[b"u", record.machine.as_bytes(), &ordered_ms(record.hour)]),
+                    encode(record),
+                ),
             }
         }
         self.db.apply_batch(sled_batch).map_err(io)
@@ -257,6 +266,14 @@ impl Store for SledStore {
 
     fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
         self.scan(&prefix(&[b"a"]))
+    }
+
+    fn express_starts(&self) -> Result<Vec<ExpressStart>, StoreError> {
+        self.scan(&prefix(&[b"s"]))
+    }
+
+    fn usage(&self) -> Result<Vec<UsageRecord>, StoreError> {
+        self.scan(&prefix(&[b"u"]))
     }
 }
 

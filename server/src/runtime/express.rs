@@ -1,0 +1,403 @@
+//! Express executions and usage accounting.
+//!
+//! An Express execution runs in memory: its events are kept with it (and logged through
+//! `tracing`, as AWS logs Express executions to CloudWatch), never written per
+//! transition. A synchronous start returns the outcome to its caller and writes nothing
+//! but usage counts (at-most-once: if the server dies, the caller gets an error and may
+//! retry). An asynchronous start writes one small record, removed when the execution
+//! ends; after a crash every recorded execution starts again from the beginning
+//! (at-least-once: its tasks may run more than once). Executions are limited to
+//! `express_max_seconds` (AWS: 5 minutes). The last `express_history` finished ones stay
+//! inspectable through Describe and GetHistory.
+//!
+//! Usage is counted per state machine and hour, in memory and in the store in the same
+//! batch as the work it counts, so a window query reads a few counters, not histories.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::{ExecutionView, Live, Running, Runtime, RuntimeError, now_ms, record_of};
+use crate::billing::{Cost, ExpressBilling, Usage, express_billing};
+use crate::engine::{Command, Event, EventKind, Execution, Identity, Status};
+use crate::store::{Batch, ExpressStart, MachineRecord, UsageRecord, Write};
+
+/// The in-memory part of a running Express execution.
+pub(super) struct ExpressRun {
+    /// Its events so far.
+    pub history: Vec<Event>,
+    /// Whether its start is recorded in the store (an asynchronous start).
+    pub durable: bool,
+    /// The caller of a synchronous start, waiting for the outcome.
+    pub waiter: Option<oneshot::Sender<ExecutionView>>,
+    /// The definition's size, for the memory estimate.
+    pub definition_bytes: usize,
+}
+
+/// A finished Express execution kept for inspection.
+pub(super) struct Finished {
+    view: ExecutionView,
+    history: Vec<Event>,
+}
+
+/// What StartExecution/StartSyncExecution of an Express machine gives back.
+pub struct ExpressStarted {
+    /// The execution ARN.
+    pub arn: String,
+    /// When it started.
+    pub start_ms: i64,
+}
+
+const MS_PER_HOUR: i64 = 3_600_000;
+
+impl Runtime {
+    /// The role reported in `$$.Execution.RoleArn`.
+    pub(super) fn role_arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:role/stepwise",
+            self.inner.config.account_id
+        )
+    }
+
+    /// Starts an Express execution; `sync` carries the waiter of a synchronous start.
+    pub(super) async fn start_express(
+        &self,
+        record: &MachineRecord,
+        name: &str,
+        input: Value,
+        sync: Option<oneshot::Sender<ExecutionView>>,
+    ) -> Result<ExpressStarted, RuntimeError> {
+        let id = {
+            let mut live = self.inner.live.lock().expect("runtime lock");
+            super::uuid_from(&mut live.random)
+        };
+        let arn = self.inner.arns.express_execution(&record.name, name, &id);
+        let start = ExpressStart {
+            arn: arn.clone(),
+            name: name.to_string(),
+            machine_name: record.name.clone(),
+            machine_arn: record.arn.clone(),
+            revision: record.revision,
+            input,
+        };
+        self.run_express(start, sync).await?;
+        let start_ms = {
+            let live = self.inner.live.lock().expect("runtime lock");
+            live.executions.get(&arn).map(|r| r.execution.start_ms)
+        };
+        Ok(ExpressStarted {
+            arn,
+            start_ms: start_ms.unwrap_or_else(now_ms),
+        })
+    }
+
+    /// Runs an Express execution from its start record.
+    async fn run_express(
+        &self,
+        start: ExpressStart,
+        waiter: Option<oneshot::Sender<ExecutionView>>,
+    ) -> Result<(), RuntimeError> {
+        let arn = start.arn.clone();
+        let durable = waiter.is_none();
+        let (pending, effects, committed) = {
+            let mut live = self.inner.live.lock().expect("runtime lock");
+            let machine = self.machine_revision(&mut live, &start.machine_name, start.revision)?;
+            let definition_bytes = self
+                .inner
+                .store
+                .revision(&start.machine_name, start.revision)?
+                .map_or(0, |d| d.len());
+            let mut running = Running {
+                execution: Execution::new(Identity {
+                    arn: arn.clone(),
+                    name: start.name.clone(),
+                    machine_arn: start.machine_arn.clone(),
+                    machine_name: start.machine_name.clone(),
+                }),
+                machine: machine.clone(),
+                revision: start.revision,
+                express: Some(ExpressRun {
+                    history: Vec::new(),
+                    durable,
+                    waiter,
+                    definition_bytes,
+                }),
+            };
+            let limit = self.inner.config.express_max_seconds;
+            let timeout_seconds = Some(
+                machine
+                    .definition()
+                    .timeout_seconds
+                    .map_or(limit, |t| t.min(limit)),
+            );
+            let command = Command::Start {
+                input: start.input.clone(),
+                role_arn: self.role_arn(),
+                timeout_seconds,
+            };
+            let step = self.step(&mut live, &mut running, command, None)?;
+            live.executions.insert(arn.clone(), running);
+            step
+        };
+        self.finish_step(&arn, pending, effects, committed)
+            .await
+            .map(|_| ())
+    }
+
+    /// Starts again an asynchronous Express execution found unfinished at start-up.
+    pub(super) async fn restart_express(&self, start: ExpressStart) -> Result<(), RuntimeError> {
+        tracing::info!(execution = %start.arn, "restarting an unfinished Express execution from the beginning");
+        self.run_express(start, None).await
+    }
+
+    /// StartSyncExecution: runs an Express execution and returns its outcome.
+    pub async fn start_sync_execution(
+        &self,
+        machine: &str,
+        name: Option<&str>,
+        input: &str,
+    ) -> Result<ExecutionView, RuntimeError> {
+        let machine_name = self.inner.arns.machine_name(machine)?;
+        let record = self.machine_record(&machine_name)?;
+        if record.machine_type != crate::store::MachineType::Express {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "StartSyncExecution runs EXPRESS state machines only; '{machine_name}' is STANDARD"
+            )));
+        }
+        let name = self.execution_name(name)?;
+        let input = super::parse_json(
+            input,
+            "execution input",
+            self.inner.config.max_payload_bytes,
+            RuntimeError::InvalidInput,
+        )?;
+        let (waiter, outcome) = oneshot::channel();
+        let started = self
+            .start_express(&record, &name, input, Some(waiter))
+            .await?;
+        let limit = Duration::from_secs(self.inner.config.express_max_seconds + 5);
+        match tokio::time::timeout(limit, outcome).await {
+            Ok(Ok(view)) => Ok(view),
+            _ => Err(RuntimeError::Unavailable(format!(
+                "the Express execution {} did not report its outcome",
+                started.arn
+            ))),
+        }
+    }
+
+    /// Counts a step's usage and adds the writes that keep the counts durable; for an
+    /// Express execution, keeps its events in memory instead of writing them.
+    pub(super) fn account(
+        &self,
+        live: &mut Live,
+        running: &mut Running,
+        transitions_before: u64,
+        events: &[Event],
+        batch: &mut Batch,
+    ) {
+        let machine = running.execution.identity.machine_name.clone();
+        let now = now_ms();
+        let started = events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ExecutionStarted { .. }));
+        let Some(run) = running.express.as_mut() else {
+            let transitions = running.execution.transitions - transitions_before;
+            if started || transitions > 0 {
+                let record = count(live, &machine, now, |usage| {
+                    usage.standard_executions += u64::from(started);
+                    usage.standard_transitions += transitions;
+                });
+                batch.push(Write::PutUsage(record));
+            }
+            return;
+        };
+        // Express: nothing per transition reaches the store.
+        batch.writes.retain(|w| {
+            !matches!(
+                w,
+                Write::AppendEvents { .. }
+                    | Write::PutExecution(_)
+                    | Write::PutTimer(_)
+                    | Write::DeleteTimer(_)
+            )
+        });
+        for event in events {
+            tracing::info!(
+                target: "stepwise::express",
+                execution = %running.execution.identity.arn,
+                id = event.id,
+                event = %event.kind.type_name(),
+                "express transition"
+            );
+        }
+        run.history.extend_from_slice(events);
+        if started {
+            batch.push(Write::PutUsage(count(live, &machine, now, |usage| {
+                usage.express_requests += 1
+            })));
+            if run.durable {
+                // Recorded before the start returns: a crash from here on re-runs it.
+                let identity = &running.execution.identity;
+                batch.push(Write::PutExpressStart(ExpressStart {
+                    arn: identity.arn.clone(),
+                    name: identity.name.clone(),
+                    machine_name: identity.machine_name.clone(),
+                    machine_arn: identity.machine_arn.clone(),
+                    revision: running.revision,
+                    input: running.execution.input.clone(),
+                }));
+            }
+        }
+        if running.execution.status != Status::Running {
+            let billing = billing_of(&running.execution, run);
+            batch.push(Write::PutUsage(count(live, &machine, now, |usage| {
+                usage.add_express(billing)
+            })));
+            if run.durable {
+                batch.push(Write::DeleteExpressStart(
+                    running.execution.identity.arn.clone(),
+                ));
+            }
+        }
+    }
+
+    /// Moves a finished Express execution to the inspection ring and tells its waiter.
+    pub(super) fn finish_express(
+        &self,
+        live: &mut Live,
+        execution: Execution,
+        revision: u32,
+        mut run: ExpressRun,
+    ) {
+        let billing = billing_of(&execution, &run);
+        let view = ExecutionView {
+            record: record_of(&execution, revision),
+            input: execution.input.clone(),
+            billing: Some(billing),
+        };
+        if let Some(waiter) = run.waiter.take() {
+            let _ = waiter.send(view.clone());
+        }
+        live.finished_express.push_back(Finished {
+            view,
+            history: std::mem::take(&mut run.history),
+        });
+        while live.finished_express.len() > self.inner.config.express_history {
+            live.finished_express.pop_front();
+        }
+    }
+
+    /// A running or recently finished Express execution, with its events.
+    pub(super) fn express_view(
+        &self,
+        arn: &str,
+    ) -> Result<(ExecutionView, Vec<Event>), RuntimeError> {
+        let live = self.inner.live.lock().expect("runtime lock");
+        if let Some(running) = live.executions.get(arn)
+            && let Some(run) = &running.express
+        {
+            let view = ExecutionView {
+                record: record_of(&running.execution, running.revision),
+                input: running.execution.input.clone(),
+                billing: None,
+            };
+            return Ok((view, run.history.clone()));
+        }
+        if let Some(finished) = live
+            .finished_express
+            .iter()
+            .rev()
+            .find(|f| f.view.record.arn == arn)
+        {
+            return Ok((finished.view.clone(), finished.history.clone()));
+        }
+        Err(RuntimeError::ExecutionNotFound(format!(
+            "Express execution {arn} is not in memory: Express histories are not persisted; only running executions and the last {} finished ones can be inspected, and none survive a restart",
+            self.inner.config.express_history
+        )))
+    }
+
+    /// Usage of one state machine (or all) between two times, with its estimated cost.
+    /// Counts are kept per hour, so the window is widened to whole hours.
+    pub fn usage(
+        &self,
+        machine: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(Usage, Cost), RuntimeError> {
+        if to_ms < from_ms {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "the usage window ends ({to_ms}) before it starts ({from_ms})"
+            )));
+        }
+        let machine = machine
+            .filter(|m| !m.is_empty())
+            .map(|m| self.inner.arns.machine_name(m))
+            .transpose()?;
+        let (first, last) = (
+            from_ms.div_euclid(MS_PER_HOUR),
+            to_ms.div_euclid(MS_PER_HOUR),
+        );
+        let live = self.inner.live.lock().expect("runtime lock");
+        let mut total = Usage::default();
+        for ((name, hour), usage) in &live.usage {
+            if (first..=last).contains(hour) && machine.as_ref().is_none_or(|m| m == name) {
+                total.add(usage);
+            }
+        }
+        Ok((total, total.cost(&self.inner.config.prices)))
+    }
+
+    /// A caller's execution name, or a fresh one.
+    pub(super) fn execution_name(&self, name: Option<&str>) -> Result<String, RuntimeError> {
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(name) => name.to_string(),
+            None => {
+                let mut live = self.inner.live.lock().expect("runtime lock");
+                super::uuid_from(&mut live.random)
+            }
+        };
+        super::check_name("execution", &name)?;
+        Ok(name)
+    }
+}
+
+/// Adds to the counts of `machine` in the hour of `at_ms`; returns the record to store.
+fn count(live: &mut Live, machine: &str, at_ms: i64, add: impl FnOnce(&mut Usage)) -> UsageRecord {
+    let hour = at_ms.div_euclid(MS_PER_HOUR);
+    let usage = live.usage.entry((machine.to_string(), hour)).or_default();
+    add(usage);
+    UsageRecord {
+        machine: machine.to_string(),
+        hour,
+        usage: *usage,
+    }
+}
+
+/// An Express execution's billing from its duration, definition, largest payload and
+/// Parallel/Map steps.
+fn billing_of(execution: &Execution, run: &ExpressRun) -> ExpressBilling {
+    let duration = execution.stop_ms.unwrap_or_else(now_ms) - execution.start_ms;
+    let mut data_bytes = crate::asl::json::payload_size(&execution.input);
+    let mut steps = 0;
+    for event in &run.history {
+        match &event.kind {
+            EventKind::ParallelStarted { branches, .. } => steps += branches,
+            EventKind::MapIterationStarted { input, .. } => {
+                steps += 1;
+                data_bytes = data_bytes.max(crate::asl::json::payload_size(input));
+            }
+            EventKind::StateExited { output, .. } => {
+                data_bytes = data_bytes.max(crate::asl::json::payload_size(output))
+            }
+            _ => {}
+        }
+    }
+    express_billing(
+        duration.max(0) as u64,
+        run.definition_bytes,
+        data_bytes,
+        steps,
+    )
+}
