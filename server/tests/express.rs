@@ -328,3 +328,44 @@ async fn transitions_are_counted_as_aws_bills_them_and_usage_is_queried_by_windo
     assert_eq!((again.standard_transitions, again.express_requests), (4, 3));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_price_table_comes_from_configuration() {
+    let dir = TempDir::new("prices");
+    let prices = dir.path().join("prices.json");
+    std::fs::write(&prices, r#"{"standard_transition": 1.0, "express_request": 0.5, "express_gb_hour_tiers": [[1e308, 0.0]]}"#).unwrap();
+    let data = dir.path().join("data");
+    let (server, mut clients) = start_with(&data, |c| c.price_table = Some(prices.clone())).await;
+    clients.create("Two", &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Succeed"}}})).await;
+    let arn = clients.start("Two", "t", json!({})).await;
+    clients.wait_done(&arn, LIMIT).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let usage = clients
+        .executions
+        .get_usage(pb::GetUsageRequest {
+            state_machine: String::new(),
+            start_time_ms: now - 1000,
+            end_time_ms: now + 1000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(usage.standard_cost, 2.0, "two transitions at $1 each");
+    server.shutdown().await.unwrap();
+
+    std::fs::write(&prices, r#"{"standard_transitions": 1.0}"#).unwrap();
+    let mut config = stepwise_server::Config::ephemeral(dir.path().join("other"));
+    config.price_table = Some(prices.clone());
+    let err = stepwise_server::start(config)
+        .await
+        .err()
+        .expect("a bad price table is refused");
+    assert!(
+        err.to_string().contains("is not valid")
+            && err.to_string().contains("standard_transitions"),
+        "{err}"
+    );
+}
