@@ -63,6 +63,8 @@ pub struct RunningServer {
 impl RunningServer {
     /// Stops accepting requests, lets the ones in flight finish, commits and flushes.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        // Long polls would hold the drain for up to a minute; end them first.
+        self.runtime.stop_polls();
         let _ = self.stop.send(true);
         let served = match self.grpc.await {
             Ok(result) => result,

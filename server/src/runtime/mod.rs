@@ -359,6 +359,11 @@ impl Runtime {
         Ok(runtime)
     }
 
+    /// Ends long polls in progress and refuses new ones: the first step of a shutdown.
+    pub fn stop_polls(&self) {
+        self.inner.queues.close();
+    }
+
     /// Stops the timer service and commits everything submitted.
     pub async fn shutdown(&self) {
         let _ = self.inner.stop.send(true);

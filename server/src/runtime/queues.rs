@@ -31,6 +31,8 @@ pub struct Offer {
 #[derive(Default)]
 struct Waiting {
     by_queue: HashMap<String, VecDeque<Offer>>,
+    /// Set at shutdown: polls return at once with nothing.
+    closed: bool,
 }
 
 /// All queues.
@@ -61,9 +63,23 @@ impl Queues {
         }
     }
 
+    /// Ends every poll in progress and refuses new ones (at shutdown), so that long polls
+    /// do not hold up the drain of requests in flight.
+    pub fn close(&self) {
+        self.waiting.lock().expect("queue lock").closed = true;
+        self.offered.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.waiting.lock().expect("queue lock").closed
+    }
+
     /// Takes the oldest task of the first queue that has one.
     pub fn take(&self, queues: &[String]) -> Option<Offer> {
         let mut waiting = self.waiting.lock().expect("queue lock");
+        if waiting.closed {
+            return None;
+        }
         queues
             .iter()
             .find_map(|q| waiting.by_queue.get_mut(q).and_then(VecDeque::pop_front))
@@ -82,6 +98,9 @@ impl Queues {
             notified.as_mut().enable();
             if let Some(offer) = self.take(queues) {
                 return Some(offer);
+            }
+            if self.is_closed() {
+                return None;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return self.take(queues);
