@@ -1,7 +1,14 @@
-//! A typed async client for the Stepwise gRPC API.
+//! A typed async client for the Stepwise gRPC API, and the pieces of the `stepwise` CLI
+//! that are worth reusing (graph rendering).
+
+pub mod graph;
+
+use std::time::Duration;
 
 use stepwise_proto::v1 as pb;
+use stepwise_proto::v1::executions_client::ExecutionsClient;
 use stepwise_proto::v1::state_machines_client::StateMachinesClient;
+use stepwise_proto::v1::tasks_client::TasksClient;
 use tonic::transport::{Channel, Endpoint};
 
 pub use stepwise_proto::v1::{Diagnostic, Severity, ValidationResult};
@@ -31,7 +38,7 @@ pub enum ClientError {
         source: tonic::transport::Error,
     },
     /// The server answered with an error status.
-    #[error("{}: {}", .0.code(), .0.message())]
+    #[error("{}", .0.message())]
     Status(#[from] tonic::Status),
 }
 
@@ -44,10 +51,15 @@ pub struct Validation {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// A connection to a Stepwise server.
+/// A connection to a Stepwise server: the three services of the contract.
 #[derive(Debug, Clone)]
 pub struct Client {
-    state_machines: StateMachinesClient<Channel>,
+    /// `stepwise.v1.StateMachines`.
+    pub state_machines: StateMachinesClient<Channel>,
+    /// `stepwise.v1.Executions`.
+    pub executions: ExecutionsClient<Channel>,
+    /// `stepwise.v1.Tasks`.
+    pub tasks: TasksClient<Channel>,
 }
 
 impl Client {
@@ -65,7 +77,9 @@ impl Client {
                 source,
             })?;
         Ok(Client {
-            state_machines: StateMachinesClient::new(channel),
+            state_machines: StateMachinesClient::new(channel.clone()),
+            executions: ExecutionsClient::new(channel.clone()),
+            tasks: TasksClient::new(channel),
         })
     }
 
@@ -82,5 +96,55 @@ impl Client {
             ok: response.result() == ValidationResult::Ok,
             diagnostics: response.diagnostics,
         })
+    }
+
+    /// An execution's description.
+    pub async fn describe(&mut self, arn: &str) -> Result<pb::Execution, ClientError> {
+        Ok(self
+            .executions
+            .describe_execution(pb::DescribeExecutionRequest {
+                execution_arn: arn.to_string(),
+            })
+            .await?
+            .into_inner())
+    }
+
+    /// An execution's whole history, page after page.
+    pub async fn history(
+        &mut self,
+        arn: &str,
+        reverse: bool,
+    ) -> Result<Vec<pb::HistoryEvent>, ClientError> {
+        let mut events = Vec::new();
+        let mut next_token = String::new();
+        loop {
+            let page = self
+                .executions
+                .get_execution_history(pb::GetExecutionHistoryRequest {
+                    execution_arn: arn.to_string(),
+                    max_results: 1000,
+                    next_token,
+                    reverse_order: reverse,
+                    exclude_execution_data: false,
+                })
+                .await?
+                .into_inner();
+            events.extend(page.events);
+            if page.next_token.is_empty() {
+                return Ok(events);
+            }
+            next_token = page.next_token;
+        }
+    }
+
+    /// Waits until an execution ends, polling its status.
+    pub async fn wait(&mut self, arn: &str) -> Result<pb::Execution, ClientError> {
+        loop {
+            let execution = self.describe(arn).await?;
+            if execution.status() != pb::ExecutionStatus::Running {
+                return Ok(execution);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
