@@ -131,7 +131,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         grpc_listener,
         wait_for(stopped.clone()),
     ));
-    let http = tokio::spawn(serve_http(http_listener, wait_for(stopped)));
+    let http = tokio::spawn(serve_http(
+        runtime.clone(),
+        http_listener,
+        wait_for(stopped),
+    ));
     Ok(RunningServer {
         grpc_addr,
         http_addr,
@@ -164,9 +168,14 @@ async fn serve_grpc(
     Ok(())
 }
 
-/// A minimal HTTP/1.1 listener: `GET /health` answers 200 `ok`; anything else 404. The
-/// AWS-compatible API and metrics will replace it with a full router.
-async fn serve_http(listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) {
+/// A minimal HTTP/1.1 listener: `GET /health` answers 200 `ok`, `GET /metrics` the
+/// Prometheus text; anything else 404. The AWS-compatible API will replace it with a full
+/// router.
+async fn serve_http(
+    runtime: Runtime,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -176,17 +185,28 @@ async fn serve_http(listener: TcpListener, shutdown: impl Future<Output = ()> + 
         let Ok((mut socket, _)) = accepted else {
             continue;
         };
+        let runtime = runtime.clone();
         tokio::spawn(async move {
             let mut buffer = [0u8; 1024];
             let Ok(n) = socket.read(&mut buffer).await else {
                 return;
             };
             let request = String::from_utf8_lossy(&buffer[..n]);
-            let response = if request.starts_with("GET /health ") {
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n"
+            let (status, content_type, body) = if request.starts_with("GET /health ") {
+                ("200 OK", "text/plain", "ok\n".to_string())
+            } else if request.starts_with("GET /metrics ") {
+                (
+                    "200 OK",
+                    "text/plain; version=0.0.4",
+                    runtime.metrics_text(),
+                )
             } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nnot found\n"
+                ("404 Not Found", "text/plain", "not found\n".to_string())
             };
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = socket.write_all(response.as_bytes()).await;
         });
     }

@@ -879,6 +879,24 @@ async fn health_and_history_paging() {
         token = page.next_token;
     }
     assert_eq!(ids, [6, 5, 4, 3, 2, 1]);
+    let mut socket = tokio::net::TcpStream::connect(server.http_addr)
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut metrics = String::new();
+    socket.read_to_string(&mut metrics).await.unwrap();
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    for line in [
+        "stepwise_executions_started_total 1",
+        "stepwise_executions_ended_total{status=\"SUCCEEDED\"} 1",
+        "stepwise_state_transitions_total 2",
+        "stepwise_commit_latency_seconds_count",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
     server.shutdown().await.unwrap();
 }
 

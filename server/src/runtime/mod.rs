@@ -7,6 +7,7 @@
 
 mod committer;
 mod express;
+mod metrics;
 mod names;
 mod queues;
 mod timers;
@@ -223,6 +224,7 @@ struct Inner {
     timers: Timers,
     committed: broadcast::Sender<Arc<Committed>>,
     stop: tokio::sync::watch::Sender<bool>,
+    metrics: metrics::Metrics,
 }
 
 /// The runtime handle (cheap to clone).
@@ -344,6 +346,7 @@ impl Runtime {
                 timers: Timers::default(),
                 committed,
                 stop,
+                metrics: metrics::Metrics::default(),
             }),
         };
         let express_starts = runtime.recover()?;
@@ -357,6 +360,11 @@ impl Runtime {
             runtime.restart_express(start).await?;
         }
         Ok(runtime)
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics.render()
     }
 
     /// Ends long polls in progress and refuses new ones: the first step of a shutdown.
@@ -860,6 +868,15 @@ impl Runtime {
             &outcome.events,
             &mut batch,
         );
+        let metrics = &self.inner.metrics;
+        metrics.transitions(running.execution.transitions - transitions_before);
+        for event in &outcome.events {
+            match &event.kind {
+                EventKind::ExecutionStarted { .. } => metrics.execution_started(),
+                kind if kind.is_terminal() => metrics.execution_ended(running.execution.status),
+                _ => {}
+            }
+        }
         let durable = if batch.is_empty() {
             None
         } else {
@@ -885,10 +902,12 @@ impl Runtime {
         committed: Committed,
     ) -> Result<i64, RuntimeError> {
         if let Some(durable) = pending.durable.take() {
+            let waited = std::time::Instant::now();
             let result = match durable.await {
                 Ok(result) => result.map_err(RuntimeError::from),
                 Err(_) => Err(RuntimeError::Unavailable("the committer stopped".into())),
             };
+            self.inner.metrics.commit_latency.observe(waited.elapsed());
             if let Err(e) = result {
                 // What is in memory is ahead of the store: drop it and rebuild the
                 // execution from what the store has, so the two agree again.
@@ -1145,9 +1164,11 @@ impl Runtime {
             return Ok(Some(offer));
         }
         let wait = wait.min(Duration::from_secs(MAX_POLL_SECONDS));
+        let polled_at = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let Some(offer) = self.inner.queues.take_or_wait(&names, deadline).await else {
+                self.inner.metrics.poll_wait.observe(polled_at.elapsed());
                 return Ok(None);
             };
             // Record TaskStarted in its own task, so that a poller that goes away
@@ -1162,7 +1183,12 @@ impl Runtime {
             let started =
                 tokio::spawn(async move { runtime.command(&execution, command, None).await });
             match started.await {
-                Ok(Ok(())) => return Ok(Some(offer)),
+                Ok(Ok(())) => {
+                    self.inner.metrics.poll_wait.observe(polled_at.elapsed());
+                    self.inner.metrics.task_dispatched();
+                    tracing::debug!(execution = %offer.execution, queue = %offer.queue, state = %offer.state_name, worker = worker_name, "task handed to a worker");
+                    return Ok(Some(offer));
+                }
                 Ok(Err(RuntimeError::Unavailable(e))) => {
                     self.inner.queues.offer(offer);
                     return Err(RuntimeError::Unavailable(e));
