@@ -42,6 +42,9 @@ pub struct Config {
     /// `express_request`, `express_gb_hour_tiers`); AWS's us-east-1 list prices by default.
     #[arg(long, env = "STEPWISE_PRICE_TABLE")]
     pub price_table: Option<PathBuf>,
+    /// Log format on stderr: text or json (level via RUST_LOG).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"], env = "STEPWISE_LOG_FORMAT")]
+    pub log_format: String,
 }
 
 impl Config {
@@ -57,6 +60,7 @@ impl Config {
             express_max_seconds: 300,
             express_history: 1000,
             price_table: None,
+            log_format: "text".into(),
         }
     }
 }

@@ -156,6 +156,8 @@ async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     tonic::transport::Server::builder()
+        // One span per RPC, named by its method, so every log line of a call carries it.
+        .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
         .add_service(StateMachinesServer::new(StateMachinesService::new(
             runtime.clone(),
         )))

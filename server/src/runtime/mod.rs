@@ -871,6 +871,7 @@ impl Runtime {
         let metrics = &self.inner.metrics;
         metrics.transitions(running.execution.transitions - transitions_before);
         for event in &outcome.events {
+            tracing::debug!(execution = %arn, id = event.id, event = %event.kind.type_name(), "transition");
             match &event.kind {
                 EventKind::ExecutionStarted { .. } => metrics.execution_started(),
                 kind if kind.is_terminal() => metrics.execution_ended(running.execution.status),
