@@ -70,6 +70,15 @@ fn fixtures_are_the_shared_seed_examples_unchanged() {
         }
     }
     assert_eq!(compared, 2, "both seed examples are compared");
+    // The copies in examples/ (for the README's walk-through) are the same files.
+    for name in ["choice-state.asl.json", "test-pipeline.asl.json"] {
+        let copy = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(
+            std::fs::read_to_string(&copy).unwrap(),
+            seed(name),
+            "{copy} differs"
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,17 @@
+#!/usr/bin/env sh
+# Serves the five functions of examples/test-pipeline.asl.json with real commands, so the
+# workflow runs a project's checks as three parallel branches. Each command gets the task
+# input as JSON on stdin; a non-zero exit fails the task (Exec.ExitCode) and, with it,
+# the Parallel state and the whole execution.
+#
+# Usage: examples/test-pipeline/worker.sh   (from the repository root, server running)
+set -eu
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+exec cargo run --release -q -p stepwise-worker -- \
+  --concurrency 4 \
+  --exec AMIS_unittest_test_accept="$here/checks/accept.sh $root" \
+  --exec AMIS_unittest_test_decrypt="$here/checks/decrypt.sh $root" \
+  --exec AMIS_unittest_test_update_db="$here/checks/update_db.sh $root" \
+  --exec AMIS_perftest_test="$here/checks/perftest.sh $root" \
+  --exec AMIS_perftest_get_stats="$here/checks/get_stats.sh $root"
