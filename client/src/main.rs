@@ -25,6 +25,10 @@ struct Cli {
     /// How to print results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Export traces over OTLP/gRPC to this collector (also `OTEL_EXPORTER_OTLP_ENDPOINT`);
+    /// the trace context travels to the server and on to the workers.
+    #[arg(long, global = true)]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -218,7 +222,11 @@ enum ActivityCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    let telemetry = stepwise_proto::trace::init("stepwise", cli.otlp_endpoint.as_deref(), false);
+    let span = tracing::info_span!("stepwise");
+    let result = tracing::Instrument::instrument(run(cli), span).await;
+    drop(telemetry);
+    match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("stepwise: {message}");
@@ -544,11 +552,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             wait,
             sync,
         } => {
-            let request = pb::StartExecutionRequest {
+            let mut request = tonic::Request::new(pb::StartExecutionRequest {
                 state_machine: machine,
                 name: name.unwrap_or_default(),
                 input: text_or_file(&input)?,
-            };
+            });
+            stepwise_proto::trace::inject(request.metadata_mut());
             if sync {
                 let execution = client
                     .executions

@@ -6,3 +6,4 @@ pub mod v1 {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("stepwise.v1");
 }
+pub mod trace;

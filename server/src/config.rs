@@ -45,6 +45,9 @@ pub struct Config {
     /// Log format on stderr: text or json (level via RUST_LOG).
     #[arg(long, default_value = "text", value_parser = ["text", "json"], env = "STEPWISE_LOG_FORMAT")]
     pub log_format: String,
+    /// Export traces over OTLP/gRPC to this collector (also `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             express_history: 1000,
             price_table: None,
             log_format: "text".into(),
+            otlp_endpoint: None,
         }
     }
 }

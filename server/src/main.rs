@@ -4,20 +4,21 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use stepwise_server::Config;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if config.log_format == "json" {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    let _telemetry = match stepwise_proto::trace::init(
+        "stepwise-server",
+        config.otlp_endpoint.as_deref(),
+        config.log_format == "json",
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("stepwise-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Listen for signals before the ports open, so a stop request that arrives during
     // recovery is not lost (the default action would kill the process mid-start).
     let signals = Signals::listen();

@@ -157,7 +157,12 @@ async fn serve_grpc(
 ) -> Result<(), ServerError> {
     tonic::transport::Server::builder()
         // One span per RPC, named by its method, so every log line of a call carries it.
-        .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
+        .trace_fn(|request| {
+            let span = tracing::info_span!("rpc", method = %request.uri().path());
+            // A caller's W3C trace context makes this call part of its trace.
+            stepwise_proto::trace::adopt(&span, request.headers());
+            span
+        })
         .add_service(StateMachinesServer::new(StateMachinesService::new(
             runtime.clone(),
         )))

@@ -45,6 +45,8 @@ pub struct Task {
     pub heartbeat_seconds: Option<u64>,
     /// TimeoutSeconds, if the state set one.
     pub timeout_seconds: Option<u64>,
+    /// The W3C trace context of the execution's start, if it was traced.
+    pub traceparent: Option<String>,
 }
 
 /// A handler's failure: the error name Retry/Catch match and a cause for people.
@@ -248,6 +250,7 @@ async fn poll(
                     state_name: task.state_name,
                     heartbeat_seconds: task.heartbeat_seconds,
                     timeout_seconds: task.timeout_seconds,
+                    traceparent: (!task.traceparent.is_empty()).then_some(task.traceparent),
                 });
             }
             Err(status) if retryable(&status) => {
@@ -267,6 +270,13 @@ async fn poll(
     }
 }
 
+/// A request carrying `span`'s trace context in its metadata.
+fn traced<T>(span: &tracing::Span, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    span.in_scope(|| stepwise_proto::trace::inject(request.metadata_mut()));
+    request
+}
+
 /// Whether an error means "try again later" rather than "no".
 fn retryable(status: &tonic::Status) -> bool {
     !matches!(
@@ -282,8 +292,12 @@ async fn run_task(mut client: TasksClient<Channel>, handler: Handler, task: Task
         .heartbeat_seconds
         .map(|s| Duration::from_millis((s * 1000 / 3).max(100)));
     let span = tracing::info_span!("task", queue = %task.queue, execution = %task.execution_arn, state = %task.state_name);
+    if let Some(traceparent) = &task.traceparent {
+        // The task joins the trace of the execution's start.
+        stepwise_proto::trace::adopt_traceparent(&span, traceparent);
+    }
     // The handler runs in its own task so that a panic is caught as a JoinError.
-    let mut running = tokio::spawn(handler(task).instrument(span));
+    let mut running = tokio::spawn(handler(task).instrument(span.clone()));
     let outcome = loop {
         let tick = async {
             match heartbeat {
@@ -294,7 +308,7 @@ async fn run_task(mut client: TasksClient<Channel>, handler: Handler, task: Task
         tokio::select! {
             joined = &mut running => break joined,
             _ = tick => {
-                let beat = client.send_task_heartbeat(pb::SendTaskHeartbeatRequest { token: token.clone() }).await;
+                let beat = client.send_task_heartbeat(traced(&span, pb::SendTaskHeartbeatRequest { token: token.clone() })).await;
                 if let Err(status) = beat {
                     tracing::debug!("heartbeat not taken: {status}");
                 }
@@ -321,18 +335,24 @@ async fn run_task(mut client: TasksClient<Channel>, handler: Handler, task: Task
     loop {
         let sent = match &result {
             Ok(output) => client
-                .send_task_success(pb::SendTaskSuccessRequest {
-                    token: token.clone(),
-                    output: output.to_string(),
-                })
+                .send_task_success(traced(
+                    &span,
+                    pb::SendTaskSuccessRequest {
+                        token: token.clone(),
+                        output: output.to_string(),
+                    },
+                ))
                 .await
                 .map(|_| ()),
             Err(e) => client
-                .send_task_failure(pb::SendTaskFailureRequest {
-                    token: token.clone(),
-                    error: e.error.clone(),
-                    cause: e.cause.clone(),
-                })
+                .send_task_failure(traced(
+                    &span,
+                    pb::SendTaskFailureRequest {
+                        token: token.clone(),
+                        error: e.error.clone(),
+                        cause: e.cause.clone(),
+                    },
+                ))
                 .await
                 .map(|_| ()),
         };

@@ -15,7 +15,6 @@ use clap::Parser;
 use serde_json::{Value, json};
 use stepwise_worker::{Task, TaskError, Worker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing_subscriber::EnvFilter;
 
 /// How much of stderr a failed command reports as the cause.
 const STDERR_TAIL: usize = 2048;
@@ -52,6 +51,12 @@ struct Args {
     /// Seconds to let running tasks finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30)]
     grace_seconds: u64,
+    /// Log format on stderr: text or json (level via RUST_LOG).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Export traces over OTLP/gRPC to this collector (also `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    #[arg(long)]
+    otlp_endpoint: Option<String>,
 }
 
 fn split(spec: &str, flag: &str) -> Result<(String, String), String> {
@@ -63,13 +68,15 @@ fn split(spec: &str, flag: &str) -> Result<(String, String), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
+    let _telemetry = match stepwise_proto::trace::init(
+        "stepwise-worker",
+        args.otlp_endpoint.as_deref(),
+        args.log_format == "json",
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(e) => return usage(&e),
+    };
     let mut worker = Worker::new(args.endpoint.clone())
         .concurrency(args.concurrency)
         .grace_period(Duration::from_secs(args.grace_seconds));

@@ -101,6 +101,7 @@ impl pb::tasks_server::Tasks for TasksService {
                 state_name: offer.state_name,
                 heartbeat_seconds: offer.heartbeat_seconds,
                 timeout_seconds: offer.timeout_seconds,
+                traceparent: offer.traceparent.unwrap_or_default(),
             },
         };
         Ok(Response::new(response))

@@ -117,6 +117,7 @@ impl Runtime {
                 }),
                 machine: machine.clone(),
                 revision: start.revision,
+                traceparent: stepwise_proto::trace::current_traceparent(),
                 express: Some(ExpressRun {
                     history: Vec::new(),
                     durable,

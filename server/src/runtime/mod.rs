@@ -189,6 +189,8 @@ struct Running {
     revision: u32,
     /// Set for Express executions, which live in memory only.
     express: Option<express::ExpressRun>,
+    /// The trace context of the call that started it (not persisted).
+    traceparent: Option<String>,
 }
 
 struct TokenInfo {
@@ -432,7 +434,7 @@ impl Runtime {
                 if task.started_ms.is_none() && !task.submitted {
                     self.inner
                         .queues
-                        .offer(offer_of(&record.arn, &machine, thread, task));
+                        .offer(offer_of(&record.arn, &machine, thread, task, None));
                 } else if let (Some(seconds), false) = (task.heartbeat_seconds, task.submitted) {
                     // Heartbeats are not persisted: a started task gets a fresh heartbeat
                     // window from the restart, so its worker has time to reconnect.
@@ -452,6 +454,7 @@ impl Runtime {
                     machine,
                     revision: record.revision,
                     express: None,
+                    traceparent: None,
                 },
             );
             recovered += 1;
@@ -687,6 +690,8 @@ impl Runtime {
                 machine,
                 revision: record.revision,
                 express: None,
+                // The trace of the StartExecution call continues through its tasks.
+                traceparent: stepwise_proto::trace::current_traceparent(),
             };
             let command = Command::Start {
                 input,
@@ -963,6 +968,7 @@ impl Runtime {
                         machine: running.machine,
                         revision: running.revision,
                         express: None,
+                        traceparent: running.traceparent,
                     },
                 );
             }
@@ -1013,6 +1019,7 @@ impl Runtime {
                             input,
                             heartbeat_seconds,
                             timeout_seconds,
+                            traceparent: running.and_then(|r| r.traceparent.clone()),
                         });
                     }
                 }
@@ -1213,8 +1220,15 @@ impl Runtime {
         let thread_id = *running.execution.tokens.get(delivery)?;
         let task = running.execution.pending_task(thread_id)?;
         let thread = running.execution.threads.get(&thread_id)?;
-        (task.poll_id.as_deref() == Some(poll_id))
-            .then(|| offer_of(execution, &running.machine, thread, task))
+        (task.poll_id.as_deref() == Some(poll_id)).then(|| {
+            offer_of(
+                execution,
+                &running.machine,
+                thread,
+                task,
+                running.traceparent.clone(),
+            )
+        })
     }
 
     fn token_execution(&self, token: &str) -> Result<String, RuntimeError> {
@@ -1403,7 +1417,13 @@ struct Pending {
 }
 
 /// The offer a pending task makes to pollers: what its worker receives.
-fn offer_of(execution: &str, machine: &Machine, thread: &Thread, task: &PendingTask) -> Offer {
+fn offer_of(
+    execution: &str,
+    machine: &Machine,
+    thread: &Thread,
+    task: &PendingTask,
+    traceparent: Option<String>,
+) -> Offer {
     let state = thread.state.as_deref().and_then(|name| machine.state(name));
     let input = match state.map(|s| &s.kind) {
         Some(StateKind::Task(t)) => t.resource.worker_input(&task.parameters),
@@ -1417,6 +1437,7 @@ fn offer_of(execution: &str, machine: &Machine, thread: &Thread, task: &PendingT
         input,
         heartbeat_seconds: task.heartbeat_seconds,
         timeout_seconds: task.timeout_seconds,
+        traceparent,
     }
 }
 

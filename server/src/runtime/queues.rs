@@ -26,6 +26,8 @@ pub struct Offer {
     pub heartbeat_seconds: Option<u64>,
     /// TimeoutSeconds.
     pub timeout_seconds: Option<u64>,
+    /// The trace context of the execution's start, if it was traced.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Default)]
