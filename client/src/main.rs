@@ -321,6 +321,60 @@ fn event_json(event: &pb::HistoryEvent) -> Value {
         "name": event.name, "input": event.input, "output": event.output, "resource": event.resource, "error": event.error, "cause": event.cause})
 }
 
+/// The live status line of `start --wait` and `history --follow` on a terminal.
+struct Progress {
+    started: std::time::Instant,
+    entered: usize,
+    done: usize,
+    current: Vec<String>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            started: std::time::Instant::now(),
+            entered: 0,
+            done: 0,
+            current: Vec::new(),
+        }
+    }
+}
+
+impl Progress {
+    fn record(&mut self, event: &pb::HistoryEvent) {
+        let Some(name) = &event.name else { return };
+        if event.r#type.ends_with("StateEntered") {
+            self.entered += 1;
+            self.current.push(name.clone());
+        } else if event.r#type.ends_with("StateExited") || event.r#type.ends_with("StateAborted") {
+            self.done += 1;
+            self.current.retain(|n| n != name);
+        }
+    }
+
+    fn draw(&self) {
+        use std::io::Write;
+        let at = if self.current.is_empty() {
+            "-".to_string()
+        } else {
+            self.current.join(", ")
+        };
+        print!(
+            "\r\x1b[2K  running: {} states entered, {} done, now at {at} ({:.1}s)",
+            self.entered,
+            self.done,
+            self.started.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stdout().flush();
+    }
+
+    fn clear(&self) {
+        use std::io::Write;
+        print!("\r\x1b[2K");
+        let _ = std::io::stdout().flush();
+    }
+}
+
 /// Prints events as they happen until the execution ends; returns its final state.
 async fn follow(client: &mut Client, output: Output, arn: &str) -> Result<pb::Execution, String> {
     let mut stream = client
@@ -333,16 +387,38 @@ async fn follow(client: &mut Client, output: Output, arn: &str) -> Result<pb::Ex
         .map_err(|s| s.message().to_string())?
         .into_inner();
     let mut start_ms = None;
-    while let Some(event) = stream
-        .message()
-        .await
-        .map_err(|s| s.message().to_string())?
-    {
+    // On a terminal, a status line under the events shows where the execution is and
+    // for how long; redirected output gets plain lines only.
+    let mut progress = (output == Output::Text
+        && std::io::IsTerminal::is_terminal(&std::io::stdout()))
+    .then(Progress::default);
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        let next = tokio::select! {
+            next = stream.message() => next.map_err(|s| s.message().to_string())?,
+            _ = tick.tick() => {
+                if let Some(progress) = &progress {
+                    progress.draw();
+                }
+                continue;
+            }
+        };
+        let Some(event) = next else { break };
         let start = *start_ms.get_or_insert(event.timestamp_ms);
+        if let Some(progress) = &mut progress {
+            progress.clear();
+            progress.record(&event);
+        }
         match output {
             Output::Json => println!("{}", event_json(&event)),
             Output::Text => println!("{}", event_line(&event, start)),
         }
+        if let Some(progress) = &progress {
+            progress.draw();
+        }
+    }
+    if let Some(progress) = &progress {
+        progress.clear();
     }
     // The stream ends with the execution; its record may trail by a moment.
     for _ in 0..50 {
