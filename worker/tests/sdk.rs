@@ -339,3 +339,78 @@ async fn the_exec_worker_runs_commands_and_reports_failures() {
     );
     env.finish().await;
 }
+
+/// A one-request-at-a-time HTTP server answering `status` with `body` to every POST, and
+/// recording the bodies it received.
+async fn http_server(
+    status: u16,
+    body: &'static str,
+) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let served = tokio::spawn(async move {
+        let mut received = Vec::new();
+        let Ok(Ok((mut socket, _))) = tokio::time::timeout(LIMIT, listener.accept()).await else {
+            return received;
+        };
+        let mut request = vec![0u8; 64 * 1024];
+        let n = socket.read(&mut request).await.unwrap();
+        let text = String::from_utf8_lossy(&request[..n]).to_string();
+        received.push(
+            text.split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default(),
+        );
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(response.as_bytes()).await.unwrap();
+        received
+    });
+    (url, served)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_worker_posts_the_input_and_fails_on_non_2xx() {
+    let mut env = Env::start("http").await;
+    env.create("Hook", json!({"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": lambda("hook"), "End": true}}})).await;
+    for (status, body, expected) in [
+        (200, r#"{"accepted": true}"#, pb::ExecutionStatus::Succeeded),
+        (503, "busy", pb::ExecutionStatus::Failed),
+    ] {
+        let (url, served) = http_server(status, body).await;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise-worker"))
+            .args([
+                "--endpoint",
+                &env.endpoint,
+                "--http",
+                &format!("hook={url}"),
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let arn = env.start_execution("Hook", json!({"order": status})).await;
+        let execution = env.wait(&arn).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(execution.status(), expected);
+        let received = served.await.unwrap();
+        assert_eq!(received, [json!({"order": status}).to_string()]);
+        if expected == pb::ExecutionStatus::Succeeded {
+            assert_eq!(
+                serde_json::from_str::<Value>(execution.output()).unwrap(),
+                json!({"accepted": true})
+            );
+        } else {
+            assert_eq!(execution.error(), "Http.Status");
+            assert!(
+                execution.cause().contains("answered 503: busy"),
+                "{}",
+                execution.cause()
+            );
+        }
+    }
+    env.finish().await;
+}
