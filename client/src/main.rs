@@ -258,6 +258,13 @@ fn status_name(status: pb::ExecutionStatus) -> &'static str {
     }
 }
 
+fn machine_type_name(machine: &pb::StateMachine) -> &'static str {
+    match machine.r#type() {
+        pb::StateMachineType::Express => "EXPRESS",
+        _ => "STANDARD",
+    }
+}
+
 fn severity_name(severity: Severity) -> &'static str {
     match severity {
         Severity::Error => "ERROR",
@@ -567,11 +574,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                         .into_inner()
                         .state_machines;
                     for m in &machines {
-                        let kind = if m.r#type() == pb::StateMachineType::Express {
-                            "EXPRESS"
-                        } else {
-                            "STANDARD"
-                        };
+                        let kind = machine_type_name(m);
                         match output {
                             Output::Json => println!(
                                 "{}",
@@ -598,11 +601,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             };
             if let Some(m) = machine {
-                let kind = if m.r#type() == pb::StateMachineType::Express {
-                    "EXPRESS"
-                } else {
-                    "STANDARD"
-                };
+                let kind = machine_type_name(m);
                 match output {
                     Output::Json => println!(
                         "{}",
