@@ -601,7 +601,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             };
             if let Some(m) = machine {
-                let kind = machine_type_name(m);
+                let kind = machine_type_name(&m);
                 match output {
                     Output::Json => println!(
                         "{}",
