@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod asl;
+pub mod aws;
 pub mod billing;
 pub mod config;
 pub mod engine;

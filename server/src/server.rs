@@ -8,7 +8,6 @@ use std::sync::Arc;
 use stepwise_proto::v1::executions_server::ExecutionsServer;
 use stepwise_proto::v1::state_machines_server::StateMachinesServer;
 use stepwise_proto::v1::tasks_server::TasksServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -175,46 +174,16 @@ async fn serve_grpc(
     Ok(())
 }
 
-/// A minimal HTTP/1.1 listener: `GET /health` answers 200 `ok`, `GET /metrics` the
-/// Prometheus text; anything else 404. The AWS-compatible API will replace it with a full
-/// router.
+/// The HTTP listener: the AWS-compatible API, `/health` and `/metrics`.
 async fn serve_http(
     runtime: Runtime,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = &mut shutdown => return,
-        };
-        let Ok((mut socket, _)) = accepted else {
-            continue;
-        };
-        let runtime = runtime.clone();
-        tokio::spawn(async move {
-            let mut buffer = [0u8; 1024];
-            let Ok(n) = socket.read(&mut buffer).await else {
-                return;
-            };
-            let request = String::from_utf8_lossy(&buffer[..n]);
-            let (status, content_type, body) = if request.starts_with("GET /health ") {
-                ("200 OK", "text/plain", "ok\n".to_string())
-            } else if request.starts_with("GET /metrics ") {
-                (
-                    "200 OK",
-                    "text/plain; version=0.0.4",
-                    runtime.metrics_text(),
-                )
-            } else {
-                ("404 Not Found", "text/plain", "not found\n".to_string())
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-        });
+    if let Err(e) = axum::serve(listener, crate::aws::router(runtime))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!("the HTTP listener failed: {e}");
     }
 }

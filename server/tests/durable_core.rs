@@ -838,7 +838,7 @@ async fn health_and_history_paging() {
         .await
         .unwrap();
     socket
-        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut reply = String::new();
@@ -883,7 +883,7 @@ async fn health_and_history_paging() {
         .await
         .unwrap();
     socket
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut metrics = String::new();

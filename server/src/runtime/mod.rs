@@ -95,6 +95,29 @@ pub enum RuntimeError {
     Unavailable(String),
 }
 
+impl RuntimeError {
+    /// The AWS Step Functions error code for this error, used by both APIs.
+    pub fn aws_code(&self) -> &'static str {
+        match self {
+            RuntimeError::MachineNotFound(_) => "StateMachineDoesNotExist",
+            RuntimeError::ExecutionNotFound(_) => "ExecutionDoesNotExist",
+            RuntimeError::ActivityNotFound(_) => "ActivityDoesNotExist",
+            RuntimeError::TaskDoesNotExist(_) => "TaskDoesNotExist",
+            RuntimeError::TaskTimedOut(_) => "TaskTimedOut",
+            RuntimeError::MachineAlreadyExists(_) => "StateMachineAlreadyExists",
+            RuntimeError::ExecutionAlreadyExists(_) => "ExecutionAlreadyExists",
+            RuntimeError::InvalidDefinition(_) => "InvalidDefinition",
+            RuntimeError::InvalidName(_) => "InvalidName",
+            RuntimeError::InvalidArn(_) => "InvalidArn",
+            RuntimeError::InvalidInput(_) => "InvalidExecutionInput",
+            RuntimeError::InvalidOutput(_) => "InvalidOutput",
+            RuntimeError::InvalidArgument(_) => "ValidationException",
+            RuntimeError::FailedPrecondition(_) => "InvalidState",
+            RuntimeError::Unavailable(_) => "ServiceUnavailable",
+        }
+    }
+}
+
 fn summarize(diagnostics: &[Diagnostic]) -> String {
     diagnostics
         .iter()

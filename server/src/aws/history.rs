@@ -1,0 +1,233 @@
+//! History events in AWS's shape: `id`, `previousEventId`, `timestamp` (epoch seconds),
+//! `type`, and the one `...EventDetails` member the type has, with AWS's member names,
+//! so tools that read AWS histories read Stepwise's.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::engine::history::{Event, EventKind, TaskFamily, ThreadId};
+
+/// The events of `page` as AWS shows them; `all` is the whole history, for the task
+/// details (resource and type) that AWS repeats on every task event.
+pub fn events_json(page: &[Event], all: &[Event], with_data: bool) -> Vec<Value> {
+    let mut resources: HashMap<ThreadId, Vec<(u64, String)>> = HashMap::new();
+    for event in all {
+        if let EventKind::TaskScheduled {
+            thread, resource, ..
+        } = &event.kind
+        {
+            resources
+                .entry(*thread)
+                .or_default()
+                .push((event.id, resource.clone()));
+        }
+    }
+    // The resource of the task a thread had scheduled last before `id`.
+    let resource_of = |thread: &ThreadId, id: u64| -> String {
+        resources
+            .get(thread)
+            .and_then(|list| list.iter().rev().find(|(at, _)| *at < id))
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    };
+    page.iter()
+        .map(|e| event_json(e, with_data, &resource_of))
+        .collect()
+}
+
+fn data(value: &Value, with_data: bool) -> Value {
+    if with_data {
+        json!(value.to_string())
+    } else {
+        Value::Null
+    }
+}
+
+/// `arn:aws:states:::sqs:sendMessage.waitForTaskToken` → ("sqs", "sendMessage.waitForTaskToken").
+fn resource_parts(resource: &str) -> (String, String) {
+    let rest = resource.split(':').skip(5).collect::<Vec<_>>().join(":");
+    match rest.split_once(':') {
+        Some((kind, name)) => (kind.to_string(), name.to_string()),
+        None => (String::new(), rest),
+    }
+}
+
+fn event_json(
+    event: &Event,
+    with_data: bool,
+    resource_of: &dyn Fn(&ThreadId, u64) -> String,
+) -> Value {
+    let (member, details) = match &event.kind {
+        EventKind::ExecutionStarted {
+            input, role_arn, ..
+        } => (
+            "executionStartedEventDetails",
+            json!({"input": data(input, with_data), "inputDetails": {"truncated": false}, "roleArn": role_arn}),
+        ),
+        EventKind::ExecutionSucceeded { output } => (
+            "executionSucceededEventDetails",
+            json!({"output": data(output, with_data), "outputDetails": {"truncated": false}}),
+        ),
+        EventKind::ExecutionFailed { error, cause } => (
+            "executionFailedEventDetails",
+            json!({"error": error, "cause": cause}),
+        ),
+        EventKind::ExecutionAborted { error, cause } => (
+            "executionAbortedEventDetails",
+            json!({"error": error, "cause": cause}),
+        ),
+        EventKind::ExecutionTimedOut { error, cause } => (
+            "executionTimedOutEventDetails",
+            json!({"error": error, "cause": cause}),
+        ),
+        EventKind::StateEntered { name, input, .. } => (
+            "stateEnteredEventDetails",
+            json!({"name": name, "input": data(input, with_data), "inputDetails": {"truncated": false}}),
+        ),
+        EventKind::StateExited { name, output, .. } => (
+            "stateExitedEventDetails",
+            json!({"name": name, "output": data(output, with_data), "outputDetails": {"truncated": false}}),
+        ),
+        EventKind::TaskScheduled {
+            family,
+            resource,
+            parameters,
+            timeout_seconds,
+            heartbeat_seconds,
+            ..
+        } => match family {
+            TaskFamily::Activity => (
+                "activityScheduledEventDetails",
+                json!({"resource": resource, "input": data(parameters, with_data), "inputDetails": {"truncated": false},
+                    "timeoutInSeconds": timeout_seconds, "heartbeatInSeconds": heartbeat_seconds}),
+            ),
+            TaskFamily::LambdaFunction => (
+                "lambdaFunctionScheduledEventDetails",
+                json!({"resource": resource, "input": data(parameters, with_data), "inputDetails": {"truncated": false},
+                    "timeoutInSeconds": timeout_seconds}),
+            ),
+            TaskFamily::Task => {
+                let (resource_type, name) = resource_parts(resource);
+                (
+                    "taskScheduledEventDetails",
+                    json!({"resourceType": resource_type, "resource": name, "region": resource.split(':').nth(3).unwrap_or_default(),
+                        "parameters": data(parameters, with_data), "timeoutInSeconds": timeout_seconds, "heartbeatInSeconds": heartbeat_seconds}),
+                )
+            }
+        },
+        EventKind::TaskStarted {
+            thread,
+            family,
+            worker_name,
+            ..
+        } => match family {
+            TaskFamily::Activity => (
+                "activityStartedEventDetails",
+                json!({"workerName": worker_name}),
+            ),
+            TaskFamily::LambdaFunction => ("", Value::Null),
+            TaskFamily::Task => {
+                let (resource_type, name) = resource_parts(&resource_of(thread, event.id));
+                (
+                    "taskStartedEventDetails",
+                    json!({"resourceType": resource_type, "resource": name}),
+                )
+            }
+        },
+        EventKind::TaskSubmitted { thread, output } => {
+            let (resource_type, name) = resource_parts(&resource_of(thread, event.id));
+            (
+                "taskSubmittedEventDetails",
+                json!({"resourceType": resource_type, "resource": name, "output": data(output, with_data)}),
+            )
+        }
+        EventKind::TaskSucceeded {
+            thread,
+            family,
+            output,
+        } => match family {
+            TaskFamily::Activity => (
+                "activitySucceededEventDetails",
+                json!({"output": data(output, with_data)}),
+            ),
+            TaskFamily::LambdaFunction => (
+                "lambdaFunctionSucceededEventDetails",
+                json!({"output": data(output, with_data)}),
+            ),
+            TaskFamily::Task => {
+                let (resource_type, name) = resource_parts(&resource_of(thread, event.id));
+                (
+                    "taskSucceededEventDetails",
+                    json!({"resourceType": resource_type, "resource": name, "output": data(output, with_data)}),
+                )
+            }
+        },
+        EventKind::TaskFailed {
+            thread,
+            family,
+            error,
+            cause,
+            ..
+        }
+        | EventKind::TaskTimedOut {
+            thread,
+            family,
+            error,
+            cause,
+            ..
+        } => {
+            let timed_out = matches!(event.kind, EventKind::TaskTimedOut { .. });
+            let member = match (family, timed_out) {
+                (TaskFamily::Activity, false) => "activityFailedEventDetails",
+                (TaskFamily::Activity, true) => "activityTimedOutEventDetails",
+                (TaskFamily::LambdaFunction, false) => "lambdaFunctionFailedEventDetails",
+                (TaskFamily::LambdaFunction, true) => "lambdaFunctionTimedOutEventDetails",
+                (TaskFamily::Task, false) => "taskFailedEventDetails",
+                (TaskFamily::Task, true) => "taskTimedOutEventDetails",
+            };
+            let mut details = json!({"error": error, "cause": cause});
+            if *family == TaskFamily::Task {
+                let (resource_type, name) = resource_parts(&resource_of(thread, event.id));
+                details["resourceType"] = json!(resource_type);
+                details["resource"] = json!(name);
+            }
+            (member, details)
+        }
+        EventKind::MapStarted { length, .. } => {
+            ("mapStateStartedEventDetails", json!({"length": length}))
+        }
+        EventKind::MapIterationStarted { index, .. }
+        | EventKind::MapIterationSucceeded { index, .. }
+        | EventKind::MapIterationAborted { index, .. } => {
+            let member = match event.kind {
+                EventKind::MapIterationStarted { .. } => "mapIterationStartedEventDetails",
+                EventKind::MapIterationSucceeded { .. } => "mapIterationSucceededEventDetails",
+                _ => "mapIterationAbortedEventDetails",
+            };
+            (member, json!({"index": index}))
+        }
+        EventKind::MapIterationFailed { index, .. } => {
+            ("mapIterationFailedEventDetails", json!({"index": index}))
+        }
+        EventKind::StateAborted { .. }
+        | EventKind::StateFailed { .. }
+        | EventKind::ParallelStarted { .. }
+        | EventKind::ParallelSucceeded { .. }
+        | EventKind::MapSucceeded { .. } => ("", Value::Null),
+    };
+    let mut value = json!({
+        "id": event.id,
+        "previousEventId": event.previous_event_id,
+        "timestamp": event.timestamp_ms as f64 / 1000.0,
+        "type": event.kind.type_name(),
+    });
+    if !member.is_empty() {
+        let mut details = details;
+        if let Some(map) = details.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        value[member] = details;
+    }
+    value
+}

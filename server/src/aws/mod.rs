@@ -1,0 +1,446 @@
+//! The AWS Step Functions API (AWS JSON 1.0) on the HTTP listener: `POST /` with
+//! `X-Amz-Target: AWSStepFunctions.<Action>`, members and error codes as in the AWS API
+//! reference, over the same runtime calls as the gRPC API. Signatures are accepted and
+//! not checked; any Host is accepted (so the SDKs' `sync-` host prefix for
+//! StartSyncExecution works).
+//!
+//! The same listener serves `GET /health` and `GET /metrics`.
+
+mod history;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+
+use crate::runtime::{ExecutionView, MAX_POLL_SECONDS, Runtime, RuntimeError};
+use crate::store::{ActivityRecord, ExecutionRecord, MachineType};
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// The HTTP routes: the AWS API, health and metrics.
+pub fn router(runtime: Runtime) -> Router {
+    Router::new()
+        .route("/", post(handle))
+        .route("/health", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(|State(runtime): State<Runtime>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    runtime.metrics_text(),
+                )
+            }),
+        )
+        .with_state(runtime)
+}
+
+/// An AWS error response.
+struct AwsError {
+    code: &'static str,
+    message: String,
+}
+
+impl AwsError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        AwsError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RuntimeError> for AwsError {
+    fn from(error: RuntimeError) -> Self {
+        AwsError::new(error.aws_code(), error.to_string())
+    }
+}
+
+impl IntoResponse for AwsError {
+    fn into_response(self) -> Response {
+        let status = if self.code == "ServiceUnavailable" {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let body = json!({"__type": self.code, "message": self.message}).to_string();
+        (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+    }
+}
+
+async fn handle(State(runtime): State<Runtime>, headers: HeaderMap, body: Bytes) -> Response {
+    match dispatch(&runtime, &headers, &body).await {
+        Ok(value) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], value.to_string()).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The request's members, with typed accessors that name a missing or mistyped member.
+struct Members(Map<String, Value>);
+
+impl Members {
+    fn string(&self, name: &str) -> Result<&str, AwsError> {
+        self.optional_string(name)?.ok_or_else(|| {
+            AwsError::new(
+                "ValidationException",
+                format!("the member '{name}' is required"),
+            )
+        })
+    }
+
+    fn optional_string(&self, name: &str) -> Result<Option<&str>, AwsError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(AwsError::new(
+                "ValidationException",
+                format!("the member '{name}' must be a string"),
+            )),
+        }
+    }
+
+    fn optional_u64(&self, name: &str) -> Result<Option<u64>, AwsError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                AwsError::new(
+                    "ValidationException",
+                    format!("the member '{name}' must be a non-negative integer"),
+                )
+            }),
+        }
+    }
+
+    fn bool(&self, name: &str) -> bool {
+        self.0.get(name).and_then(Value::as_bool).unwrap_or(false)
+    }
+}
+
+async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result<Value, AwsError> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            AwsError::new(
+                "UnknownOperationException",
+                "the X-Amz-Target header is missing",
+            )
+        })?;
+    let action = target.strip_prefix("AWSStepFunctions.").ok_or_else(|| {
+        AwsError::new(
+            "UnknownOperationException",
+            format!("'{target}' is not an AWSStepFunctions action"),
+        )
+    })?;
+    let members = if body.is_empty() {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => {
+                return Err(AwsError::new(
+                    "SerializationException",
+                    "the request body must be a JSON object",
+                ));
+            }
+            Err(e) => {
+                return Err(AwsError::new(
+                    "SerializationException",
+                    format!("the request body is not JSON: {e}"),
+                ));
+            }
+        }
+    };
+    let m = Members(members);
+    match action {
+        "CreateStateMachine" => {
+            let machine_type = match m.optional_string("type")? {
+                None | Some("STANDARD") => MachineType::Standard,
+                Some("EXPRESS") => MachineType::Express,
+                Some(other) => {
+                    return Err(AwsError::new(
+                        "ValidationException",
+                        format!("type must be STANDARD or EXPRESS, not {other}"),
+                    ));
+                }
+            };
+            let view = runtime
+                .create_machine(m.string("name")?, m.string("definition")?, machine_type)
+                .await?;
+            Ok(
+                json!({"stateMachineArn": view.record.arn, "creationDate": seconds(view.record.created_ms)}),
+            )
+        }
+        "UpdateStateMachine" => {
+            let arn = m.string("stateMachineArn")?;
+            let definition = m.optional_string("definition")?.ok_or_else(|| {
+                AwsError::new(
+                    "MissingRequiredParameter",
+                    "UpdateStateMachine needs a definition",
+                )
+            })?;
+            let view = runtime.update_machine(arn, definition).await?;
+            Ok(
+                json!({"updateDate": seconds(view.record.updated_ms), "revisionId": view.record.revision.to_string()}),
+            )
+        }
+        "DescribeStateMachine" => {
+            let view = runtime.describe_machine(m.string("stateMachineArn")?)?;
+            Ok(machine_json(&view.record, &view.definition))
+        }
+        "DeleteStateMachine" => {
+            runtime.delete_machine(m.string("stateMachineArn")?).await?;
+            Ok(json!({}))
+        }
+        "ListStateMachines" => {
+            let records = runtime.list_machines()?;
+            let (page, next) = page(records, &m)?;
+            let items: Vec<Value> = page
+                .iter()
+                .map(|r| json!({"stateMachineArn": r.arn, "name": r.name, "type": type_name(r.machine_type), "creationDate": seconds(r.created_ms)}))
+                .collect();
+            Ok(with_next(json!({"stateMachines": items}), next))
+        }
+        "ValidateStateMachineDefinition" => {
+            let diagnostics = crate::asl::validate::validate(m.string("definition")?);
+            let failed = diagnostics
+                .iter()
+                .any(|d| d.severity == crate::asl::validate::Severity::Error);
+            Ok(json!({"result": if failed { "FAIL" } else { "OK" }, "diagnostics": diagnostics}))
+        }
+        "StartExecution" => {
+            let (arn, start_ms) = runtime
+                .start_execution(
+                    m.string("stateMachineArn")?,
+                    m.optional_string("name")?,
+                    m.optional_string("input")?.unwrap_or("{}"),
+                )
+                .await?;
+            Ok(json!({"executionArn": arn, "startDate": seconds(start_ms)}))
+        }
+        "StartSyncExecution" => {
+            let view = runtime
+                .start_sync_execution(
+                    m.string("stateMachineArn")?,
+                    m.optional_string("name")?,
+                    m.optional_string("input")?.unwrap_or("{}"),
+                )
+                .await?;
+            Ok(sync_json(&view))
+        }
+        "StopExecution" => {
+            let stop_ms = runtime
+                .stop_execution(
+                    m.string("executionArn")?,
+                    m.optional_string("error")?.map(str::to_string),
+                    m.optional_string("cause")?.map(str::to_string),
+                )
+                .await?;
+            Ok(json!({"stopDate": seconds(stop_ms)}))
+        }
+        "DescribeExecution" => Ok(execution_json(
+            &runtime.describe_execution(m.string("executionArn")?)?,
+        )),
+        "DescribeStateMachineForExecution" => {
+            let execution = runtime.describe_execution(m.string("executionArn")?)?;
+            let view = runtime.describe_machine(&execution.record.machine_name)?;
+            Ok(machine_json(&view.record, &view.definition))
+        }
+        "ListExecutions" => {
+            let filter = match m.optional_string("statusFilter")? {
+                None => None,
+                Some(s) => Some(status_from(s).ok_or_else(|| {
+                    AwsError::new(
+                        "ValidationException",
+                        format!("'{s}' is not an execution status"),
+                    )
+                })?),
+            };
+            let records = runtime.list_executions(m.string("stateMachineArn")?, filter)?;
+            let (page, next) = page(records, &m)?;
+            let items: Vec<Value> = page.iter().map(summary_json).collect();
+            Ok(with_next(json!({"executions": items}), next))
+        }
+        "GetExecutionHistory" => {
+            let all = runtime.history(m.string("executionArn")?)?;
+            let mut events = all.clone();
+            if m.bool("reverseOrder") {
+                events.reverse();
+            }
+            let with_data =
+                m.0.get("includeExecutionData")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+            let (page, next) = page(events, &m)?;
+            let items = history::events_json(&page, &all, with_data);
+            Ok(with_next(json!({"events": items}), next))
+        }
+        "CreateActivity" => {
+            let record = runtime.create_activity(m.string("name")?).await?;
+            Ok(json!({"activityArn": record.arn, "creationDate": seconds(record.created_ms)}))
+        }
+        "DescribeActivity" => Ok(activity_json(
+            &runtime.describe_activity(m.string("activityArn")?)?,
+        )),
+        "DeleteActivity" => {
+            runtime.delete_activity(m.string("activityArn")?).await?;
+            Ok(json!({}))
+        }
+        "ListActivities" => {
+            let records = runtime.list_activities()?;
+            let (page, next) = page(records, &m)?;
+            let items: Vec<Value> = page.iter().map(activity_json).collect();
+            Ok(with_next(json!({"activities": items}), next))
+        }
+        "GetActivityTask" => {
+            let activity = runtime.describe_activity(m.string("activityArn")?)?;
+            let worker = m.optional_string("workerName")?.unwrap_or("aws-api-worker");
+            let polled = runtime
+                .poll(
+                    &[activity.name],
+                    worker,
+                    std::time::Duration::from_secs(MAX_POLL_SECONDS),
+                    None,
+                )
+                .await?;
+            Ok(match polled {
+                Some(offer) => json!({"taskToken": offer.token, "input": offer.input.to_string()}),
+                None => json!({}),
+            })
+        }
+        "SendTaskSuccess" => {
+            runtime
+                .send_success(m.string("taskToken")?, m.string("output")?)
+                .await?;
+            Ok(json!({}))
+        }
+        "SendTaskFailure" => {
+            runtime
+                .send_failure(
+                    m.string("taskToken")?,
+                    m.optional_string("error")?.unwrap_or(""),
+                    m.optional_string("cause")?.unwrap_or(""),
+                )
+                .await?;
+            Ok(json!({}))
+        }
+        "SendTaskHeartbeat" => {
+            runtime.heartbeat(m.string("taskToken")?)?;
+            Ok(json!({}))
+        }
+        other => Err(AwsError::new(
+            "UnknownOperationException",
+            format!("'{other}' is not an action Stepwise serves"),
+        )),
+    }
+}
+
+/// Epoch milliseconds as AWS's epoch seconds with fractions.
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn type_name(machine_type: MachineType) -> &'static str {
+    match machine_type {
+        MachineType::Standard => "STANDARD",
+        MachineType::Express => "EXPRESS",
+    }
+}
+
+fn status_from(name: &str) -> Option<crate::engine::Status> {
+    use crate::engine::Status;
+    [
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Aborted,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+}
+
+fn machine_json(record: &crate::store::MachineRecord, definition: &str) -> Value {
+    json!({
+        "stateMachineArn": record.arn, "name": record.name, "status": "ACTIVE", "definition": definition,
+        "roleArn": format!("arn:aws:iam::{}:role/stepwise", record.arn.split(':').nth(4).unwrap_or_default()),
+        "type": type_name(record.machine_type), "creationDate": seconds(record.created_ms), "revisionId": record.revision.to_string(),
+    })
+}
+
+fn summary_json(record: &ExecutionRecord) -> Value {
+    let mut value = json!({
+        "executionArn": record.arn, "stateMachineArn": record.machine_arn, "name": record.name,
+        "status": record.status.as_str(), "startDate": seconds(record.start_ms),
+    });
+    if let Some(stop) = record.stop_ms {
+        value["stopDate"] = json!(seconds(stop));
+    }
+    if let Some(map) = value.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    value
+}
+
+fn execution_json(view: &ExecutionView) -> Value {
+    let mut value = summary_json(&view.record);
+    value["input"] = json!(view.input.to_string());
+    value["inputDetails"] = json!({"included": true});
+    if let Some(output) = &view.record.output {
+        value["output"] = json!(output.to_string());
+        value["outputDetails"] = json!({"included": true});
+    }
+    if let Some(error) = &view.record.error {
+        value["error"] = json!(error);
+    }
+    if let Some(cause) = &view.record.cause {
+        value["cause"] = json!(cause);
+    }
+    value
+}
+
+fn sync_json(view: &ExecutionView) -> Value {
+    let mut value = execution_json(view);
+    if let Some(billing) = view.billing {
+        value["billingDetails"] = json!({
+            "billedMemoryUsedInMB": billing.billed_memory_mb,
+            "billedDurationInMilliseconds": billing.billed_duration_ms,
+        });
+    }
+    value
+}
+
+fn activity_json(record: &ActivityRecord) -> Value {
+    json!({"activityArn": record.arn, "name": record.name, "creationDate": seconds(record.created_ms)})
+}
+
+/// `maxResults` / `nextToken` paging (the token is the index of the next item).
+fn page<T>(items: Vec<T>, m: &Members) -> Result<(Vec<T>, Option<String>), AwsError> {
+    let start = match m.optional_string("nextToken")? {
+        None => 0,
+        Some(token) => token.parse::<usize>().map_err(|_| {
+            AwsError::new(
+                "InvalidToken",
+                format!("'{token}' is not a token this server issued"),
+            )
+        })?,
+    };
+    let size = match m.optional_u64("maxResults")? {
+        None | Some(0) => 100,
+        Some(n) => n.min(1000) as usize,
+    };
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(size).collect();
+    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    Ok((page, next))
+}
+
+fn with_next(mut value: Value, next: Option<String>) -> Value {
+    if let Some(next) = next {
+        value["nextToken"] = json!(next);
+    }
+    value
+}

@@ -1,0 +1,252 @@
+//! The AWS-compatible JSON API on the HTTP listener, driven with raw AWS JSON 1.0
+//! requests (what the AWS SDKs send), and its agreement with the gRPC API.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{TempDir, fixture, start};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sends one AWS JSON 1.0 request; returns the HTTP status and the JSON body.
+async fn aws(addr: SocketAddr, action: &str, body: Value) -> (u16, Value) {
+    let body = body.to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: sync-states.us-east-1.amazonaws.com\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amz-target: AWSStepFunctions.{action}\r\nauthorization: AWS4-HMAC-SHA256 Credential=ignored\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/x-amz-json-1.0"),
+        "{head}"
+    );
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+async fn ok(addr: SocketAddr, action: &str, body: Value) -> Value {
+    let (status, value) = aws(addr, action, body).await;
+    assert_eq!(status, 200, "{action}: {value}");
+    value
+}
+
+async fn error(addr: SocketAddr, action: &str, body: Value) -> (String, String) {
+    let (status, value) = aws(addr, action, body).await;
+    assert_eq!(status, 400, "{action} should fail: {value}");
+    (
+        value["__type"].as_str().unwrap().to_string(),
+        value["message"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_choice_example_runs_with_an_activity_worker_over_the_aws_api() {
+    let dir = TempDir::new("aws");
+    let (server, mut clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    let created = ok(addr, "CreateStateMachine", json!({"name": "Choice", "definition": fixture("choice-state.asl.json").to_string(), "roleArn": "arn:aws:iam::000000000000:role/any"})).await;
+    let machine = created["stateMachineArn"].as_str().unwrap().to_string();
+    assert_eq!(
+        machine,
+        "arn:aws:states:us-east-1:000000000000:stateMachine:Choice"
+    );
+    assert!(
+        created["creationDate"].as_f64().unwrap() > 1.0e9,
+        "epoch seconds"
+    );
+
+    // An activity of the function's name serves the Lambda-ARN task's queue.
+    let activity = ok(
+        addr,
+        "CreateActivity",
+        json!({"name": "AMIS_deciding_function"}),
+    )
+    .await["activityArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = ok(
+        addr,
+        "StartExecution",
+        json!({"stateMachineArn": machine, "name": "aws-1", "input": "{\"want\": 200}"}),
+    )
+    .await;
+    let arn = started["executionArn"].as_str().unwrap().to_string();
+    let task = ok(
+        addr,
+        "GetActivityTask",
+        json!({"activityArn": activity, "workerName": "boto-like"}),
+    )
+    .await;
+    let input: Value = serde_json::from_str(task["input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"want": 200}));
+    ok(
+        addr,
+        "SendTaskSuccess",
+        json!({"taskToken": task["taskToken"], "output": "{\"statusCode\": 200}"}),
+    )
+    .await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let described = loop {
+        let described = ok(addr, "DescribeExecution", json!({"executionArn": arn})).await;
+        if described["status"] != "RUNNING" {
+            break described;
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(described["status"], "SUCCEEDED");
+    assert_eq!(described["output"], "{\"statusCode\":200}");
+    let history = ok(addr, "GetExecutionHistory", json!({"executionArn": arn})).await;
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(events[0]["type"], "ExecutionStarted");
+    assert_eq!(
+        events[0]["executionStartedEventDetails"]["input"],
+        "{\"want\":200}"
+    );
+    let scheduled = events
+        .iter()
+        .find(|e| e["type"] == "LambdaFunctionScheduled")
+        .unwrap();
+    assert_eq!(
+        scheduled["lambdaFunctionScheduledEventDetails"]["resource"],
+        "arn:aws:lambda:eu-west-1:300577164517:function:AMIS_deciding_function"
+    );
+    let entered: Vec<&str> = events
+        .iter()
+        .filter_map(|e| {
+            e.get("stateEnteredEventDetails")
+                .map(|d| d["name"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        entered,
+        ["Deciding Lambda Function", "ChoiceState", "Correct"]
+    );
+    let page = ok(addr, "GetExecutionHistory", json!({"executionArn": arn, "maxResults": 2, "reverseOrder": true, "includeExecutionData": false})).await;
+    assert_eq!(page["events"][0]["type"], "ExecutionSucceeded");
+    assert!(
+        page["events"][0]["executionSucceededEventDetails"]
+            .get("output")
+            .is_none(),
+        "data left out"
+    );
+    assert!(page["nextToken"].is_string());
+
+    // The two APIs agree: the same execution seen over gRPC.
+    let over_grpc = clients.describe(&arn).await;
+    assert_eq!(over_grpc.output(), described["output"].as_str().unwrap());
+    // ... and one started over gRPC is visible over the AWS API.
+    let from_grpc = clients.start("Choice", "grpc-1", json!({})).await;
+    let seen = ok(
+        addr,
+        "DescribeExecution",
+        json!({"executionArn": from_grpc}),
+    )
+    .await;
+    assert_eq!(seen["status"], "RUNNING");
+    assert_eq!(seen["name"], "grpc-1");
+    let listed = ok(addr, "ListExecutions", json!({"stateMachineArn": machine})).await;
+    assert_eq!(listed["executions"].as_array().unwrap().len(), 2);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_come_back_with_aws_codes() {
+    let dir = TempDir::new("aws-errors");
+    let (server, _clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    let simple =
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": true}}})
+            .to_string();
+    let machine = ok(
+        addr,
+        "CreateStateMachine",
+        json!({"name": "M", "definition": simple}),
+    )
+    .await["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        addr,
+        "StartExecution",
+        json!({"stateMachineArn": machine, "name": "once", "input": "{}"}),
+    )
+    .await;
+    let cases = [
+        ("NoSuchAction", json!({}), "UnknownOperationException"),
+        (
+            "CreateStateMachine",
+            json!({"name": "Bad", "definition": "{\"StartAt\": \"X\", \"States\": {}}"}),
+            "InvalidDefinition",
+        ),
+        (
+            "CreateStateMachine",
+            json!({"name": "M", "definition": "{\"StartAt\": \"P\", \"States\": {\"P\": {\"Type\": \"Pass\", \"End\": true}}}"}),
+            "StateMachineAlreadyExists",
+        ),
+        (
+            "CreateStateMachine",
+            json!({"name": "has space", "definition": simple}),
+            "InvalidName",
+        ),
+        (
+            "DescribeStateMachine",
+            json!({"stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:Nope"}),
+            "StateMachineDoesNotExist",
+        ),
+        (
+            "DescribeExecution",
+            json!({"executionArn": "arn:aws:states:us-east-1:000000000000:execution:M:nope"}),
+            "ExecutionDoesNotExist",
+        ),
+        (
+            "DescribeExecution",
+            json!({"executionArn": "not-an-arn"}),
+            "InvalidArn",
+        ),
+        (
+            "StartExecution",
+            json!({"stateMachineArn": machine, "input": "{not json"}),
+            "InvalidExecutionInput",
+        ),
+        (
+            "StartExecution",
+            json!({"stateMachineArn": machine, "name": "once", "input": "{\"other\": 1}"}),
+            "ExecutionAlreadyExists",
+        ),
+        (
+            "GetActivityTask",
+            json!({"activityArn": "arn:aws:states:us-east-1:000000000000:activity:never"}),
+            "ActivityDoesNotExist",
+        ),
+        (
+            "SendTaskSuccess",
+            json!({"taskToken": "0123456789abcdef0123456789abcdef", "output": "{}"}),
+            "TaskDoesNotExist",
+        ),
+        ("DescribeExecution", json!({}), "ValidationException"),
+    ];
+    for (action, body, code) in cases {
+        let (got, message) = error(addr, action, body).await;
+        assert_eq!(got, code, "{action}: {message}");
+        assert!(!message.is_empty());
+    }
+    let (status, value) = aws(addr, "ListStateMachines", Value::Null).await;
+    assert_eq!(
+        (status, value["__type"].as_str()),
+        (400, Some("SerializationException"))
+    );
+    server.shutdown().await.unwrap();
+}
