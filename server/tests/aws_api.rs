@@ -250,3 +250,151 @@ async fn errors_come_back_with_aws_codes() {
     );
     server.shutdown().await.unwrap();
 }
+
+async fn tags_of(addr: SocketAddr, arn: &str) -> Vec<(String, String)> {
+    ok(addr, "ListTagsForResource", json!({"resourceArn": arn})).await["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| {
+            (
+                tag["key"].as_str().unwrap().to_string(),
+                tag["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_are_stored_survive_a_restart_and_refuse_bad_input() {
+    let dir = TempDir::new("aws-tags");
+    let definition =
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}).to_string();
+    let (server, _clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    let machine = ok(
+        addr,
+        "CreateStateMachine",
+        json!({"name": "Tagged", "definition": definition, "tags": [{"key": "team", "value": "qa"}]}),
+    )
+    .await["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let activity = ok(addr, "CreateActivity", json!({"name": "Work"})).await["activityArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(tags_of(addr, &machine).await, pairs(&[("team", "qa")]));
+    assert_eq!(tags_of(addr, &activity).await, pairs(&[]));
+
+    ok(
+        addr,
+        "TagResource",
+        json!({"resourceArn": machine, "tags": [{"key": "team", "value": "ops"}, {"key": "env", "value": "ci"}]}),
+    )
+    .await;
+    ok(
+        addr,
+        "TagResource",
+        json!({"resourceArn": activity, "tags": [{"key": "owner", "value": "me"}]}),
+    )
+    .await;
+    assert_eq!(
+        tags_of(addr, &machine).await,
+        pairs(&[("env", "ci"), ("team", "ops")])
+    );
+
+    let missing = "arn:aws:states:us-east-1:000000000000:stateMachine:Nope";
+    let too_many: Vec<Value> = (0..51)
+        .map(|i| json!({"key": format!("k{i}"), "value": "v"}))
+        .collect();
+    let cases = [
+        (
+            "ListTagsForResource",
+            json!({"resourceArn": missing}),
+            "ResourceNotFound",
+        ),
+        (
+            "TagResource",
+            json!({"resourceArn": machine, "tags": too_many}),
+            "TooManyTags",
+        ),
+        (
+            "TagResource",
+            json!({"resourceArn": machine, "tags": [{"key": "", "value": "x"}]}),
+            "ValidationException",
+        ),
+        (
+            "TagResource",
+            json!({"resourceArn": machine, "tags": [{"value": "no key"}]}),
+            "ValidationException",
+        ),
+        (
+            "UntagResource",
+            json!({"resourceArn": machine, "tagKeys": "team"}),
+            "ValidationException",
+        ),
+        (
+            "CreateStateMachine",
+            json!({"name": "BadTags", "definition": definition, "tags": [{"key": "x".repeat(129), "value": ""}]}),
+            "ValidationException",
+        ),
+    ];
+    for (action, body, code) in cases {
+        let (got, message) = error(addr, action, body.clone()).await;
+        assert_eq!(got, code, "{action} {body}: {message}");
+        assert!(!message.is_empty());
+    }
+    // The refused calls changed nothing: no machine created, tags as they were.
+    error(
+        addr,
+        "DescribeStateMachine",
+        json!({"stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:BadTags"}),
+    )
+    .await;
+    assert_eq!(
+        tags_of(addr, &machine).await,
+        pairs(&[("env", "ci"), ("team", "ops")])
+    );
+
+    server.shutdown().await.unwrap();
+    let (server, _clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    assert_eq!(
+        tags_of(addr, &machine).await,
+        pairs(&[("env", "ci"), ("team", "ops")])
+    );
+    assert_eq!(tags_of(addr, &activity).await, pairs(&[("owner", "me")]));
+
+    ok(
+        addr,
+        "UntagResource",
+        json!({"resourceArn": machine, "tagKeys": ["team", "absent"]}),
+    )
+    .await;
+    assert_eq!(tags_of(addr, &machine).await, pairs(&[("env", "ci")]));
+
+    // Deleting forgets the tags: a machine re-created under the name starts untagged.
+    ok(
+        addr,
+        "DeleteStateMachine",
+        json!({"stateMachineArn": machine}),
+    )
+    .await;
+    ok(
+        addr,
+        "CreateStateMachine",
+        json!({"name": "Tagged", "definition": definition}),
+    )
+    .await;
+    assert_eq!(tags_of(addr, &machine).await, pairs(&[]));
+    server.shutdown().await.unwrap();
+}

@@ -11,6 +11,7 @@ pub fn to_status(error: RuntimeError) -> Status {
         RuntimeError::MachineNotFound(_)
         | RuntimeError::ExecutionNotFound(_)
         | RuntimeError::ActivityNotFound(_)
+        | RuntimeError::ResourceNotFound(_)
         | RuntimeError::TaskDoesNotExist(_) => Code::NotFound,
         RuntimeError::TaskTimedOut(_) | RuntimeError::FailedPrecondition(_) => {
             Code::FailedPrecondition
@@ -23,7 +24,8 @@ pub fn to_status(error: RuntimeError) -> Status {
         | RuntimeError::InvalidArn(_)
         | RuntimeError::InvalidInput(_)
         | RuntimeError::InvalidOutput(_)
-        | RuntimeError::InvalidArgument(_) => Code::InvalidArgument,
+        | RuntimeError::InvalidArgument(_)
+        | RuntimeError::TooManyTags(_) => Code::InvalidArgument,
         RuntimeError::Unavailable(_) => Code::Unavailable,
     };
     Status::new(code, format!("{}: {error}", error.aws_code()))

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use crate::runtime::{ExecutionView, MAX_POLL_SECONDS, Runtime, RuntimeError};
+use crate::runtime::{ExecutionView, MAX_POLL_SECONDS, Runtime, RuntimeError, check_tags};
 use crate::store::{ActivityRecord, ExecutionRecord, MachineType};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -114,6 +114,67 @@ impl Members {
         }
     }
 
+    /// A required list of strings, such as `tagKeys`.
+    fn strings(&self, name: &str) -> Result<Vec<String>, AwsError> {
+        let mistyped = || {
+            AwsError::new(
+                "ValidationException",
+                format!("the member '{name}' must be a list of strings"),
+            )
+        };
+        match self.0.get(name) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string).ok_or_else(mistyped))
+                .collect(),
+            None | Some(Value::Null) => Err(AwsError::new(
+                "ValidationException",
+                format!("the member '{name}' is required"),
+            )),
+            Some(_) => Err(mistyped()),
+        }
+    }
+
+    /// An optional list of tags (absent: none), as on the create calls.
+    fn optional_tags(&self, name: &str) -> Result<Vec<(String, String)>, AwsError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(_) => self.tags(name),
+        }
+    }
+
+    /// A required list of `{"key": .., "value": ..}` tags.
+    fn tags(&self, name: &str) -> Result<Vec<(String, String)>, AwsError> {
+        let mistyped = |index: usize| {
+            AwsError::new(
+                "ValidationException",
+                format!("{name}[{index}] must be an object with string 'key' and 'value'"),
+            )
+        };
+        let Some(Value::Array(items)) = self.0.get(name) else {
+            return Err(AwsError::new(
+                "ValidationException",
+                format!("the member '{name}' is required and must be a list of tags"),
+            ));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let key = item.get("key").and_then(Value::as_str);
+                // AWS allows a tag without a value; it reads back as an empty string.
+                let value = match item.get("value") {
+                    None | Some(Value::Null) => Some(""),
+                    Some(v) => v.as_str(),
+                };
+                match (key, value) {
+                    (Some(key), Some(value)) => Ok((key.to_string(), value.to_string())),
+                    _ => Err(mistyped(index)),
+                }
+            })
+            .collect()
+    }
+
     fn bool(&self, name: &str) -> bool {
         self.0.get(name).and_then(Value::as_bool).unwrap_or(false)
     }
@@ -167,9 +228,14 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
                     ));
                 }
             };
+            let tags = m.optional_tags("tags")?;
+            check_tags(&tags)?;
             let view = runtime
                 .create_machine(m.string("name")?, m.string("definition")?, machine_type)
                 .await?;
+            if !tags.is_empty() {
+                runtime.tag_resource(&view.record.arn, &tags).await?;
+            }
             Ok(
                 json!({"stateMachineArn": view.record.arn, "creationDate": seconds(view.record.created_ms)}),
             )
@@ -279,7 +345,12 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             Ok(with_next(json!({"events": items}), next))
         }
         "CreateActivity" => {
+            let tags = m.optional_tags("tags")?;
+            check_tags(&tags)?;
             let record = runtime.create_activity(m.string("name")?).await?;
+            if !tags.is_empty() {
+                runtime.tag_resource(&record.arn, &tags).await?;
+            }
             Ok(json!({"activityArn": record.arn, "creationDate": seconds(record.created_ms)}))
         }
         "DescribeActivity" => Ok(activity_json(
@@ -330,6 +401,26 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
         "SendTaskHeartbeat" => {
             runtime.heartbeat(m.string("taskToken")?)?;
             Ok(json!({}))
+        }
+        "TagResource" => {
+            runtime
+                .tag_resource(m.string("resourceArn")?, &m.tags("tags")?)
+                .await?;
+            Ok(json!({}))
+        }
+        "UntagResource" => {
+            runtime
+                .untag_resource(m.string("resourceArn")?, &m.strings("tagKeys")?)
+                .await?;
+            Ok(json!({}))
+        }
+        "ListTagsForResource" => {
+            let tags: Vec<Value> = runtime
+                .list_tags(m.string("resourceArn")?)?
+                .into_iter()
+                .map(|(key, value)| json!({"key": key, "value": value}))
+                .collect();
+            Ok(json!({"tags": tags}))
         }
         other => Err(AwsError::new(
             "UnknownOperationException",

@@ -44,6 +44,8 @@ pub const MAX_POLL_SECONDS: u64 = 60;
 /// How many finished tokens are remembered, to answer a late result with "timed out"
 /// rather than "does not exist".
 const RETIRED_TOKENS: usize = 100_000;
+/// AWS: at most 50 tags per resource.
+const MAX_TAGS: usize = 50;
 
 /// Why a runtime call failed. The API maps each to a gRPC status (and AWS error code).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,6 +59,12 @@ pub enum RuntimeError {
     /// `ActivityDoesNotExist`.
     #[error("{0}")]
     ActivityNotFound(String),
+    /// `ResourceNotFound`: a tagged resource that does not exist.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// `TooManyTags`.
+    #[error("{0}")]
+    TooManyTags(String),
     /// `TaskDoesNotExist`: the token was never issued.
     #[error("{0}")]
     TaskDoesNotExist(String),
@@ -102,6 +110,8 @@ impl RuntimeError {
             RuntimeError::MachineNotFound(_) => "StateMachineDoesNotExist",
             RuntimeError::ExecutionNotFound(_) => "ExecutionDoesNotExist",
             RuntimeError::ActivityNotFound(_) => "ActivityDoesNotExist",
+            RuntimeError::ResourceNotFound(_) => "ResourceNotFound",
+            RuntimeError::TooManyTags(_) => "TooManyTags",
             RuntimeError::TaskDoesNotExist(_) => "TaskDoesNotExist",
             RuntimeError::TaskTimedOut(_) => "TaskTimedOut",
             RuntimeError::MachineAlreadyExists(_) => "StateMachineAlreadyExists",
@@ -250,6 +260,9 @@ struct Inner {
     committed: broadcast::Sender<Arc<Committed>>,
     stop: tokio::sync::watch::Sender<bool>,
     metrics: metrics::Metrics,
+    /// Serialises tag read-modify-writes (which await the committer between read and
+    /// write) with each other and with deletes, which clear tags.
+    tag_writes: tokio::sync::Mutex<()>,
 }
 
 /// The runtime handle (cheap to clone).
@@ -372,6 +385,7 @@ impl Runtime {
                 committed,
                 stop,
                 metrics: metrics::Metrics::default(),
+                tag_writes: tokio::sync::Mutex::new(()),
             }),
         };
         let express_starts = runtime.recover()?;
@@ -652,8 +666,15 @@ impl Runtime {
     /// Deletes a state machine; running executions finish on their revision.
     pub async fn delete_machine(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
         let name = self.inner.arns.machine_name(name_or_arn)?;
+        // Held so a concurrent TagResource cannot write tags after the delete clears them.
+        let _serial = self.inner.tag_writes.lock().await;
         self.machine_record(&name)?;
         let mut batch = Batch::default();
+        // A machine re-created under the same name starts untagged, as on AWS.
+        batch.push(Write::PutTags {
+            arn: self.inner.arns.machine(&name),
+            tags: Vec::new(),
+        });
         batch.push(Write::DeleteMachine(name));
         self.commit(batch).await
     }
@@ -1375,6 +1396,74 @@ impl Runtime {
         Ok(())
     }
 
+    /// Adds or replaces tags on a state machine or activity (at most 50 in all).
+    pub async fn tag_resource(
+        &self,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), RuntimeError> {
+        check_tags(tags)?;
+        let _serial = self.inner.tag_writes.lock().await;
+        let mut current = self.tagged_resource(arn)?;
+        for (key, value) in tags {
+            current.retain(|(k, _)| k != key);
+            current.push((key.clone(), value.clone()));
+        }
+        if current.len() > MAX_TAGS {
+            return Err(RuntimeError::TooManyTags(format!(
+                "{arn} would have {} tags; at most {MAX_TAGS} are allowed",
+                current.len()
+            )));
+        }
+        current.sort();
+        let mut batch = Batch::default();
+        batch.push(Write::PutTags {
+            arn: arn.to_string(),
+            tags: current,
+        });
+        self.commit(batch).await
+    }
+
+    /// Removes tags by key.
+    pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), RuntimeError> {
+        let _serial = self.inner.tag_writes.lock().await;
+        let mut current = self.tagged_resource(arn)?;
+        current.retain(|(k, _)| !keys.contains(k));
+        let mut batch = Batch::default();
+        batch.push(Write::PutTags {
+            arn: arn.to_string(),
+            tags: current,
+        });
+        self.commit(batch).await
+    }
+
+    /// A resource's tags, sorted by key.
+    pub fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+        self.tagged_resource(arn)
+    }
+
+    /// The current tags of an existing state machine or activity.
+    fn tagged_resource(&self, arn: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+        let missing = || {
+            RuntimeError::ResourceNotFound(format!(
+                "{arn} is not a state machine or activity of this server"
+            ))
+        };
+        let exists = if arn.contains(":stateMachine:") {
+            let name = self.inner.arns.machine_name(arn).map_err(|_| missing())?;
+            self.inner.store.machine(&name)?.is_some()
+        } else if arn.contains(":activity:") {
+            let name = self.inner.arns.activity_name(arn).map_err(|_| missing())?;
+            self.inner.store.activity(&name)?.is_some()
+        } else {
+            false
+        };
+        if !exists {
+            return Err(missing());
+        }
+        Ok(self.inner.store.tags(arn)?)
+    }
+
     /// Tasks waiting on a queue (for tests and metrics).
     pub fn queued(&self, queue: &str) -> usize {
         self.inner.queues.len(queue)
@@ -1424,11 +1513,35 @@ impl Runtime {
 
     /// Deletes an activity.
     pub async fn delete_activity(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
+        let _serial = self.inner.tag_writes.lock().await;
         let record = self.describe_activity(name_or_arn)?;
         let mut batch = Batch::default();
+        batch.push(Write::PutTags {
+            arn: record.arn,
+            tags: Vec::new(),
+        });
         batch.push(Write::DeleteActivity(record.name));
         self.commit(batch).await
     }
+}
+
+/// Checks tag sizes (AWS: keys 1 to 128 characters, values at most 256), so a create
+/// call can refuse bad tags before it creates anything.
+pub fn check_tags(tags: &[(String, String)]) -> Result<(), RuntimeError> {
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "tag keys are 1 to 128 characters and values at most 256; '{key}' does not fit"
+            )));
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(RuntimeError::TooManyTags(format!(
+            "{} tags given; at most {MAX_TAGS} are allowed",
+            tags.len()
+        )));
+    }
+    Ok(())
 }
 
 /// A step's batch on its way to disk, and what to do once it is durable.

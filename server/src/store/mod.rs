@@ -163,6 +163,13 @@ pub enum Write {
     DeleteExpressStart(String),
     /// Store an hour's usage counts (the whole value, not an increment).
     PutUsage(UsageRecord),
+    /// Replace a resource's tags (none: remove the record).
+    PutTags {
+        /// The state machine or activity ARN.
+        arn: String,
+        /// Key and value pairs, sorted by key.
+        tags: Vec<(String, String)>,
+    },
 }
 
 /// Writes applied together or not at all.
@@ -246,4 +253,6 @@ pub trait Store: Send + Sync + 'static {
     fn express_starts(&self) -> Result<Vec<ExpressStart>, StoreError>;
     /// Every usage record.
     fn usage(&self) -> Result<Vec<UsageRecord>, StoreError>;
+    /// A resource's tags, sorted by key.
+    fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
 }

@@ -215,6 +215,12 @@ impl Store for SledStore {
                     sled_batch.insert(key(&[b"s", start.arn.as_bytes()]), encode(start))
                 }
                 Write::DeleteExpressStart(arn) => sled_batch.remove(key(&[b"s", arn.as_bytes()])),
+                Write::PutTags { arn, tags } if tags.is_empty() => {
+                    sled_batch.remove(key(&[b"g", arn.as_bytes()]))
+                }
+                Write::PutTags { arn, tags } => {
+                    sled_batch.insert(key(&[b"g", arn.as_bytes()]), encode(tags))
+                }
                 Write::PutUsage(record) => sled_batch.insert(
                     key(&[b"u", record.machine.as_bytes(), &ordered_ms(record.hour)]),
                     encode(record),
@@ -274,6 +280,10 @@ impl Store for SledStore {
 
     fn usage(&self) -> Result<Vec<UsageRecord>, StoreError> {
         self.scan(&prefix(&[b"u"]))
+    }
+
+    fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.get(&key(&[b"g", arn.as_bytes()]))?.unwrap_or_default())
     }
 }
 
