@@ -398,3 +398,86 @@ async fn tags_are_stored_survive_a_restart_and_refuse_bad_input() {
     assert_eq!(tags_of(addr, &machine).await, pairs(&[]));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_sync_execution_answers_on_a_sync_prefixed_host() {
+    // `aws()` sends `Host: sync-states...`, the name the SDKs use for this action.
+    let dir = TempDir::new("aws-sync");
+    let (server, _clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    let definition = json!({"StartAt": "Check", "States": {
+        "Check": {"Type": "Choice", "Choices": [
+            {"Variable": "$.ok", "BooleanEquals": true, "Next": "Done"}], "Default": "Broken"},
+        "Done": {"Type": "Pass", "Result": {"answer": 42}, "End": true},
+        "Broken": {"Type": "Fail", "Error": "Bad.Input", "Cause": "ok was not true"}}})
+    .to_string();
+    let machine = ok(
+        addr,
+        "CreateStateMachine",
+        json!({"name": "Quick", "definition": definition, "type": "EXPRESS"}),
+    )
+    .await["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let done = ok(
+        addr,
+        "StartSyncExecution",
+        json!({"stateMachineArn": machine, "name": "sync-ok", "input": "{\"ok\": true}"}),
+    )
+    .await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["output"], "{\"answer\":42}");
+    assert_eq!(done["name"], "sync-ok");
+    assert!(done["stopDate"].as_f64().unwrap() >= done["startDate"].as_f64().unwrap());
+    assert!(
+        done["billingDetails"]["billedDurationInMilliseconds"]
+            .as_u64()
+            .unwrap()
+            >= 100
+    );
+    assert!(
+        done["billingDetails"]["billedMemoryUsedInMB"]
+            .as_u64()
+            .unwrap()
+            >= 64
+    );
+
+    let failed = ok(
+        addr,
+        "StartSyncExecution",
+        json!({"stateMachineArn": machine, "input": "{\"ok\": false}"}),
+    )
+    .await;
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert_eq!(failed["error"], "Bad.Input");
+    assert_eq!(failed["cause"], "ok was not true");
+
+    let (code, message) = error(
+        addr,
+        "StartSyncExecution",
+        json!({"stateMachineArn": machine, "input": "[not json"}),
+    )
+    .await;
+    assert_eq!(code, "InvalidExecutionInput", "{message}");
+
+    let standard = ok(
+        addr,
+        "CreateStateMachine",
+        json!({"name": "Slow", "definition": definition}),
+    )
+    .await["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, message) = error(
+        addr,
+        "StartSyncExecution",
+        json!({"stateMachineArn": standard, "input": "{}"}),
+    )
+    .await;
+    assert_eq!(code, "StateMachineTypeNotSupported");
+    assert!(message.contains("'Slow' is STANDARD"), "{message}");
+    server.shutdown().await.unwrap();
+}

@@ -208,6 +208,13 @@ async fn express_rejects_activities_sync_and_callbacks_and_runs_async_without_na
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .starts_with("StateMachineTypeNotSupported: "),
+        "{}",
+        refused.message()
+    );
     server.shutdown().await.unwrap();
 }
 

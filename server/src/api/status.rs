@@ -25,7 +25,8 @@ pub fn to_status(error: RuntimeError) -> Status {
         | RuntimeError::InvalidInput(_)
         | RuntimeError::InvalidOutput(_)
         | RuntimeError::InvalidArgument(_)
-        | RuntimeError::TooManyTags(_) => Code::InvalidArgument,
+        | RuntimeError::TooManyTags(_)
+        | RuntimeError::MachineTypeNotSupported(_) => Code::InvalidArgument,
         RuntimeError::Unavailable(_) => Code::Unavailable,
     };
     Status::new(code, format!("{}: {error}", error.aws_code()))

@@ -162,7 +162,7 @@ impl Runtime {
         let machine_name = self.inner.arns.machine_name(machine)?;
         let record = self.machine_record(&machine_name)?;
         if record.machine_type != crate::store::MachineType::Express {
-            return Err(RuntimeError::InvalidArgument(format!(
+            return Err(RuntimeError::MachineTypeNotSupported(format!(
                 "StartSyncExecution runs EXPRESS state machines only; '{machine_name}' is STANDARD"
             )));
         }

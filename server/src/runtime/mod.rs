@@ -65,6 +65,9 @@ pub enum RuntimeError {
     /// `TooManyTags`.
     #[error("{0}")]
     TooManyTags(String),
+    /// `StateMachineTypeNotSupported`: StartSyncExecution on a STANDARD machine.
+    #[error("{0}")]
+    MachineTypeNotSupported(String),
     /// `TaskDoesNotExist`: the token was never issued.
     #[error("{0}")]
     TaskDoesNotExist(String),
@@ -112,6 +115,7 @@ impl RuntimeError {
             RuntimeError::ActivityNotFound(_) => "ActivityDoesNotExist",
             RuntimeError::ResourceNotFound(_) => "ResourceNotFound",
             RuntimeError::TooManyTags(_) => "TooManyTags",
+            RuntimeError::MachineTypeNotSupported(_) => "StateMachineTypeNotSupported",
             RuntimeError::TaskDoesNotExist(_) => "TaskDoesNotExist",
             RuntimeError::TaskTimedOut(_) => "TaskTimedOut",
             RuntimeError::MachineAlreadyExists(_) => "StateMachineAlreadyExists",
