@@ -1,0 +1,350 @@
+//! The AWS-compatible API driven by the real AWS SDK for Rust (`aws-sdk-sfn`): requests
+//! are signed and serialised, and answers and errors parsed, exactly as against AWS.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType, Tag};
+use serde_json::{Value, json};
+use support::{TempDir, fixture, start};
+
+/// An SDK client for the server's HTTP listener, with throwaway credentials (signatures
+/// are accepted and not checked).
+fn sdk(addr: SocketAddr) -> Client {
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(format!("http://{addr}"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "stepwise-tests",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_sdk_runs_the_choice_example_with_an_activity_worker() {
+    let dir = TempDir::new("aws-sdk");
+    let (server, mut clients) = start(dir.path()).await;
+    let sfn = sdk(server.http_addr);
+
+    let created = sfn
+        .create_state_machine()
+        .name("Choice")
+        .definition(fixture("choice-state.asl.json").to_string())
+        .role_arn("arn:aws:iam::000000000000:role/any")
+        .tags(Tag::builder().key("team").value("qa").build())
+        .send()
+        .await
+        .unwrap();
+    let machine = created.state_machine_arn().to_string();
+    let activity = sfn
+        .create_activity()
+        .name("AMIS_deciding_function")
+        .send()
+        .await
+        .unwrap()
+        .activity_arn()
+        .to_string();
+    let described = sfn
+        .describe_state_machine()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.name(), "Choice");
+    let definition: Value = serde_json::from_str(described.definition()).unwrap();
+    assert_eq!(definition, fixture("choice-state.asl.json"));
+
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .name("sdk-1")
+        .input(r#"{"want": 200}"#)
+        .send()
+        .await
+        .unwrap()
+        .execution_arn()
+        .to_string();
+
+    // An activity worker loop, as teams write it against AWS.
+    let task = sfn
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("sdk-worker")
+        .send()
+        .await
+        .unwrap();
+    let input: Value = serde_json::from_str(task.input().unwrap()).unwrap();
+    assert_eq!(input, json!({"want": 200}));
+    let token = task.task_token().unwrap().to_string();
+    sfn.send_task_heartbeat()
+        .task_token(&token)
+        .send()
+        .await
+        .unwrap();
+    sfn.send_task_success()
+        .task_token(&token)
+        .output(r#"{"statusCode": 200}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let finished = loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .unwrap();
+        if described.status() != &ExecutionStatus::Running {
+            break described;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished.status(), &ExecutionStatus::Succeeded);
+    assert_eq!(finished.output(), Some(r#"{"statusCode":200}"#));
+    assert!(finished.stop_date().is_some());
+
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+    let events = history.events();
+    assert_eq!(events[0].r#type(), &HistoryEventType::ExecutionStarted);
+    assert_eq!(
+        events.last().unwrap().r#type(),
+        &HistoryEventType::ExecutionSucceeded
+    );
+    let scheduled = events
+        .iter()
+        .find(|e| e.r#type() == &HistoryEventType::LambdaFunctionScheduled)
+        .and_then(|e| e.lambda_function_scheduled_event_details())
+        .expect("a LambdaFunctionScheduled event with its details");
+    assert_eq!(
+        scheduled.resource(),
+        "arn:aws:lambda:eu-west-1:300577164517:function:AMIS_deciding_function"
+    );
+    let entered: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.state_entered_event_details().map(|d| d.name()))
+        .collect();
+    assert_eq!(
+        entered,
+        ["Deciding Lambda Function", "ChoiceState", "Correct"]
+    );
+    // Paging through the SDK's paginator returns the same events, newest first.
+    let reversed: Vec<i64> = sfn
+        .get_execution_history()
+        .execution_arn(&execution)
+        .reverse_order(true)
+        .max_results(2)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id())
+        .collect();
+    let mut forward: Vec<i64> = events.iter().map(|e| e.id()).collect();
+    forward.reverse();
+    assert_eq!(reversed, forward);
+
+    let for_execution = sfn
+        .describe_state_machine_for_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(for_execution.state_machine_arn(), machine);
+
+    // The two APIs agree, both ways.
+    assert_eq!(
+        clients.describe(&execution).await.output(),
+        finished.output().unwrap()
+    );
+    let from_grpc = clients.start("Choice", "grpc-1", json!({})).await;
+    let seen = sfn
+        .describe_execution()
+        .execution_arn(&from_grpc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seen.name(), Some("grpc-1"));
+    sfn.stop_execution()
+        .execution_arn(&from_grpc)
+        .error("Manual")
+        .cause("test over")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        clients.describe(&from_grpc).await.status(),
+        stepwise_proto::v1::ExecutionStatus::Aborted
+    );
+    let listed = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.executions().len(), 2);
+    let machines = sfn.list_state_machines().send().await.unwrap();
+    assert_eq!(machines.state_machines().len(), 1);
+    let activities = sfn.list_activities().send().await.unwrap();
+    assert_eq!(activities.activities()[0].name(), "AMIS_deciding_function");
+
+    let tags = sfn
+        .list_tags_for_resource()
+        .resource_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tags()[0].key(), Some("team"));
+    sfn.untag_resource()
+        .resource_arn(&machine)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    let tags = sfn
+        .list_tags_for_resource()
+        .resource_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert!(tags.tags().is_empty());
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_sdk_parses_our_errors_as_its_modelled_exceptions() {
+    let dir = TempDir::new("aws-sdk-errors");
+    let (server, _clients) = start(dir.path()).await;
+    let sfn = sdk(server.http_addr);
+    let pass = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+    let machine = sfn
+        .create_state_machine()
+        .name("M")
+        .definition(pass)
+        .role_arn("arn:aws:iam::000000000000:role/any")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn()
+        .to_string();
+
+    let invalid = sfn
+        .create_state_machine()
+        .name("Bad")
+        .definition(r#"{"StartAt": "X", "States": {"P": {"Type": "Pass", "End": true}}}"#)
+        .role_arn("arn:aws:iam::000000000000:role/any")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(invalid.is_invalid_definition(), "{invalid:?}");
+    assert!(
+        invalid.to_string().contains('X'),
+        "names the state: {invalid}"
+    );
+
+    let exists = sfn
+        .create_state_machine()
+        .name("M")
+        .definition(r#"{"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": true}}}"#)
+        .role_arn("arn:aws:iam::000000000000:role/any")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(exists.is_state_machine_already_exists(), "{exists:?}");
+
+    let missing = sfn
+        .describe_state_machine()
+        .state_machine_arn("arn:aws:states:us-east-1:000000000000:stateMachine:Nope")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(missing.is_state_machine_does_not_exist(), "{missing:?}");
+
+    let bad_input = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .input("{not json")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(bad_input.is_invalid_execution_input(), "{bad_input:?}");
+
+    let bad_arn = sfn
+        .describe_execution()
+        .execution_arn("not-an-arn")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(bad_arn.is_invalid_arn(), "{bad_arn:?}");
+
+    let no_execution = sfn
+        .describe_execution()
+        .execution_arn("arn:aws:states:us-east-1:000000000000:execution:M:none")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        no_execution.is_execution_does_not_exist(),
+        "{no_execution:?}"
+    );
+
+    let no_activity = sfn
+        .get_activity_task()
+        .activity_arn("arn:aws:states:us-east-1:000000000000:activity:never")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(no_activity.is_activity_does_not_exist(), "{no_activity:?}");
+
+    let no_task = sfn
+        .send_task_success()
+        .task_token("never-issued")
+        .output("{}")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(no_task.is_task_does_not_exist(), "{no_task:?}");
+
+    let no_resource = sfn
+        .list_tags_for_resource()
+        .resource_arn("arn:aws:states:us-east-1:000000000000:activity:never")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(no_resource.is_resource_not_found(), "{no_resource:?}");
+
+    // Nothing the refused calls touched was changed.
+    let machines = sfn.list_state_machines().send().await.unwrap();
+    assert_eq!(machines.state_machines().len(), 1);
+    server.shutdown().await.unwrap();
+}
