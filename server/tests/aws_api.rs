@@ -237,6 +237,11 @@ async fn errors_come_back_with_aws_codes() {
             "TaskDoesNotExist",
         ),
         ("DescribeExecution", json!({}), "ValidationException"),
+        (
+            "ListExecutions",
+            json!({"stateMachineArn": machine, "nextToken": "not-ours"}),
+            "InvalidToken",
+        ),
     ];
     for (action, body, code) in cases {
         let (got, message) = error(addr, action, body).await;
@@ -248,6 +253,44 @@ async fn errors_come_back_with_aws_codes() {
         (status, value["__type"].as_str()),
         (400, Some("SerializationException"))
     );
+
+    // A token whose task already closed answers TaskTimedOut, as AWS documents for a
+    // token that "has either expired or ... has already been closed".
+    let activity = ok(addr, "CreateActivity", json!({"name": "Act"})).await["activityArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task_machine = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity, "End": true}}}).to_string();
+    let task_machine = ok(
+        addr,
+        "CreateStateMachine",
+        json!({"name": "T", "definition": task_machine}),
+    )
+    .await["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        addr,
+        "StartExecution",
+        json!({"stateMachineArn": task_machine, "input": "{}"}),
+    )
+    .await;
+    let task = ok(addr, "GetActivityTask", json!({"activityArn": activity})).await;
+    let token = task["taskToken"].as_str().unwrap().to_string();
+    ok(
+        addr,
+        "SendTaskSuccess",
+        json!({"taskToken": token, "output": "{}"}),
+    )
+    .await;
+    let (code, message) = error(
+        addr,
+        "SendTaskSuccess",
+        json!({"taskToken": token, "output": "{}"}),
+    )
+    .await;
+    assert_eq!(code, "TaskTimedOut", "{message}");
     server.shutdown().await.unwrap();
 }
 

@@ -1,0 +1,173 @@
+"""Drives a Stepwise server through boto3, as a team's existing AWS scripts would.
+
+Usage: python3 examples/aws/boto3_choice.py PATH/TO/stepwise-server
+
+Starts the server on a temporary data directory with ephemeral loopback ports, creates
+the choice example, serves its Lambda-ARN task with an activity worker loop
+(get_activity_task / send_task_success), checks the execution's output and history, a
+synchronous Express run and two error codes, then stops the server. Prints
+"boto3 result: N passed, N failed" last and exits non-zero on any failure.
+"""
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import boto3
+import botocore.config
+from botocore.exceptions import ClientError
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent
+FUNCTION = "AMIS_deciding_function"
+
+
+def start_server(binary, data_dir):
+    """Starts the server and returns (process, http endpoint) once it is listening."""
+    process = subprocess.Popen(
+        [binary, "--data-dir", data_dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        found = re.search(r"http_addr=(127\.0\.0\.1:\d+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
+        if found:
+            # Keep draining the log so the server never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+            return process, "http://" + found.group(1)
+    process.kill()
+    raise RuntimeError("the server did not report its HTTP address")
+
+
+def client(endpoint):
+    # The sync- host prefix would turn 127.0.0.1 into an unresolvable name.
+    config = botocore.config.Config(
+        inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=70, connect_timeout=5
+    )
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=config,
+    )
+
+
+def activity_worker(sfn, activity_arn, handled):
+    """Serves tasks until one is handled or 30 seconds pass (bounded)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not handled:
+        task = sfn.get_activity_task(activityArn=activity_arn, workerName="boto3-worker")
+        if not task.get("taskToken"):
+            continue
+        request = json.loads(task["input"])
+        sfn.send_task_success(taskToken=task["taskToken"], output=json.dumps({"statusCode": request["want"]}))
+        handled.append(request)
+
+
+def check_choice_example(sfn):
+    definition = (EXAMPLES / "choice-state.asl.json").read_text()
+    machine = sfn.create_state_machine(
+        name="Choice", definition=definition, roleArn="arn:aws:iam::000000000000:role/any"
+    )["stateMachineArn"]
+    activity = sfn.create_activity(name=FUNCTION)["activityArn"]
+    handled = []
+    worker = threading.Thread(target=activity_worker, args=(sfn, activity, handled))
+    worker.start()
+    execution = sfn.start_execution(stateMachineArn=machine, name="boto3-1", input='{"want": 200}')[
+        "executionArn"
+    ]
+    worker.join(timeout=40)
+    assert handled == [{"want": 200}], handled
+    deadline = time.monotonic() + 20
+    while True:
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"statusCode": 200}, described["output"]
+    events = sfn.get_paginator("get_execution_history").paginate(
+        executionArn=execution, PaginationConfig={"PageSize": 3}
+    )
+    events = [event for page in events for event in page["events"]]
+    assert events[0]["type"] == "ExecutionStarted", events[0]
+    assert events[-1]["type"] == "ExecutionSucceeded", events[-1]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    assert entered == ["Deciding Lambda Function", "ChoiceState", "Correct"], entered
+    scheduled = [e for e in events if e["type"] == "LambdaFunctionScheduled"]
+    assert scheduled[0]["lambdaFunctionScheduledEventDetails"]["resource"].endswith(":function:" + FUNCTION)
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+
+
+def check_sync_express(sfn):
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"n": 1}, "End": True}}})
+    machine = sfn.create_state_machine(
+        name="Quick", definition=definition, roleArn="arn:aws:iam::000000000000:role/any", type="EXPRESS"
+    )["stateMachineArn"]
+    result = sfn.start_sync_execution(stateMachineArn=machine, input="{}")
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"n": 1}
+    assert result["billingDetails"]["billedDurationInMilliseconds"] >= 100
+
+
+def expect_error(code, call, **kwargs):
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        got = error.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}: {error}"
+        return
+    raise AssertionError(f"expected {code}, the call succeeded")
+
+
+def check_errors(sfn):
+    expect_error(
+        "ExecutionDoesNotExist",
+        sfn.describe_execution,
+        executionArn="arn:aws:states:us-east-1:000000000000:execution:Choice:none",
+    )
+    expect_error(
+        "InvalidDefinition",
+        sfn.create_state_machine,
+        name="Bad",
+        definition='{"StartAt": "X", "States": {}}',
+        roleArn="arn:aws:iam::000000000000:role/any",
+    )
+
+
+def main():
+    binary = sys.argv[1]
+    checks = [check_choice_example, check_sync_express, check_errors]
+    passed = failed = 0
+    with tempfile.TemporaryDirectory(prefix="stepwise-boto3-") as data_dir:
+        process, endpoint = start_server(binary, data_dir)
+        try:
+            sfn = client(endpoint)
+            for check in checks:
+                try:
+                    check(sfn)
+                    passed += 1
+                    print(f"boto3 {check.__name__} ... ok")
+                except Exception as error:  # report every check, then fail the run
+                    failed += 1
+                    print(f"boto3 {check.__name__} ... FAILED: {error!r}")
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    print(f"boto3 result: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
