@@ -7,8 +7,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use aws_sdk_sfn::Client;
-use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType, Tag};
+use aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_sfn::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_sfn::error::BoxError;
+use aws_sdk_sfn::types::{
+    ExecutionStatus, HistoryEventType, StateMachineType, SyncExecutionStatus, Tag,
+    ValidateStateMachineDefinitionResultCode, ValidateStateMachineDefinitionSeverity,
+};
 use serde_json::{Value, json};
 use support::{TempDir, fixture, start};
 
@@ -27,8 +34,38 @@ fn sdk(addr: SocketAddr) -> Client {
             "stepwise-tests",
         ))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .interceptor(ConnectPastSyncPrefix)
         .build();
     Client::from_conf(config)
+}
+
+/// The SDK sends StartSyncExecution to `sync-<endpoint host>`, which for 127.0.0.1 does
+/// not resolve, and the Rust SDK has no switch to turn the prefix off. This connects to
+/// the plain address but keeps the prefixed `Host` header, so the server still sees the
+/// request exactly as the SDK addressed it.
+#[derive(Debug)]
+struct ConnectPastSyncPrefix;
+
+impl Intercept for ConnectPastSyncPrefix {
+    fn name(&self) -> &'static str {
+        "ConnectPastSyncPrefix"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let uri = context.request().uri().to_string();
+        if let Some(rest) = uri.strip_prefix("http://sync-") {
+            let host = rest.split('/').next().unwrap_or_default().to_string();
+            let request = context.request_mut();
+            request.set_uri(format!("http://{rest}"))?;
+            request.headers_mut().insert("host", format!("sync-{host}"));
+        }
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,5 +383,186 @@ async fn the_aws_sdk_parses_our_errors_as_its_modelled_exceptions() {
     // Nothing the refused calls touched was changed.
     let machines = sfn.list_state_machines().send().await.unwrap();
     assert_eq!(machines.state_machines().len(), 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_sdk_drives_the_remaining_actions() {
+    let dir = TempDir::new("aws-sdk-rest");
+    let (server, _clients) = start(dir.path()).await;
+    let sfn = sdk(server.http_addr);
+    let role = "arn:aws:iam::000000000000:role/any";
+
+    let checked = sfn
+        .validate_state_machine_definition()
+        .definition(r#"{"StartAt": "Nowhere", "States": {"P": {"Type": "Pass", "End": true}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        checked.result(),
+        &ValidateStateMachineDefinitionResultCode::Fail
+    );
+    let first = &checked.diagnostics()[0];
+    assert_eq!(
+        first.severity(),
+        &ValidateStateMachineDefinitionSeverity::Error
+    );
+    assert!(first.message().contains("Nowhere"), "{first:?}");
+
+    // StartSyncExecution, sent to the sync- host the SDK chooses.
+    let quick = sfn
+        .create_state_machine()
+        .name("Quick")
+        .r#type(StateMachineType::Express)
+        .definition(r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"n": 1}, "End": true}}}"#)
+        .role_arn(role)
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn()
+        .to_string();
+    let synced = sfn
+        .start_sync_execution()
+        .state_machine_arn(&quick)
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(synced.status(), &SyncExecutionStatus::Succeeded);
+    assert_eq!(synced.output(), Some(r#"{"n":1}"#));
+    assert!(
+        synced
+            .billing_details()
+            .unwrap()
+            .billed_duration_in_milliseconds()
+            >= 100
+    );
+
+    // UpdateStateMachine: new executions run the new definition.
+    sfn.update_state_machine()
+        .state_machine_arn(&quick)
+        .definition(r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"n": 2}, "End": true}}}"#)
+        .send()
+        .await
+        .unwrap();
+    let synced = sfn
+        .start_sync_execution()
+        .state_machine_arn(&quick)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(synced.output(), Some(r#"{"n":2}"#));
+
+    // SendTaskFailure fails the execution with the worker's error and cause.
+    let activity = sfn
+        .create_activity()
+        .name("Fragile")
+        .send()
+        .await
+        .unwrap()
+        .activity_arn()
+        .to_string();
+    assert_eq!(
+        sfn.describe_activity()
+            .activity_arn(&activity)
+            .send()
+            .await
+            .unwrap()
+            .name(),
+        "Fragile"
+    );
+    sfn.tag_resource()
+        .resource_arn(&activity)
+        .tags(Tag::builder().key("owner").value("sdk").build())
+        .send()
+        .await
+        .unwrap();
+    let tags = sfn
+        .list_tags_for_resource()
+        .resource_arn(&activity)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tags()[0].value(), Some("sdk"));
+    let definition = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity, "End": true}}});
+    let machine = sfn
+        .create_state_machine()
+        .name("Fragile")
+        .definition(definition.to_string())
+        .role_arn(role)
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn()
+        .to_string();
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap()
+        .execution_arn()
+        .to_string();
+    let task = sfn
+        .get_activity_task()
+        .activity_arn(&activity)
+        .send()
+        .await
+        .unwrap();
+    sfn.send_task_failure()
+        .task_token(task.task_token().unwrap())
+        .error("Disk.Full")
+        .cause("no space left")
+        .send()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .unwrap();
+        if described.status() != &ExecutionStatus::Running {
+            break described;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed.status(), &ExecutionStatus::Failed);
+    assert_eq!(failed.error(), Some("Disk.Full"));
+    assert_eq!(failed.cause(), Some("no space left"));
+
+    // Deletes: gone from describe and list.
+    sfn.delete_state_machine()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    sfn.delete_activity()
+        .activity_arn(&activity)
+        .send()
+        .await
+        .unwrap();
+    let gone = sfn
+        .describe_activity()
+        .activity_arn(&activity)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(gone.is_activity_does_not_exist(), "{gone:?}");
+    let names: Vec<String> = sfn
+        .list_state_machines()
+        .send()
+        .await
+        .unwrap()
+        .state_machines()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    assert_eq!(names, ["Quick"]);
     server.shutdown().await.unwrap();
 }
