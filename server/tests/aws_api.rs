@@ -39,6 +39,14 @@ async fn ok(addr: SocketAddr, action: &str, body: Value) -> Value {
     value
 }
 
+/// CreateStateMachine; returns the new machine's ARN.
+async fn create_machine(addr: SocketAddr, body: Value) -> String {
+    ok(addr, "CreateStateMachine", body).await["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn error(addr: SocketAddr, action: &str, body: Value) -> (String, String) {
     let (status, value) = aws(addr, action, body).await;
     assert_eq!(status, 400, "{action} should fail: {value}");
@@ -169,15 +177,7 @@ async fn errors_come_back_with_aws_codes() {
     let simple =
         json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": true}}})
             .to_string();
-    let machine = ok(
-        addr,
-        "CreateStateMachine",
-        json!({"name": "M", "definition": simple}),
-    )
-    .await["stateMachineArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let machine = create_machine(addr, json!({"name": "M", "definition": simple})).await;
     ok(
         addr,
         "StartExecution",
@@ -261,15 +261,7 @@ async fn errors_come_back_with_aws_codes() {
         .unwrap()
         .to_string();
     let task_machine = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity, "End": true}}}).to_string();
-    let task_machine = ok(
-        addr,
-        "CreateStateMachine",
-        json!({"name": "T", "definition": task_machine}),
-    )
-    .await["stateMachineArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let task_machine = create_machine(addr, json!({"name": "T", "definition": task_machine})).await;
     ok(
         addr,
         "StartExecution",
@@ -322,15 +314,7 @@ async fn tags_are_stored_survive_a_restart_and_refuse_bad_input() {
         json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}).to_string();
     let (server, _clients) = start(dir.path()).await;
     let addr = server.http_addr;
-    let machine = ok(
-        addr,
-        "CreateStateMachine",
-        json!({"name": "Tagged", "definition": definition, "tags": [{"key": "team", "value": "qa"}]}),
-    )
-    .await["stateMachineArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let machine = create_machine(addr, json!({"name": "Tagged", "definition": definition, "tags": [{"key": "team", "value": "qa"}]})).await;
     let activity = ok(addr, "CreateActivity", json!({"name": "Work"})).await["activityArn"]
         .as_str()
         .unwrap()
@@ -432,12 +416,7 @@ async fn tags_are_stored_survive_a_restart_and_refuse_bad_input() {
         json!({"stateMachineArn": machine}),
     )
     .await;
-    ok(
-        addr,
-        "CreateStateMachine",
-        json!({"name": "Tagged", "definition": definition}),
-    )
-    .await;
+    create_machine(addr, json!({"name": "Tagged", "definition": definition})).await;
     assert_eq!(tags_of(addr, &machine).await, pairs(&[]));
     server.shutdown().await.unwrap();
 }
@@ -454,15 +433,11 @@ async fn start_sync_execution_answers_on_a_sync_prefixed_host() {
         "Done": {"Type": "Pass", "Result": {"answer": 42}, "End": true},
         "Broken": {"Type": "Fail", "Error": "Bad.Input", "Cause": "ok was not true"}}})
     .to_string();
-    let machine = ok(
+    let machine = create_machine(
         addr,
-        "CreateStateMachine",
         json!({"name": "Quick", "definition": definition, "type": "EXPRESS"}),
     )
-    .await["stateMachineArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await;
 
     let done = ok(
         addr,
@@ -505,15 +480,7 @@ async fn start_sync_execution_answers_on_a_sync_prefixed_host() {
     .await;
     assert_eq!(code, "InvalidExecutionInput", "{message}");
 
-    let standard = ok(
-        addr,
-        "CreateStateMachine",
-        json!({"name": "Slow", "definition": definition}),
-    )
-    .await["stateMachineArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let standard = create_machine(addr, json!({"name": "Slow", "definition": definition})).await;
     let (code, message) = error(
         addr,
         "StartSyncExecution",

@@ -68,6 +68,27 @@ impl Intercept for ConnectPastSyncPrefix {
     }
 }
 
+/// Polls DescribeExecution until the execution has ended (at most 20 seconds).
+async fn finished(
+    sfn: &Client,
+    execution: &str,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+            .unwrap();
+        if described.status() != &ExecutionStatus::Running {
+            return described;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_sdk_runs_the_choice_example_with_an_activity_worker() {
     let dir = TempDir::new("aws-sdk");
@@ -136,20 +157,7 @@ async fn the_aws_sdk_runs_the_choice_example_with_an_activity_worker() {
         .await
         .unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let finished = loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(&execution)
-            .send()
-            .await
-            .unwrap();
-        if described.status() != &ExecutionStatus::Running {
-            break described;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "still running");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let finished = finished(&sfn, &execution).await;
     assert_eq!(finished.status(), &ExecutionStatus::Succeeded);
     assert_eq!(finished.output(), Some(r#"{"statusCode":200}"#));
     assert!(finished.stop_date().is_some());
@@ -517,20 +525,7 @@ async fn the_aws_sdk_drives_the_remaining_actions() {
         .send()
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let failed = loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(&execution)
-            .send()
-            .await
-            .unwrap();
-        if described.status() != &ExecutionStatus::Running {
-            break described;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "still running");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let failed = finished(&sfn, &execution).await;
     assert_eq!(failed.status(), &ExecutionStatus::Failed);
     assert_eq!(failed.error(), Some("Disk.Full"));
     assert_eq!(failed.cause(), Some("no space left"));
