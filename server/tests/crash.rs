@@ -22,6 +22,27 @@ struct Server {
     http: String,
 }
 
+/// The server binary on a data directory and two addresses.
+fn server_command(dir: &std::path::Path, grpc: &str, http: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise-server"));
+    command.args([
+        "--data-dir",
+        &dir.display().to_string(),
+        "--grpc-addr",
+        grpc,
+        "--http-addr",
+        http,
+    ]);
+    command
+}
+
+/// Runs the server on free ports until it exits (for starts that must be refused).
+fn run_until_exit(dir: &std::path::Path) -> std::process::Output {
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", free_port());
+    server_command(dir, &grpc, &http).output().unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -32,15 +53,7 @@ fn free_port() -> u16 {
 
 impl Server {
     fn spawn(dir: &std::path::Path, grpc: &str, http: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_stepwise-server"))
-            .args([
-                "--data-dir",
-                &dir.display().to_string(),
-                "--grpc-addr",
-                grpc,
-                "--http-addr",
-                http,
-            ])
+        server_command(dir, grpc, http)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -324,17 +337,7 @@ async fn sigterm_exits_cleanly_and_a_second_server_on_the_same_directory_is_refu
     let dir = TempDir::new("sigterm");
     let mut server = Server::start(dir.path()).await;
 
-    let other = Command::new(env!("CARGO_BIN_EXE_stepwise-server"))
-        .args([
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--grpc-addr",
-            &format!("127.0.0.1:{}", free_port()),
-            "--http-addr",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .output()
-        .unwrap();
+    let other = run_until_exit(dir.path());
     assert!(!other.status.success());
     let stderr = String::from_utf8_lossy(&other.stderr);
     assert!(
@@ -356,17 +359,7 @@ async fn an_unusable_data_directory_is_a_clear_error() {
     let dir = TempDir::new("not-a-dir");
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "not a directory").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_stepwise-server"))
-        .args([
-            "--data-dir",
-            &file.display().to_string(),
-            "--grpc-addr",
-            &format!("127.0.0.1:{}", free_port()),
-            "--http-addr",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .output()
-        .unwrap();
+    let output = run_until_exit(&file);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
