@@ -67,6 +67,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         let (usage, cost) = self
             .runtime
             .usage(machine, request.start_time_ms, request.end_time_ms)
+            .await
             .map_err(to_status)?;
         Ok(Response::new(pb::GetUsageResponse {
             standard_executions: usage.standard_executions,
@@ -101,6 +102,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         let view = self
             .runtime
             .describe_execution(&request.into_inner().execution_arn)
+            .await
             .map_err(to_status)?;
         Ok(Response::new(convert::execution_view(view)))
     }
@@ -114,6 +116,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         let records = self
             .runtime
             .list_executions(&request.state_machine, filter)
+            .await
             .map_err(to_status)?;
         let (page, next_token) = convert::page(records, request.max_results, &request.next_token)?;
         let mut executions = Vec::with_capacity(page.len());
@@ -135,6 +138,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         let mut events = self
             .runtime
             .history(&request.execution_arn)
+            .await
             .map_err(to_status)?;
         if request.reverse_order {
             events.reverse();
@@ -156,7 +160,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         let request = request.into_inner();
         let arn = request.execution_arn;
         let with_data = !request.exclude_execution_data;
-        let (history, mut committed) = self.runtime.watch(&arn).map_err(to_status)?;
+        let (history, mut committed) = self.runtime.watch(&arn).await.map_err(to_status)?;
         let runtime = self.runtime.clone();
         let stream = async_stream(move |sender| async move {
             let mut last = 0;
@@ -171,7 +175,7 @@ impl pb::executions_server::Executions for ExecutionsService {
                     Ok(_) => true,
                     // Fell behind the live feed: catch up from the store.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        match runtime.history(&arn) {
+                        match runtime.history(&arn).await {
                             Ok(events) => forward(&sender, &events, &mut last, with_data).await,
                             Err(_) => false,
                         }

@@ -75,6 +75,7 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         let view = self
             .runtime
             .describe_machine(&request.into_inner().state_machine)
+            .await
             .map_err(to_status)?;
         Ok(Response::new(convert::machine(view)))
     }
@@ -84,13 +85,14 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         request: Request<pb::ListStateMachinesRequest>,
     ) -> Result<Response<pb::ListStateMachinesResponse>, Status> {
         let request = request.into_inner();
-        let records = self.runtime.list_machines().map_err(to_status)?;
+        let records = self.runtime.list_machines().await.map_err(to_status)?;
         let (page, next_token) = convert::page(records, request.max_results, &request.next_token)?;
         let mut state_machines = Vec::with_capacity(page.len());
         for record in page {
             state_machines.push(convert::machine(
                 self.runtime
                     .describe_machine(&record.name)
+                    .await
                     .map_err(to_status)?,
             ));
         }

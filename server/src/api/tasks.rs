@@ -44,6 +44,7 @@ impl pb::tasks_server::Tasks for TasksService {
         let record = self
             .runtime
             .describe_activity(&request.into_inner().activity)
+            .await
             .map_err(to_status)?;
         Ok(Response::new(convert::activity(record)))
     }
@@ -53,7 +54,7 @@ impl pb::tasks_server::Tasks for TasksService {
         request: Request<pb::ListActivitiesRequest>,
     ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
         let request = request.into_inner();
-        let records = self.runtime.list_activities().map_err(to_status)?;
+        let records = self.runtime.list_activities().await.map_err(to_status)?;
         let (page, next_token) = convert::page(records, request.max_results, &request.next_token)?;
         Ok(Response::new(pb::ListActivitiesResponse {
             activities: page.into_iter().map(convert::activity).collect(),

@@ -25,7 +25,15 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 pub fn router(runtime: Runtime) -> Router {
     Router::new()
         .route("/", post(handle))
-        .route("/health", get(|| async { "ok\n" }))
+        .route(
+            "/health",
+            get(|State(runtime): State<Runtime>| async move {
+                match runtime.store_failure() {
+                    None => (StatusCode::OK, "ok\n".to_string()),
+                    Some(failure) => (StatusCode::SERVICE_UNAVAILABLE, format!("{failure}\n")),
+                }
+            }),
+        )
         .route(
             "/metrics",
             get(|State(runtime): State<Runtime>| async move {
@@ -254,7 +262,9 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             )
         }
         "DescribeStateMachine" => {
-            let view = runtime.describe_machine(m.string("stateMachineArn")?)?;
+            let view = runtime
+                .describe_machine(m.string("stateMachineArn")?)
+                .await?;
             Ok(machine_json(&view.record, &view.definition))
         }
         "DeleteStateMachine" => {
@@ -262,7 +272,7 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             Ok(json!({}))
         }
         "ListStateMachines" => {
-            let records = runtime.list_machines()?;
+            let records = runtime.list_machines().await?;
             let (page, next) = page(records, &m)?;
             let items: Vec<Value> = page
                 .iter()
@@ -308,11 +318,17 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             Ok(json!({"stopDate": seconds(stop_ms)}))
         }
         "DescribeExecution" => Ok(execution_json(
-            &runtime.describe_execution(m.string("executionArn")?)?,
+            &runtime
+                .describe_execution(m.string("executionArn")?)
+                .await?,
         )),
         "DescribeStateMachineForExecution" => {
-            let execution = runtime.describe_execution(m.string("executionArn")?)?;
-            let view = runtime.describe_machine(&execution.record.machine_name)?;
+            let execution = runtime
+                .describe_execution(m.string("executionArn")?)
+                .await?;
+            let view = runtime
+                .describe_machine(&execution.record.machine_name)
+                .await?;
             Ok(machine_json(&view.record, &view.definition))
         }
         "ListExecutions" => {
@@ -325,13 +341,15 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
                     )
                 })?),
             };
-            let records = runtime.list_executions(m.string("stateMachineArn")?, filter)?;
+            let records = runtime
+                .list_executions(m.string("stateMachineArn")?, filter)
+                .await?;
             let (page, next) = page(records, &m)?;
             let items: Vec<Value> = page.iter().map(summary_json).collect();
             Ok(with_next(json!({"executions": items}), next))
         }
         "GetExecutionHistory" => {
-            let all = runtime.history(m.string("executionArn")?)?;
+            let all = runtime.history(m.string("executionArn")?).await?;
             let mut events = all.clone();
             if m.bool("reverseOrder") {
                 events.reverse();
@@ -354,20 +372,20 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             Ok(json!({"activityArn": record.arn, "creationDate": seconds(record.created_ms)}))
         }
         "DescribeActivity" => Ok(activity_json(
-            &runtime.describe_activity(m.string("activityArn")?)?,
+            &runtime.describe_activity(m.string("activityArn")?).await?,
         )),
         "DeleteActivity" => {
             runtime.delete_activity(m.string("activityArn")?).await?;
             Ok(json!({}))
         }
         "ListActivities" => {
-            let records = runtime.list_activities()?;
+            let records = runtime.list_activities().await?;
             let (page, next) = page(records, &m)?;
             let items: Vec<Value> = page.iter().map(activity_json).collect();
             Ok(with_next(json!({"activities": items}), next))
         }
         "GetActivityTask" => {
-            let activity = runtime.describe_activity(m.string("activityArn")?)?;
+            let activity = runtime.describe_activity(m.string("activityArn")?).await?;
             let worker = m.optional_string("workerName")?.unwrap_or("aws-api-worker");
             let polled = runtime
                 .poll(
@@ -416,7 +434,8 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
         }
         "ListTagsForResource" => {
             let tags: Vec<Value> = runtime
-                .list_tags(m.string("resourceArn")?)?
+                .list_tags(m.string("resourceArn")?)
+                .await?
                 .into_iter()
                 .map(|(key, value)| json!({"key": key, "value": value}))
                 .collect();

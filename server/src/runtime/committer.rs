@@ -3,11 +3,20 @@
 //! its batch is durable. A lone batch does not wait for company: the thread flushes as
 //! soon as the previous flush ends, so latency is one flush and throughput grows with
 //! the number of concurrent transitions, not the disk's fsync rate.
+//!
+//! Reads must not show what is not durable yet (the store and the runtime's memory both
+//! run ahead of the disk by up to one flush): a reader calls [`Committer::settled`] after
+//! reading, which waits until everything submitted before that moment is flushed.
+//!
+//! A failed write or flush is fatal: the store's memory may hold writes the disk does
+//! not (sled keeps them in its page cache and refuses further writes after an I/O error),
+//! so from then on every submission and every read barrier fails with the first error,
+//! and a restart recovers the last durable state.
 
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::store::{Batch, Store, StoreError};
 
@@ -15,14 +24,25 @@ use crate::store::{Batch, Store, StoreError};
 const MAX_BATCHES_PER_FLUSH: usize = 4096;
 
 struct Job {
+    sequence: u64,
     batch: Batch,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
+/// What submitters share under one lock: the channel and the last sequence number given.
+struct Submissions {
+    jobs: Option<mpsc::Sender<Job>>,
+    last_sequence: u64,
+}
+
 /// The handle that submits batches to the committer thread.
 pub struct Committer {
-    jobs: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
-    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    submissions: Mutex<Submissions>,
+    /// The highest sequence number known durable.
+    flushed: watch::Receiver<u64>,
+    /// The first store failure; set once, never cleared.
+    failure: Arc<OnceLock<StoreError>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Committer {
@@ -30,33 +50,57 @@ impl Committer {
     /// committing everything submitted.
     pub fn start(store: Arc<dyn Store>) -> Committer {
         let (jobs, receiver) = mpsc::channel::<Job>();
+        let (flushed_sender, flushed) = watch::channel(0);
+        let failure = Arc::new(OnceLock::new());
+        let thread_failure = failure.clone();
         let thread = std::thread::Builder::new()
             .name("stepwise-commit".into())
-            .spawn(move || commit_loop(store, receiver))
+            .spawn(move || commit_loop(store, receiver, flushed_sender, thread_failure))
             .expect("the committer thread starts");
         Committer {
-            jobs: std::sync::Mutex::new(Some(jobs)),
-            thread: std::sync::Mutex::new(Some(thread)),
+            submissions: Mutex::new(Submissions {
+                jobs: Some(jobs),
+                last_sequence: 0,
+            }),
+            flushed,
+            failure,
+            thread: Mutex::new(Some(thread)),
         }
     }
 
     /// Commits what was submitted, then stops the thread (later submissions fail).
     pub fn close(&self) {
-        self.jobs.lock().expect("committer lock").take();
+        self.submissions.lock().expect("committer lock").jobs.take();
         if let Some(thread) = self.thread.lock().expect("committer lock").take() {
             let _ = thread.join();
         }
+    }
+
+    /// The store failure that stopped all commits, if one happened.
+    pub fn failure(&self) -> Option<StoreError> {
+        self.failure.get().cloned()
     }
 
     /// Queues a batch; the receiver resolves once it is durable (or failed). Batches
     /// become durable in submission order.
     pub fn submit(&self, batch: Batch) -> oneshot::Receiver<Result<(), StoreError>> {
         let (done, durable) = oneshot::channel();
-        let job = Job { batch, done };
-        let rejected = match self.jobs.lock().expect("committer lock").as_ref() {
+        if let Some(failure) = self.failure() {
+            let _ = done.send(Err(failure));
+            return durable;
+        }
+        let mut submissions = self.submissions.lock().expect("committer lock");
+        submissions.last_sequence += 1;
+        let job = Job {
+            sequence: submissions.last_sequence,
+            batch,
+            done,
+        };
+        let rejected = match submissions.jobs.as_ref() {
             Some(jobs) => jobs.send(job).err().map(|mpsc::SendError(job)| job),
             None => Some(job),
         };
+        drop(submissions);
         if let Some(job) = rejected {
             let _ = job
                 .done
@@ -64,9 +108,40 @@ impl Committer {
         }
         durable
     }
+
+    /// Waits until every batch submitted before this call is durable, so what a reader
+    /// has just read cannot be undone by a crash. Fails once the store has failed.
+    pub async fn settled(&self) -> Result<(), StoreError> {
+        let wanted = self
+            .submissions
+            .lock()
+            .expect("committer lock")
+            .last_sequence;
+        let mut flushed = self.flushed.clone();
+        loop {
+            if let Some(failure) = self.failure() {
+                return Err(failure);
+            }
+            if *flushed.borrow_and_update() >= wanted {
+                return Ok(());
+            }
+            if flushed.changed().await.is_err() {
+                // The thread ended: everything it took was committed or failed.
+                return match self.failure() {
+                    Some(failure) => Err(failure),
+                    None => Ok(()),
+                };
+            }
+        }
+    }
 }
 
-fn commit_loop(store: Arc<dyn Store>, receiver: mpsc::Receiver<Job>) {
+fn commit_loop(
+    store: Arc<dyn Store>,
+    receiver: mpsc::Receiver<Job>,
+    flushed_sequence: watch::Sender<u64>,
+    failure: Arc<OnceLock<StoreError>>,
+) {
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCHES_PER_FLUSH {
@@ -75,18 +150,35 @@ fn commit_loop(store: Arc<dyn Store>, receiver: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let written: Vec<Result<(), StoreError>> =
-            jobs.iter().map(|job| store.write(&job.batch)).collect();
-        let flushed = store.flush();
-        for (job, result) in jobs.into_iter().zip(written) {
-            let outcome = match (&result, &flushed) {
-                (Err(e), _) | (Ok(()), Err(e)) => Err(e.clone()),
-                (Ok(()), Ok(())) => Ok(()),
-            };
-            if let Err(e) = &outcome {
-                tracing::error!("commit failed: {e}");
+        let outcome = match failure.get() {
+            Some(earlier) => Err(earlier.clone()),
+            None => jobs
+                .iter()
+                .try_for_each(|job| store.write(&job.batch))
+                .and_then(|()| store.flush()),
+        };
+        match &outcome {
+            Ok(()) => {
+                let last = jobs.last().map(|job| job.sequence).unwrap_or_default();
+                flushed_sequence.send_replace(last);
             }
-            let _ = job.done.send(outcome);
+            Err(e) => {
+                let failed = match e {
+                    StoreError::Failed(_) => e.clone(),
+                    other => StoreError::Failed(other.to_string()),
+                };
+                if failure.set(failed).is_ok() {
+                    tracing::error!(
+                        "the store failed: {e}; every request is refused until the server is restarted"
+                    );
+                    // Wake readers waiting on the barrier so they see the failure.
+                    flushed_sequence.send_modify(|_| {});
+                }
+            }
+        }
+        let outcome = outcome.map_err(|_| failure.get().cloned().expect("set above"));
+        for job in jobs {
+            let _ = job.done.send(outcome.clone());
         }
     }
 }

@@ -321,7 +321,16 @@ impl Runtime {
 
     /// Usage of one state machine (or all) between two times, with its estimated cost.
     /// Counts are kept per hour, so the window is widened to whole hours.
-    pub fn usage(
+    pub async fn usage(
+        &self,
+        machine: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(Usage, Cost), RuntimeError> {
+        self.settled(self.usage_in(machine, from_ms, to_ms)).await
+    }
+
+    fn usage_in(
         &self,
         machine: Option<&str>,
         from_ms: i64,

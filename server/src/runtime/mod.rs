@@ -644,7 +644,11 @@ impl Runtime {
     }
 
     /// A state machine with its latest definition.
-    pub fn describe_machine(&self, name_or_arn: &str) -> Result<MachineView, RuntimeError> {
+    pub async fn describe_machine(&self, name_or_arn: &str) -> Result<MachineView, RuntimeError> {
+        self.settled(self.machine_view(name_or_arn)).await
+    }
+
+    fn machine_view(&self, name_or_arn: &str) -> Result<MachineView, RuntimeError> {
         let name = self.inner.arns.machine_name(name_or_arn)?;
         let record = self.machine_record(&name)?;
         let definition = self
@@ -663,8 +667,9 @@ impl Runtime {
     }
 
     /// Every state machine, by name.
-    pub fn list_machines(&self) -> Result<Vec<MachineRecord>, RuntimeError> {
-        Ok(self.inner.store.machines()?)
+    pub async fn list_machines(&self) -> Result<Vec<MachineRecord>, RuntimeError> {
+        self.settled(self.inner.store.machines().map_err(RuntimeError::from))
+            .await
     }
 
     /// Deletes a state machine; running executions finish on their revision.
@@ -1126,14 +1131,18 @@ impl Runtime {
         self.command(arn, Command::Stop { error, cause }, None)
             .await?;
         Ok(self
-            .describe_execution(arn)?
+            .execution_view(arn)?
             .record
             .stop_ms
             .unwrap_or_else(now_ms))
     }
 
     /// An execution's record and input.
-    pub fn describe_execution(&self, arn: &str) -> Result<ExecutionView, RuntimeError> {
+    pub async fn describe_execution(&self, arn: &str) -> Result<ExecutionView, RuntimeError> {
+        self.settled(self.execution_view(arn)).await
+    }
+
+    fn execution_view(&self, arn: &str) -> Result<ExecutionView, RuntimeError> {
         self.inner.arns.execution_machine(arn)?;
         if self.inner.arns.is_express(arn) {
             return self.express_view(arn).map(|(view, _)| view);
@@ -1150,7 +1159,15 @@ impl Runtime {
     }
 
     /// A state machine's executions, newest first, optionally of one status.
-    pub fn list_executions(
+    pub async fn list_executions(
+        &self,
+        machine: &str,
+        status: Option<Status>,
+    ) -> Result<Vec<ExecutionRecord>, RuntimeError> {
+        self.settled(self.execution_records(machine, status)).await
+    }
+
+    fn execution_records(
         &self,
         machine: &str,
         status: Option<Status>,
@@ -1177,23 +1194,48 @@ impl Runtime {
     }
 
     /// An execution's whole history.
-    pub fn history(&self, arn: &str) -> Result<Vec<Event>, RuntimeError> {
+    pub async fn history(&self, arn: &str) -> Result<Vec<Event>, RuntimeError> {
+        self.settled(self.events_of(arn)).await
+    }
+
+    fn events_of(&self, arn: &str) -> Result<Vec<Event>, RuntimeError> {
         if self.inner.arns.is_express(arn) {
             return self.express_view(arn).map(|(_, history)| history);
         }
-        self.describe_execution(arn)?;
+        self.execution_view(arn)?;
         Ok(self.inner.store.events(arn)?)
     }
 
     /// The history so far and a subscription to events committed from now on (events
     /// already in the history may arrive again; skip ids already seen).
-    pub fn watch(
+    pub async fn watch(
         &self,
         arn: &str,
     ) -> Result<(Vec<Event>, broadcast::Receiver<Arc<Committed>>), RuntimeError> {
         let receiver = self.inner.committed.subscribe();
-        let history = self.history(arn)?;
+        let history = self.history(arn).await?;
         Ok((history, receiver))
+    }
+
+    /// `read`'s answer once nothing it could have seen can still be lost to a crash: the
+    /// store and memory run ahead of the disk by up to one group commit.
+    async fn settled<T>(&self, read: Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+        let value = read?;
+        self.inner.committer.settled().await?;
+        Ok(value)
+    }
+
+    /// Fails once the store has failed, for calls that would otherwise not notice.
+    fn check_store(&self) -> Result<(), RuntimeError> {
+        match self.inner.committer.failure() {
+            Some(failure) => Err(failure.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the server cannot serve requests, if it cannot (for `/health`).
+    pub fn store_failure(&self) -> Option<String> {
+        self.inner.committer.failure().map(|f| f.to_string())
     }
 
     // ---- tasks ----------------------------------------------------------------------
@@ -1207,6 +1249,8 @@ impl Runtime {
         wait: Duration,
         poll_id: Option<&str>,
     ) -> Result<Option<Offer>, RuntimeError> {
+        // An empty poll writes nothing, so it would not notice a failed store by itself.
+        self.check_store()?;
         if queues.is_empty() {
             return Err(RuntimeError::InvalidArgument(
                 "PollTask needs at least one queue".into(),
@@ -1374,7 +1418,7 @@ impl Runtime {
     /// runtime holds (in memory while it runs) and the stored record. An error names what
     /// differs.
     pub fn verify_replay(&self, arn: &str) -> Result<(), RuntimeError> {
-        let record = self.describe_execution(arn)?.record;
+        let record = self.execution_view(arn)?.record;
         let events = self.inner.store.events(arn)?;
         let identity = Identity {
             arn: record.arn.clone(),
@@ -1442,8 +1486,8 @@ impl Runtime {
     }
 
     /// A resource's tags, sorted by key.
-    pub fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, RuntimeError> {
-        self.tagged_resource(arn)
+    pub async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+        self.settled(self.tagged_resource(arn)).await
     }
 
     /// The current tags of an existing state machine or activity.
@@ -1503,7 +1547,14 @@ impl Runtime {
     }
 
     /// An activity.
-    pub fn describe_activity(&self, name_or_arn: &str) -> Result<ActivityRecord, RuntimeError> {
+    pub async fn describe_activity(
+        &self,
+        name_or_arn: &str,
+    ) -> Result<ActivityRecord, RuntimeError> {
+        self.settled(self.activity_record(name_or_arn)).await
+    }
+
+    fn activity_record(&self, name_or_arn: &str) -> Result<ActivityRecord, RuntimeError> {
         let name = self.inner.arns.activity_name(name_or_arn)?;
         self.inner.store.activity(&name)?.ok_or_else(|| {
             RuntimeError::ActivityNotFound(format!("activity '{name}' does not exist"))
@@ -1511,14 +1562,15 @@ impl Runtime {
     }
 
     /// Every activity, by name.
-    pub fn list_activities(&self) -> Result<Vec<ActivityRecord>, RuntimeError> {
-        Ok(self.inner.store.activities()?)
+    pub async fn list_activities(&self) -> Result<Vec<ActivityRecord>, RuntimeError> {
+        self.settled(self.inner.store.activities().map_err(RuntimeError::from))
+            .await
     }
 
     /// Deletes an activity.
     pub async fn delete_activity(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
         let _serial = self.inner.tag_writes.lock().await;
-        let record = self.describe_activity(name_or_arn)?;
+        let record = self.activity_record(name_or_arn)?;
         let mut batch = Batch::default();
         batch.push(Write::PutTags {
             arn: record.arn,

@@ -221,6 +221,11 @@ pub enum StoreError {
     /// The disk refused a read or write.
     #[error("the store cannot read or write: {0}")]
     Io(String),
+    /// An earlier write or flush failed, so memory may hold what the disk does not.
+    #[error(
+        "the store failed ({0}); the server refuses requests until it is restarted on a working disk"
+    )]
+    Failed(String),
 }
 
 /// What the runtime needs from durable storage.
