@@ -41,6 +41,9 @@ pub enum ServerError {
     /// Recovery failed.
     #[error("recovery failed: {0}")]
     Recovery(#[from] RuntimeError),
+    /// The store failed while serving; the last durable state is what a restart finds.
+    #[error("stopped after a store failure: {0}")]
+    Stopped(String),
     /// The transport failed while serving.
     #[error("the gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -71,7 +74,12 @@ impl RunningServer {
         };
         self.http.abort();
         self.runtime.shutdown().await;
-        served
+        served?;
+        // A store that failed while serving is an unclean stop: say so in the exit code.
+        match self.runtime.store_failure() {
+            Some(failure) => Err(ServerError::Stopped(failure)),
+            None => Ok(()),
+        }
     }
 }
 

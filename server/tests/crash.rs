@@ -6,95 +6,15 @@
 mod support;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use stepwise_proto::v1 as pb;
 use stepwise_proto::v1::tasks_client::TasksClient;
+use support::process::{ServerProcess as Server, next, run_until_exit};
 use support::{Clients, TempDir, assert_contiguous, lambda, types};
 use tonic::transport::Channel;
-
-struct Server {
-    child: Child,
-    grpc: String,
-    http: String,
-}
-
-/// The server binary on a data directory and two addresses.
-fn server_command(dir: &std::path::Path, grpc: &str, http: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise-server"));
-    command.args([
-        "--data-dir",
-        &dir.display().to_string(),
-        "--grpc-addr",
-        grpc,
-        "--http-addr",
-        http,
-    ]);
-    command
-}
-
-/// Runs the server on free ports until it exits (for starts that must be refused).
-fn run_until_exit(dir: &std::path::Path) -> std::process::Output {
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let http = format!("127.0.0.1:{}", free_port());
-    server_command(dir, &grpc, &http).output().unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Server {
-    fn spawn(dir: &std::path::Path, grpc: &str, http: &str) -> Child {
-        server_command(dir, grpc, http)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server binary starts")
-    }
-
-    async fn start(dir: &std::path::Path) -> Server {
-        let grpc = format!("127.0.0.1:{}", free_port());
-        let http = format!("127.0.0.1:{}", free_port());
-        let child = Self::spawn(dir, &grpc, &http);
-        let server = Server { child, grpc, http };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn restart(&mut self, dir: &std::path::Path) {
-        self.child = Self::spawn(dir, &self.grpc, &self.http);
-        self.wait_ready().await;
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(&self.grpc).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the server did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.grpc)
-    }
-}
 
 /// A task client, if the server answers.
 async fn connect(endpoint: &str) -> Option<TasksClient<Channel>> {
@@ -189,23 +109,10 @@ fn spawn_worker(
     })
 }
 
-/// A small deterministic generator for kill times, seeded and printed so a failure can
-/// be rerun.
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_loses_nothing_committed() {
     let dir = TempDir::new("crash");
-    let mut seed: u64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let mut seed = support::process::seed();
     println!("crash seed: {seed}");
     let mut server = Server::start(dir.path()).await;
     let mut clients = Clients::connect(server.endpoint()).await;
@@ -333,23 +240,10 @@ async fn kill_9_loses_nothing_committed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_exits_cleanly_and_a_second_server_on_the_same_directory_is_refused() {
+async fn sigterm_exits_cleanly() {
     let dir = TempDir::new("sigterm");
     let mut server = Server::start(dir.path()).await;
-
-    let other = run_until_exit(dir.path());
-    assert!(!other.status.success());
-    let stderr = String::from_utf8_lossy(&other.stderr);
-    assert!(
-        stderr.contains("is in use by another Stepwise server"),
-        "{stderr}"
-    );
-
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.terminate();
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "SIGTERM exits 0, got {exit}");
 }

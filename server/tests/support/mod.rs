@@ -2,6 +2,8 @@
 //! ephemeral loopback ports, clients, and a scripted worker.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -127,6 +129,30 @@ impl Clients {
             .unwrap()
             .into_inner()
             .events
+    }
+
+    /// Every execution of a machine, following the paging tokens.
+    pub async fn list_all(&mut self, machine: &str) -> Vec<pb::Execution> {
+        let mut all = Vec::new();
+        let mut next_token = String::new();
+        loop {
+            let page = self
+                .executions
+                .list_executions(pb::ListExecutionsRequest {
+                    state_machine: machine.into(),
+                    max_results: 1000,
+                    next_token,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            all.extend(page.executions);
+            if page.next_token.is_empty() {
+                return all;
+            }
+            next_token = page.next_token;
+        }
     }
 
     /// Polls once (short wait) and returns the task, if any.

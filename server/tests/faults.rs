@@ -1,0 +1,314 @@
+//! Fault suite: the disk refusing writes, a second server on one data directory, workers
+//! that vanish mid-task, and Wait timestamps already in the past.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use stepwise_proto::v1 as pb;
+use support::process::{ServerProcess, http_get, run_until_exit, wait_exit};
+use support::{Clients, TempDir, assert_contiguous, lambda};
+
+/// Replays every execution's stored history in a fresh in-process server on `dir` (the
+/// child must have exited) and checks it rebuilds the stored record.
+pub async fn verify_replay_all(dir: &std::path::Path, arns: &[String]) {
+    let (server, _) = support::start(dir).await;
+    for arn in arns {
+        server
+            .runtime
+            .verify_replay(arn)
+            .unwrap_or_else(|e| panic!("{arn}: {e}"));
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_refuses_writes_stops_requests_and_a_restart_recovers_everything_acknowledged()
+{
+    let dir = TempDir::new("disk-full");
+    // A 1 MiB file-size limit: the store's log hits it after a few hundred starts. The
+    // shell ignores SIGXFSZ so the write fails with EFBIG instead of killing the process.
+    let mut server =
+        ServerProcess::start_with(dir.path(), Some("trap '' XFSZ; ulimit -f 1024")).await;
+    let mut clients = Clients::connect(server.endpoint()).await;
+    let definition = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Pass", "End": true}}});
+    clients.create("Disk", &definition).await;
+    let padding = "x".repeat(4000);
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for i in 0..5000 {
+        let started = clients
+            .executions
+            .start_execution(pb::StartExecutionRequest {
+                state_machine: "Disk".into(),
+                name: format!("run-{i}"),
+                input: json!({"i": i, "padding": padding}).to_string(),
+            })
+            .await;
+        match started {
+            Ok(response) => acknowledged.push(response.into_inner().execution_arn),
+            Err(status) => {
+                refused = Some((i, status));
+                break;
+            }
+        }
+    }
+    let (refused_index, status) = refused.expect("the file-size limit stops the store");
+    println!(
+        "disk full after {} acknowledged starts: {status:?}",
+        acknowledged.len()
+    );
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("File too large"), "{status:?}");
+    assert!(
+        status.message().contains("restarted"),
+        "the message says what to do: {status:?}"
+    );
+
+    // From now on every request is refused, reads included: the store's memory may hold
+    // writes the disk does not, and those must never be shown.
+    let describe = clients
+        .executions
+        .describe_execution(pb::DescribeExecutionRequest {
+            execution_arn: acknowledged[0].clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(describe.code(), tonic::Code::Unavailable, "{describe:?}");
+    let list = clients
+        .executions
+        .list_executions(pb::ListExecutionsRequest {
+            state_machine: "Disk".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(list.code(), tonic::Code::Unavailable, "{list:?}");
+    let poll = clients
+        .tasks
+        .poll_task(pb::PollTaskRequest {
+            queues: vec!["anything".into()],
+            wait_seconds: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(poll.code(), tonic::Code::Unavailable, "{poll:?}");
+    let (health, body) = http_get(&server.http, "/health").await;
+    assert_eq!(health, 503, "{body}");
+    assert!(body.contains("File too large"), "{body}");
+
+    // A graceful stop still ends the process, with a failing exit status.
+    server.terminate();
+    let exit = wait_exit(&mut server.child, Duration::from_secs(20)).await;
+    assert!(
+        !exit.success(),
+        "a store failure is an unclean stop: {exit}"
+    );
+
+    // The disk has room again: a restart recovers every acknowledged start.
+    server.prelude = None;
+    server.restart(dir.path()).await;
+    let mut clients = Clients::connect(server.endpoint()).await;
+    for arn in &acknowledged {
+        let execution = clients.wait_done(arn, Duration::from_secs(30)).await;
+        assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded, "{arn}");
+        let history = clients.history(arn).await;
+        assert_contiguous(&history);
+        assert_eq!(history.last().unwrap().r#type, "ExecutionSucceeded");
+    }
+    // The refused start is either absent or whole: a start that failed to flush may
+    // still have reached the disk, like a start whose answer was lost (retrying it with
+    // the same name is idempotent).
+    let refused_arn = acknowledged[0].replace("run-0", &format!("run-{refused_index}"));
+    let mut all = acknowledged.clone();
+    match clients
+        .executions
+        .describe_execution(pb::DescribeExecutionRequest {
+            execution_arn: refused_arn.clone(),
+        })
+        .await
+    {
+        Err(status) => assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}"),
+        Ok(_) => {
+            let execution = clients
+                .wait_done(&refused_arn, Duration::from_secs(30))
+                .await;
+            assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded);
+            assert_contiguous(&clients.history(&refused_arn).await);
+            all.push(refused_arn);
+        }
+    }
+    // New work runs, and the machine counts as many executions as it has histories.
+    let fresh = clients.start("Disk", "after-the-fault", json!({})).await;
+    let execution = clients.wait_done(&fresh, Duration::from_secs(30)).await;
+    assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded);
+    all.push(fresh);
+    let listed = clients.list_all("Disk").await;
+    assert_eq!(listed.len(), all.len(), "every execution listed, no other");
+    server.kill();
+    verify_replay_all(dir.path(), &all).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_directory_is_refused_and_the_first_keeps_serving() {
+    let dir = TempDir::new("second");
+    let server = ServerProcess::start(dir.path()).await;
+    let mut clients = Clients::connect(server.endpoint()).await;
+    let definition = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}});
+    clients.create("First", &definition).await;
+    let arn = clients.start("First", "before", json!({"k": 1})).await;
+
+    let other = run_until_exit(dir.path());
+    assert!(!other.status.success());
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        stderr.contains("is in use by another Stepwise server")
+            && stderr.contains(&dir.path().display().to_string()),
+        "{stderr}"
+    );
+
+    // The first server is untouched: its data reads back and it takes new work.
+    let execution = clients.wait_done(&arn, Duration::from_secs(10)).await;
+    assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded);
+    assert_eq!(execution.input, json!({"k": 1}).to_string());
+    let after = clients.start("First", "after", json!({})).await;
+    let execution = clients.wait_done(&after, Duration::from_secs(10)).await;
+    assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_that_vanishes_mid_task_times_out_retry_redispatches_and_its_late_result_is_refused()
+ {
+    let dir = TempDir::new("vanish");
+    let (server, mut clients) = support::start(dir.path()).await;
+    let endpoint = format!("http://{}", server.grpc_addr);
+    clients
+        .create(
+            "Vanish",
+            &json!({"StartAt": "Work", "States": {"Work": {
+                "Type": "Task", "Resource": lambda("vanish"), "HeartbeatSeconds": 1,
+                "Retry": [{"ErrorEquals": ["States.HeartbeatTimeout"], "IntervalSeconds": 1,
+                           "MaxAttempts": 2, "BackoffRate": 1.0}],
+                "End": true}}}),
+        )
+        .await;
+    let arn = clients.start("Vanish", "once", json!({"job": 7})).await;
+
+    // The first worker (the real SDK) takes the task, heartbeats while its handler runs,
+    // then vanishes: its process is gone, so are its heartbeats.
+    let (taken_tx, mut taken) = tokio::sync::mpsc::unbounded_channel();
+    let doomed = stepwise_worker::Worker::new(endpoint.clone())
+        .name("doomed")
+        .handle("vanish", move |task| {
+            let taken_tx = taken_tx.clone();
+            async move {
+                let _ = taken_tx.send(task.token.clone());
+                std::future::pending::<()>().await;
+                Ok(json!(null))
+            }
+        });
+    // On a runtime of its own, so that ending it ends every task the SDK spawned
+    // (handler and heartbeats), as a process exit would.
+    let doomed_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    doomed_runtime.spawn(doomed.run(std::future::pending()));
+    let old_token = tokio::time::timeout(Duration::from_secs(10), taken.recv())
+        .await
+        .expect("the first worker gets the task")
+        .unwrap();
+    // Heartbeats at a third of HeartbeatSeconds keep it alive while the worker lives.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        clients.describe(&arn).await.status(),
+        pb::ExecutionStatus::Running
+    );
+    doomed_runtime.shutdown_background();
+
+    // A healthy worker serves the retry.
+    let (served_tx, mut served) = tokio::sync::mpsc::unbounded_channel();
+    let healthy = stepwise_worker::Worker::new(endpoint)
+        .name("healthy")
+        .handle("vanish", move |task| {
+            let served_tx = served_tx.clone();
+            async move {
+                let _ = served_tx.send(task.token.clone());
+                Ok(json!({"done": task.input["job"]}))
+            }
+        });
+    let healthy = tokio::spawn(healthy.run(std::future::pending()));
+    let execution = clients.wait_done(&arn, Duration::from_secs(20)).await;
+    healthy.abort();
+    assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded);
+    assert_eq!(execution.output(), json!({"done": 7}).to_string());
+    let new_token = served.recv().await.unwrap();
+    assert_ne!(new_token, old_token, "the retry is a new task");
+    assert!(served.try_recv().is_err(), "the retry was delivered once");
+
+    let history = clients.history(&arn).await;
+    assert_contiguous(&history);
+    let kinds = support::types(&history);
+    let timed_out = history
+        .iter()
+        .find(|e| e.r#type == "LambdaFunctionTimedOut")
+        .unwrap_or_else(|| panic!("a heartbeat timeout: {kinds:?}"));
+    assert_eq!(timed_out.error(), "States.HeartbeatTimeout");
+    let scheduled = kinds
+        .iter()
+        .filter(|k| *k == "LambdaFunctionScheduled")
+        .count();
+    assert_eq!(scheduled, 2, "Retry scheduled the task again: {kinds:?}");
+
+    // The vanished worker's result arrives late: refused, and nothing changes.
+    let late = clients
+        .succeed(&old_token, json!({"late": true}))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), tonic::Code::FailedPrecondition, "{late:?}");
+    assert!(late.message().starts_with("TaskTimedOut"), "{late:?}");
+    assert_eq!(clients.history(&arn).await.len(), history.len());
+    assert_eq!(clients.describe(&arn).await.output(), execution.output());
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_until_a_timestamp_in_the_past_completes_at_once() {
+    let dir = TempDir::new("past");
+    let (server, mut clients) = support::start(dir.path()).await;
+    clients
+        .create(
+            "Past",
+            &json!({"StartAt": "Fixed", "States": {
+                "Fixed": {"Type": "Wait", "Timestamp": "2001-02-03T04:05:06Z", "Next": "FromInput"},
+                "FromInput": {"Type": "Wait", "TimestampPath": "$.when", "End": true}}}),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let arn = clients
+        .start("Past", "past", json!({"when": "1999-12-31T23:59:59.5Z"}))
+        .await;
+    let execution = clients.wait_done(&arn, Duration::from_secs(10)).await;
+    assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded);
+    let elapsed = started.elapsed();
+    // No timer wait at all: both Waits exit in the same step they enter.
+    let history = clients.history(&arn).await;
+    let waits = history
+        .iter()
+        .filter(|e| e.r#type == "WaitStateExited")
+        .count();
+    assert_eq!(waits, 2);
+    let first = history.first().unwrap().timestamp_ms;
+    let last = history.last().unwrap().timestamp_ms;
+    assert!(
+        last - first < 1000,
+        "the waits took {} ms (test saw {elapsed:?})",
+        last - first
+    );
+    server.shutdown().await.unwrap();
+}
