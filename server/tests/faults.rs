@@ -10,19 +10,6 @@ use stepwise_proto::v1 as pb;
 use support::process::{ServerProcess, http_get, run_until_exit, wait_exit};
 use support::{Clients, TempDir, assert_contiguous, lambda};
 
-/// Replays every execution's stored history in a fresh in-process server on `dir` (the
-/// child must have exited) and checks it rebuilds the stored record.
-pub async fn verify_replay_all(dir: &std::path::Path, arns: &[String]) {
-    let (server, _) = support::start(dir).await;
-    for arn in arns {
-        server
-            .runtime
-            .verify_replay(arn)
-            .unwrap_or_else(|e| panic!("{arn}: {e}"));
-    }
-    server.shutdown().await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_that_refuses_writes_stops_requests_and_a_restart_recovers_everything_acknowledged()
 {
@@ -150,7 +137,7 @@ async fn a_disk_that_refuses_writes_stops_requests_and_a_restart_recovers_everyt
     let listed = clients.list_all("Disk").await;
     assert_eq!(listed.len(), all.len(), "every execution listed, no other");
     server.kill();
-    verify_replay_all(dir.path(), &all).await;
+    support::verify_replay_all(dir.path(), &all).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

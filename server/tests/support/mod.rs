@@ -211,6 +211,19 @@ pub async fn start(dir: &Path) -> (RunningServer, Clients) {
     (server, clients)
 }
 
+/// Replays every execution's stored history in a fresh in-process server on `dir` (the
+/// child must have exited) and checks it rebuilds the stored record.
+pub async fn verify_replay_all(dir: &std::path::Path, arns: &[String]) {
+    let (server, _) = start(dir).await;
+    for arn in arns {
+        server
+            .runtime
+            .verify_replay(arn)
+            .unwrap_or_else(|e| panic!("{arn}: {e}"));
+    }
+    server.shutdown().await.unwrap();
+}
+
 pub fn fixture(name: &str) -> serde_json::Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
