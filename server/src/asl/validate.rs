@@ -154,6 +154,10 @@ pub struct Parsed {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The longest definition accepted: AWS's CreateStateMachine limit on `definition`
+/// (1,048,576 characters; counted here in bytes, which is never fewer).
+pub const MAX_DEFINITION_BYTES: usize = 1_048_576;
+
 /// Reads a definition: the typed machine and its warnings, or every diagnostic when
 /// there is at least one error.
 pub fn parse(definition: &str) -> Result<Parsed, Vec<Diagnostic>> {
@@ -362,6 +366,17 @@ impl Reader {
     fn document(&mut self, definition: &str) -> Option<StateMachine> {
         if definition.trim().is_empty() {
             self.error(Code::MissingDescription, "", "the definition is empty");
+            return None;
+        }
+        if definition.len() > MAX_DEFINITION_BYTES {
+            self.error(
+                Code::SchemaValidationFailed,
+                "",
+                format!(
+                    "the definition is {} bytes, more than the {MAX_DEFINITION_BYTES}-byte limit",
+                    definition.len()
+                ),
+            );
             return None;
         }
         let value: Value = match serde_json::from_str(definition) {
