@@ -22,6 +22,9 @@ pub struct Config {
     /// Address of the HTTP listener (`GET /health`).
     #[arg(long, default_value = "127.0.0.1:7838", env = "STEPWISE_HTTP_ADDR")]
     pub http_addr: SocketAddr,
+    /// The most memory the store's page cache may use, in MiB (sled's default: 1024).
+    #[arg(long, default_value_t = 1024, env = "STEPWISE_STORE_CACHE_MB")]
+    pub store_cache_mb: u64,
     /// The region written into ARNs.
     #[arg(long, default_value = "us-east-1", env = "STEPWISE_REGION")]
     pub region: String,
@@ -57,6 +60,7 @@ impl Config {
             data_dir: data_dir.into(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store_cache_mb: 1024,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             max_history_events: 25_000,

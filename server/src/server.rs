@@ -117,7 +117,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             })?
         }
     };
-    let store = Arc::new(SledStore::open(&config.data_dir)?);
+    let store = Arc::new(SledStore::open_with_cache(
+        &config.data_dir,
+        config.store_cache_mb * 1024 * 1024,
+    )?);
     let runtime = Runtime::open(
         store,
         RuntimeConfig {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod eval;
 pub mod expr;
 pub mod express;
+pub mod fuzzing;
 pub mod intrinsics;
 pub mod io;
 pub mod json;

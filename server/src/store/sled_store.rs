@@ -28,9 +28,18 @@ pub struct SledStore {
     db: sled::Db,
 }
 
+/// sled's own default page cache: 1 GiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir` with the default page cache.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `dir`, caching at most `cache_bytes` of pages in
+    /// memory (the bulk of the server's memory once the data outgrows it).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
         let path = dir.display().to_string();
         let existed = std::fs::metadata(dir.join("db")).is_ok_and(|m| m.len() > 0);
         std::fs::create_dir_all(dir)
@@ -41,7 +50,7 @@ impl SledStore {
         // directory keeps it locked past the wait and gets a clear error.
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         let db = loop {
-            match open_db(dir, &path) {
+            match open_db(dir, &path, cache_bytes) {
                 Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -78,9 +87,10 @@ impl SledStore {
 /// How long opening waits for a lock that may be on its way out.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn open_db(dir: &Path, path: &str) -> Result<sled::Db, StoreError> {
+fn open_db(dir: &Path, path: &str, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     sled::Config::new()
         .path(dir)
+        .cache_capacity(cache_bytes)
         // The runtime flushes after every group of batches; a timer-driven flush on top
         // would only add fsyncs.
         .flush_every_ms(None)
