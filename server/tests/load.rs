@@ -143,7 +143,7 @@ async fn sixty_four_clients_and_eight_workers_lose_nothing_and_keep_memory_flat(
                 let mut iteration = 0usize;
                 while Instant::now() < deadline {
                     let kind = KINDS[(client + iteration) % KINDS.len()];
-                    let deliberate = kind == "LoadTask" && iteration % 10 == 0;
+                    let deliberate = kind == "LoadTask" && iteration.is_multiple_of(10);
                     let name = format!("c{client}-{iteration}");
                     let input = json!({"fail": deliberate, "client": client}).to_string();
                     iteration += 1;
@@ -191,7 +191,7 @@ async fn sixty_four_clients_and_eight_workers_lose_nothing_and_keep_memory_flat(
         worker.await.unwrap();
     }
 
-    let tally = tally.lock().unwrap();
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
     assert!(
         tally.errors.is_empty(),
         "{} unexpected errors, e.g. {:?}",
@@ -233,9 +233,10 @@ async fn sixty_four_clients_and_eight_workers_lose_nothing_and_keep_memory_flat(
         "load: server RSS (MiB) once a second: {:?}",
         samples.iter().map(|k| k / 1024).collect::<Vec<_>>()
     );
-    // Flat after warm-up: the last third of the run holds no more than the middle third
-    // plus a quarter (what the store's page cache and allocator slack may add as data
-    // grows); a leak per execution grows with the count and breaks this.
+    // Flat after warm-up: the last third of the run holds at most a tenth more than the
+    // middle third. The store's page cache is kept small (4 MiB) so that it fills during
+    // warm-up; what remains is bounded bookkeeping (recently closed task tokens, up to
+    // 100,000). A leak per execution grows with the count and breaks this.
     let third = samples.len() / 3;
     assert!(third >= 2, "enough samples: {samples:?}");
     let middle = *samples[third..2 * third].iter().max().unwrap();
@@ -246,7 +247,7 @@ async fn sixty_four_clients_and_eight_workers_lose_nothing_and_keep_memory_flat(
         last / 1024
     );
     assert!(
-        last <= middle + middle / 4,
+        last <= middle + middle / 10,
         "memory grew after warm-up: {} MiB -> {} MiB",
         middle / 1024,
         last / 1024
