@@ -45,3 +45,44 @@ pub fn expression(text: &str) {
         let _ = template.evaluate(&input, &mut Env::new(&context, &mut random));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// The files of `server/fuzz/<dir>/<target>/`, each replayed through the target.
+    fn inputs(dir: &str, target: &str) -> Vec<(PathBuf, String)> {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz")
+            .join(dir)
+            .join(target);
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(PathBuf, String)> = entries
+            .map(|entry| entry.unwrap().path())
+            .map(|file| {
+                let bytes = std::fs::read(&file).unwrap();
+                (file, String::from_utf8_lossy(&bytes).into_owned())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn the_fuzzers_seeds_and_every_input_they_crashed_on_run_cleanly() {
+        let mut replayed = 0;
+        for dir in ["seeds", "regressions"] {
+            for (_, text) in inputs(dir, "definition") {
+                super::definition(&text);
+                replayed += 1;
+            }
+            for (_, text) in inputs(dir, "expression") {
+                super::expression(&text);
+                replayed += 1;
+            }
+        }
+        assert!(replayed >= 20, "the seed corpora are there: {replayed}");
+    }
+}

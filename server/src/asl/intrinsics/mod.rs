@@ -423,7 +423,9 @@ impl Parser {
         let mut quote: Option<char> = None;
         while let Some(c) = self.peek() {
             if let Some(q) = quote {
-                if c == '\\' {
+                // A backslash escapes the next character, if there is one; a trailing
+                // backslash is just the end of the text (found by fuzzing).
+                if c == '\\' && self.pos + 1 < self.chars.len() {
                     self.pos += 1;
                 } else if c == q {
                     quote = None;
@@ -550,6 +552,12 @@ mod tests {
             .unwrap(),
             json!(["a", 1.5, -2, true, null, {"y": 1}, "run-1", []])
         );
+    }
+
+    #[test]
+    fn a_path_argument_ending_in_an_open_quote_and_a_backslash_is_an_error_not_a_panic() {
+        // Found by the `expression` fuzz target (server/fuzz/regressions/expression/).
+        assert!(Call::parse("States.Array($.\"\\").is_err());
     }
 
     #[test]
