@@ -84,6 +84,14 @@ async fn a_disk_that_refuses_writes_stops_requests_and_a_restart_recovers_everyt
         .await
         .unwrap_err();
     assert_eq!(poll.code(), tonic::Code::Unavailable, "{poll:?}");
+    let heartbeat = clients
+        .tasks
+        .send_task_heartbeat(pb::SendTaskHeartbeatRequest {
+            token: "any".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(heartbeat.code(), tonic::Code::Unavailable, "{heartbeat:?}");
     let (health, body) = http_get(&server.http, "/health").await;
     assert_eq!(health, 503, "{body}");
     assert!(body.contains("File too large"), "{body}");

@@ -1388,6 +1388,8 @@ impl Runtime {
 
     /// SendTaskHeartbeat: pushes the task's heartbeat deadline out by HeartbeatSeconds.
     pub fn heartbeat(&self, token: &str) -> Result<(), RuntimeError> {
+        // A heartbeat writes nothing, so it would not notice a failed store by itself.
+        self.check_store()?;
         let execution = self.token_execution(token)?;
         let live = self.inner.live.lock().expect("runtime lock");
         let task = live
