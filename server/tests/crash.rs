@@ -18,11 +18,6 @@ use stepwise_proto::v1::executions_client::ExecutionsClient;
 use support::process::{ServerProcess as Server, next, run_until_exit};
 use support::{Clients, TempDir, assert_contiguous, lambda, types};
 
-/// The suites' size: small enough for CI, larger with `STEPWISE_LONG=1`.
-fn long() -> bool {
-    std::env::var("STEPWISE_LONG").is_ok_and(|v| v != "0" && !v.is_empty())
-}
-
 /// The mixed workload: Task -> Wait 1 s -> Parallel(Task, Task) -> Map over 5
 /// items of Task -> Choice -> Succeed. Eight task state entries per execution.
 fn mixed_workload() -> Value {
@@ -315,7 +310,11 @@ fn assert_well_formed(arn: &str, history: &[pb::HistoryEvent]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn standard_executions_survive_repeated_kill_9_with_each_task_delivered_exactly_once() {
-    let (executions, rounds) = if long() { (1000, 12) } else { (200, 6) };
+    let (executions, rounds) = if support::long_variant() {
+        (1000, 12)
+    } else {
+        (200, 6)
+    };
     let dir = TempDir::new("crash");
     let mut seed = support::process::seed();
     println!("crash seed: {seed} (rerun with STEPWISE_SEED={seed})");
@@ -394,7 +393,11 @@ async fn standard_executions_survive_repeated_kill_9_with_each_task_delivered_ex
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn async_express_executions_complete_at_least_once_through_repeated_kill_9() {
-    let (executions, rounds) = if long() { (500, 9) } else { (100, 4) };
+    let (executions, rounds) = if support::long_variant() {
+        (500, 9)
+    } else {
+        (100, 4)
+    };
     let dir = TempDir::new("crash-express-suite");
     let mut seed = support::process::seed();
     println!("express crash seed: {seed} (rerun with STEPWISE_SEED={seed})");

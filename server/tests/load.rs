@@ -12,15 +12,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use stepwise_proto::v1 as pb;
-use support::process::ServerProcess;
+use support::process::{ServerProcess, rss_kib};
 use support::{Clients, TempDir, lambda};
 
 const CLIENTS: usize = 64;
 const WORKERS: usize = 8;
-
-fn long() -> bool {
-    std::env::var("STEPWISE_LONG").is_ok_and(|v| v != "0" && !v.is_empty())
-}
 
 /// The workflows of the mix, one per client iteration in turn.
 const KINDS: [&str; 4] = ["LoadPass", "LoadTask", "LoadWait", "LoadExpress"];
@@ -36,7 +32,7 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_clients_and_eight_workers_lose_nothing_and_keep_memory_flat() {
-    let seconds = if long() { 60 } else { 20 };
+    let seconds = if support::long_variant() { 60 } else { 20 };
     let dir = TempDir::new("load");
     // Small bounded caches (store pages, finished Express executions kept for
     // inspection) fill during warm-up, so growth after it would be a leak.
@@ -302,12 +298,4 @@ async fn run_one(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }

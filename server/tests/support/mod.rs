@@ -224,6 +224,11 @@ pub async fn verify_replay_all(dir: &std::path::Path, arns: &[String]) {
     server.shutdown().await.unwrap();
 }
 
+/// Whether to run the long variants of the suites (`STEPWISE_LONG=1`).
+pub fn long_variant() -> bool {
+    std::env::var("STEPWISE_LONG").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 pub fn fixture(name: &str) -> serde_json::Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

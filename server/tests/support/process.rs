@@ -128,15 +128,6 @@ impl ServerProcess {
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.grpc)
     }
-
-    /// The server's resident set size in KiB, from /proc.
-    pub fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-    }
 }
 
 impl Drop for ServerProcess {
@@ -167,6 +158,15 @@ pub fn seed() -> u64 {
                 .as_nanos() as u64
         })
         | 1
+}
+
+/// A process's resident set size in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// A plain HTTP/1.1 GET on loopback: (status, body).
