@@ -1,6 +1,7 @@
 //! A typed async client for the Stepwise gRPC API, and the pieces of the `stepwise` CLI
 //! that are worth reusing (graph rendering).
 
+pub mod bench;
 pub mod graph;
 
 use std::time::Duration;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
+use stepwise_client::bench::{self, BenchConfig, Workload};
 use stepwise_client::graph::{self, Format};
 use stepwise_client::{Client, DEFAULT_ENDPOINT, Severity};
 use stepwise_proto::v1 as pb;
@@ -128,6 +129,37 @@ enum Command {
         /// mermaid or dot.
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
+    },
+    /// Measure throughput and latency of a workload against a running server (use a
+    /// release build); prints one table, or JSON with --output json.
+    Bench {
+        /// What to run.
+        #[arg(long, value_enum, default_value_t = Workload::PassChain)]
+        workload: Workload,
+        /// Executions to start.
+        #[arg(long, default_value_t = 10_000)]
+        executions: usize,
+        /// Most executions in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Starts per second, paced evenly (0: as fast as --concurrency allows).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// In-process SDK workers (task and fan-out workloads).
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Stop starting executions after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        duration_seconds: u64,
+        /// The local server's pid, for its CPU seconds and RSS (from /proc).
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// How long each timers/recovery execution waits, in seconds.
+        #[arg(long, default_value_t = 10)]
+        wait_seconds: u64,
+        /// A shell command that restarts the server (recovery workload).
+        #[arg(long)]
+        restart_cmd: Option<String>,
     },
 }
 
@@ -510,12 +542,51 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             ExitCode::FAILURE
         });
     }
+    if let Command::Bench {
+        workload,
+        executions,
+        concurrency,
+        rate,
+        workers,
+        duration_seconds,
+        server_pid,
+        wait_seconds,
+        restart_cmd,
+    } = &cli.command
+    {
+        let report = bench::run(BenchConfig {
+            endpoint: cli.endpoint.clone(),
+            workload: *workload,
+            executions: *executions,
+            concurrency: *concurrency,
+            rate: *rate,
+            workers: *workers,
+            duration: Duration::from_secs(*duration_seconds),
+            server_pid: *server_pid,
+            wait_seconds: *wait_seconds,
+            restart_cmd: restart_cmd.clone(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        match output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            ),
+            Output::Text => print!("{}", bench::table(&report)),
+        }
+        return Ok(if report.executions_failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let mut client = Client::connect(&cli.endpoint)
         .await
         .map_err(|e| e.to_string())?;
     let status = |s: tonic::Status| s.message().to_string();
     match cli.command {
-        Command::Validate { .. } => unreachable!("handled above"),
+        Command::Validate { .. } | Command::Bench { .. } => unreachable!("handled above"),
         Command::Machine(command) => {
             let machine = match command {
                 MachineCommand::Create {
