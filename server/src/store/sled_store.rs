@@ -207,11 +207,14 @@ impl Store for SledStore {
                         encode(&record.arn),
                     );
                 }
+                // A step's events go under one key (its first event's id): sled copies a
+                // tree node on every insert, and one insert per event was a fifth of the
+                // server's CPU on a Pass chain (docs/PERFORMANCE.md).
                 Write::AppendEvents { execution, events } => {
-                    for event in events {
+                    if let Some(first) = events.first() {
                         sled_batch.insert(
-                            key(&[b"e", execution.as_bytes(), &event.id.to_be_bytes()]),
-                            encode(event),
+                            key(&[b"e", execution.as_bytes(), &first.id.to_be_bytes()]),
+                            encode(events),
                         );
                     }
                 }
@@ -269,7 +272,18 @@ impl Store for SledStore {
     }
 
     fn events(&self, execution: &str) -> Result<Vec<Event>, StoreError> {
-        self.scan(&prefix(&[b"e", execution.as_bytes()]))
+        let mut events = Vec::new();
+        for entry in self.db.scan_prefix(prefix(&[b"e", execution.as_bytes()])) {
+            let (k, v) = entry.map_err(io)?;
+            // A step's events are one JSON array; stores written before that hold one
+            // event (an object) per key, and both read back in id order.
+            if v.first() == Some(&b'[') {
+                events.extend(decode::<Vec<Event>>(&k, &v)?);
+            } else {
+                events.push(decode(&k, &v)?);
+            }
+        }
+        Ok(events)
     }
 
     fn timers(&self) -> Result<Vec<TimerRecord>, StoreError> {
@@ -318,6 +332,45 @@ mod tests {
             timestamp_ms: 1,
             kind: EventKind::ExecutionSucceeded { output: json!(id) },
         }
+    }
+
+    #[test]
+    fn events_of_one_step_share_a_key_and_older_one_event_keys_still_read() {
+        let dir = temp_dir("step-keys");
+        let store = SledStore::open(&dir).unwrap();
+        // The layout before steps shared a key: one event per key.
+        for id in 1..=2 {
+            store
+                .db
+                .insert(
+                    key(&[b"e", b"arn:x", &event(id).id.to_be_bytes()]),
+                    encode(&event(id)),
+                )
+                .unwrap();
+        }
+        for step in [3..=5, 6..=6, 7..=10] {
+            let mut batch = Batch::default();
+            batch.push(Write::AppendEvents {
+                execution: "arn:x".into(),
+                events: step.map(event).collect(),
+            });
+            store.write(&batch).unwrap();
+        }
+        let ids: Vec<u64> = store
+            .events("arn:x")
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            store.db.scan_prefix(prefix(&[b"e", b"arn:x"])).count(),
+            2 + 3,
+            "one key per old event, one per step"
+        );
+        assert!(store.events("arn:x2").unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
