@@ -12,7 +12,23 @@ use crate::engine::TimerKey;
 #[derive(Default)]
 struct Armed {
     by_due: BTreeSet<(i64, String, TimerKey)>,
-    by_key: HashMap<(String, TimerKey), i64>,
+    /// Each execution's timers and when they are due: finding an execution's timers
+    /// must not scan every armed timer (100,000 waiting executions made each ending
+    /// execution scan them all, twice).
+    by_execution: HashMap<String, HashMap<TimerKey, i64>>,
+}
+
+impl Armed {
+    fn remove(&mut self, execution: &str, key: &TimerKey) -> Option<i64> {
+        let timers = self.by_execution.get_mut(execution)?;
+        let due = timers.remove(key)?;
+        if timers.is_empty() {
+            self.by_execution.remove(execution);
+        }
+        self.by_due
+            .remove(&(due, execution.to_string(), key.clone()));
+        Some(due)
+    }
 }
 
 /// Armed timers.
@@ -26,14 +42,12 @@ impl Timers {
     /// Arms (or re-arms) `key` of `execution` for `due_ms`.
     pub fn arm(&self, execution: &str, key: TimerKey, due_ms: i64) {
         let mut armed = self.armed.lock().expect("timer lock");
-        if let Some(old) = armed
-            .by_key
-            .insert((execution.to_string(), key.clone()), due_ms)
-        {
-            armed
-                .by_due
-                .remove(&(old, execution.to_string(), key.clone()));
-        }
+        armed.remove(execution, &key);
+        armed
+            .by_execution
+            .entry(execution.to_string())
+            .or_default()
+            .insert(key.clone(), due_ms);
         armed.by_due.insert((due_ms, execution.to_string(), key));
         drop(armed);
         self.changed.notify_one();
@@ -41,38 +55,40 @@ impl Timers {
 
     /// Disarms `key` of `execution`.
     pub fn cancel(&self, execution: &str, key: &TimerKey) {
-        let mut armed = self.armed.lock().expect("timer lock");
-        if let Some(due) = armed.by_key.remove(&(execution.to_string(), key.clone())) {
-            armed
-                .by_due
-                .remove(&(due, execution.to_string(), key.clone()));
-        }
+        self.armed
+            .lock()
+            .expect("timer lock")
+            .remove(execution, key);
     }
 
     /// When `key` of `execution` is due, if armed.
     pub fn due_of(&self, execution: &str, key: &TimerKey) -> Option<i64> {
         let armed = self.armed.lock().expect("timer lock");
-        armed
-            .by_key
-            .get(&(execution.to_string(), key.clone()))
-            .copied()
+        armed.by_execution.get(execution)?.get(key).copied()
     }
 
     /// Every timer of `execution` with its due time.
     pub fn of_execution(&self, execution: &str) -> Vec<(TimerKey, i64)> {
         let armed = self.armed.lock().expect("timer lock");
         armed
-            .by_key
-            .iter()
-            .filter(|((e, _), _)| e == execution)
-            .map(|((_, key), due)| (key.clone(), *due))
-            .collect()
+            .by_execution
+            .get(execution)
+            .map(|timers| {
+                timers
+                    .iter()
+                    .map(|(key, due)| (key.clone(), *due))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Disarms every timer of `execution`.
     pub fn cancel_execution(&self, execution: &str) {
-        for (key, _) in self.of_execution(execution) {
-            self.cancel(execution, &key);
+        let mut armed = self.armed.lock().expect("timer lock");
+        if let Some(timers) = armed.by_execution.remove(execution) {
+            for (key, due) in timers {
+                armed.by_due.remove(&(due, execution.to_string(), key));
+            }
         }
     }
 
@@ -84,8 +100,7 @@ impl Timers {
             if first.0 > now_ms {
                 break;
             }
-            armed.by_due.remove(&first);
-            armed.by_key.remove(&(first.1.clone(), first.2.clone()));
+            armed.remove(&first.1, &first.2);
             due.push((first.1, first.2, first.0));
         }
         due
@@ -109,5 +124,46 @@ impl Timers {
     /// How many timers are armed.
     pub fn len(&self) -> usize {
         self.armed.lock().expect("timer lock").by_due.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(name: &str) -> TimerKey {
+        TimerKey::TaskTimeout {
+            token: name.into(),
+        }
+    }
+
+    #[test]
+    fn timers_are_kept_per_execution_and_taken_earliest_first() {
+        let timers = Timers::default();
+        timers.arm("a", token("1"), 30);
+        timers.arm("a", token("2"), 10);
+        timers.arm("b", token("3"), 20);
+        // Re-arming replaces the due time.
+        timers.arm("a", token("1"), 5);
+        assert_eq!(timers.len(), 3);
+        assert_eq!(timers.due_of("a", &token("1")), Some(5));
+        let mut of_a = timers.of_execution("a");
+        of_a.sort_by_key(|(_, due)| *due);
+        assert_eq!(of_a, vec![(token("1"), 5), (token("2"), 10)]);
+        assert_eq!(timers.next_due(), Some(5));
+
+        timers.cancel("a", &token("2"));
+        assert_eq!(timers.due_of("a", &token("2")), None);
+        let taken: Vec<i64> = timers.take_due(25).into_iter().map(|t| t.2).collect();
+        assert_eq!(taken, vec![5, 20]);
+        assert_eq!(timers.len(), 0);
+        assert!(timers.of_execution("a").is_empty());
+
+        timers.arm("c", token("4"), 1);
+        timers.arm("c", token("5"), 2);
+        timers.arm("d", token("6"), 3);
+        timers.cancel_execution("c");
+        assert_eq!(timers.len(), 1);
+        assert_eq!(timers.next_due(), Some(3));
     }
 }
