@@ -776,8 +776,8 @@ impl Runtime {
     }
 
     fn execution_input(&self, arn: &str) -> Result<Value, RuntimeError> {
-        let events = self.inner.store.events(arn)?;
-        Ok(match events.first().map(|e| &e.kind) {
+        let first = self.inner.store.first_event(arn)?;
+        Ok(match first.as_ref().map(|e| &e.kind) {
             Some(EventKind::ExecutionStarted { input, .. }) => input.clone(),
             _ => Value::Null,
         })
@@ -1110,13 +1110,12 @@ impl Runtime {
     }
 
     fn not_running(&self, arn: &str) -> RuntimeError {
-        match self.inner.store.execution(arn) {
-            Ok(Some(record)) => RuntimeError::FailedPrecondition(format!(
+        match self.stored_execution(arn) {
+            Ok(record) => RuntimeError::FailedPrecondition(format!(
                 "the execution {arn} has already ended ({})",
                 record.status.as_str()
             )),
-            Ok(None) => RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist")),
-            Err(e) => e.into(),
+            Err(e) => e,
         }
     }
 
@@ -1142,14 +1141,19 @@ impl Runtime {
         self.settled(self.execution_view(arn)).await
     }
 
+    /// A Standard execution's stored record, or ExecutionNotFound.
+    fn stored_execution(&self, arn: &str) -> Result<ExecutionRecord, RuntimeError> {
+        self.inner.store.execution(arn)?.ok_or_else(|| {
+            RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist"))
+        })
+    }
+
     fn execution_view(&self, arn: &str) -> Result<ExecutionView, RuntimeError> {
         self.inner.arns.execution_machine(arn)?;
         if self.inner.arns.is_express(arn) {
             return self.express_view(arn).map(|(view, _)| view);
         }
-        let record = self.inner.store.execution(arn)?.ok_or_else(|| {
-            RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist"))
-        })?;
+        let record = self.stored_execution(arn)?;
         let input = self.execution_input(arn)?;
         Ok(ExecutionView {
             record,
@@ -1202,7 +1206,9 @@ impl Runtime {
         if self.inner.arns.is_express(arn) {
             return self.express_view(arn).map(|(_, history)| history);
         }
-        self.execution_view(arn)?;
+        // The record says whether it exists; the input (in the first event) is not needed.
+        self.inner.arns.execution_machine(arn)?;
+        self.stored_execution(arn)?;
         Ok(self.inner.store.events(arn)?)
     }
 

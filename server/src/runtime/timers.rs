@@ -132,9 +132,7 @@ mod tests {
     use super::*;
 
     fn token(name: &str) -> TimerKey {
-        TimerKey::TaskTimeout {
-            token: name.into(),
-        }
+        TimerKey::TaskTimeout { token: name.into() }
     }
 
     #[test]

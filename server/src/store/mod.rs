@@ -248,6 +248,9 @@ pub trait Store: Send + Sync + 'static {
     fn executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
     /// An execution's whole history, in order.
     fn events(&self, execution: &str) -> Result<Vec<Event>, StoreError>;
+    /// An execution's first event (ExecutionStarted, with the input), without reading
+    /// the rest of its history.
+    fn first_event(&self, execution: &str) -> Result<Option<Event>, StoreError>;
     /// Every durable timer, earliest first.
     fn timers(&self) -> Result<Vec<TimerRecord>, StoreError>;
     /// An activity by name.

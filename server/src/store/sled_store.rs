@@ -160,6 +160,16 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
+/// The events under one event key: a step's events are one JSON array; stores written
+/// before that hold one event (an object) per key. Both read back in id order.
+fn step_events(key: &[u8], value: &[u8]) -> Result<Vec<Event>, StoreError> {
+    if value.first() == Some(&b'[') {
+        decode(key, value)
+    } else {
+        decode(key, value).map(|event| vec![event])
+    }
+}
+
 fn io(e: sled::Error) -> StoreError {
     StoreError::Io(e.to_string())
 }
@@ -275,15 +285,23 @@ impl Store for SledStore {
         let mut events = Vec::new();
         for entry in self.db.scan_prefix(prefix(&[b"e", execution.as_bytes()])) {
             let (k, v) = entry.map_err(io)?;
-            // A step's events are one JSON array; stores written before that hold one
-            // event (an object) per key, and both read back in id order.
-            if v.first() == Some(&b'[') {
-                events.extend(decode::<Vec<Event>>(&k, &v)?);
-            } else {
-                events.push(decode(&k, &v)?);
-            }
+            events.extend(step_events(&k, &v)?);
         }
         Ok(events)
+    }
+
+    fn first_event(&self, execution: &str) -> Result<Option<Event>, StoreError> {
+        match self
+            .db
+            .scan_prefix(prefix(&[b"e", execution.as_bytes()]))
+            .next()
+        {
+            Some(entry) => {
+                let (k, v) = entry.map_err(io)?;
+                Ok(step_events(&k, &v)?.into_iter().next())
+            }
+            None => Ok(None),
+        }
     }
 
     fn timers(&self) -> Result<Vec<TimerRecord>, StoreError> {
@@ -369,6 +387,15 @@ mod tests {
             "one key per old event, one per step"
         );
         assert!(store.events("arn:x2").unwrap().is_empty());
+        assert_eq!(store.first_event("arn:x").unwrap().map(|e| e.id), Some(1));
+        let mut batch = Batch::default();
+        batch.push(Write::AppendEvents {
+            execution: "arn:y".into(),
+            events: (1..=3).map(event).collect(),
+        });
+        store.write(&batch).unwrap();
+        assert_eq!(store.first_event("arn:y").unwrap().map(|e| e.id), Some(1));
+        assert_eq!(store.first_event("arn:none").unwrap(), None);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
