@@ -343,6 +343,10 @@ mod tests {
         dir
     }
 
+    fn event_ids(store: &SledStore, arn: &str) -> Vec<u64> {
+        store.events(arn).unwrap().iter().map(|e| e.id).collect()
+    }
+
     fn event(id: u64) -> Event {
         Event {
             id,
@@ -374,12 +378,7 @@ mod tests {
             });
             store.write(&batch).unwrap();
         }
-        let ids: Vec<u64> = store
-            .events("arn:x")
-            .unwrap()
-            .iter()
-            .map(|e| e.id)
-            .collect();
+        let ids = event_ids(&store, "arn:x");
         assert_eq!(ids, (1..=10).collect::<Vec<_>>());
         assert_eq!(
             store.db.scan_prefix(prefix(&[b"e", b"arn:x"])).count(),
@@ -451,12 +450,7 @@ mod tests {
         let store = SledStore::open(&dir).unwrap();
         assert_eq!(store.machine("m").unwrap().unwrap().revision, 1);
         assert_eq!(store.revision("m", 1).unwrap().as_deref(), Some("{}"));
-        let ids: Vec<u64> = store
-            .events("arn:x")
-            .unwrap()
-            .iter()
-            .map(|e| e.id)
-            .collect();
+        let ids = event_ids(&store, "arn:x");
         assert_eq!(
             ids,
             (1..=300).collect::<Vec<_>>(),
