@@ -419,39 +419,26 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
     let arns = arns.lock().expect("lock").clone();
 
     let mut report_extra: (Option<f64>, Option<f64>, Option<(f64, f64)>) = (None, None, None);
-    match config.workload {
-        Workload::Timers => {
-            // Memory per waiter, once all are waiting; then wait for them to end.
-            let rss_waiting = config.server_pid.and_then(|pid| status_kib(pid, "VmRSS"));
-            if let (Some(before), Some(waiting)) = (rss_before, rss_waiting) {
-                report_extra.0 = Some((waiting - before) / arns.len().max(1) as f64);
-            }
-            for arn in &arns {
-                match end_of(&mut client, arn).await {
-                    Ok(true) => *succeeded.lock().expect("lock") += 1,
-                    _ => *failed.lock().expect("lock") += 1,
-                }
-            }
-            elapsed = began.elapsed().as_secs_f64();
+    if !waits_for_end {
+        // Timers and recovery: memory per waiter once all are waiting, then (after the
+        // restart, for recovery) wait for every execution to end.
+        let rss_waiting = config.server_pid.and_then(|pid| status_kib(pid, "VmRSS"));
+        if let (Some(before), Some(waiting)) = (rss_before, rss_waiting) {
+            report_extra.0 = Some((waiting - before) / arns.len().max(1) as f64);
         }
-        Workload::Recovery => {
-            let rss_waiting = config.server_pid.and_then(|pid| status_kib(pid, "VmRSS"));
-            if let (Some(before), Some(waiting)) = (rss_before, rss_waiting) {
-                report_extra.0 = Some((waiting - before) / arns.len().max(1) as f64);
-            }
+        if config.workload == Workload::Recovery {
             let (recovered, first_timer) = restart_and_time(&config, arns.first()).await?;
             report_extra.1 = Some(recovered);
             report_extra.2 = first_timer;
-            let mut client = Client::connect(&config.endpoint).await?;
-            for arn in &arns {
-                match end_of(&mut client, arn).await {
-                    Ok(true) => *succeeded.lock().expect("lock") += 1,
-                    _ => *failed.lock().expect("lock") += 1,
-                }
-            }
-            elapsed = began.elapsed().as_secs_f64();
+            client = Client::connect(&config.endpoint).await?;
         }
-        _ => {}
+        for arn in &arns {
+            match end_of(&mut client, arn).await {
+                Ok(true) => *succeeded.lock().expect("lock") += 1,
+                _ => *failed.lock().expect("lock") += 1,
+            }
+        }
+        elapsed = began.elapsed().as_secs_f64();
     }
     if let Some((stop, handles)) = workers {
         let _ = stop.send(true);
@@ -459,7 +446,6 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
             let _ = handle.await;
         }
     }
-    let mut client = Client::connect(&config.endpoint).await?;
     let state_transitions = if config.workload == Workload::ExpressSync {
         *sync_transitions.lock().expect("lock")
     } else {

@@ -257,25 +257,22 @@ async fn run_one(
     name: String,
     input: String,
 ) -> Result<(pb::ExecutionStatus, String), tonic::Status> {
+    let request = pb::StartExecutionRequest {
+        state_machine: kind.into(),
+        name,
+        input,
+    };
     if kind == "LoadExpress" {
         let execution = clients
             .executions
-            .start_sync_execution(pb::StartExecutionRequest {
-                state_machine: kind.into(),
-                name,
-                input,
-            })
+            .start_sync_execution(request)
             .await?
             .into_inner();
         return Ok((execution.status(), execution.error().to_string()));
     }
     let arn = clients
         .executions
-        .start_execution(pb::StartExecutionRequest {
-            state_machine: kind.into(),
-            name,
-            input,
-        })
+        .start_execution(request)
         .await?
         .into_inner()
         .execution_arn;

@@ -1129,11 +1129,7 @@ impl Runtime {
         self.inner.arns.execution_machine(arn)?;
         self.command(arn, Command::Stop { error, cause }, None)
             .await?;
-        Ok(self
-            .execution_view(arn)?
-            .record
-            .stop_ms
-            .unwrap_or_else(now_ms))
+        Ok(self.stored_execution(arn)?.stop_ms.unwrap_or_else(now_ms))
     }
 
     /// An execution's record and input.
@@ -1141,8 +1137,9 @@ impl Runtime {
         self.settled(self.execution_view(arn)).await
     }
 
-    /// A Standard execution's stored record, or ExecutionNotFound.
+    /// A Standard execution's stored record (without its input), or ExecutionNotFound.
     fn stored_execution(&self, arn: &str) -> Result<ExecutionRecord, RuntimeError> {
+        self.inner.arns.execution_machine(arn)?;
         self.inner.store.execution(arn)?.ok_or_else(|| {
             RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist"))
         })
@@ -1207,7 +1204,6 @@ impl Runtime {
             return self.express_view(arn).map(|(_, history)| history);
         }
         // The record says whether it exists; the input (in the first event) is not needed.
-        self.inner.arns.execution_machine(arn)?;
         self.stored_execution(arn)?;
         Ok(self.inner.store.events(arn)?)
     }
@@ -1426,7 +1422,7 @@ impl Runtime {
     /// runtime holds (in memory while it runs) and the stored record. An error names what
     /// differs.
     pub fn verify_replay(&self, arn: &str) -> Result<(), RuntimeError> {
-        let record = self.execution_view(arn)?.record;
+        let record = self.stored_execution(arn)?;
         let events = self.inner.store.events(arn)?;
         let identity = Identity {
             arn: record.arn.clone(),
