@@ -13,6 +13,7 @@
 //! so from then on every submission and every read barrier fails with the first error,
 //! and a restart recovers the last durable state.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -43,6 +44,16 @@ pub struct Committer {
     /// The first store failure; set once, never cleared.
     failure: Arc<OnceLock<StoreError>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    counts: Arc<GroupCounts>,
+}
+
+/// How well commits group: flushes done and batches they made durable.
+#[derive(Default)]
+pub struct GroupCounts {
+    /// Store flushes.
+    pub flushes: AtomicU64,
+    /// Batches made durable by those flushes.
+    pub batches: AtomicU64,
 }
 
 impl Committer {
@@ -53,9 +64,19 @@ impl Committer {
         let (flushed_sender, flushed) = watch::channel(0);
         let failure = Arc::new(OnceLock::new());
         let thread_failure = failure.clone();
+        let counts = Arc::new(GroupCounts::default());
+        let thread_counts = counts.clone();
         let thread = std::thread::Builder::new()
             .name("stepwise-commit".into())
-            .spawn(move || commit_loop(store, receiver, flushed_sender, thread_failure))
+            .spawn(move || {
+                commit_loop(
+                    store,
+                    receiver,
+                    flushed_sender,
+                    thread_failure,
+                    &thread_counts,
+                )
+            })
             .expect("the committer thread starts");
         Committer {
             submissions: Mutex::new(Submissions {
@@ -65,7 +86,13 @@ impl Committer {
             flushed,
             failure,
             thread: Mutex::new(Some(thread)),
+            counts,
         }
+    }
+
+    /// Flushes done and batches committed so far.
+    pub fn counts(&self) -> &GroupCounts {
+        &self.counts
     }
 
     /// Commits what was submitted, then stops the thread (later submissions fail).
@@ -141,6 +168,7 @@ fn commit_loop(
     receiver: mpsc::Receiver<Job>,
     flushed_sequence: watch::Sender<u64>,
     failure: Arc<OnceLock<StoreError>>,
+    counts: &GroupCounts,
 ) {
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
@@ -152,13 +180,17 @@ fn commit_loop(
         }
         let outcome = match failure.get() {
             Some(earlier) => Err(earlier.clone()),
-            None => jobs
-                .iter()
-                .try_for_each(|job| store.write(&job.batch))
-                .and_then(|()| store.flush()),
+            None => {
+                let batches: Vec<&Batch> = jobs.iter().map(|job| &job.batch).collect();
+                store.write(&batches).and_then(|()| store.flush())
+            }
         };
         match &outcome {
             Ok(()) => {
+                counts.flushes.fetch_add(1, Ordering::Relaxed);
+                counts
+                    .batches
+                    .fetch_add(jobs.len() as u64, Ordering::Relaxed);
                 let last = jobs.last().map(|job| job.sequence).unwrap_or_default();
                 flushed_sequence.send_replace(last);
             }

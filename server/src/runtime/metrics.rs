@@ -1,11 +1,12 @@
 //! Metrics a user can scrape, in Prometheus text format at `/metrics`: executions by
-//! outcome, state transitions, tasks dispatched, poll wait time and commit latency.
+//! outcome, state transitions, tasks dispatched, poll wait time, commit latency and group-commit sizes.
 //! Plain atomics: recording is a few relaxed increments on the hot path.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::committer::GroupCounts;
 use crate::engine::Status;
 
 /// Upper bounds of the histogram buckets, in seconds.
@@ -45,6 +46,13 @@ impl Histogram {
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
     }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
 }
 
 /// The runtime's counters.
@@ -88,15 +96,9 @@ impl Metrics {
         self.tasks_dispatched.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition, with the committer's group-commit counts.
+    pub fn render(&self, groups: &GroupCounts) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
         counter(
             &mut out,
             "stepwise_executions_started_total",
@@ -139,6 +141,18 @@ impl Metrics {
             "stepwise_commit_latency_seconds",
             "How long a step waited for its batch to be durable.",
         );
+        counter(
+            &mut out,
+            "stepwise_store_flushes_total",
+            "Store flushes (each group commit is one).",
+            groups.flushes.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "stepwise_store_batches_committed_total",
+            "Step batches made durable; divided by flushes, the mean group size.",
+            groups.batches.load(Ordering::Relaxed),
+        );
         out
     }
 }
@@ -155,12 +169,13 @@ mod tests {
         metrics.transitions(3);
         metrics.commit_latency.observe(Duration::from_micros(300));
         metrics.commit_latency.observe(Duration::from_millis(20));
-        let text = metrics.render();
+        let text = metrics.render(&GroupCounts::default());
         assert!(text.contains("stepwise_executions_started_total 1"));
         assert!(text.contains("stepwise_executions_ended_total{status=\"FAILED\"} 1"));
         assert!(text.contains("stepwise_state_transitions_total 3"));
         assert!(text.contains("stepwise_commit_latency_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("stepwise_commit_latency_seconds_bucket{le=\"0.025\"} 2"));
         assert!(text.contains("stepwise_commit_latency_seconds_count 2"));
+        assert!(text.contains("stepwise_store_flushes_total 0"));
     }
 }

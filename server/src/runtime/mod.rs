@@ -407,7 +407,7 @@ impl Runtime {
 
     /// The metrics in Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.inner.metrics.render()
+        self.inner.metrics.render(self.inner.committer.counts())
     }
 
     /// Ends long polls in progress and refuses new ones: the first step of a shutdown.
@@ -512,7 +512,7 @@ impl Runtime {
         }
         drop(live);
         if !stale.is_empty() {
-            store.write(&stale)?;
+            store.write(&[&stale])?;
             store.flush()?;
         }
         tracing::info!(

@@ -230,8 +230,9 @@ pub enum StoreError {
 
 /// What the runtime needs from durable storage.
 pub trait Store: Send + Sync + 'static {
-    /// Applies a batch atomically (durable only after `flush`).
-    fn write(&self, batch: &Batch) -> Result<(), StoreError>;
+    /// Applies batches atomically, in order: a later write to a key wins (durable
+    /// only after `flush`).
+    fn write(&self, batches: &[&Batch]) -> Result<(), StoreError>;
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// A state machine by name.
