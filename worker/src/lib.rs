@@ -1,9 +1,9 @@
 //! Worker SDK: serve Stepwise task queues with async handlers.
 //!
-//! A `Worker` long-polls the queues it has handlers for, at most `concurrency` tasks at a
-//! time, runs the handler, and reports the result. A handler error becomes
-//! SendTaskFailure with its error name and cause (so the state's Retry and Catch can
-//! match it); a panic becomes a failure too, not a dead worker. While a handler runs, the
+//! A `Worker` long-polls the queues it has handlers for (up to `pollers` polls at once),
+//! at most `concurrency` tasks at a time, runs the handler, and reports the result. A
+//! handler error becomes SendTaskFailure with its error name and cause (so the state's
+//! Retry and Catch can match it); a panic becomes a failure too, not a dead worker. While a handler runs, the
 //! worker heartbeats at a third of the task's HeartbeatSeconds.
 //!
 //! The worker survives the server restarting: polls are retried with capped exponential
@@ -94,6 +94,7 @@ pub struct Worker {
     endpoint: String,
     name: String,
     concurrency: usize,
+    pollers: usize,
     grace: Duration,
     handlers: HashMap<String, Handler>,
 }
@@ -105,6 +106,7 @@ impl Worker {
             endpoint: endpoint.into(),
             name: format!("stepwise-worker-{}", std::process::id()),
             concurrency: 4,
+            pollers: 4,
             grace: Duration::from_secs(30),
             handlers: HashMap::new(),
         }
@@ -119,6 +121,14 @@ impl Worker {
     /// At most this many tasks at a time (at least 1).
     pub fn concurrency(mut self, tasks: usize) -> Self {
         self.concurrency = tasks.max(1);
+        self
+    }
+
+    /// At most this many polls outstanding at once (at least 1, never more than the
+    /// concurrency). Each poll waits a round trip and a commit on the server before its
+    /// task arrives, so one poll at a time caps a worker near one task per round trip.
+    pub fn pollers(mut self, polls: usize) -> Self {
+        self.pollers = polls.max(1);
         self
     }
 
@@ -178,45 +188,77 @@ impl Worker {
         let channel = Endpoint::from_shared(self.endpoint.clone())
             .map_err(|_| WorkerError::InvalidEndpoint(self.endpoint.clone()))?
             .connect_lazy();
-        let client = TasksClient::new(channel);
-        let queues: Vec<String> = self.handlers.keys().cloned().collect();
-        let handlers = Arc::new(self.handlers);
-        let slots = Arc::new(Semaphore::new(self.concurrency));
-        let poll_ids = AtomicU64::new(0);
-        tokio::pin!(shutdown);
-        tracing::info!(worker = %self.name, ?queues, "worker started");
-        loop {
-            let permit = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                _ = &mut shutdown => break,
-            };
-            let poll_id = format!(
-                "{}-{}-{}",
-                self.name,
-                std::process::id(),
-                poll_ids.fetch_add(1, Ordering::Relaxed)
-            );
-            let polled = tokio::select! {
-                polled = poll(client.clone(), &queues, &self.name, &poll_id) => polled,
-                _ = &mut shutdown => break,
-            };
-            let Some(task) = polled else { continue };
-            let handler = handlers[&task.queue].clone();
-            let client = client.clone();
-            tokio::spawn(async move {
-                run_task(client, handler, task).await;
-                drop(permit);
-            });
+        let pollers = self.pollers.min(self.concurrency);
+        let shared = Arc::new(Polling {
+            client: TasksClient::new(channel),
+            queues: self.handlers.keys().cloned().collect(),
+            worker: self.name.clone(),
+            handlers: self.handlers,
+            slots: Arc::new(Semaphore::new(self.concurrency)),
+            poll_ids: AtomicU64::new(0),
+        });
+        tracing::info!(worker = %self.name, queues = ?shared.queues, pollers, "worker started");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let poll_loops: Vec<_> = (0..pollers)
+            .map(|_| tokio::spawn(poll_loop(shared.clone(), stopped.clone())))
+            .collect();
+        shutdown.await;
+        let _ = stop.send(true);
+        for poll_loop in poll_loops {
+            let _ = poll_loop.await;
         }
         tracing::info!(worker = %self.name, "stopping: waiting for tasks in flight");
         let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
-        if tokio::time::timeout(self.grace, slots.acquire_many(all))
+        if tokio::time::timeout(self.grace, shared.slots.acquire_many(all))
             .await
             .is_err()
         {
             tracing::warn!(worker = %self.name, "the grace period ended with tasks still running");
         }
         Ok(())
+    }
+}
+
+/// What a worker's poll loops share.
+struct Polling {
+    client: TasksClient<Channel>,
+    queues: Vec<String>,
+    worker: String,
+    handlers: HashMap<String, Handler>,
+    /// One permit per task the worker may handle at once.
+    slots: Arc<Semaphore>,
+    poll_ids: AtomicU64,
+}
+
+/// One outstanding poll at a time: takes a slot, polls, hands the task to its handler
+/// in a task of its own, until `stopped` turns true.
+async fn poll_loop(shared: Arc<Polling>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let stop = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            permit = shared.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut stop => break,
+        };
+        let poll_id = format!(
+            "{}-{}-{}",
+            shared.worker,
+            std::process::id(),
+            shared.poll_ids.fetch_add(1, Ordering::Relaxed)
+        );
+        let polled = tokio::select! {
+            polled = poll(shared.client.clone(), &shared.queues, &shared.worker, &poll_id) => polled,
+            _ = &mut stop => break,
+        };
+        let Some(task) = polled else { continue };
+        let handler = shared.handlers[&task.queue].clone();
+        let client = shared.client.clone();
+        tokio::spawn(async move {
+            run_task(client, handler, task).await;
+            drop(permit);
+        });
     }
 }
 
