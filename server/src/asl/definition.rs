@@ -63,6 +63,9 @@ pub struct State {
     pub transition: Option<Transition>,
     /// The type and its own fields.
     pub kind: StateKind,
+    /// Whether any of its fields mentions `$$`: only then is the context object built
+    /// when it runs (building it for every state was a few percent of a Pass chain).
+    pub reads_context: bool,
 }
 
 /// Where a state goes when it is done.

@@ -296,6 +296,18 @@ const STATE_TYPES: [&str; 8] = [
 ];
 
 /// A JSON object being read, with its location.
+/// Whether `value` holds a string mentioning `$$`: every read of the context object is
+/// a path or intrinsic argument written in the state's own fields (Parallel and Map
+/// states count their nested states too, which only errs towards building it).
+fn mentions_context(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains("$$"),
+        Value::Array(items) => items.iter().any(mentions_context),
+        Value::Object(fields) => fields.values().any(mentions_context),
+        _ => false,
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Obj<'a> {
     map: &'a Map<String, Value>,
@@ -732,6 +744,7 @@ impl Reader {
             flow,
             transition,
             kind,
+            reads_context: obj.map.values().any(mentions_context),
         });
         (state, links)
     }

@@ -527,13 +527,17 @@ impl<'a> Decider<'a, '_> {
         machine.state(name)
     }
 
-    /// The context object for `thread`'s current state.
+    /// The context object for `thread` at `state`; `null` when the state never reads it.
     fn context(
         &self,
         thread: ThreadId,
+        state: &State,
         task_token: Option<&str>,
         map_item: Option<MapItem>,
     ) -> Value {
+        if !state.reads_context {
+            return Value::Null;
+        }
         let t = self.execution.thread(thread);
         let identity: &Identity = &self.execution.identity;
         ContextObject {
@@ -580,7 +584,7 @@ impl<'a> Decider<'a, '_> {
         // error here fails the state right after it is entered.
         let mut wait = None;
         if let StateKind::Wait(w) = &state.kind {
-            let context = self.context(thread, None, None);
+            let context = self.context(thread, state, None, None);
             let entered = ms_to_timestamp(self.env.now_ms);
             let selected = state.flow.selected_input(&input, &self.asl_env(&context));
             wait = Some(selected.and_then(|selected| w.due(&selected, &context, entered)));
@@ -638,7 +642,7 @@ impl<'a> Decider<'a, '_> {
         let StateKind::Pass(pass) = &state.kind else {
             unreachable!()
         };
-        let context = self.context(thread, None, None);
+        let context = self.context(thread, state, None, None);
         let output = {
             let mut env = self.asl_env(&context);
             let effective = state.flow.effective_input(input, &mut env)?;
@@ -657,7 +661,7 @@ impl<'a> Decider<'a, '_> {
         let StateKind::Fail(fail) = &state.kind else {
             unreachable!()
         };
-        let context = self.context(thread, None, None);
+        let context = self.context(thread, state, None, None);
         let outcome = fail.outcome(input, &mut self.asl_env(&context))?;
         self.thread_failed(
             thread,
@@ -676,7 +680,7 @@ impl<'a> Decider<'a, '_> {
         let StateKind::Parallel(parallel) = &state.kind else {
             unreachable!()
         };
-        let context = self.context(thread, None, None);
+        let context = self.context(thread, state, None, None);
         let effective = state
             .flow
             .effective_input(input, &mut self.asl_env(&context))?;
@@ -706,7 +710,7 @@ impl<'a> Decider<'a, '_> {
         let StateKind::Map(map) = &state.kind else {
             unreachable!()
         };
-        let context = self.context(thread, None, None);
+        let context = self.context(thread, state, None, None);
         let selected = state.flow.selected_input(input, &self.asl_env(&context))?;
         let length = map.items(&selected, &context)?.len();
         let max_concurrency = map.concurrency(&selected, &context)?;
@@ -729,7 +733,7 @@ impl<'a> Decider<'a, '_> {
         state: &'a State,
         input: &Value,
     ) -> Result<(), StatesError> {
-        let context = self.context(thread, None, None);
+        let context = self.context(thread, state, None, None);
         let (next, output) = {
             let mut env = self.asl_env(&context);
             let selected = state.flow.selected_input(input, &env)?;
@@ -751,7 +755,7 @@ impl<'a> Decider<'a, '_> {
             .state_of(thread)
             .expect("a waiting thread is at a state");
         let input = self.execution.thread(thread).input.clone();
-        let context = self.context(thread, None, None);
+        let context = self.context(thread, state, None, None);
         let output = {
             let mut env = self.asl_env(&context);
             state
@@ -779,7 +783,7 @@ impl<'a> Decider<'a, '_> {
             IntegrationPattern::WaitForTaskToken => new_token(self.env.random),
             _ => task_token.clone(),
         };
-        let context = self.context(thread, Some(&task_token), None);
+        let context = self.context(thread, state, Some(&task_token), None);
         let (timeouts, parameters) = {
             let mut env = self.asl_env(&context);
             let selected = state.flow.selected_input(input, &env)?;
@@ -820,7 +824,7 @@ impl<'a> Decider<'a, '_> {
             .state_of(thread)
             .expect("a finishing thread is at a state");
         let input = self.execution.thread(thread).input.clone();
-        let context = self.context(thread, None, None);
+        let context = self.context(thread, state, None, None);
         let output = state
             .flow
             .output(&input, result, &mut self.asl_env(&context));
@@ -930,12 +934,13 @@ impl<'a> Decider<'a, '_> {
             unreachable!()
         };
         let input = self.execution.thread(thread).input.clone();
-        let plain = self.context(thread, None, None);
+        let plain = self.context(thread, state, None, None);
         let selected = state.flow.selected_input(&input, &self.asl_env(&plain))?;
         let items = map.items(&selected, &plain)?;
         let item = items.get(index).cloned().unwrap_or_default();
         let context = self.context(
             thread,
+            state,
             None,
             Some(MapItem {
                 index,

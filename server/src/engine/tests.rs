@@ -707,6 +707,22 @@ fn context_object_reaches_paths_and_tokens_are_unguessable() {
 }
 
 #[test]
+fn context_reads_in_choice_rules_wait_paths_and_intrinsics_after_states_that_skip_it() {
+    // Plain states skip building the context object; the ones after them still see it.
+    let definition = json!({"StartAt": "Plain", "States": {
+        "Plain": {"Type": "Pass", "Result": {"n": 0}, "Next": "Choose"},
+        "Choose": {"Type": "Choice",
+            "Choices": [{"Variable": "$$.Execution.Input.go", "BooleanEquals": true, "Next": "Pause"}]},
+        "Pause": {"Type": "Wait", "SecondsPath": "$$.Execution.Input.seconds", "Next": "Say"},
+        "Say": {"Type": "Pass", "Parameters": {"s.$": "States.Format('{} in {}', $$.State.Name, $$.Execution.Name)"}, "End": true}
+    }});
+    let mut world = World::start(definition, json!({"go": true, "seconds": 5}));
+    world.fire_next_timer();
+    assert_eq!(world.status(), Status::Succeeded);
+    assert_eq!(world.execution.output, Some(json!({"s": "Say in run-1"})));
+}
+
+#[test]
 fn runtime_errors_fail_the_execution_with_a_clear_cause() {
     let definition = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "InputPath": "$.missing", "End": true}}});
     let world = World::start(definition, json!({}));

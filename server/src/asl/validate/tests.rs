@@ -136,6 +136,34 @@ fn seed_choice_example_parses_into_the_expected_shape() {
 }
 
 #[test]
+fn only_states_that_mention_the_context_object_read_it() {
+    let definition = machine(json!({
+        "Plain": {"Type": "Pass", "Parameters": {"a.$": "$.a"}, "Next": "Format"},
+        "Format": {"Type": "Pass",
+            "Parameters": {"s.$": "States.Format('{}', $$.Execution.Name)"}, "Next": "Choose"},
+        "Choose": {"Type": "Choice",
+            "Choices": [{"Variable": "$$.State.RetryCount", "NumericEquals": 0, "Next": "Stop"}]},
+        "Stop": {"Type": "Succeed"}
+    }));
+    let machine = parse(&definition.to_string()).unwrap().machine;
+    let reads: Vec<(&str, bool)> = machine
+        .root
+        .states
+        .values()
+        .map(|s| (s.name.as_str(), s.reads_context))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            ("Plain", false),
+            ("Format", true),
+            ("Choose", true),
+            ("Stop", false)
+        ]
+    );
+}
+
+#[test]
 fn seed_examples_with_a_broken_next_and_a_missing_end_yield_exactly_those() {
     // choice-state: misspell the Task's Next, drop End from the 1-second Wait.
     let mut choice: Value = serde_json::from_str(&seed("choice-state.asl.json")).unwrap();
