@@ -236,24 +236,32 @@ impl Runtime {
             );
         }
         run.history.extend_from_slice(events);
-        if started {
-            batch.push(Write::PutUsage(count(live, &machine, now, |usage| {
+        // A synchronous start writes nothing until it ends, and then its request and
+        // duration in one batch: its only durable trace is the usage it is billed for,
+        // and a caller who saw no outcome (the server died) is not billed for it.
+        let start_ms = running.execution.start_ms;
+        let count_request = |live: &mut Live, batch: &mut Batch| {
+            batch.push(Write::PutUsage(count(live, &machine, start_ms, |usage| {
                 usage.express_requests += 1
             })));
-            if run.durable {
-                // Recorded before the start returns: a crash from here on re-runs it.
-                let identity = &running.execution.identity;
-                batch.push(Write::PutExpressStart(ExpressStart {
-                    arn: identity.arn.clone(),
-                    name: identity.name.clone(),
-                    machine_name: identity.machine_name.clone(),
-                    machine_arn: identity.machine_arn.clone(),
-                    revision: running.revision,
-                    input: running.execution.input.clone(),
-                }));
-            }
+        };
+        if started && run.durable {
+            count_request(live, batch);
+            // Recorded before the start returns: a crash from here on re-runs it.
+            let identity = &running.execution.identity;
+            batch.push(Write::PutExpressStart(ExpressStart {
+                arn: identity.arn.clone(),
+                name: identity.name.clone(),
+                machine_name: identity.machine_name.clone(),
+                machine_arn: identity.machine_arn.clone(),
+                revision: running.revision,
+                input: running.execution.input.clone(),
+            }));
         }
         if running.execution.status != Status::Running {
+            if !run.durable {
+                count_request(live, batch);
+            }
             let billing = billing_of(&running.execution, run);
             batch.push(Write::PutUsage(count(live, &machine, now, |usage| {
                 usage.add_express(billing)
