@@ -102,12 +102,8 @@ impl Runtime {
         let durable = waiter.is_none();
         let (pending, effects, committed) = {
             let mut live = self.inner.live.lock().expect("runtime lock");
-            let machine = self.machine_revision(&mut live, &start.machine_name, start.revision)?;
-            let definition_bytes = self
-                .inner
-                .store
-                .revision(&start.machine_name, start.revision)?
-                .map_or(0, |d| d.len());
+            let (machine, definition_bytes) =
+                self.cached_revision(&mut live, &start.machine_name, start.revision)?;
             let mut running = Running {
                 execution: Execution::new(Identity {
                     arn: arn.clone(),
@@ -213,16 +209,6 @@ impl Runtime {
             }
             return;
         };
-        // Express: nothing per transition reaches the store.
-        batch.writes.retain(|w| {
-            !matches!(
-                w,
-                Write::AppendEvents { .. }
-                    | Write::PutExecution(_)
-                    | Write::PutTimer(_)
-                    | Write::DeleteTimer(_)
-            )
-        });
         // At DEBUG, so off unless asked for (`RUST_LOG=stepwise::express=debug`): AWS
         // logs Express executions only when a logging configuration turns it on, and at
         // INFO these lines cost a sixth of the server's CPU on express-sync load.

@@ -240,7 +240,7 @@ struct TokenInfo {
 #[derive(Default)]
 struct Live {
     executions: HashMap<String, Running>,
-    machines: HashMap<(String, u32), Arc<Machine>>,
+    machines: HashMap<(String, u32), (Arc<Machine>, usize)>,
     tokens: HashMap<String, TokenInfo>,
     /// Poll idempotency keys of started tasks: poll id → (execution, delivery token).
     polls: HashMap<String, (String, String)>,
@@ -529,8 +529,19 @@ impl Runtime {
         name: &str,
         revision: u32,
     ) -> Result<Arc<Machine>, RuntimeError> {
-        if let Some(machine) = live.machines.get(&(name.to_string(), revision)) {
-            return Ok(machine.clone());
+        self.cached_revision(live, name, revision)
+            .map(|(machine, _)| machine)
+    }
+
+    /// A revision parsed, with its definition's size in bytes, cached by (name, revision).
+    fn cached_revision(
+        &self,
+        live: &mut Live,
+        name: &str,
+        revision: u32,
+    ) -> Result<(Arc<Machine>, usize), RuntimeError> {
+        if let Some(cached) = live.machines.get(&(name.to_string(), revision)) {
+            return Ok(cached.clone());
         }
         let text = self.inner.store.revision(name, revision)?.ok_or_else(|| {
             RuntimeError::Unavailable(format!(
@@ -543,10 +554,10 @@ impl Runtime {
                 summarize(&d)
             ))
         })?;
-        let machine = Arc::new(Machine::new(parsed.machine));
+        let cached = (Arc::new(Machine::new(parsed.machine)), text.len());
         live.machines
-            .insert((name.to_string(), revision), machine.clone());
-        Ok(machine)
+            .insert((name.to_string(), revision), cached.clone());
+        Ok(cached)
     }
 
     async fn commit(&self, batch: Batch) -> Result<(), RuntimeError> {
@@ -816,10 +827,13 @@ impl Runtime {
             })?;
         let mut batch = Batch::default();
         let mut withdraw = Vec::new();
-        if let Some(fired) = fired {
+        // Express executions keep their history and timers in memory: nothing per
+        // transition reaches the store (usage is added by `account`).
+        let stored = running.express.is_none();
+        if let Some(fired) = fired.filter(|_| stored) {
             batch.push(Write::DeleteTimer(fired));
         }
-        if !outcome.events.is_empty() {
+        if stored && !outcome.events.is_empty() {
             batch.push(Write::AppendEvents {
                 execution: arn.clone(),
                 events: outcome.events.clone(),
@@ -866,14 +880,14 @@ impl Runtime {
         }
         for effect in &outcome.effects {
             match effect {
-                Effect::ArmTimer { key, due_ms } if key.is_durable() => {
+                Effect::ArmTimer { key, due_ms } if stored && key.is_durable() => {
                     batch.push(Write::PutTimer(TimerRecord {
                         due_ms: *due_ms,
                         execution: arn.clone(),
                         key: key.clone(),
                     }))
                 }
-                Effect::CancelTimer { key } if key.is_durable() => {
+                Effect::CancelTimer { key } if stored && key.is_durable() => {
                     if let Some(due_ms) = self.inner.timers.due_of(&arn, key) {
                         batch.push(Write::DeleteTimer(TimerRecord {
                             due_ms,
@@ -907,7 +921,7 @@ impl Runtime {
                 _ => {}
             }
         }
-        if running.execution.status != Status::Running {
+        if stored && running.execution.status != Status::Running {
             // The execution's timers go with it; tokens were closed by the engine.
             for (key, due_ms) in self.inner.timers.of_execution(&arn) {
                 if key.is_durable() {
