@@ -461,8 +461,12 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
             .standard_transitions
     };
 
-    // Dispatch and timer lateness from the histories of up to 500 executions.
-    let sample: Vec<&String> = arns.iter().take(500).collect();
+    // Dispatch and timer lateness from the histories of up to 500 executions, spread
+    // evenly over the run (the first ones alone would miss the end of the run).
+    let sample: Vec<&String> = arns
+        .iter()
+        .step_by(arns.len().div_ceil(500).max(1))
+        .collect();
     let mut dispatch = histogram();
     let mut lateness = histogram();
     let calls = calls.lock().expect("calls lock").clone();
