@@ -160,59 +160,28 @@ impl pb::executions_server::Executions for ExecutionsService {
         let request = request.into_inner();
         let arn = request.execution_arn;
         let with_data = !request.exclude_execution_data;
-        let (history, mut committed) = self.runtime.watch(&arn).await.map_err(to_status)?;
-        let runtime = self.runtime.clone();
+        let mut feed = self.runtime.follow(&arn).await.map_err(to_status)?;
         let stream = async_stream(move |sender| async move {
-            let mut last = 0;
-            if !forward(&sender, &history, &mut last, with_data).await {
-                return;
-            }
             loop {
-                let more = match committed.recv().await {
-                    Ok(batch) if batch.execution == arn => {
-                        forward(&sender, &batch.events, &mut last, with_data).await
-                    }
-                    Ok(_) => true,
-                    // Fell behind the live feed: catch up from the store.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        match runtime.history(&arn).await {
-                            Ok(events) => forward(&sender, &events, &mut last, with_data).await,
-                            Err(_) => false,
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                // A watcher that hung up stops the feed even if nothing more happens.
+                let events = tokio::select! {
+                    events = feed.next() => events,
+                    _ = sender.closed() => None,
                 };
-                if !more {
-                    return;
+                let Some(events) = events else { return };
+                for event in &events {
+                    if sender
+                        .send(Ok(convert::event(event, with_data)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
             }
         });
         Ok(Response::new(stream))
     }
-}
-
-/// Sends the events after `last`; false once the watcher is gone or the execution ended.
-async fn forward(
-    sender: &tokio::sync::mpsc::Sender<Result<pb::HistoryEvent, Status>>,
-    events: &[crate::engine::Event],
-    last: &mut u64,
-    with_data: bool,
-) -> bool {
-    for event in events {
-        if event.id <= *last {
-            continue;
-        }
-        *last = event.id;
-        if sender
-            .send(Ok(convert::event(event, with_data)))
-            .await
-            .is_err()
-            || event.kind.is_terminal()
-        {
-            return false;
-        }
-    }
-    true
 }
 
 /// A stream fed by a task through a bounded channel.

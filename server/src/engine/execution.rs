@@ -16,7 +16,7 @@ use crate::asl::retry::RetryCounts;
 use crate::asl::states::Tolerance;
 
 /// Where an execution stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Status {
     /// Still going.
     Running,

@@ -343,6 +343,35 @@ impl EventKind {
         }
     }
 
+    /// The thread the event concerns; `None` for the execution's own events.
+    pub fn thread(&self) -> Option<ThreadId> {
+        match self {
+            EventKind::ExecutionStarted { .. }
+            | EventKind::ExecutionSucceeded { .. }
+            | EventKind::ExecutionFailed { .. }
+            | EventKind::ExecutionAborted { .. }
+            | EventKind::ExecutionTimedOut { .. } => None,
+            EventKind::StateEntered { thread, .. }
+            | EventKind::StateExited { thread, .. }
+            | EventKind::StateAborted { thread, .. }
+            | EventKind::TaskScheduled { thread, .. }
+            | EventKind::TaskStarted { thread, .. }
+            | EventKind::TaskSubmitted { thread, .. }
+            | EventKind::TaskSucceeded { thread, .. }
+            | EventKind::TaskFailed { thread, .. }
+            | EventKind::TaskTimedOut { thread, .. }
+            | EventKind::StateFailed { thread, .. }
+            | EventKind::ParallelStarted { thread, .. }
+            | EventKind::ParallelSucceeded { thread }
+            | EventKind::MapStarted { thread, .. }
+            | EventKind::MapIterationStarted { thread, .. }
+            | EventKind::MapIterationSucceeded { thread, .. }
+            | EventKind::MapIterationFailed { thread, .. }
+            | EventKind::MapIterationAborted { thread, .. }
+            | EventKind::MapSucceeded { thread } => Some(*thread),
+        }
+    }
+
     /// Whether this event ends the execution.
     pub fn is_terminal(&self) -> bool {
         matches!(

@@ -14,4 +14,4 @@ pub use history::{Event, EventKind, ThreadId};
 pub use machine::Machine;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -18,10 +18,11 @@ struct Offer {
     input: Value,
 }
 
-struct World {
+/// An execution driven by hand, for tests elsewhere in the crate too.
+pub(crate) struct World {
     machine: Machine,
     execution: Execution,
-    history: Vec<Event>,
+    pub(crate) history: Vec<Event>,
     now_ms: i64,
     random: SeededRandom,
     timers: BTreeMap<TimerKey, i64>,
@@ -44,7 +45,7 @@ impl World {
         }
     }
 
-    fn start(definition: Value, input: Value) -> Self {
+    pub(crate) fn start(definition: Value, input: Value) -> Self {
         let mut world = World::new(definition);
         world
             .apply(Command::Start {
@@ -106,7 +107,7 @@ impl World {
     }
 
     /// Takes the oldest offer on `queue` (TaskStarted) and returns its token and input.
-    fn take(&mut self, queue: &str) -> (String, Value) {
+    pub(crate) fn take(&mut self, queue: &str) -> (String, Value) {
         let index = self
             .offers
             .iter()
@@ -122,14 +123,14 @@ impl World {
         (offer.token, offer.input)
     }
 
-    fn succeed(&mut self, queue: &str, output: Value) -> Value {
+    pub(crate) fn succeed(&mut self, queue: &str, output: Value) -> Value {
         let (token, input) = self.take(queue);
         self.apply(Command::TaskSucceeded { token, output })
             .unwrap();
         input
     }
 
-    fn fail(&mut self, queue: &str, error: &str, cause: &str) {
+    pub(crate) fn fail(&mut self, queue: &str, error: &str, cause: &str) {
         let (token, _) = self.take(queue);
         self.apply(Command::TaskFailed {
             token,
@@ -144,7 +145,7 @@ impl World {
     }
 
     /// Moves the clock to the earliest timer and fires it; returns how far it moved.
-    fn fire_next_timer(&mut self) -> i64 {
+    pub(crate) fn fire_next_timer(&mut self) -> i64 {
         let (key, due) = self
             .timers
             .iter()

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use super::{ExecutionView, Live, Running, Runtime, RuntimeError, now_ms, record_of};
 use crate::billing::{Cost, ExpressBilling, Usage, express_billing};
 use crate::engine::{Command, Event, EventKind, Execution, Identity, Status};
-use crate::store::{Batch, ExpressStart, MachineRecord, UsageRecord, Write};
+use crate::store::{Batch, ExecutionRecord, ExpressStart, MachineRecord, UsageRecord, Write};
 
 /// The in-memory part of a running Express execution.
 pub(super) struct ExpressRun {
@@ -314,6 +314,26 @@ impl Runtime {
             "Express execution {arn} is not in memory: Express histories are not persisted; only running executions and the last {} finished ones can be inspected, and none survive a restart",
             self.inner.config.express_history
         )))
+    }
+
+    /// The Express executions in memory: running ones, then the finished ones kept for
+    /// inspection, newest first.
+    pub fn recent_express(&self) -> Vec<ExecutionRecord> {
+        let live = self.inner.live.lock().expect("runtime lock");
+        let mut running: Vec<ExecutionRecord> = live
+            .executions
+            .values()
+            .filter(|r| r.express.is_some())
+            .map(|r| record_of(&r.execution, r.revision))
+            .collect();
+        running.sort_by_key(|r| std::cmp::Reverse(r.start_ms));
+        running.extend(
+            live.finished_express
+                .iter()
+                .rev()
+                .map(|f| f.view.record.clone()),
+        );
+        running
     }
 
     /// Usage of one state machine (or all) between two times, with its estimated cost.

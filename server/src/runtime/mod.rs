@@ -7,6 +7,7 @@
 
 mod committer;
 mod express;
+mod feed;
 mod metrics;
 mod names;
 mod queues;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+pub use feed::HistoryFeed;
 pub use names::{Arns, check_name};
 pub use queues::Offer;
 
@@ -1208,6 +1210,29 @@ impl Runtime {
         Ok(records)
     }
 
+    /// How many executions of each state machine are in each status (for the console's
+    /// list; reads every execution record).
+    pub async fn execution_counts(
+        &self,
+    ) -> Result<HashMap<String, HashMap<Status, u64>>, RuntimeError> {
+        let mut counts: HashMap<String, HashMap<Status, u64>> = HashMap::new();
+        for record in self.inner.store.executions()? {
+            *counts
+                .entry(record.machine_name)
+                .or_default()
+                .entry(record.status)
+                .or_default() += 1;
+        }
+        self.settled(Ok(counts)).await
+    }
+
+    /// The definition an execution runs (its machine's revision at its start).
+    pub async fn execution_definition(&self, arn: &str) -> Result<Arc<Machine>, RuntimeError> {
+        let record = self.describe_execution(arn).await?.record;
+        let mut live = self.inner.live.lock().expect("runtime lock");
+        self.machine_revision(&mut live, &record.machine_name, record.revision)
+    }
+
     /// An execution's whole history.
     pub async fn history(&self, arn: &str) -> Result<Vec<Event>, RuntimeError> {
         self.settled(self.events_of(arn)).await
@@ -1220,17 +1245,6 @@ impl Runtime {
         // The record says whether it exists; the input (in the first event) is not needed.
         self.stored_execution(arn)?;
         Ok(self.inner.store.events(arn)?)
-    }
-
-    /// The history so far and a subscription to events committed from now on (events
-    /// already in the history may arrive again; skip ids already seen).
-    pub async fn watch(
-        &self,
-        arn: &str,
-    ) -> Result<(Vec<Event>, broadcast::Receiver<Arc<Committed>>), RuntimeError> {
-        let receiver = self.inner.committed.subscribe();
-        let history = self.history(arn).await?;
-        Ok((history, receiver))
     }
 
     /// `read`'s answer once nothing it could have seen can still be lost to a crash: the

@@ -24,6 +24,16 @@ pub enum MachineType {
     Express,
 }
 
+impl MachineType {
+    /// The name AWS uses (`STANDARD`, `EXPRESS`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineType::Standard => "STANDARD",
+            MachineType::Express => "EXPRESS",
+        }
+    }
+}
+
 /// A state machine's current facts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineRecord {

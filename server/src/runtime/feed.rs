@@ -1,0 +1,72 @@
+//! Following an execution's history as it commits: the events so far, then each new
+//! batch, until the terminal event. The gRPC watch and the console's live page both read
+//! one of these.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::{Committed, Runtime, RuntimeError};
+use crate::engine::Event;
+
+/// An execution's events in order, each once, ending after the terminal event.
+pub struct HistoryFeed {
+    runtime: Runtime,
+    arn: String,
+    history: Option<Vec<Event>>,
+    committed: broadcast::Receiver<Arc<Committed>>,
+    last_id: u64,
+    ended: bool,
+}
+
+impl Runtime {
+    /// Follows `arn`'s history from its first event.
+    pub async fn follow(&self, arn: &str) -> Result<HistoryFeed, RuntimeError> {
+        let committed = self.inner.committed.subscribe();
+        let history = self.history(arn).await?;
+        Ok(HistoryFeed {
+            runtime: self.clone(),
+            arn: arn.to_string(),
+            history: Some(history),
+            committed,
+            last_id: 0,
+            ended: false,
+        })
+    }
+}
+
+impl HistoryFeed {
+    /// The next events not seen yet (the whole history first); `None` once the terminal
+    /// event was given or the server is stopping.
+    pub async fn next(&mut self) -> Option<Vec<Event>> {
+        while !self.ended {
+            let batch = match self.history.take() {
+                Some(history) => history,
+                None => match self.committed.recv().await {
+                    Ok(batch) if batch.execution == self.arn => batch.events.clone(),
+                    Ok(_) => continue,
+                    // Fell behind the live feed: catch up from the store.
+                    Err(RecvError::Lagged(_)) => self.runtime.history(&self.arn).await.ok()?,
+                    Err(RecvError::Closed) => return None,
+                },
+            };
+            let mut fresh = Vec::new();
+            for event in batch {
+                if event.id <= self.last_id {
+                    continue;
+                }
+                self.last_id = event.id;
+                let terminal = event.kind.is_terminal();
+                fresh.push(event);
+                if terminal {
+                    self.ended = true;
+                    break;
+                }
+            }
+            if !fresh.is_empty() {
+                return Some(fresh);
+            }
+        }
+        None
+    }
+}
