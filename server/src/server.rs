@@ -198,7 +198,7 @@ async fn serve_grpc(
     Ok(())
 }
 
-/// The HTTP listener: the AWS-compatible API, `/health` and `/metrics`.
+/// The HTTP listener: the AWS-compatible API, the web console, `/health` and `/metrics`.
 async fn serve_http(
     runtime: Runtime,
     listener: TcpListener,
@@ -206,7 +206,8 @@ async fn serve_http(
 ) {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|stream| no_delay(stream));
-    if let Err(e) = axum::serve(listener, crate::aws::router(runtime))
+    let routes = crate::aws::router(runtime.clone()).merge(crate::console::router(runtime));
+    if let Err(e) = axum::serve(listener, routes)
         .with_graceful_shutdown(shutdown)
         .await
     {

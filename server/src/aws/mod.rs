@@ -8,6 +8,8 @@
 
 mod history;
 
+pub(crate) use history::events_json;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -47,7 +49,7 @@ pub fn router(runtime: Runtime) -> Router {
 }
 
 /// An AWS error response.
-struct AwsError {
+pub(crate) struct AwsError {
     code: &'static str,
     message: String,
 }
@@ -276,7 +278,7 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             let (page, next) = page(records, &m)?;
             let items: Vec<Value> = page
                 .iter()
-                .map(|r| json!({"stateMachineArn": r.arn, "name": r.name, "type": type_name(r.machine_type), "creationDate": seconds(r.created_ms)}))
+                .map(|r| json!({"stateMachineArn": r.arn, "name": r.name, "type": r.machine_type.as_str(), "creationDate": seconds(r.created_ms)}))
                 .collect();
             Ok(with_next(json!({"stateMachines": items}), next))
         }
@@ -453,13 +455,6 @@ fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
-fn type_name(machine_type: MachineType) -> &'static str {
-    match machine_type {
-        MachineType::Standard => "STANDARD",
-        MachineType::Express => "EXPRESS",
-    }
-}
-
 fn status_from(name: &str) -> Option<crate::engine::Status> {
     use crate::engine::Status;
     [
@@ -477,11 +472,12 @@ fn machine_json(record: &crate::store::MachineRecord, definition: &str) -> Value
     json!({
         "stateMachineArn": record.arn, "name": record.name, "status": "ACTIVE", "definition": definition,
         "roleArn": format!("arn:aws:iam::{}:role/stepwise", record.arn.split(':').nth(4).unwrap_or_default()),
-        "type": type_name(record.machine_type), "creationDate": seconds(record.created_ms), "revisionId": record.revision.to_string(),
+        "type": record.machine_type.as_str(), "creationDate": seconds(record.created_ms), "revisionId": record.revision.to_string(),
     })
 }
 
-fn summary_json(record: &ExecutionRecord) -> Value {
+/// An execution's summary as ListExecutions shows it.
+pub(crate) fn summary_json(record: &ExecutionRecord) -> Value {
     let mut value = json!({
         "executionArn": record.arn, "stateMachineArn": record.machine_arn, "name": record.name,
         "status": record.status.as_str(), "startDate": seconds(record.start_ms),

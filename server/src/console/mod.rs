@@ -1,0 +1,292 @@
+//! The web console on the HTTP listener: a page at `/` (HTML, JavaScript and CSS embedded
+//! in the binary, nothing fetched from elsewhere) and the few JSON calls it needs beyond
+//! the AWS API, which it uses for everything AWS has (create, start, stop, list).
+//!
+//! - `GET /console/api/machines`: every state machine with its executions by status.
+//! - `GET /console/api/machines/{name}`: one, with its definition, graph and usage.
+//! - `POST /console/api/validate`: diagnostics for a definition, with line and column.
+//! - `GET /console/api/executions/{arn}/graph`: the graph of the revision it runs.
+//! - `GET /console/api/executions/{arn}/live`: server-sent events: the execution, its
+//!   state board and its events, then what changes as events commit, until it ends.
+//! - `GET /console/api/express`: Express executions in memory.
+//!
+//! Graphs are laid out and drawn here (`graph`), so the page needs no layout library;
+//! every user-supplied string in them is escaped. Errors use the AWS API's JSON shape.
+
+pub mod graph;
+pub mod lines;
+pub mod status;
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::asl::validate::{self, Code, Severity};
+use crate::aws::{AwsError, events_json, summary_json};
+use crate::engine::{Event, Status};
+use crate::runtime::Runtime;
+use status::StatusBoard;
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+
+/// Scripts, styles and connections only from this server: a value that escaped escaping
+/// still could not load or run anything.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The console's routes.
+pub fn router(runtime: Runtime) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/assets/app.js",
+            get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/assets/app.css",
+            get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route("/console/api/machines", get(machines))
+        .route("/console/api/machines/{name}", get(machine))
+        .route("/console/api/validate", post(validate_definition))
+        .route("/console/api/executions/{arn}/graph", get(execution_graph))
+        .route("/console/api/executions/{arn}/live", get(live))
+        .route("/console/api/express", get(express))
+        .with_state(runtime)
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn json_response(value: Value) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn svg_response(svg: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        svg,
+    )
+        .into_response()
+}
+
+const STATUSES: [Status; 5] = [
+    Status::Running,
+    Status::Succeeded,
+    Status::Failed,
+    Status::TimedOut,
+    Status::Aborted,
+];
+
+async fn machines(State(runtime): State<Runtime>) -> Result<Response, AwsError> {
+    let records = runtime.list_machines().await?;
+    let counts = runtime.execution_counts().await?;
+    let items: Vec<Value> = records
+        .iter()
+        .map(|record| {
+            let of = counts.get(&record.name);
+            let by_status: serde_json::Map<String, Value> = STATUSES
+                .iter()
+                .map(|s| {
+                    let n = of.and_then(|c| c.get(s)).copied().unwrap_or_default();
+                    (s.as_str().to_string(), json!(n))
+                })
+                .collect();
+            json!({
+                "name": record.name,
+                "arn": record.arn,
+                "type": record.machine_type.as_str(),
+                "createdMs": record.created_ms,
+                "updatedMs": record.updated_ms,
+                "revision": record.revision,
+                "executions": by_status,
+            })
+        })
+        .collect();
+    Ok(json_response(json!({ "stateMachines": items })))
+}
+
+async fn machine(
+    State(runtime): State<Runtime>,
+    Path(name): Path<String>,
+) -> Result<Response, AwsError> {
+    let view = runtime.describe_machine(&name).await?;
+    let graph = validate::parse(&view.definition)
+        .map(|parsed| graph::render(&parsed.machine))
+        .unwrap_or_default();
+    let (usage, cost) = runtime
+        .usage(Some(&view.record.name), 0, i64::MAX / 2)
+        .await?;
+    Ok(json_response(json!({
+        "name": view.record.name,
+        "arn": view.record.arn,
+        "type": view.record.machine_type.as_str(),
+        "createdMs": view.record.created_ms,
+        "updatedMs": view.record.updated_ms,
+        "revision": view.record.revision,
+        "definition": view.definition,
+        "graph": graph,
+        "usage": {
+            "standardExecutions": usage.standard_executions,
+            "standardTransitions": usage.standard_transitions,
+            "expressRequests": usage.express_requests,
+            "expressBilledDurationMs": usage.express_billed_duration_ms,
+            "expressGbSeconds": usage.express_gb_seconds,
+            "estimatedCost": cost.total(),
+        },
+    })))
+}
+
+/// Diagnostics for the definition in the body, each with the line and column of the
+/// field it names (or of the JSON syntax error).
+async fn validate_definition(body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    let diagnostics: Vec<Value> = validate::validate(&text)
+        .iter()
+        .map(|d| {
+            // A syntax error names no field; the parser says where it stopped.
+            let position = syntax_error_position(&text)
+                .filter(|_| d.code == Code::InvalidJsonDescription)
+                .or_else(|| lines::position_of(&text, &d.location));
+            json!({
+                "severity": if d.severity == Severity::Error { "ERROR" } else { "WARNING" },
+                "code": d.code.as_str(),
+                "location": d.location,
+                "message": d.message,
+                "line": position.map(|p| p.0),
+                "column": position.map(|p| p.1),
+            })
+        })
+        .collect();
+    json_response(json!({ "diagnostics": diagnostics }))
+}
+
+/// Where the JSON parser stopped, for text that does not parse.
+fn syntax_error_position(text: &str) -> Option<(usize, usize)> {
+    let error = serde_json::from_str::<Value>(text).err()?;
+    (error.line() > 0).then(|| (error.line(), error.column().max(1)))
+}
+
+async fn execution_graph(
+    State(runtime): State<Runtime>,
+    Path(arn): Path<String>,
+) -> Result<Response, AwsError> {
+    let machine = runtime.execution_definition(&arn).await?;
+    Ok(svg_response(graph::render(machine.definition())))
+}
+
+async fn express(State(runtime): State<Runtime>) -> Response {
+    let items: Vec<Value> = runtime
+        .recent_express()
+        .iter()
+        .map(|record| {
+            let mut summary = summary_json(record);
+            summary["stateMachineName"] = json!(record.machine_name);
+            summary
+        })
+        .collect();
+    json_response(json!({ "executions": items }))
+}
+
+/// The live execution page's feed: a `snapshot` event, then an `update` per committed
+/// batch, each with the execution's summary, the states that changed and the new rows
+/// of the event table; the stream ends after the terminal event.
+async fn live(
+    State(runtime): State<Runtime>,
+    Path(arn): Path<String>,
+) -> Result<Sse<impl tokio_stream::Stream<Item = Result<SseEvent, Infallible>>>, AwsError> {
+    let mut feed = runtime.follow(&arn).await?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(16);
+    tokio::spawn(async move {
+        let mut board = StatusBoard::default();
+        let mut all: Vec<Event> = Vec::new();
+        let mut first = true;
+        loop {
+            let events = tokio::select! {
+                events = feed.next() => events,
+                _ = sender.closed() => None,
+            };
+            let Some(events) = events else {
+                // Tell the page it ended, so its EventSource does not reconnect.
+                let _ = sender
+                    .send(Ok(SseEvent::default().event("end").data("{}")))
+                    .await;
+                return;
+            };
+            let mut rows = Vec::new();
+            let mut changed = Vec::new();
+            let start_ms = all.first().or(events.first()).map_or(0, |e| e.timestamp_ms);
+            all.extend(events.iter().cloned());
+            let shaped = events_json(&events, &all, true);
+            for (event, shaped) in events.iter().zip(shaped) {
+                let state = board.state_of(event);
+                changed.extend(board.apply(event));
+                rows.push(json!({
+                    "id": event.id,
+                    "type": event.kind.type_name(),
+                    "state": state,
+                    "timestampMs": event.timestamp_ms,
+                    "elapsedMs": event.timestamp_ms - start_ms,
+                    "details": shaped,
+                }));
+            }
+            changed.sort();
+            changed.dedup();
+            let states: serde_json::Map<String, Value> = changed
+                .iter()
+                .filter_map(|name| {
+                    let state = board.states().get(name)?;
+                    Some((name.clone(), serde_json::to_value(state).ok()?))
+                })
+                .collect();
+            let execution = match runtime.describe_execution(&arn).await {
+                Ok(view) => summary_json(&view.record),
+                Err(_) => Value::Null,
+            };
+            let message = json!({"execution": execution, "states": states, "events": rows});
+            let kind = if first { "snapshot" } else { "update" };
+            first = false;
+            let event = SseEvent::default().event(kind).data(message.to_string());
+            if sender.send(Ok(event)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(
+        Sse::new(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .keep_alive(KeepAlive::default()),
+    )
+}

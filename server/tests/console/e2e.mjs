@@ -1,0 +1,342 @@
+// End-to-end tests of the web console in headless Chromium (Debian's package, driven by
+// playwright-core). Starts the real server and the real `stepwise-worker` binary on
+// loopback ports and a temporary data directory, then uses the pages as a person would.
+//
+//   node server/tests/console/e2e.mjs SERVER_BINARY WORKER_BINARY ARTIFACT_DIR
+//
+// Screenshots of the execution pages land in ARTIFACT_DIR. Prints
+// `console result: N passed, M failed` and exits non-zero if any test failed.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const [serverBinary, workerBinary, artifacts] = process.argv.slice(2);
+if (!serverBinary || !workerBinary || !artifacts) {
+  console.error("usage: e2e.mjs SERVER_BINARY WORKER_BINARY ARTIFACT_DIR");
+  process.exit(2);
+}
+const here = dirname(fileURLToPath(import.meta.url));
+const examples = join(here, "..", "..", "..", "..", "shared", "examples");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+mkdirSync(artifacts, { recursive: true });
+
+const children = [];
+function start(binary, args, name) {
+  const child = spawn(binary, args, { stdio: ["ignore", "inherit", "pipe"] });
+  let log = "";
+  child.stderr.on("data", (d) => { log = (log + d).slice(-20000); });
+  child.on("exit", (code, signal) => {
+    if (!child.stopping) console.error(`${name} exited early (${code ?? signal}):\n${log}`);
+  });
+  children.push(child);
+  return child;
+}
+function stopAll() {
+  for (const child of children) {
+    child.stopping = true;
+    child.kill("SIGTERM");
+  }
+}
+process.on("exit", stopAll);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.on("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(check, what, seconds = 30) {
+  const until = Date.now() + seconds * 1000;
+  let last;
+  while (Date.now() < until) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// ---- the server, a worker and the browser -------------------------------------------
+
+const dataDir = mkdtempSync(join(tmpdir(), "stepwise-console-"));
+const grpcPort = await freePort();
+const httpPort = await freePort();
+const base = `http://127.0.0.1:${httpPort}`;
+start(serverBinary, ["--data-dir", dataDir, "--grpc-addr", `127.0.0.1:${grpcPort}`, "--http-addr", `127.0.0.1:${httpPort}`], "server");
+await waitFor(async () => (await fetch(`${base}/health`)).ok, "the server");
+
+// Turns {"code": N} into {"statusCode": N}, as the seed's deciding function does.
+const decide = `sleep 1; node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.stringify({statusCode:JSON.parse(s).code})))'`;
+start(workerBinary, [
+  "--endpoint", `http://127.0.0.1:${grpcPort}`, "--concurrency", "8",
+  "--exec", `AMIS_deciding_function=${decide}`,
+  "--echo", "AMIS_unittest_test_accept",
+  "--exec", "AMIS_unittest_test_decrypt=sleep 60",
+  "--exec", "AMIS_unittest_test_update_db=sleep 2; echo '3 tests failed' >&2; exit 1",
+  "--echo", "AMIS_perftest_test",
+], "worker");
+
+async function aws(action, body) {
+  const response = await fetch(`${base}/`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": `AWSStepFunctions.${action}` },
+    body: JSON.stringify(body),
+  });
+  const value = await response.json();
+  if (!response.ok) throw new Error(`${action}: ${value.__type}: ${value.message}`);
+  return value;
+}
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+/** A fresh page that fails the test on any dialog, page error or request off this host. */
+async function newPage() {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on("dialog", async (dialog) => {
+    page.problems.push(`a dialog opened: ${dialog.message()}`);
+    await dialog.dismiss();
+  });
+  page.on("pageerror", (error) => page.problems.push(`page error: ${error.message}`));
+  page.on("request", (request) => {
+    if (!request.url().startsWith(base) && !request.url().startsWith("data:")) {
+      page.problems.push(`request left the server: ${request.url()}`);
+    }
+  });
+  return page;
+}
+
+async function stateClass(page, name) {
+  return page.evaluate((n) => {
+    for (const node of document.querySelectorAll("g.state[data-state]")) {
+      if (node.getAttribute("data-state") === n) return node.getAttribute("class");
+    }
+    return null;
+  }, name);
+}
+
+async function waitForState(page, name, status, seconds = 20) {
+  await waitFor(async () => (await stateClass(page, name) || "").split(" ").includes(`st-${status}`),
+    `state '${name}' to be ${status} (class now: ${await stateClass(page, name)})`, seconds);
+}
+
+async function clickState(page, name) {
+  await page.evaluate((n) => {
+    for (const node of document.querySelectorAll("g.state[data-state]")) {
+      if (node.getAttribute("data-state") === n) {
+        node.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+        return;
+      }
+    }
+    throw new Error(`no state ${n}`);
+  }, name);
+}
+
+/** Creates a state machine through the page's form; lands on its page. */
+async function createThroughPage(page, name, definition, type = "STANDARD") {
+  await page.goto(`${base}/#/`);
+  await page.fill("#machine-name", name);
+  await page.selectOption("#machine-type", type);
+  await page.fill("#definition", definition);
+  await page.waitForSelector("#diagnostics li");
+  await page.click("#machine-submit");
+  await page.waitForURL(`**/#/machine/${encodeURIComponent(name)}`);
+  await page.waitForSelector("#graph svg");
+}
+
+async function startThroughPage(page, input) {
+  await page.fill("#start-input", input);
+  await page.click("#start-execution");
+  await page.waitForURL("**/#/execution/**");
+  await page.waitForSelector("#graph svg");
+}
+
+// ---- tests --------------------------------------------------------------------------
+
+const tests = [];
+function test(name, body) {
+  tests.push({ name, body });
+}
+
+test("the choice seed: created, validated and run through the pages, coloured live", async () => {
+  const page = await newPage();
+  const definition = readFileSync(join(examples, "choice-state.asl.json"), "utf8");
+  // A broken definition is flagged at its line while typing.
+  await page.goto(`${base}/#/`);
+  await page.fill("#definition", definition.replace('"Next": "Correct"', '"Next": "Corect"'));
+  await page.waitForSelector("#diagnostics li.ERROR");
+  const problem = await page.textContent("#diagnostics li.ERROR");
+  assert(problem.includes("Corect") && /line \d+:\d+/.test(problem), `diagnostic: ${problem}`);
+  assert(await page.locator(".editor .gutter .bad").count() === 1, "the gutter marks the broken line");
+
+  await createThroughPage(page, "choice", definition);
+  for (const name of ["Deciding Lambda Function", "ChoiceState", "Correct", "Error"]) {
+    assert(await stateClass(page, name) !== null, `the graph draws ${name}`);
+  }
+  const labels = await page.locator("svg.graph .edge-label").allTextContents();
+  assert(labels.some((l) => l.includes("$.statusCode == 500")), `Choice rules are labelled: ${labels}`);
+
+  await startThroughPage(page, '{"code": 500}');
+  await waitForState(page, "Deciding Lambda Function", "running", 10);
+  await waitForState(page, "ChoiceState", "succeeded");
+  await waitForState(page, "Error", "running");
+  assert((await stateClass(page, "Correct")).split(" ").every((c) => !c.startsWith("st-")), "Correct is not reached");
+  await page.screenshot({ path: join(artifacts, "execution-running.png") });
+  await waitForState(page, "Error", "succeeded", 15);
+  await page.waitForSelector("#execution-status .badge.SUCCEEDED");
+
+  await clickState(page, "Error");
+  await page.waitForSelector("#state-input");
+  const input = JSON.parse(await page.textContent("#state-input"));
+  assert(input.statusCode === 500, `Error's input: ${JSON.stringify(input)}`);
+  assert((await page.textContent("#state-status")) === "succeeded", "Error's status in the panel");
+
+  const types = await page.locator("#events .vrow span:nth-child(2)").allTextContents();
+  for (const type of ["ExecutionStarted", "LambdaFunctionScheduled", "ChoiceStateEntered", "WaitStateEntered", "WaitStateExited", "ExecutionSucceeded"]) {
+    assert(types.includes(type), `the event table shows ${type}: ${types}`);
+  }
+  await page.fill("#event-filter", "Error");
+  await waitFor(async () => (await page.locator("#events .vrow").count()) === 2, "the filter to keep Error's two events");
+  await page.screenshot({ path: join(artifacts, "execution-choice.png"), fullPage: true });
+  assert(page.problems.length === 0, page.problems.join("; "));
+});
+
+test("a failing test-pipeline run: the failed branch red, its siblings aborted", async () => {
+  const page = await newPage();
+  await createThroughPage(page, "pipeline", readFileSync(join(examples, "test-pipeline.asl.json"), "utf8"));
+  await startThroughPage(page, "{}");
+  await waitForState(page, "Unittest update_db", "failed", 20);
+  await waitForState(page, "Parallel", "failed");
+  await waitForState(page, "Unittest decrypt", "aborted");
+  await waitForState(page, "Wait 4 min", "aborted");
+  await waitForState(page, "Unittest accept", "succeeded");
+  await page.waitForSelector("#execution-status .badge.FAILED");
+  assert(await stateClass(page, "End of tests") !== null, "End of tests is drawn");
+  assert(!(await stateClass(page, "End of tests")).includes("st-"), "End of tests is not reached");
+  await clickState(page, "Unittest update_db");
+  await page.waitForSelector("#state-error");
+  assert((await page.textContent("#state-error")) === "Exec.ExitCode", "the failed state's error");
+  assert((await page.textContent("#state-cause")).includes("3 tests failed"), "the failed state's cause");
+  await page.screenshot({ path: join(artifacts, "execution-pipeline-failed.png"), fullPage: true });
+  assert(page.problems.length === 0, page.problems.join("; "));
+});
+
+test("user values are shown as text: a state named like markup runs nothing", async () => {
+  const page = await newPage();
+  const evil = "<img src=x onerror=alert(1)>";
+  const definition = JSON.stringify({
+    StartAt: evil,
+    States: {
+      [evil]: { Type: "Pass", Next: "Boom" },
+      Boom: { Type: "Fail", Error: "<script>alert(2)</script>", Cause: "<img src=y onerror=alert(3)>" },
+    },
+  }, null, 2);
+  await createThroughPage(page, "markup", definition);
+  assert(await stateClass(page, evil) !== null, "the state is drawn under its real name");
+  const drawn = await page.locator("svg.graph text.name").allTextContents();
+  assert(drawn.some((t) => t.includes("<img src=x")), `the name appears as text: ${drawn}`);
+  await page.click("button[data-tab=Definition]");
+  await page.waitForSelector("#definition-text");
+  await startThroughPage(page, JSON.stringify({ note: "<script>alert(4)</script>" }));
+  await page.waitForSelector("#execution-status .badge.FAILED");
+  await clickState(page, evil);
+  await page.waitForSelector("#state-input");
+  assert((await page.textContent("#state-input")).includes("<script>alert(4)</script>"), "the input is shown as text");
+  await clickState(page, "Boom");
+  await page.waitForSelector("#state-error");
+  assert((await page.textContent("#state-error")) === "<script>alert(2)</script>", "the error is shown as text");
+  assert((await page.textContent("#state-cause")) === "<img src=y onerror=alert(3)>", "the cause is shown as text");
+  const injected = await page.evaluate(() => document.querySelectorAll("img, script:not([src='/assets/app.js'])").length);
+  assert(injected === 0, `${injected} img/script elements were created from user values`);
+  await page.goto(`${base}/#/`);
+  await page.waitForSelector("#machines");
+  assert(page.problems.length === 0, page.problems.join("; "));
+});
+
+test("10,000 executions page through and a 500-state execution stays responsive", async () => {
+  const page = await newPage();
+  const states = {};
+  for (let i = 0; i < 500; i++) {
+    states[`Step ${i}`] = i < 499 ? { Type: "Pass", Next: `Step ${i + 1}` } : { Type: "Succeed" };
+  }
+  const big = await aws("CreateStateMachine", {
+    name: "big", definition: JSON.stringify({ StartAt: "Step 0", States: states }),
+    roleArn: "arn:aws:iam::000000000000:role/stepwise",
+  });
+  const small = await aws("CreateStateMachine", {
+    name: "many", definition: JSON.stringify({ StartAt: "Only", States: { Only: { Type: "Pass", End: true } } }),
+    roleArn: "arn:aws:iam::000000000000:role/stepwise",
+  });
+  // 10,000 starts, 32 at a time.
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < 10000) {
+      const i = next++;
+      await aws("StartExecution", { stateMachineArn: small.stateMachineArn, name: `run-${String(i).padStart(5, "0")}` });
+    }
+  }));
+  await page.goto(`${base}/#/`);
+  await page.waitForSelector("#machines");
+  const counts = await page.locator('tr[data-machine="many"] td').allTextContents();
+  assert(counts[4] === "10000", `10,000 succeeded are counted: ${counts}`);
+  await page.goto(`${base}/#/machine/many`);
+  await page.click("button[data-tab=Executions]");
+  await page.waitForSelector("#executions tbody tr");
+  assert((await page.locator("#executions tbody tr").count()) === 50, "one page of 50");
+  const first = await page.locator("#executions tbody tr td:first-child").first().textContent();
+  await page.click("#next-page");
+  await waitFor(async () => (await page.locator("#executions tbody tr td:first-child").first().textContent()) !== first, "the second page");
+
+  const run = await aws("StartExecution", { stateMachineArn: big.stateMachineArn, name: "long" });
+  await page.goto(`${base}/#/execution/${encodeURIComponent(run.executionArn)}`);
+  await page.waitForSelector("#execution-status .badge.SUCCEEDED");
+  await waitForState(page, "Step 499", "succeeded");
+  assert((await page.locator("g.state").count()) === 500, "500 states drawn");
+  await waitFor(async () => (await page.textContent("#event-count")).startsWith("1002 of 1002"), "1,002 events listed");
+  const rendered = await page.locator("#events .vrow").count();
+  assert(rendered < 60, `only the visible rows are in the page (${rendered})`);
+  await page.locator("#events").evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await waitFor(async () => (await page.locator("#events .vrow span:nth-child(2)").allTextContents()).includes("ExecutionSucceeded"), "the last rows after scrolling");
+  assert(page.problems.length === 0, page.problems.join("; "));
+});
+
+let passed = 0;
+let failed = 0;
+for (const { name, body } of tests) {
+  const started = Date.now();
+  try {
+    await body();
+    passed++;
+    console.log(`console test ${name} ... ok (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (error) {
+    failed++;
+    console.log(`console test ${name} ... FAILED\n  ${error.stack || error}`);
+  }
+}
+await browser.close();
+stopAll();
+rmSync(dataDir, { recursive: true, force: true });
+console.log(`console result: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

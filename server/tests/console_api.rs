@@ -1,0 +1,263 @@
+//! The web console's own HTTP calls against a real in-process server: the page and its
+//! assets with their security headers, the JSON reads, validation with line numbers,
+//! errors in the AWS API's shape, and the live feed of an execution (server-sent events).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{TempDir, fixture, lambda, start};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One HTTP/1.1 request; the status, lower-cased head and body.
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String, String) {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut response))
+        .await
+        .expect("the response ends")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, head, body) = http(addr, "GET", path, "").await;
+    assert!(head.contains("content-type: application/"), "{head}");
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn encoded(arn: &str) -> String {
+    arn.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_assets_are_served_with_a_strict_policy() {
+    let dir = TempDir::new("console-assets");
+    let (server, _clients) = start(dir.path()).await;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/app.css", "text/css"),
+    ] {
+        let (status, head, body) = http(server.http_addr, "GET", path, "").await;
+        assert_eq!(status, 200, "{path}");
+        assert!(head.contains(&format!("content-type: {kind}")), "{head}");
+        assert!(
+            head.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+            "{head}"
+        );
+        assert!(head.contains("x-content-type-options: nosniff"));
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path} fetches nothing from elsewhere"
+        );
+    }
+    let (_, _, page) = http(server.http_addr, "GET", "/", "").await;
+    assert!(page.contains(r#"<script src="/assets/app.js" defer></script>"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machines_list_counts_and_a_machine_carries_its_graph_and_usage() {
+    let dir = TempDir::new("console-machines");
+    let (server, mut clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    clients
+        .create("Choice", &fixture("choice-state.asl.json"))
+        .await;
+    let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    clients.create("Quick", &pass).await;
+    for i in 0..3 {
+        let arn = clients.start("Quick", &format!("q{i}"), json!({})).await;
+        clients.wait_done(&arn, Duration::from_secs(10)).await;
+    }
+    clients.start("Choice", "waiting", json!({})).await;
+
+    let (status, listing) = get_json(addr, "/console/api/machines").await;
+    assert_eq!(status, 200);
+    let machines = listing["stateMachines"].as_array().unwrap();
+    let quick = machines.iter().find(|m| m["name"] == "Quick").unwrap();
+    assert_eq!(quick["type"], "STANDARD");
+    assert_eq!(quick["executions"]["SUCCEEDED"], 3);
+    assert_eq!(quick["executions"]["RUNNING"], 0);
+    let choice = machines.iter().find(|m| m["name"] == "Choice").unwrap();
+    assert_eq!(choice["executions"]["RUNNING"], 1);
+
+    let (status, quick) = get_json(addr, "/console/api/machines/Quick").await;
+    assert_eq!(status, 200);
+    assert!(quick["graph"].as_str().unwrap().starts_with("<svg"));
+    assert!(
+        quick["graph"]
+            .as_str()
+            .unwrap()
+            .contains(r#"data-state="P""#)
+    );
+    assert_eq!(quick["usage"]["standardTransitions"], 3);
+    assert_eq!(quick["usage"]["standardExecutions"], 3);
+    assert!(quick["usage"]["estimatedCost"].as_f64().unwrap() > 0.0);
+
+    let (status, missing) = get_json(addr, "/console/api/machines/Nope").await;
+    assert_eq!(status, 400);
+    assert_eq!(missing["__type"], "StateMachineDoesNotExist");
+    assert!(missing["message"].as_str().unwrap().contains("'Nope'"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_reports_each_problem_at_its_line_and_column() {
+    let dir = TempDir::new("console-validate");
+    let (server, _clients) = start(dir.path()).await;
+    let text = "{\n  \"StartAt\": \"A\",\n  \"States\": {\n    \"A\": {\"Type\": \"Pass\", \"Next\": \"B\"}\n  }\n}";
+    let (status, _, body) = http(server.http_addr, "POST", "/console/api/validate", text).await;
+    assert_eq!(status, 200);
+    let result: Value = serde_json::from_str(&body).unwrap();
+    let errors: Vec<&Value> = result["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "ERROR")
+        .collect();
+    assert_eq!(errors.len(), 1, "{result}");
+    assert_eq!(errors[0]["location"], "/States/A/Next");
+    assert_eq!(
+        (errors[0]["line"].clone(), errors[0]["column"].clone()),
+        (json!(4), json!(27))
+    );
+    assert!(errors[0]["message"].as_str().unwrap().contains("'B'"));
+
+    let broken = "{\n  \"StartAt\": \"A\",\n  \"States\": {\n";
+    let (_, _, body) = http(server.http_addr, "POST", "/console/api/validate", broken).await;
+    let result: Value = serde_json::from_str(&body).unwrap();
+    let first = &result["diagnostics"][0];
+    assert_eq!(first["code"], "INVALID_JSON_DESCRIPTION");
+    assert_eq!(first["line"], 4, "{result}");
+
+    let (_, _, body) = http(server.http_addr, "POST", "/console/api/validate", "").await;
+    let result: Value = serde_json::from_str(&body).unwrap();
+    assert!(!result["diagnostics"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_streams_states_and_events_until_the_execution_ends() {
+    let dir = TempDir::new("console-live");
+    let (server, mut clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    let definition = json!({"StartAt": "Work", "States": {
+        "Work": {"Type": "Task", "Resource": lambda("work"), "Next": "Done"},
+        "Done": {"Type": "Succeed"}
+    }});
+    clients.create("Live", &definition).await;
+    let arn = clients.start("Live", "one", json!({"k": "<b>v</b>"})).await;
+
+    // The graph of the revision the execution runs.
+    let (status, head, svg) = http(
+        addr,
+        "GET",
+        &format!("/console/api/executions/{}/graph", encoded(&arn)),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: image/svg+xml"));
+    assert!(svg.contains(r#"data-state="Work""#) && svg.contains(r#"data-state="Done""#));
+
+    // The feed: read it while a worker completes the task; it ends by itself.
+    let path = format!("/console/api/executions/{}/live", encoded(&arn));
+    let feed = tokio::spawn(async move { http(addr, "GET", &path, "").await });
+    let task = clients.poll("work", 10).await.expect("the task is offered");
+    clients
+        .succeed(&task.token, json!({"done": true}))
+        .await
+        .unwrap();
+    let (status, head, body) = tokio::time::timeout(Duration::from_secs(20), feed)
+        .await
+        .expect("the feed ends after the execution")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    let messages: Vec<(String, Value)> = body
+        .split("\n\n")
+        .filter_map(|chunk| {
+            let kind = chunk.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data: String = chunk
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            Some((kind.to_string(), serde_json::from_str(&data).ok()?))
+        })
+        .collect();
+    assert_eq!(messages.first().unwrap().0, "snapshot", "{body}");
+    assert_eq!(messages.last().unwrap().0, "end");
+    let mut states = serde_json::Map::new();
+    let mut ids = Vec::new();
+    for (_, message) in &messages {
+        if let Some(changed) = message["states"].as_object() {
+            states.extend(changed.clone());
+        }
+        for row in message["events"].as_array().into_iter().flatten() {
+            ids.push(row["id"].as_u64().unwrap());
+        }
+    }
+    let expected: Vec<u64> = (1..=ids.len() as u64).collect();
+    assert_eq!(ids, expected, "every event once, in order");
+    assert_eq!(states["Work"]["status"], "succeeded");
+    assert_eq!(states["Work"]["input"], json!({"k": "<b>v</b>"}));
+    assert_eq!(states["Work"]["output"], json!({"done": true}));
+    assert_eq!(states["Done"]["status"], "succeeded");
+    let last = &messages[messages.len() - 2].1;
+    assert_eq!(last["execution"]["status"], "SUCCEEDED");
+    let rows = messages[0].1["events"].as_array().unwrap();
+    assert_eq!(rows[0]["type"], "ExecutionStarted");
+    assert_eq!(rows[1]["state"], "Work");
+
+    let (status, missing) = get_json(addr, "/console/api/executions/arn%3Aaws%3Astates%3Aus-east-1%3A000000000000%3Aexecution%3ALive%3Anope/live").await;
+    assert_eq!(status, 400);
+    assert_eq!(missing["__type"], "ExecutionDoesNotExist");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_express_executions_are_listed_from_memory() {
+    let dir = TempDir::new("console-express");
+    let (server, _clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    let aws = |action: &'static str, body: Value| async move {
+        let body = body.to_string();
+        let request = format!(
+            "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-amz-json-1.0\r\nx-amz-target: AWSStepFunctions.{action}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        socket.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    };
+    let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    aws("CreateStateMachine", json!({"name": "Fast", "type": "EXPRESS", "definition": pass.to_string(), "roleArn": "arn:aws:iam::000000000000:role/r"})).await;
+    let machine = "arn:aws:states:us-east-1:000000000000:stateMachine:Fast";
+    aws(
+        "StartSyncExecution",
+        json!({"stateMachineArn": machine, "name": "sync-1"}),
+    )
+    .await;
+    let (status, listing) = get_json(addr, "/console/api/express").await;
+    assert_eq!(status, 200);
+    let executions = listing["executions"].as_array().unwrap();
+    assert_eq!(executions.len(), 1, "{listing}");
+    assert_eq!(executions[0]["name"], "sync-1");
+    assert_eq!(executions[0]["status"], "SUCCEEDED");
+    assert_eq!(executions[0]["stateMachineName"], "Fast");
+}
