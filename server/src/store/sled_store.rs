@@ -403,6 +403,31 @@ mod tests {
     }
 
     #[test]
+    fn a_group_of_batches_applies_in_order_and_a_later_write_to_a_key_wins() {
+        let dir = temp_dir("group");
+        let store = SledStore::open(&dir).unwrap();
+        let timer = |due_ms| TimerRecord {
+            due_ms,
+            execution: "arn:x".into(),
+            key: TimerKey::Execution,
+        };
+        let batch = |writes: Vec<Write>| Batch { writes };
+        let armed = batch(vec![Write::PutTimer(timer(5)), Write::PutTimer(timer(9))]);
+        let fired = batch(vec![Write::DeleteTimer(timer(5))]);
+        let rearmed = batch(vec![Write::PutTimer(timer(5))]);
+        let cleared = batch(vec![Write::DeleteTimer(timer(9))]);
+        store.write(&[&armed, &fired]).unwrap();
+        let due: Vec<i64> = store.timers().unwrap().iter().map(|t| t.due_ms).collect();
+        assert_eq!(due, [9], "the delete later in the group wins");
+        store.write(&[&cleared, &rearmed]).unwrap();
+        let due: Vec<i64> = store.timers().unwrap().iter().map(|t| t.due_ms).collect();
+        assert_eq!(due, [5]);
+        store.write(&[]).unwrap();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn writes_survive_reopening_and_read_back_in_order() {
         let dir = temp_dir("reopen");
         {

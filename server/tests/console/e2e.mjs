@@ -275,6 +275,44 @@ test("user values are shown as text: a state named like markup runs nothing", as
   assert(page.problems.length === 0, page.problems.join("; "));
 });
 
+test("Stop with an error and cause, start again with the same input, Express marked as such", async () => {
+  const page = await newPage();
+  await createThroughPage(page, "stoppable", JSON.stringify({
+    StartAt: "Hold", States: { Hold: { Type: "Wait", Seconds: 600, End: true } },
+  }));
+  await startThroughPage(page, '{"batch": 7}');
+  await waitForState(page, "Hold", "running");
+  const first = page.url();
+  await page.click("#stop-execution");
+  await page.fill("#stop-error", "Operator.Stop");
+  await page.fill("#stop-cause", "stopped from the console");
+  await page.click("#stop-confirm");
+  await page.waitForSelector("#execution-status .badge.ABORTED");
+  await waitForState(page, "Hold", "aborted");
+  const stopped = await aws("DescribeExecution", { executionArn: decodeURIComponent(first.split("#/execution/")[1]) });
+  assert(stopped.status === "ABORTED" && stopped.error === "Operator.Stop" && stopped.cause === "stopped from the console",
+    `the stop reached the server: ${JSON.stringify(stopped)}`);
+  await page.click("#start-again");
+  await waitFor(async () => page.url() !== first, "the new execution's page");
+  await page.waitForSelector("#execution-status .badge.RUNNING");
+  const again = await aws("DescribeExecution", { executionArn: decodeURIComponent(page.url().split("#/execution/")[1]) });
+  assert(JSON.parse(again.input).batch === 7, `started again with the same input: ${again.input}`);
+  await aws("StopExecution", { executionArn: again.executionArn });
+
+  await createThroughPage(page, "quick-express", JSON.stringify({
+    StartAt: "P", States: { P: { Type: "Pass", Result: { ok: true }, End: true } },
+  }), "EXPRESS");
+  await startThroughPage(page, "{}");
+  await page.waitForSelector("#execution-status .badge.SUCCEEDED");
+  assert((await page.textContent("h1")).includes("Express (in memory)"), "the execution page marks Express");
+  await waitForState(page, "P", "succeeded");
+  await page.goto(`${base}/#/express`);
+  await page.waitForSelector("#express tbody tr");
+  const row = await page.textContent("#express tbody tr");
+  assert(row.includes("quick-express") && row.includes("SUCCEEDED"), `the Express list: ${row}`);
+  assert(page.problems.length === 0, page.problems.join("; "));
+});
+
 test("10,000 executions page through and a 500-state execution stays responsive", async () => {
   const page = await newPage();
   const states = {};
