@@ -13,8 +13,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One HTTP/1.1 request; the status, lower-cased head and body.
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String, String) {
+    request(addr, method, path, "", body).await
+}
+
+/// One HTTP/1.1 request with extra header lines (each ending in CRLF).
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -234,16 +245,11 @@ async fn recent_express_executions_are_listed_from_memory() {
     let (server, _clients) = start(dir.path()).await;
     let addr = server.http_addr;
     let aws = |action: &'static str, body: Value| async move {
-        let body = body.to_string();
-        let request = format!(
-            "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-amz-json-1.0\r\nx-amz-target: AWSStepFunctions.{action}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
+        let target = format!(
+            "content-type: application/x-amz-json-1.0\r\nx-amz-target: AWSStepFunctions.{action}\r\n"
         );
-        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-        socket.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        socket.read_to_string(&mut response).await.unwrap();
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let (status, _, answer) = request(addr, "POST", "/", &target, &body.to_string()).await;
+        assert_eq!(status, 200, "{action}: {answer}");
     };
     let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
     aws("CreateStateMachine", json!({"name": "Fast", "type": "EXPRESS", "definition": pass.to_string(), "roleArn": "arn:aws:iam::000000000000:role/r"})).await;

@@ -138,27 +138,6 @@ impl StatusBoard {
             EventKind::StateAborted { thread, .. } => {
                 self.end_run(*thread, RunStatus::Aborted, at, None)
             }
-            EventKind::TaskFailed {
-                thread,
-                error,
-                cause,
-                recovery,
-                ..
-            }
-            | EventKind::TaskTimedOut {
-                thread,
-                error,
-                cause,
-                recovery,
-                ..
-            }
-            | EventKind::StateFailed {
-                thread,
-                error,
-                cause,
-                recovery,
-                ..
-            } => self.failure(*thread, error, cause, recovery, at),
             EventKind::ExecutionFailed { error, cause } => {
                 // A state that fails the execution outright (a runtime error in its
                 // data processing) has no failure event of its own.
@@ -167,7 +146,12 @@ impl StatusBoard {
             EventKind::ExecutionAborted { .. } | EventKind::ExecutionTimedOut { .. } => {
                 self.end_all(RunStatus::Aborted, &None, &None, at)
             }
-            _ => Vec::new(),
+            kind => match kind.failure() {
+                Some((thread, error, cause, recovery)) => {
+                    self.failure(thread, error, cause, recovery, at)
+                }
+                None => Vec::new(),
+            },
         }
     }
 

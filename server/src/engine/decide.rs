@@ -584,7 +584,20 @@ impl<'a> Decider<'a, '_> {
         // error here fails the state right after it is entered.
         let mut wait = None;
         if let StateKind::Wait(w) = &state.kind {
-            let context = self.context(thread, state, None, None);
+            let mut context = self.context(thread, state, None, None);
+            // The thread is not at this state until its Entered event: `$$.State` must
+            // still describe this entry, not the state before it.
+            if let Some(fields) = context.as_object_mut() {
+                let entering = StateContext {
+                    entered_time: format_ms(self.env.now_ms),
+                    name: name.to_string(),
+                    retry_count: 0,
+                };
+                fields.insert(
+                    "State".into(),
+                    serde_json::to_value(entering).expect("the context always serializes"),
+                );
+            }
             let entered = ms_to_timestamp(self.env.now_ms);
             let selected = state.flow.selected_input(&input, &self.asl_env(&context));
             wait = Some(selected.and_then(|selected| w.due(&selected, &context, entered)));

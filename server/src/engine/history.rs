@@ -372,6 +372,35 @@ impl EventKind {
         }
     }
 
+    /// For a failure that Retry and Catch decide on (a task's failure or time-out, a
+    /// Parallel or Map state's failure): its thread, error, cause and recovery.
+    pub fn failure(&self) -> Option<(ThreadId, &str, &str, &Recovery)> {
+        match self {
+            EventKind::TaskFailed {
+                thread,
+                error,
+                cause,
+                recovery,
+                ..
+            }
+            | EventKind::TaskTimedOut {
+                thread,
+                error,
+                cause,
+                recovery,
+                ..
+            }
+            | EventKind::StateFailed {
+                thread,
+                error,
+                cause,
+                recovery,
+                ..
+            } => Some((*thread, error, cause, recovery)),
+            _ => None,
+        }
+    }
+
     /// Whether this event ends the execution.
     pub fn is_terminal(&self) -> bool {
         matches!(

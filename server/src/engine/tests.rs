@@ -853,3 +853,28 @@ fn a_loop_is_stopped_at_the_history_limit() {
     );
     assert_eq!(world.types().last().unwrap(), "ExecutionFailed");
 }
+
+#[test]
+fn a_wait_reads_its_own_entry_from_the_context_object() {
+    // The due time is computed before the Entered event; `$$.State` is still this state.
+    let definition = json!({"StartAt": "First", "States": {
+        "First": {"Type": "Pass", "Next": "Pause"},
+        "Pause": {"Type": "Wait", "TimestampPath": "$$.State.Name", "Next": "Done"},
+        "Done": {"Type": "Succeed"}
+    }});
+    let world = World::start(definition, json!({}));
+    assert_eq!(world.status(), Status::Failed);
+    let cause = world.execution.cause.clone().unwrap();
+    assert!(cause.contains("selects \"Pause\""), "{cause}");
+    let definition = json!({"StartAt": "First", "States": {
+        "First": {"Type": "Pass", "Next": "Pause"},
+        "Pause": {"Type": "Wait", "TimestampPath": "$$.State.EnteredTime", "Next": "Done"},
+        "Done": {"Type": "Succeed"}
+    }});
+    let world = World::start(definition, json!({}));
+    assert_eq!(
+        world.status(),
+        Status::Succeeded,
+        "a Wait until its own entry ends at once"
+    );
+}

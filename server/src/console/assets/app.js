@@ -183,7 +183,7 @@ async function machinesPage(main) {
           h("th", { className: "num" }, "Failed"), h("th", { className: "num" }, "Aborted"))),
         h("tbody", {}, rows))
     : h("p", { className: "muted" }, "No state machines yet."));
-  main.append(h("h2", {}, "Create or update a state machine"));
+  main.append(h("h2", {}, "Create a state machine"));
   main.append(definitionForm({}));
 }
 
@@ -518,6 +518,12 @@ async function executionPage(main, arn) {
   onLeave(() => source.close());
   function take(message) {
     const data = JSON.parse(message.data);
+    if (message.type === "snapshot") {
+      // A reconnect starts again from the whole history.
+      board.clear();
+      events.reset();
+      for (const name of nodes.keys()) paint(name);
+    }
     for (const [name, state] of Object.entries(data.states)) {
       board.set(name, state);
       paint(name);
@@ -594,6 +600,10 @@ function eventTable() {
     element,
     add(rows) {
       all.push(...rows);
+      refilter();
+    },
+    reset() {
+      all.length = 0;
       refilter();
     },
     note(message) {
