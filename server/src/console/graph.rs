@@ -346,12 +346,36 @@ fn lay_out_state(state: &State) -> Laid {
                     r#"<rect class="frame" width="{width:.1}" height="{h:.1}" rx="{:.1}"/>"#,
                     h / 2.0
                 ),
+                StateKind::Pass(_) => {
+                    format!(r#"<rect class="frame" width="{width:.1}" height="{h:.1}"/>"#)
+                }
                 _ => format!(r#"<rect class="frame" width="{width:.1}" height="{h:.1}" rx="6"/>"#),
+            };
+            // A small mark per type in the top left, so shapes differ without colour
+            // (colour is the status).
+            let glyph = match &state.kind {
+                StateKind::Task(_) => {
+                    r#"<path class="glyph" d="M 9 9 h 9 v 9 h -9 z M 11 12 h 5 M 11 15 h 5"/>"#
+                }
+                StateKind::Wait(_) => {
+                    r#"<circle class="glyph" cx="14" cy="14" r="5.5"/><path class="glyph" d="M 14 10.5 V 14 H 17"/>"#
+                }
+                StateKind::Pass(_) => {
+                    r#"<path class="glyph" d="M 8 14 H 19 M 15 10 L 19 14 L 15 18"/>"#
+                }
+                StateKind::Choice(_) => {
+                    r#"<path class="glyph" d="M 18 9 L 23 14 L 18 19 L 13 14 z"/>"#
+                }
+                StateKind::Succeed(_) => r#"<path class="glyph" d="M 14 14 L 17 17 L 23 10"/>"#,
+                StateKind::Fail(_) => {
+                    r#"<path class="glyph" d="M 14 10 L 21 17 M 21 10 L 14 17"/>"#
+                }
+                StateKind::Parallel(_) | StateKind::Map(_) => "",
             };
             let mut svg = String::new();
             let _ = write!(
                 svg,
-                r#"<g class="{class}" data-state="{name}" tabindex="0">{frame}{title}<text class="kind" x="{:.1}" y="15">{}</text><text class="name" x="{:.1}" y="34">{}</text></g>"#,
+                r#"<g class="{class}" data-state="{name}" tabindex="0">{frame}{glyph}{title}<text class="kind" x="{:.1}" y="15">{}</text><text class="name" x="{:.1}" y="34">{}</text></g>"#,
                 width / 2.0,
                 type_name.to_ascii_uppercase(),
                 width / 2.0,

@@ -188,10 +188,12 @@ test("the choice seed: created, validated and run through the pages, coloured li
   await page.fill("#definition", definition.replace('"Next": "Correct"', '"Next": "Corect"'));
   await page.waitForSelector("#diagnostics li.ERROR");
   const problem = await page.textContent("#diagnostics li.ERROR");
-  assert(problem.includes("Corect") && /line \d+:\d+/.test(problem), `diagnostic: ${problem}`);
+  assert(problem.includes("Corect") && /line 16, column \d+/.test(problem), `diagnostic: ${problem}`);
   assert(await page.locator(".editor .gutter .bad").count() === 1, "the gutter marks the broken line");
 
+  await page.screenshot({ path: join(artifacts, "editor-diagnostic.png") });
   await createThroughPage(page, "choice", definition);
+  await page.screenshot({ path: join(artifacts, "machine-choice.png"), fullPage: true });
   for (const name of ["Deciding Lambda Function", "ChoiceState", "Correct", "Error"]) {
     assert(await stateClass(page, name) !== null, `the graph draws ${name}`);
   }
@@ -337,6 +339,7 @@ test("10,000 executions page through and a 500-state execution stays responsive"
   }));
   await page.goto(`${base}/#/`);
   await page.waitForSelector("#machines");
+  await page.screenshot({ path: join(artifacts, "machines.png"), fullPage: true });
   const counts = await page.locator('tr[data-machine="many"] td').allTextContents();
   assert(counts[4] === "10000", `10,000 succeeded are counted: ${counts}`);
   await page.goto(`${base}/#/machine/many`);

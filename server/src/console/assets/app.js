@@ -171,10 +171,15 @@ async function machinesPage(main) {
       h("td", {}, machineLink(m.name)),
       h("td", {}, m.type),
       h("td", {}, when(m.createdMs)),
-      h("td", { className: "num" }, m.executions.RUNNING),
-      h("td", { className: "num" }, m.executions.SUCCEEDED),
-      h("td", { className: "num" }, m.executions.FAILED + m.executions.TIMED_OUT),
-      h("td", { className: "num" }, m.executions.ABORTED)));
+      // Express executions are not stored, so there is nothing to count here.
+      m.type === "EXPRESS"
+        ? h("td", { className: "num", colspan: "4" }, h("a", { href: "#/express" }, "not stored: see the Express executions in memory"))
+        : [
+            h("td", { className: "num" }, m.executions.RUNNING),
+            h("td", { className: "num" }, m.executions.SUCCEEDED),
+            h("td", { className: "num" }, m.executions.FAILED + m.executions.TIMED_OUT),
+            h("td", { className: "num" }, m.executions.ABORTED),
+          ]));
   main.append(rows.length
     ? h("table", { className: "list", id: "machines" },
         h("thead", {}, h("tr", {},
@@ -237,7 +242,7 @@ function definitionEditor(initial) {
       const items = result.diagnostics.map((d) => {
         if (d.severity === "ERROR") errors++;
         if (d.line) marks.set(d.line, d.severity === "ERROR" ? "bad" : marks.get(d.line) || "warn");
-        const where = d.line ? `line ${d.line}:${d.column}` : "document";
+        const where = d.line ? `line ${d.line}, column ${d.column}` : "the document";
         return h("li", { className: d.severity, onclick: () => d.line && goTo(d.line, d.column) },
           `${d.severity === "ERROR" ? "Error" : "Warning"} at ${where}`,
           d.location ? ` (${d.location})` : "", `: ${d.message}`);
@@ -509,7 +514,7 @@ async function executionPage(main, arn) {
         h("dt", {}, "Took"), h("dd", {}, ended)),
       state.error ? h("div", {}, h("h3", {}, "Error"), h("pre", { id: "state-error" }, state.error), h("h3", {}, "Cause"), h("pre", { id: "state-cause" }, pretty(state.cause))) : null,
       h("h3", {}, "Input"), h("pre", { id: "state-input" }, pretty(state.input)),
-      h("h3", {}, "Output"), h("pre", { id: "state-output" }, state.output === null || state.output === undefined ? "(none yet)" : pretty(state.output)),
+      h("h3", {}, "Output"), h("pre", { id: "state-output" }, state.output === null || state.output === undefined ? (state.status === "running" ? "(none yet)" : "(none)") : pretty(state.output)),
     ].filter(Boolean));
   }
 
