@@ -199,14 +199,14 @@ impl Worker {
         });
         tracing::info!(worker = %self.name, queues = ?shared.queues, pollers, "worker started");
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let poll_loops: Vec<_> = (0..pollers)
-            .map(|_| tokio::spawn(poll_loop(shared.clone(), stopped.clone())))
-            .collect();
+        // A JoinSet aborts its tasks when dropped: dropping `run` stops the polls too.
+        let mut poll_loops = tokio::task::JoinSet::new();
+        for _ in 0..pollers {
+            poll_loops.spawn(poll_loop(shared.clone(), stopped.clone()));
+        }
         shutdown.await;
         let _ = stop.send(true);
-        for poll_loop in poll_loops {
-            let _ = poll_loop.await;
-        }
+        while poll_loops.join_next().await.is_some() {}
         tracing::info!(worker = %self.name, "stopping: waiting for tasks in flight");
         let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
         if tokio::time::timeout(self.grace, shared.slots.acquire_many(all))

@@ -414,3 +414,50 @@ async fn the_http_worker_posts_the_input_and_fails_on_non_2xx() {
     }
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_running_worker_stops_all_its_polls() {
+    let mut env = Env::start("drop").await;
+    env.create(
+        "Grab",
+        json!({"StartAt": "G", "States": {"G": {"Type": "Task", "Resource": lambda("grab"), "End": true}}}),
+    )
+    .await;
+    let handled = Arc::new(AtomicUsize::new(0));
+    let counter = handled.clone();
+    let worker = Worker::new(env.endpoint.clone())
+        .concurrency(4)
+        .pollers(4)
+        .handle("grab", move |task| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(task.input) }
+        });
+    let running = tokio::spawn(worker.run(std::future::pending()));
+    // Let the four polls reach the server, then drop the worker's future.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.abort();
+    let _ = running.await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let arn = env.start_execution("Grab", json!({"n": 1})).await;
+    let channel = Channel::from_shared(env.endpoint.clone())
+        .unwrap()
+        .connect_lazy();
+    let mut tasks = stepwise_proto::v1::tasks_client::TasksClient::new(channel);
+    let offer = tasks
+        .poll_task(pb::PollTaskRequest {
+            queues: vec!["grab".into()],
+            worker_name: "test".into(),
+            wait_seconds: 5,
+            poll_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(offer.execution_arn, arn, "the task waited for a live poll");
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        0,
+        "no poll of the dropped worker ran"
+    );
+    env.finish().await;
+}
