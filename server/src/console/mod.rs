@@ -272,8 +272,8 @@ async fn live(
                     Some((name.clone(), serde_json::to_value(state).ok()?))
                 })
                 .collect();
-            let execution = match runtime.describe_execution(&arn).await {
-                Ok(view) => summary_json(&view.record),
+            let execution = match runtime.execution_record(&arn).await {
+                Ok(record) => summary_json(&record),
                 Err(_) => Value::Null,
             };
             let message = json!({"execution": execution, "states": states, "events": rows});

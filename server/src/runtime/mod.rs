@@ -1153,6 +1153,16 @@ impl Runtime {
         self.settled(self.execution_view(arn)).await
     }
 
+    /// An execution's record: Describe without reading the input.
+    pub async fn execution_record(&self, arn: &str) -> Result<ExecutionRecord, RuntimeError> {
+        let record = if self.inner.arns.is_express(arn) {
+            self.express_view(arn).map(|(view, _)| view.record)
+        } else {
+            self.stored_execution(arn)
+        };
+        self.settled(record).await
+    }
+
     /// A Standard execution's stored record (without its input), or ExecutionNotFound.
     fn stored_execution(&self, arn: &str) -> Result<ExecutionRecord, RuntimeError> {
         self.inner.arns.execution_machine(arn)?;
@@ -1228,7 +1238,7 @@ impl Runtime {
 
     /// The definition an execution runs (its machine's revision at its start).
     pub async fn execution_definition(&self, arn: &str) -> Result<Arc<Machine>, RuntimeError> {
-        let record = self.describe_execution(arn).await?.record;
+        let record = self.execution_record(arn).await?;
         let mut live = self.inner.live.lock().expect("runtime lock");
         self.machine_revision(&mut live, &record.machine_name, record.revision)
     }
