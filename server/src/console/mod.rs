@@ -144,8 +144,9 @@ async fn machine(
     Path(name): Path<String>,
 ) -> Result<Response, AwsError> {
     let view = runtime.describe_machine(&name).await?;
-    let graph = validate::parse(&view.definition)
-        .map(|parsed| graph::render(&parsed.machine))
+    let graph = runtime
+        .revision_definition(&view.record.name, view.record.revision)
+        .map(|machine| graph::render(machine.definition()))
         .unwrap_or_default();
     let (usage, cost) = runtime
         .usage(Some(&view.record.name), 0, i64::MAX / 2)

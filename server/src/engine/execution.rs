@@ -447,32 +447,18 @@ impl Execution {
                 self.clear_task(*thread);
                 self.thread_mut(*thread).step = Step::Active;
             }
-            EventKind::TaskFailed {
-                thread,
-                error,
-                cause,
-                recovery,
-                ..
-            }
-            | EventKind::TaskTimedOut {
-                thread,
-                error,
-                cause,
-                recovery,
-                ..
-            } => {
-                self.clear_task(*thread);
-                self.recover(*thread, recovery, error, cause);
-            }
-            EventKind::StateFailed {
-                thread,
-                error,
-                cause,
-                recovery,
-                ..
-            } => {
-                self.remove_descendants(*thread);
-                self.recover(*thread, recovery, error, cause);
+            kind @ (EventKind::TaskFailed { .. }
+            | EventKind::TaskTimedOut { .. }
+            | EventKind::StateFailed { .. }) => {
+                let (thread, error, cause, recovery) =
+                    kind.failure().expect("a failure event has failure fields");
+                // A task's failure ends the task; a Parallel's or Map's ends its children.
+                if matches!(kind, EventKind::StateFailed { .. }) {
+                    self.remove_descendants(thread);
+                } else {
+                    self.clear_task(thread);
+                }
+                self.recover(thread, recovery, error, cause);
             }
             EventKind::ParallelStarted {
                 thread,

@@ -1239,8 +1239,17 @@ impl Runtime {
     /// The definition an execution runs (its machine's revision at its start).
     pub async fn execution_definition(&self, arn: &str) -> Result<Arc<Machine>, RuntimeError> {
         let record = self.execution_record(arn).await?;
+        self.revision_definition(&record.machine_name, record.revision)
+    }
+
+    /// A state machine revision, parsed (from the revision cache).
+    pub fn revision_definition(
+        &self,
+        name: &str,
+        revision: u32,
+    ) -> Result<Arc<Machine>, RuntimeError> {
         let mut live = self.inner.live.lock().expect("runtime lock");
-        self.machine_revision(&mut live, &record.machine_name, record.revision)
+        self.machine_revision(&mut live, name, revision)
     }
 
     /// An execution's whole history.
