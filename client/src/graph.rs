@@ -341,7 +341,7 @@ impl Graph {
 mod tests {
     use super::*;
 
-    const PIPELINE: &str = include_str!("../../server/tests/fixtures/test-pipeline.asl.json");
+    const PIPELINE: &str = include_str!("../../examples/test-pipeline.asl.json");
 
     #[test]
     fn mermaid_has_every_state_and_branch_subgraphs() {

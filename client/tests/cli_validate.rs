@@ -5,10 +5,7 @@ use std::process::Command;
 use stepwise_server::Config;
 
 fn fixture(name: &str) -> String {
-    format!(
-        "{}/../server/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 // The CLI runs as a child process while this test waits on it synchronously, so the

@@ -9,10 +9,7 @@ use stepwise_server::Config;
 use stepwise_worker::Worker;
 
 fn fixture(name: &str) -> String {
-    format!(
-        "{}/../server/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn stepwise(endpoint: &str, args: &[&str]) -> std::process::Output {

@@ -9,6 +9,8 @@ pub mod billing;
 pub mod config;
 pub mod console;
 pub mod engine;
+#[cfg(test)]
+mod examples;
 pub mod runtime;
 pub mod server;
 pub mod store;

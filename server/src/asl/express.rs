@@ -96,10 +96,7 @@ mod tests {
     #[test]
     fn seed_examples_can_run_as_express() {
         for name in ["choice-state.asl.json", "test-pipeline.asl.json"] {
-            let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-            let machine = parse(&std::fs::read_to_string(path).unwrap())
-                .unwrap()
-                .machine;
+            let machine = parse(&crate::examples::text(name)).unwrap().machine;
             assert!(express_problems(&machine).is_empty(), "{name}");
         }
     }

@@ -563,11 +563,7 @@ mod tests {
     }
 
     fn seed(name: &str) -> serde_json::Value {
-        let path = format!(
-            "{}/../../shared/examples/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        crate::examples::json(name)
     }
 
     /// Every `<tag ...>` closed in order, attribute values quoted: what an XML parser needs.

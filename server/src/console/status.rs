@@ -284,11 +284,7 @@ mod tests {
     }
 
     fn seed(name: &str) -> Value {
-        let path = format!(
-            "{}/../../shared/examples/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        crate::examples::json(name)
     }
 
     #[test]

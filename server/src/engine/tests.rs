@@ -178,8 +178,7 @@ fn identity() -> Identity {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    crate::examples::json(name)
 }
 
 fn lambda(name: &str) -> String {

@@ -21,7 +21,7 @@ if (!serverBinary || !workerBinary || !artifacts) {
   process.exit(2);
 }
 const here = dirname(fileURLToPath(import.meta.url));
-const examples = join(here, "..", "..", "..", "..", "shared", "examples");
+const examples = join(here, "..", "..", "..", "examples");
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 mkdirSync(artifacts, { recursive: true });
 

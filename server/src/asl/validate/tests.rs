@@ -42,43 +42,7 @@ fn machine(states: Value) -> Value {
 }
 
 fn seed(name: &str) -> String {
-    let path = format!(
-        "{}/../../shared/examples/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-#[test]
-fn fixtures_are_the_shared_seed_examples_unchanged() {
-    // The fixtures are copies so a fresh clone tests on its own; when the project's
-    // shared/ folder sits beside the checkout (as in CI), they must match it byte for byte.
-    let shared = format!("{}/../../shared/examples", env!("CARGO_MANIFEST_DIR"));
-    let Ok(entries) = std::fs::read_dir(&shared) else {
-        return;
-    };
-    let mut compared = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.ends_with(".asl.json") {
-            assert_eq!(
-                seed(&name),
-                std::fs::read_to_string(entry.path()).unwrap(),
-                "{name} differs from shared/examples"
-            );
-            compared += 1;
-        }
-    }
-    assert_eq!(compared, 2, "both seed examples are compared");
-    // The copies in examples/ (for the README's walk-through) are the same files.
-    for name in ["choice-state.asl.json", "test-pipeline.asl.json"] {
-        let copy = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
-        assert_eq!(
-            std::fs::read_to_string(&copy).unwrap(),
-            seed(name),
-            "{copy} differs"
-        );
-    }
+    crate::examples::text(name)
 }
 
 #[test]
