@@ -4,6 +4,7 @@
 //! the completion.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
@@ -34,7 +35,7 @@ impl Drop for Telemetry {
 
 /// Installs the global subscriber: logs on stderr (JSON when `json`), level from
 /// `RUST_LOG` (default `info`), and OTLP export when `otlp_endpoint` (or
-/// `OTEL_EXPORTER_OTLP_ENDPOINT`) is set.
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) is set. Text logs are coloured only on a terminal.
 pub fn init(service: &str, otlp_endpoint: Option<&str>, json: bool) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let endpoint = otlp_endpoint
@@ -75,11 +76,24 @@ pub fn init(service: &str, otlp_endpoint: Option<&str>, json: bool) -> Result<Te
             .try_init()
     } else {
         registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colours_wanted(
+                        std::io::stderr().is_terminal(),
+                        std::env::var_os("NO_COLOR").as_deref(),
+                    ))
+                    .with_writer(std::io::stderr),
+            )
             .try_init()
     };
     result.map_err(|e| format!("cannot install the log subscriber: {e}"))?;
     Ok(Telemetry { provider })
+}
+
+/// Colour codes only for a person at a terminal: in a log file or a pipe they are noise.
+/// `NO_COLOR` set to anything but the empty string turns them off (no-color.org).
+fn colours_wanted(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
@@ -132,4 +146,24 @@ pub fn current_traceparent() -> Option<String> {
 pub fn adopt_traceparent(span: &tracing::Span, traceparent: &str) {
     let carrier = HashMap::from([(TRACEPARENT.to_string(), traceparent.to_string())]);
     let _ = span.set_parent(TraceContextPropagator::new().extract(&carrier));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colours_wanted(true, None));
+        assert!(
+            !colours_wanted(false, None),
+            "a file or pipe gets plain text"
+        );
+        assert!(!colours_wanted(true, Some(OsStr::new("1"))));
+        assert!(
+            colours_wanted(true, Some(OsStr::new(""))),
+            "NO_COLOR= is unset"
+        );
+    }
 }

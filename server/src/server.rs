@@ -137,6 +137,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     .await?;
     let (stop, stopped) = watch::channel(false);
     tracing::info!(%grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "listening");
+    tracing::info!("web console at {}", crate::console::url(http_addr));
     let grpc = tokio::spawn(serve_grpc(
         runtime.clone(),
         grpc_listener,

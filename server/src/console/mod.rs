@@ -42,6 +42,22 @@ const APP_CSS: &str = include_str!("assets/app.css");
 /// still could not load or run anything.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// The console's address as a person opens it: a listener on every interface
+/// (`0.0.0.0`, `::`) is reached on this machine through loopback.
+pub fn url(http_addr: std::net::SocketAddr) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let shown = match http_addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), http_addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), http_addr.port())
+        }
+        _ => http_addr,
+    };
+    format!("http://{shown}/")
+}
+
 /// The console's routes.
 pub fn router(runtime: Runtime) -> Router {
     Router::new()
@@ -290,4 +306,20 @@ async fn live(
         Sse::new(tokio_stream::wrappers::ReceiverStream::new(receiver))
             .keep_alive(KeepAlive::default()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_url_is_one_a_browser_on_this_machine_opens() {
+        assert_eq!(
+            url("127.0.0.1:7838".parse().unwrap()),
+            "http://127.0.0.1:7838/"
+        );
+        assert_eq!(url("0.0.0.0:80".parse().unwrap()), "http://127.0.0.1:80/");
+        assert_eq!(url("[::]:7838".parse().unwrap()), "http://[::1]:7838/");
+        assert_eq!(url("[fe80::1]:9".parse().unwrap()), "http://[fe80::1]:9/");
+    }
 }
