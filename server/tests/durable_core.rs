@@ -271,15 +271,27 @@ async fn test_pipeline_runs_branches_concurrently_and_a_failure_cancels_the_rest
     assert_eq!(execution.status(), pb::ExecutionStatus::Failed);
     assert_eq!(execution.error(), "AssertionError");
     server.runtime.verify_replay(&arn).unwrap();
+    // A result for a sibling's task says the task was cancelled, not that it timed out
+    // (workers log it as routine); a second result for the failed task says it has one.
     for late in [accept.token, perf.token] {
         let status = clients.succeed(&late, json!({})).await.unwrap_err();
         assert_eq!(status.code(), Code::FailedPrecondition, "{status}");
         assert!(
-            status.message().starts_with("TaskTimedOut:"),
+            status.message().starts_with(
+                "TaskTimedOut: the task for this token was cancelled: its state was aborted"
+            ),
             "{}",
             status.message()
         );
     }
+    let again = clients.succeed(&update.token, json!({})).await.unwrap_err();
+    assert!(
+        again
+            .message()
+            .starts_with("TaskTimedOut: the task for this token already has its result"),
+        "{}",
+        again.message()
+    );
     let history = clients.history(&arn).await;
     assert_contiguous(&history);
     let kinds = types(&history);

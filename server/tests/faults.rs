@@ -266,7 +266,11 @@ async fn a_worker_that_vanishes_mid_task_times_out_retry_redispatches_and_its_la
         .await
         .unwrap_err();
     assert_eq!(late.code(), tonic::Code::FailedPrecondition, "{late:?}");
-    assert!(late.message().starts_with("TaskTimedOut"), "{late:?}");
+    assert!(
+        late.message()
+            .starts_with("TaskTimedOut: the task for this token timed out"),
+        "{late:?}"
+    );
     assert_eq!(clients.history(&arn).await.len(), history.len());
     assert_eq!(clients.describe(&arn).await.output(), execution.output());
     server.shutdown().await.unwrap();

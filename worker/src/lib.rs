@@ -327,6 +327,12 @@ fn retryable(status: &tonic::Status) -> bool {
     )
 }
 
+/// Whether the server refused a result because its task no longer takes one (it was
+/// cancelled, timed out or already answered): the server's AWS error code `TaskTimedOut`.
+fn no_longer_wanted(status: &tonic::Status) -> bool {
+    status.code() == Code::FailedPrecondition && status.message().starts_with("TaskTimedOut")
+}
+
 /// Runs the handler with heartbeats, then delivers the result until the server takes it.
 async fn run_task(mut client: TasksClient<Channel>, handler: Handler, task: Task) {
     let token = task.token.clone();
@@ -407,6 +413,11 @@ async fn run_task(mut client: TasksClient<Channel>, handler: Handler, task: Task
                 tokio::time::sleep(backoff(failures)).await;
                 failures += 1;
             }
+            Err(status) if no_longer_wanted(&status) => {
+                // A cancelled branch or a stopped execution is routine, not a problem.
+                tracing::info!("result dropped: {}", status.message());
+                return;
+            }
             Err(status) => {
                 tracing::warn!("the server refused the result: {status}");
                 return;
@@ -418,6 +429,20 @@ async fn run_task(mut client: TasksClient<Channel>, handler: Handler, task: Task
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancelled_task_is_not_a_refusal_worth_a_warning() {
+        let cancelled = tonic::Status::failed_precondition(
+            "TaskTimedOut: the task for this token was cancelled: its state was aborted",
+        );
+        assert!(no_longer_wanted(&cancelled));
+        assert!(!no_longer_wanted(&tonic::Status::invalid_argument(
+            "InvalidOutput: the output is not JSON"
+        )));
+        assert!(!no_longer_wanted(&tonic::Status::failed_precondition(
+            "FailedPrecondition: something else"
+        )));
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -155,6 +155,8 @@ pub enum Effect {
         task_token: String,
         /// The delivery token.
         delivery_token: String,
+        /// Why, so a result that arrives later is refused with the reason.
+        why: TaskClosed,
     },
     /// Fire `key` at `due_ms`.
     ArmTimer {
@@ -168,6 +170,18 @@ pub enum Effect {
         /// Which timer.
         key: TimerKey,
     },
+}
+
+/// Why a task stopped taking results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskClosed {
+    /// Its worker reported success or failure.
+    Reported,
+    /// TimeoutSeconds or HeartbeatSeconds passed.
+    TimedOut,
+    /// Its state was aborted: the execution ended, or a Parallel branch or Map iteration
+    /// beside it failed.
+    Aborted,
 }
 
 /// The events and effects of one command.
@@ -335,7 +349,7 @@ impl<'a> Decider<'a, '_> {
                     self.emit(EventKind::TaskSubmitted { thread, output });
                     return Ok(());
                 }
-                self.close_task(thread);
+                self.close_task(thread, TaskClosed::Reported);
                 self.emit(EventKind::TaskSucceeded {
                     thread,
                     family: task.family,
@@ -355,7 +369,7 @@ impl<'a> Decider<'a, '_> {
                 cause,
             } => {
                 let (thread, task) = self.task_for(&token)?;
-                self.close_task(thread);
+                self.close_task(thread, TaskClosed::Reported);
                 let source = FailureSource::Task {
                     family: task.family,
                     timed_out: false,
@@ -438,7 +452,7 @@ impl<'a> Decider<'a, '_> {
         if task.task_token != token || (heartbeat && task.started_ms.is_none()) {
             return;
         }
-        self.close_task(thread);
+        self.close_task(thread, TaskClosed::TimedOut);
         let error = if heartbeat {
             StatesError::new(
                 names::HEARTBEAT_TIMEOUT,
@@ -464,11 +478,12 @@ impl<'a> Decider<'a, '_> {
     }
 
     /// Withdraws a thread's task: its tokens and timers.
-    fn close_task(&mut self, thread: ThreadId) {
+    fn close_task(&mut self, thread: ThreadId, why: TaskClosed) {
         if let Some(task) = self.execution.pending_task(thread).cloned() {
             self.effect(Effect::CloseTask {
                 task_token: task.task_token.clone(),
                 delivery_token: task.delivery_token.clone(),
+                why,
             });
             if task.timeout_seconds.is_some() {
                 self.effect(Effect::CancelTimer {
@@ -1166,7 +1181,7 @@ impl<'a> Decider<'a, '_> {
         };
         let (state_type, name) = (state.kind.type_name().to_string(), state.name.clone());
         match step {
-            Step::Task(_) => self.close_task(thread),
+            Step::Task(_) => self.close_task(thread, TaskClosed::Aborted),
             Step::Waiting { due_ms } => self.effect(Effect::CancelTimer {
                 key: TimerKey::Wait { thread, due_ms },
             }),

@@ -8,7 +8,7 @@ pub mod execution;
 pub mod history;
 pub mod machine;
 
-pub use decide::{Command, CommandError, Effect, Env, Outcome, TimerKey, apply};
+pub use decide::{Command, CommandError, Effect, Env, Outcome, TaskClosed, TimerKey, apply};
 pub use execution::{Execution, Identity, Status};
 pub use history::{Event, EventKind, ThreadId};
 pub use machine::Machine;

@@ -85,6 +85,7 @@ impl World {
                 Effect::CloseTask {
                     task_token,
                     delivery_token,
+                    ..
                 } => {
                     self.offers.retain(|o| o.token != delivery_token);
                     self.closed.push(task_token);

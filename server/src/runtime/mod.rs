@@ -31,7 +31,7 @@ use crate::billing::{ExpressBilling, PriceTable, Usage};
 use crate::engine::execution::{PendingTask, Step, Thread};
 use crate::engine::{
     self, Command, CommandError, Effect, Event, EventKind, Execution, Identity, Machine, Status,
-    TimerKey,
+    TaskClosed, TimerKey,
 };
 use crate::store::{
     ActivityRecord, Batch, ExecutionRecord, MachineRecord, MachineType, Store, StoreError,
@@ -246,7 +246,7 @@ struct Live {
     tokens: HashMap<String, TokenInfo>,
     /// Poll idempotency keys of started tasks: poll id → (execution, delivery token).
     polls: HashMap<String, (String, String)>,
-    retired: HashMap<String, String>,
+    retired: HashMap<String, (String, TaskClosed)>,
     retired_order: VecDeque<String>,
     random: TokenRandom,
     /// The last finished Express executions, newest last.
@@ -901,6 +901,7 @@ impl Runtime {
                 Effect::CloseTask {
                     task_token,
                     delivery_token,
+                    why,
                 } => {
                     for token in [task_token, delivery_token] {
                         if let Some(info) = live.tokens.remove(token) {
@@ -910,7 +911,7 @@ impl Runtime {
                             if token == delivery_token {
                                 withdraw.push((info.queue, token.clone()));
                             }
-                            live.retired.insert(token.clone(), arn.clone());
+                            live.retired.insert(token.clone(), (arn.clone(), *why));
                             live.retired_order.push_back(token.clone());
                         }
                     }
@@ -1377,9 +1378,19 @@ impl Runtime {
         if let Some(info) = live.tokens.get(token) {
             return Ok(info.execution.clone());
         }
-        if let Some(execution) = live.retired.get(token) {
+        if let Some((execution, why)) = live.retired.get(token) {
+            // AWS answers TaskTimedOut for every token whose task no longer takes a
+            // result; the message says which case this is, so a worker's log is not
+            // alarming when its task was simply cancelled.
+            let what = match why {
+                TaskClosed::Reported => "already has its result",
+                TaskClosed::TimedOut => "timed out (its TimeoutSeconds or HeartbeatSeconds passed)",
+                TaskClosed::Aborted => {
+                    "was cancelled: its state was aborted (the execution ended, or a Parallel branch or Map iteration beside it failed)"
+                }
+            };
             return Err(RuntimeError::TaskTimedOut(format!(
-                "the task for this token is no longer running (it finished, timed out or was aborted) in {execution}"
+                "the task for this token {what} (execution {execution})"
             )));
         }
         Err(RuntimeError::TaskDoesNotExist(
