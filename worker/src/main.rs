@@ -143,26 +143,29 @@ async fn run_command(command: String, task: Task) -> Result<Value, TaskError> {
         )
     })?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr
-            .chars()
-            .rev()
-            .take(STDERR_TAIL)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let code = output
-            .status
-            .code()
-            .map_or("a signal".to_string(), |c| format!("code {c}"));
         return Err(TaskError::new(
             "Exec.ExitCode",
-            format!("'{command}' exited with {code}: {}", tail.trim_end()),
+            exit_cause(&command, output.status.code(), &output.stderr),
         ));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     Ok(serde_json::from_str(stdout.trim()).unwrap_or_else(|_| json!({"stdout": stdout})))
+}
+
+/// The cause of a failed command: how it ended, then the tail of its stderr, or a
+/// word saying there was none (a bare `exited with code 1: ` reads like a cut-off line).
+fn exit_cause(command: &str, code: Option<i32>, stderr: &[u8]) -> String {
+    let how = code.map_or("was killed by a signal".to_string(), |c| {
+        format!("exited with code {c}")
+    });
+    let stderr = String::from_utf8_lossy(stderr);
+    let stderr = stderr.trim_end();
+    if stderr.trim().is_empty() {
+        return format!("'{command}' {how} and wrote nothing to stderr");
+    }
+    let skip = stderr.chars().count().saturating_sub(STDERR_TAIL);
+    let tail: String = stderr.chars().skip(skip).collect();
+    format!("'{command}' {how}: {tail}")
 }
 
 /// POSTs `input` as JSON to an http:// URL and returns the JSON response.
@@ -213,4 +216,40 @@ async fn post(url: String, input: Value) -> Result<Value, TaskError> {
             format!("{url} answered with a body that is not JSON: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_command_without_stderr_says_so() {
+        assert_eq!(
+            exit_cause("false", Some(1), b""),
+            "'false' exited with code 1 and wrote nothing to stderr"
+        );
+        assert_eq!(
+            exit_cause("false", Some(1), b" \n\n"),
+            "'false' exited with code 1 and wrote nothing to stderr"
+        );
+        assert_eq!(
+            exit_cause("sleep 9", None, b""),
+            "'sleep 9' was killed by a signal and wrote nothing to stderr"
+        );
+    }
+
+    #[test]
+    fn a_failed_command_reports_the_tail_of_its_stderr() {
+        assert_eq!(
+            exit_cause("check", Some(3), b"3 tests failed\n"),
+            "'check' exited with code 3: 3 tests failed"
+        );
+        let long = format!("{}END", "x".repeat(STDERR_TAIL * 2));
+        let cause = exit_cause("check", Some(1), long.as_bytes());
+        assert!(cause.ends_with("xEND"), "{cause}");
+        assert_eq!(
+            cause.len(),
+            "'check' exited with code 1: ".len() + STDERR_TAIL
+        );
+    }
 }
