@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
 use stepwise_proto::v1::HistoryEvent;
+use stepwise_server::asl::definition::{Branch, StateKind};
+use stepwise_server::asl::transitions;
+use stepwise_server::asl::validate::{Severity, parse};
 
 /// The output language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,22 +90,32 @@ pub fn render(
     format: Format,
     status: Option<&HashMap<String, StateStatus>>,
 ) -> Result<String, String> {
-    let value: Value =
-        serde_json::from_str(definition).map_err(|e| format!("the definition is not JSON: {e}"))?;
+    let machine = parse(definition)
+        .map_err(|diagnostics| {
+            let first = diagnostics
+                .iter()
+                .find(|d| d.severity == Severity::Error)
+                .map_or(String::new(), |d| format!(": {}", d.message));
+            format!("the definition is not valid{first}")
+        })?
+        .machine;
     let mut graph = Graph::default();
-    graph.branch(&value, 0);
+    graph.branch(&machine.root, 0);
     Ok(match format {
         Format::Mermaid => graph.mermaid(status),
         Format::Dot => graph.dot(status),
     })
 }
 
+/// States, edges and groups in drawing order; edges carry the labels the console shows.
 #[derive(Default)]
 struct Graph {
-    nodes: Vec<(String, String, usize)>,
+    /// (name, type, depth).
+    nodes: Vec<(String, &'static str, usize)>,
+    /// (from, to, label).
     edges: Vec<(String, String, String)>,
+    /// (title, first node, end node): a Parallel branch or a Map's item processor.
     groups: Vec<(String, usize, usize)>,
-    ends: Vec<String>,
 }
 
 fn id(name: &str) -> String {
@@ -118,99 +130,45 @@ fn id(name: &str) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
-    text.replace('"', "'")
+/// Text inside a Mermaid `"..."` label: its quote as an entity, which Mermaid decodes.
+fn mermaid_text(text: &str) -> String {
+    text.replace('"', "#quot;")
+}
+
+/// Text inside a DOT `"..."` string.
+fn dot_text(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 impl Graph {
-    fn branch(&mut self, branch: &Value, depth: usize) {
-        let Some(states) = branch.get("States").and_then(Value::as_object) else {
-            return;
-        };
-        for (name, state) in states {
-            let kind = state
-                .get("Type")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
-            self.nodes.push((name.clone(), kind.clone(), depth));
-            if let Some(next) = state.get("Next").and_then(Value::as_str) {
-                self.edges
-                    .push((name.clone(), next.to_string(), String::new()));
+    fn branch(&mut self, branch: &Branch, depth: usize) {
+        for (name, state) in &branch.states {
+            self.nodes
+                .push((name.clone(), state.kind.type_name(), depth));
+            for edge in transitions::edges(state) {
+                self.edges.push((
+                    name.clone(),
+                    edge.to.to_string(),
+                    edge.label.unwrap_or_default(),
+                ));
             }
-            if state.get("End") == Some(&Value::Bool(true)) || kind == "Succeed" || kind == "Fail" {
-                self.ends.push(name.clone());
-            }
-            if let Some(choices) = state.get("Choices").and_then(Value::as_array) {
-                for (i, rule) in choices.iter().enumerate() {
-                    if let Some(next) = rule.get("Next").and_then(Value::as_str) {
-                        self.edges.push((
-                            name.clone(),
-                            next.to_string(),
-                            format!("rule {}", i + 1),
-                        ));
-                    }
-                }
-                if let Some(default) = state.get("Default").and_then(Value::as_str) {
-                    self.edges
-                        .push((name.clone(), default.to_string(), "default".into()));
-                }
-            }
-            if let Some(catchers) = state.get("Catch").and_then(Value::as_array) {
-                for catcher in catchers {
-                    let errors: Vec<&str> = catcher
-                        .get("ErrorEquals")
-                        .and_then(Value::as_array)
-                        .map(|e| e.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    if let Some(next) = catcher.get("Next").and_then(Value::as_str) {
-                        self.edges.push((
-                            name.clone(),
-                            next.to_string(),
-                            format!("catch {}", errors.join(", ")),
-                        ));
-                    }
-                }
-            }
-            let nested: Vec<&Value> = match kind.as_str() {
-                "Parallel" => state
-                    .get("Branches")
-                    .and_then(Value::as_array)
-                    .map(|b| b.iter().collect())
-                    .unwrap_or_default(),
-                "Map" => state
-                    .get("ItemProcessor")
-                    .or_else(|| state.get("Iterator"))
-                    .into_iter()
-                    .collect(),
-                _ => Vec::new(),
+            let (nested, each): (Vec<&Branch>, bool) = match &state.kind {
+                StateKind::Parallel(parallel) => (parallel.branches.iter().collect(), false),
+                StateKind::Map(map) => (vec![&map.processor], true),
+                _ => (Vec::new(), false),
             };
             for (i, inner) in nested.into_iter().enumerate() {
                 let first = self.nodes.len();
                 self.branch(inner, depth + 1);
-                self.groups.push((
-                    format!(
-                        "{name} {}",
-                        if kind == "Map" {
-                            "items".to_string()
-                        } else {
-                            format!("branch {}", i + 1)
-                        }
-                    ),
-                    first,
-                    self.nodes.len(),
-                ));
-                if let Some(start) = inner.get("StartAt").and_then(Value::as_str) {
-                    self.edges.push((
-                        name.clone(),
-                        start.to_string(),
-                        if kind == "Map" {
-                            "each item".into()
-                        } else {
-                            String::new()
-                        },
-                    ));
-                }
+                let title = if each {
+                    format!("{name} items")
+                } else {
+                    format!("{name} branch {}", i + 1)
+                };
+                self.groups.push((title, first, self.nodes.len()));
+                let label = if each { "each item" } else { "" };
+                self.edges
+                    .push((name.clone(), inner.start_at.clone(), label.into()));
             }
         }
     }
@@ -238,12 +196,15 @@ impl Graph {
                 out.push_str(&format!(
                     "    {}{}\n",
                     id(name),
-                    Self::shape(kind, &format!("{} ({kind})", escape(name)))
+                    Self::shape(kind, &format!("{} ({kind})", mermaid_text(name)))
                 ));
             }
         }
         for (g, (label, first, end)) in self.groups.iter().enumerate() {
-            out.push_str(&format!("    subgraph g{g} [\"{}\"]\n", escape(label)));
+            out.push_str(&format!(
+                "    subgraph g{g} [\"{}\"]\n",
+                mermaid_text(label)
+            ));
             for ((name, kind, _), group) in
                 self.nodes[*first..*end].iter().zip(&in_group[*first..*end])
             {
@@ -251,7 +212,7 @@ impl Graph {
                     out.push_str(&format!(
                         "        {}{}\n",
                         id(name),
-                        Self::shape(kind, &format!("{} ({kind})", escape(name)))
+                        Self::shape(kind, &format!("{} ({kind})", mermaid_text(name)))
                     ));
                 }
             }
@@ -264,7 +225,7 @@ impl Graph {
                 out.push_str(&format!(
                     "    {} -->|\"{}\"| {}\n",
                     id(from),
-                    escape(label),
+                    mermaid_text(label),
                     id(to)
                 ));
             }
@@ -289,7 +250,7 @@ impl Graph {
         for (g, (label, first, end)) in self.groups.iter().enumerate() {
             out.push_str(&format!(
                 "    subgraph cluster_{g} {{\n        label=\"{}\";\n",
-                escape(label)
+                dot_text(label)
             ));
             for ((name, _, _), seen) in self.nodes[*first..*end]
                 .iter()
@@ -303,7 +264,7 @@ impl Graph {
             out.push_str("    }\n");
         }
         for (name, kind, _) in &self.nodes {
-            let shape = match kind.as_str() {
+            let shape = match *kind {
                 "Choice" => "diamond",
                 "Succeed" | "Fail" => "oval",
                 "Wait" => "parallelogram",
@@ -321,7 +282,7 @@ impl Graph {
             out.push_str(&format!(
                 "    {} [label=\"{}\\n({kind})\", shape={shape}, fillcolor=\"{fill}\"];\n",
                 id(name),
-                escape(name)
+                dot_text(name)
             ));
         }
         for (from, to, label) in &self.edges {
@@ -329,7 +290,7 @@ impl Graph {
                 "    {} -> {} [label=\"{}\"];\n",
                 id(from),
                 id(to),
-                escape(label)
+                dot_text(label)
             ));
         }
         out.push_str("}\n");
@@ -379,6 +340,45 @@ mod tests {
         assert!(text.contains("fillcolor=\"#d9534f\""));
         assert!(text.contains("s_End_20_of_20_tests [label=\"End of tests\\n(Pass)\", shape=box, fillcolor=\"#cccccc\"]"));
         assert_eq!(text.matches("subgraph cluster_").count(), 3);
+    }
+
+    #[test]
+    fn choice_and_catch_edges_carry_the_labels_the_console_draws() {
+        let definition = r#"{"StartAt": "T", "States": {
+            "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                  "Parameters": {"FunctionName": "f"}, "Next": "C",
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "F"}]},
+            "C": {"Type": "Choice", "Default": "F", "Choices": [
+                {"Variable": "$.name", "StringMatches": "log-*", "Next": "S"}]},
+            "S": {"Type": "Succeed"},
+            "F": {"Type": "Fail"}
+        }}"#;
+        let mermaid = render(definition, Format::Mermaid, None).unwrap();
+        assert!(
+            mermaid.contains("s_C -->|\"$.name matches #quot;log-*#quot;\"| s_S"),
+            "{mermaid}"
+        );
+        assert!(mermaid.contains("s_C -->|\"Default\"| s_F"), "{mermaid}");
+        assert!(
+            mermaid.contains("s_T -->|\"Catch States.ALL\"| s_F"),
+            "{mermaid}"
+        );
+        let dot = render(definition, Format::Dot, None).unwrap();
+        assert!(
+            dot.contains(r#"s_C -> s_S [label="$.name matches \"log-*\""];"#),
+            "{dot}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_definition_is_refused_with_its_first_error() {
+        let definition = r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Bee"}}}"#;
+        let error = render(definition, Format::Mermaid, None).unwrap_err();
+        assert!(
+            error.starts_with("the definition is not valid: "),
+            "{error}"
+        );
+        assert!(error.contains("'Bee'"), "{error}");
     }
 
     #[test]

@@ -135,8 +135,13 @@ async fn create_start_wait_history_and_graph() {
     let graph = stepwise(&endpoint, &["graph", "Choice", "--execution", arn]);
     let text = stdout(&graph);
     assert!(text.starts_with("flowchart TD"), "{text}");
+    // Choice edges carry their rules, as the web console labels them.
     assert!(
-        text.contains("s_ChoiceState -->|\"rule 1\"| s_Correct"),
+        text.contains("s_ChoiceState -->|\"$.statusCode == 200\"| s_Correct"),
+        "{text}"
+    );
+    assert!(
+        text.contains("s_ChoiceState -->|\"$.statusCode == 500\"| s_Error"),
         "{text}"
     );
     assert!(

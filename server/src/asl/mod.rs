@@ -6,7 +6,8 @@
 //! per state type, `intrinsics/` one per intrinsic family; `path` (JSONPath and
 //! reference paths), `template` (payload templates), `io` (InputPath → Parameters →
 //! ResultSelector → ResultPath → OutputPath), `retry` (Retry and Catch), `context` (the
-//! `$$` object) and `validate` (diagnostics) hold the shared pieces.
+//! `$$` object), `transitions` (each state's ways out, labelled) and `validate`
+//! (diagnostics) hold the shared pieces.
 
 pub mod context;
 pub mod definition;
@@ -24,6 +25,7 @@ pub mod retry;
 pub mod states;
 pub mod template;
 pub mod timestamp;
+pub mod transitions;
 pub mod validate;
 
 pub use definition::{Branch, State, StateKind, StateMachine, Transition};

@@ -12,8 +12,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 
-use crate::asl::definition::{Branch, State, StateKind, StateMachine, Transition};
-use crate::asl::states::{Comparison, Condition, Operand, Relation, TypeTest};
+use crate::asl::definition::{Branch, State, StateKind, StateMachine};
+use crate::asl::transitions::{edges, ends_branch};
 
 const NODE_HEIGHT: f64 = 46.0;
 const MIN_NODE_WIDTH: f64 = 150.0;
@@ -85,63 +85,6 @@ impl Placed {
     fn right(&self) -> (f64, f64) {
         (self.x + self.width, self.y + self.height / 2.0)
     }
-}
-
-/// One edge out of a state.
-struct Edge<'a> {
-    to: &'a str,
-    label: Option<String>,
-    catch: bool,
-}
-
-fn edges(state: &State) -> Vec<Edge<'_>> {
-    let mut out = Vec::new();
-    if let Some(Transition::Next(next)) = &state.transition {
-        out.push(Edge {
-            to: next,
-            label: None,
-            catch: false,
-        });
-    }
-    let catchers = match &state.kind {
-        StateKind::Choice(choice) => {
-            for rule in &choice.choices {
-                out.push(Edge {
-                    to: &rule.next,
-                    label: Some(describe(&rule.condition)),
-                    catch: false,
-                });
-            }
-            if let Some(default) = &choice.default {
-                out.push(Edge {
-                    to: default,
-                    label: Some("Default".into()),
-                    catch: false,
-                });
-            }
-            &[][..]
-        }
-        StateKind::Task(task) => &task.errors.catch[..],
-        StateKind::Parallel(parallel) => &parallel.errors.catch[..],
-        StateKind::Map(map) => &map.errors.catch[..],
-        _ => &[][..],
-    };
-    for catcher in catchers {
-        out.push(Edge {
-            to: &catcher.next,
-            label: Some(format!("Catch {}", catcher.error_equals.join(", "))),
-            catch: true,
-        });
-    }
-    out
-}
-
-/// Whether leaving `state` ends its branch.
-fn ends_branch(state: &State) -> bool {
-    matches!(
-        (&state.transition, &state.kind),
-        (Some(Transition::End), _) | (_, StateKind::Succeed(_) | StateKind::Fail(_))
-    )
 }
 
 /// Layers by breadth-first distance from StartAt; states no path reaches come last, in
@@ -490,68 +433,6 @@ fn edge_label(svg: &mut String, at: (f64, f64), label: &str, catch: bool) {
     );
 }
 
-/// A Choice rule as a short expression, e.g. `$.statusCode == 200`.
-pub fn describe(condition: &Condition) -> String {
-    match condition {
-        Condition::And(all) => join(all, " and "),
-        Condition::Or(any) => join(any, " or "),
-        Condition::Not(inner) => format!("not ({})", describe(inner)),
-        Condition::Test {
-            variable,
-            comparison,
-        } => {
-            let variable = variable.text();
-            match comparison {
-                Comparison::Compare {
-                    relation, operand, ..
-                } => {
-                    let op = match relation {
-                        Relation::Equals => "==",
-                        Relation::LessThan => "<",
-                        Relation::GreaterThan => ">",
-                        Relation::LessThanEquals => "<=",
-                        Relation::GreaterThanEquals => ">=",
-                    };
-                    let operand = match operand {
-                        Operand::Value(value) => value.to_string(),
-                        Operand::Path(path) => path.text().to_string(),
-                    };
-                    format!("{variable} {op} {operand}")
-                }
-                Comparison::StringMatches(pattern) => {
-                    format!(
-                        "{variable} matches {}",
-                        serde_json::Value::from(pattern.as_str())
-                    )
-                }
-                Comparison::Is(test, expected) => {
-                    let what = match test {
-                        TypeTest::IsNull => "null",
-                        TypeTest::IsPresent => "present",
-                        TypeTest::IsNumeric => "numeric",
-                        TypeTest::IsString => "a string",
-                        TypeTest::IsBoolean => "a boolean",
-                        TypeTest::IsTimestamp => "a timestamp",
-                    };
-                    let not = if *expected { "" } else { "not " };
-                    format!("{variable} is {not}{what}")
-                }
-            }
-        }
-    }
-}
-
-fn join(conditions: &[Condition], with: &str) -> String {
-    conditions
-        .iter()
-        .map(|c| match c {
-            Condition::And(_) | Condition::Or(_) => format!("({})", describe(c)),
-            _ => describe(c),
-        })
-        .collect::<Vec<_>>()
-        .join(with)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,33 +583,5 @@ mod tests {
         assert_eq!(drawn.len(), 500);
         assert_eq!(drawn[0], "Step 0");
         assert_eq!(drawn[499], "Step 499");
-    }
-
-    #[test]
-    fn choice_rules_read_as_expressions() {
-        let definition = json!({"StartAt": "C", "States": {
-            "C": {"Type": "Choice", "Choices": [
-                {"And": [{"Variable": "$.n", "NumericGreaterThanEquals": 1},
-                         {"Not": {"Variable": "$.s", "StringMatches": "log-*"}}], "Next": "D"},
-                {"Or": [{"Variable": "$.x", "IsPresent": false},
-                        {"Variable": "$.y", "NumericLessThanPath": "$.z"}], "Next": "D"}]},
-            "D": {"Type": "Succeed"}
-        }});
-        let parsed = parse(&definition.to_string()).unwrap().machine;
-        let StateKind::Choice(choice) = &parsed.root.states["C"].kind else {
-            panic!("not a Choice")
-        };
-        let rules: Vec<String> = choice
-            .choices
-            .iter()
-            .map(|r| describe(&r.condition))
-            .collect();
-        assert_eq!(
-            rules,
-            [
-                r#"$.n >= 1 and not ($.s matches "log-*")"#,
-                "$.x is not present or $.y < $.z"
-            ]
-        );
     }
 }
