@@ -64,6 +64,8 @@ async fn the_page_and_assets_are_served_with_a_strict_policy() {
         ("/", "text/html"),
         ("/assets/app.js", "text/javascript"),
         ("/assets/app.css", "text/css"),
+        ("/assets/icon.svg", "image/svg+xml"),
+        ("/favicon.ico", "image/svg+xml"),
     ] {
         let (status, head, body) = http(server.http_addr, "GET", path, "").await;
         assert_eq!(status, 200, "{path}");
@@ -73,6 +75,8 @@ async fn the_page_and_assets_are_served_with_a_strict_policy() {
             "{head}"
         );
         assert!(head.contains("x-content-type-options: nosniff"));
+        // The SVG namespace is a name, not an address anything is fetched from.
+        let body = body.replace(r#"xmlns="http://www.w3.org/2000/svg""#, "");
         assert!(
             !body.contains("http://") && !body.contains("https://"),
             "{path} fetches nothing from elsewhere"
@@ -80,6 +84,7 @@ async fn the_page_and_assets_are_served_with_a_strict_policy() {
     }
     let (_, _, page) = http(server.http_addr, "GET", "/", "").await;
     assert!(page.contains(r#"<script src="/assets/app.js" defer></script>"#));
+    assert!(page.contains(r#"<link rel="icon" href="/assets/icon.svg" type="image/svg+xml">"#));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

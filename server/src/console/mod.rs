@@ -37,6 +37,7 @@ use status::StatusBoard;
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
+const ICON_SVG: &str = include_str!("assets/icon.svg");
 
 /// Scripts, styles and connections only from this server: a value that escaped escaping
 /// still could not load or run anything.
@@ -72,6 +73,15 @@ pub fn router(runtime: Runtime) -> Router {
         .route(
             "/assets/app.css",
             get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/assets/icon.svg",
+            get(|| async { asset(ICON_SVG, "image/svg+xml") }),
+        )
+        // Browsers and bookmarking tools ask for this path whatever the page links.
+        .route(
+            "/favicon.ico",
+            get(|| async { asset(ICON_SVG, "image/svg+xml") }),
         )
         .route("/console/api/machines", get(machines))
         .route("/console/api/machines/{name}", get(machine))

@@ -125,7 +125,23 @@ async function newPage() {
       page.problems.push(`request left the server: ${request.url()}`);
     }
   });
+  // Every page, asset and read answers (a missing /favicon.ico showed as a 404 here);
+  // POSTs may be refused on purpose.
+  page.on("response", (response) => {
+    if (response.request().method() === "GET" && response.status() >= 400) {
+      page.problems.push(`GET ${response.url()} answered ${response.status()}`);
+    }
+  });
   return page;
+}
+
+/** Whether the root's End marker lies inside the graph box's visible area. */
+async function endMarkerVisible(page) {
+  return page.evaluate(() => {
+    const box = document.querySelector("#graph").getBoundingClientRect();
+    const end = document.querySelector("svg.graph g.marker.end").getBoundingClientRect();
+    return end.height > 0 && end.top >= box.top && end.bottom <= box.bottom && end.left >= box.left && end.right <= box.right;
+  });
 }
 
 async function stateClass(page, name) {
@@ -236,12 +252,52 @@ test("a failing test-pipeline run: the failed branch red, its siblings aborted",
   await waitForState(page, "Unittest accept", "succeeded");
   await page.waitForSelector("#execution-status .badge.FAILED");
   assert(await stateClass(page, "End of tests") !== null, "End of tests is drawn");
+  assert(await endMarkerVisible(page), "the whole pipeline fits its box, End included");
+  assert(await page.isHidden("#graph-more"), "nothing lies below to hint at");
   assert(!(await stateClass(page, "End of tests")).includes("st-"), "End of tests is not reached");
   await clickState(page, "Unittest update_db");
   await page.waitForSelector("#state-error");
   assert((await page.textContent("#state-error")) === "Exec.ExitCode", "the failed state's error");
   assert((await page.textContent("#state-cause")).includes("3 tests failed"), "the failed state's cause");
   await page.screenshot({ path: join(artifacts, "execution-pipeline-failed.png"), fullPage: true });
+  assert(page.problems.length === 0, page.problems.join("; "));
+});
+
+test("a validation error far down the definition: its line is shown and marked", async () => {
+  const page = await newPage();
+  const broken = readFileSync(join(examples, "test-pipeline.asl.json"), "utf8")
+    .replace('"Next": "Get statistics"', '"Next": "Get stats"');
+  const line = broken.split("\n").findIndex((l) => l.includes('"Get stats"')) + 1;
+  assert(line > 30, `the error is below the editor's first screen (line ${line})`);
+  await page.goto(`${base}/#/`);
+  await page.fill("#machine-name", "broken");
+  await page.fill("#definition", broken);
+  await page.waitForSelector("#diagnostics li.ERROR");
+  assert(await page.locator(`.editor .line-mark.bad[data-line="${line}"]`).count() === 1, "the line has a band");
+  const lineInView = () => page.evaluate((n) => {
+    const area = document.querySelector("#definition").getBoundingClientRect();
+    const band = document.querySelector(`.editor .line-mark.bad[data-line="${n}"]`).getBoundingClientRect();
+    return band.top >= area.top && band.bottom <= area.bottom;
+  }, line);
+  const scrollToTop = () => page.locator("#definition").evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
+  await scrollToTop();
+  assert(!(await lineInView()), "the broken line is out of view at the top");
+  await page.click("#diagnostics li.ERROR");
+  await waitFor(lineInView, "the broken line to scroll into view", 5);
+  const caretLine = await page.evaluate(() => {
+    const area = document.querySelector("#definition");
+    return area.value.slice(0, area.selectionStart).split("\n").length;
+  });
+  assert(caretLine === line, `the caret is on line ${line}, not ${caretLine}`);
+  await page.screenshot({ path: join(artifacts, "editor-error-line.png") });
+
+  // Submitting anyway: refused, and the editor shows the line again after scrolling away.
+  await scrollToTop();
+  assert(!(await lineInView()), "scrolled back to the top");
+  await page.click("#machine-submit");
+  await page.waitForSelector("#machine-result .error-box");
+  assert((await page.textContent("#machine-result")).includes("InvalidDefinition"), "the create is refused");
+  await waitFor(lineInView, "the refused submit to show the broken line", 5);
   assert(page.problems.length === 0, page.problems.join("; "));
 });
 
@@ -355,6 +411,12 @@ test("10,000 executions page through and a 500-state execution stays responsive"
   await page.waitForSelector("#execution-status .badge.SUCCEEDED");
   await waitForState(page, "Step 499", "succeeded");
   assert((await page.locator("g.state").count()) === 500, "500 states drawn");
+  // Too tall to fit readably: fitted across, scrolled, with a hint until the bottom.
+  await page.waitForSelector("#graph-more", { state: "visible" });
+  assert(!(await endMarkerVisible(page)), "the End marker starts out of view");
+  await page.locator("#graph").evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await page.waitForSelector("#graph-more", { state: "hidden" });
+  assert(await endMarkerVisible(page), "scrolling reaches the End marker");
   await waitFor(async () => (await page.textContent("#event-count")).startsWith("1002 of 1002"), "1,002 events listed");
   const rendered = await page.locator("#events .vrow").count();
   assert(rendered < 60, `only the visible rows are in the page (${rendered})`);

@@ -8,6 +8,11 @@ const PAGE_SIZE = 50;
 const ROW_HEIGHT = 28;
 const STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 const STATE_CLASSES = ["st-running", "st-succeeded", "st-failed", "st-caught", "st-aborted"];
+// The editor's line height and top padding in pixels, as app.css sets them.
+const EDITOR_LINE = 18;
+const EDITOR_PADDING = 6;
+// Below this a graph's labels are too small to read: scroll instead of shrinking further.
+const MIN_GRAPH_SCALE = 0.5;
 
 // ---- helpers ------------------------------------------------------------------------
 
@@ -114,6 +119,56 @@ function parseSvg(text) {
   return document.importNode(svg, true);
 }
 
+/**
+ * A graph in a box as tall as the window allows: the whole graph scaled to fit while its
+ * labels stay readable, otherwise fitted across and scrolled, with a hint at the bottom
+ * while more lies below (scrollbars that only show on hover hide it otherwise).
+ */
+function graphView() {
+  const box = h("div", { className: "graph-box", id: "graph" });
+  const more = h("div", { className: "graph-more", id: "graph-more", hidden: true }, "More below \u2193 scroll");
+  let fit = true;
+  const toggle = h("button", { type: "button", id: "graph-size", title: "Switch between the whole graph and its actual size" }, "Actual size");
+  const element = h("div", { className: "graph-view" }, box, h("div", { className: "graph-tools" }, toggle), more);
+  function showMore() {
+    more.hidden = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+  }
+  function layout() {
+    if (!element.isConnected) {
+      window.removeEventListener("resize", layout);
+      return;
+    }
+    const svg = box.querySelector("svg.graph");
+    if (svg) {
+      const width = Number(svg.getAttribute("width"));
+      const height = Number(svg.getAttribute("height"));
+      let scale = 1;
+      if (fit && width > 0 && height > 0) {
+        const across = Math.min(1, (box.clientWidth - 2) / width);
+        const whole = Math.min(across, (parseFloat(getComputedStyle(box).maxHeight) - 2) / height);
+        scale = whole >= MIN_GRAPH_SCALE ? whole : Math.max(MIN_GRAPH_SCALE, across);
+      }
+      svg.style.width = `${width * scale}px`;
+      svg.style.height = `${height * scale}px`;
+    }
+    showMore();
+  }
+  toggle.addEventListener("click", () => {
+    fit = !fit;
+    toggle.textContent = fit ? "Actual size" : "Fit to window";
+    layout();
+  });
+  box.addEventListener("scroll", showMore);
+  window.addEventListener("resize", layout);
+  /** Puts `content` (a graph or a message) in the box; call once the box is in the page. */
+  function show(content) {
+    box.replaceChildren(content);
+    toggle.hidden = !box.querySelector("svg.graph");
+    layout();
+  }
+  return { element, box, show };
+}
+
 /** The SVG group drawn for `name` (matched by value, not by building a selector). */
 function stateNodes(svg) {
   const byName = new Map();
@@ -200,10 +255,17 @@ function definitionEditor(initial) {
     placeholder: '{"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "End": true}}}',
   });
   area.value = initial || "";
+  // A band behind each marked line of the text, moved with the text as it scrolls.
+  const bands = h("div", { className: "line-marks", "aria-hidden": "true" });
   const list = h("ul", { className: "diagnostics", id: "diagnostics" });
   let marks = new Map();
+  let firstError = null;
   let errors = 0;
-  function drawGutter() {
+  function follow() {
+    gutter.scrollTop = area.scrollTop;
+    bands.style.transform = `translateY(${-area.scrollTop}px)`;
+  }
+  function drawMarks() {
     const lines = area.value.split("\n").length;
     const items = [];
     for (let i = 1; i <= lines; i++) {
@@ -212,15 +274,24 @@ function definitionEditor(initial) {
       items.push("\n");
     }
     gutter.replaceChildren(...items);
-    gutter.scrollTop = area.scrollTop;
+    bands.replaceChildren(...[...marks].filter(([line]) => line <= lines).map(([line, mark]) => {
+      const band = h("div", { className: `line-mark ${mark}`, "data-line": line });
+      band.style.top = `${EDITOR_PADDING + (line - 1) * EDITOR_LINE}px`;
+      return band;
+    }));
+    follow();
   }
+  /** Puts the caret at a diagnostic and scrolls its line into view, a third from the top. */
   function goTo(line, column) {
     const lines = area.value.split("\n");
     let offset = 0;
     for (let i = 0; i < line - 1 && i < lines.length; i++) offset += lines[i].length + 1;
-    offset += Math.max(0, (column || 1) - 1);
-    area.focus();
+    offset += Math.min(Math.max(0, (column || 1) - 1), (lines[line - 1] || "").length);
+    area.focus({ preventScroll: true });
     area.setSelectionRange(offset, offset);
+    area.scrollTop = Math.max(0, (line - 1) * EDITOR_LINE - area.clientHeight / 3);
+    follow();
+    editor.scrollIntoView({ block: "nearest" });
   }
   let timer = null;
   let asked = 0;
@@ -229,42 +300,52 @@ function definitionEditor(initial) {
     const text = area.value;
     if (!text.trim()) {
       marks = new Map();
+      firstError = null;
       errors = 0;
       list.replaceChildren();
-      drawGutter();
+      drawMarks();
       return;
     }
     try {
       const result = await api("/console/api/validate", { method: "POST", body: text });
       if (ticket !== asked) return;
       marks = new Map();
+      firstError = null;
       errors = 0;
       const items = result.diagnostics.map((d) => {
-        if (d.severity === "ERROR") errors++;
+        if (d.severity === "ERROR") {
+          errors++;
+          if (!firstError && d.line) firstError = d;
+        }
         if (d.line) marks.set(d.line, d.severity === "ERROR" ? "bad" : marks.get(d.line) || "warn");
         const where = d.line ? `line ${d.line}, column ${d.column}` : "the document";
-        return h("li", { className: d.severity, onclick: () => d.line && goTo(d.line, d.column) },
+        return h("li", { className: d.severity, onclick: () => d.line && goTo(d.line, d.column),
+          title: d.line ? "show this line in the editor" : undefined },
           `${d.severity === "ERROR" ? "Error" : "Warning"} at ${where}`,
           d.location ? ` (${d.location})` : "", `: ${d.message}`);
       });
       list.replaceChildren(...items);
       if (!items.length) list.append(h("li", { className: "ok" }, "The definition is valid."));
-      drawGutter();
+      drawMarks();
       editor.dispatchEvent(new CustomEvent("validated"));
     } catch (error) {
       list.replaceChildren(h("li", { className: "ERROR" }, String(error.message)));
     }
   }
+  /** Shows the first error's line, if validation found one (after a refused submit). */
+  function revealFirstError() {
+    if (firstError) goTo(firstError.line, firstError.column);
+  }
   area.addEventListener("input", () => {
-    drawGutter();
+    drawMarks();
     clearTimeout(timer);
     timer = setTimeout(check, 250);
   });
-  area.addEventListener("scroll", () => { gutter.scrollTop = area.scrollTop; });
-  const editor = h("div", {}, h("div", { className: "editor" }, gutter, area), list);
-  drawGutter();
+  area.addEventListener("scroll", follow);
+  const editor = h("div", {}, h("div", { className: "editor" }, gutter, h("div", { className: "code" }, bands, area)), list);
+  drawMarks();
   if (area.value) check();
-  return { element: editor, area, errors: () => errors, check };
+  return { element: editor, area, errors: () => errors, check, revealFirstError };
 }
 
 function definitionForm({ name, type, definition, update }) {
@@ -295,6 +376,7 @@ function definitionForm({ name, type, definition, update }) {
       }
     } catch (error) {
       result.append(errorBox(error));
+      editor.revealFirstError();
     } finally {
       submit.disabled = false;
     }
@@ -316,7 +398,11 @@ async function machinePage(main, name) {
   const body = h("div", {});
   const { bar, pick } = tabs(["Graph", "Definition", "Executions", "Usage"], (tab) => {
     body.replaceChildren();
-    if (tab === "Graph") body.append(h("div", { className: "graph-box", id: "graph" }, parseSvg(m.graph)));
+    if (tab === "Graph") {
+      const graph = graphView();
+      body.append(graph.element);
+      graph.show(parseSvg(m.graph));
+    }
     if (tab === "Definition") {
       body.append(h("pre", { className: "mono", id: "definition-text" }, pretty(m.definition)));
       body.append(h("h2", {}, "Update the definition"), definitionForm({ name: m.name, type: m.type, definition: pretty(m.definition), update: m.arn }));
@@ -460,13 +546,14 @@ async function executionPage(main, arn) {
   actions.append(stopButton, again);
   main.append(title, facts, actions, stopForm);
 
-  const graphBox = h("div", { className: "graph-box", id: "graph" }, h("p", { className: "muted" }, "Loading the graph…"));
+  const graph = graphView();
   const details = h("div", { className: "panel", id: "state-details" }, h("p", { className: "muted" }, "Click a state for its input, output and error."));
   const legend = h("div", { className: "legend" },
     h("span", { className: "l-running" }, "In progress"), h("span", { className: "l-succeeded" }, "Succeeded"),
     h("span", { className: "l-failed" }, "Failed"), h("span", { className: "l-caught" }, "Caught or aborted"),
     h("span", { className: "l-none" }, "Not reached"));
-  main.append(legend, h("div", { className: "split" }, graphBox, details));
+  main.append(legend, h("div", { className: "split" }, graph.element, details));
+  graph.show(h("p", { className: "muted" }, "Loading the graph…"));
   main.append(h("h2", {}, "Events"));
   const events = eventTable();
   main.append(events.element);
@@ -476,16 +563,15 @@ async function executionPage(main, arn) {
   let selected = null;
   const response = await fetch(`/console/api/executions/${encodeURIComponent(arn)}/graph`);
   if (response.ok) {
-    const svg = parseSvg(await response.text());
-    graphBox.replaceChildren(svg);
-    nodes = stateNodes(graphBox);
+    graph.show(parseSvg(await response.text()));
+    nodes = stateNodes(graph.box);
     for (const [name, node] of nodes) {
       const pickState = () => { selected = name; showState(); };
       node.addEventListener("click", (e) => { e.stopPropagation(); pickState(); });
       node.addEventListener("keydown", (e) => { if (e.key === "Enter") pickState(); });
     }
   } else {
-    graphBox.replaceChildren(errorBox(await decode(response).catch((e) => e)));
+    graph.show(errorBox(await decode(response).catch((e) => e)));
   }
   function paint(name) {
     const node = nodes.get(name);
