@@ -8,7 +8,13 @@
 set -eu
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-exec cargo run --release -q -p stepwise-worker -- \
+target="${CARGO_TARGET_DIR:-$root/target}"
+# Built in the open: the first release build takes minutes, and tasks sit "Scheduled"
+# until the worker polls, so say what is happening meanwhile.
+echo "worker.sh: building stepwise-worker (release; the first build takes a few minutes)" >&2
+cargo build --release -p stepwise-worker --manifest-path "$root/Cargo.toml"
+echo "worker.sh: serving the pipeline's five functions; stop with Ctrl-C" >&2
+exec "$target/release/stepwise-worker" \
   --concurrency 4 \
   --exec AMIS_unittest_test_accept="$here/checks/accept.sh $root" \
   --exec AMIS_unittest_test_decrypt="$here/checks/decrypt.sh $root" \

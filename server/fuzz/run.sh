@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-export CARGO_TARGET_DIR="${STEPWISE_FUZZ_TARGET_DIR:-${HOME:-/tmp}/.cache/stepwise-fuzz-target}"
+# Inside the build directory (its own subfolder: the sanitizer flags differ), so one
+# `cargo clean` removes everything the suite built.
+export CARGO_TARGET_DIR="${STEPWISE_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/../target}/fuzz}"
 mkdir -p fuzz/artifacts
 for target in definition expression; do
   corpus="$(mktemp -d)"
