@@ -1379,9 +1379,10 @@ impl Runtime {
             return Ok(info.execution.clone());
         }
         if let Some((execution, why)) = live.retired.get(token) {
-            // AWS answers TaskTimedOut for every token whose task no longer takes a
-            // result; the message says which case this is, so a worker's log is not
-            // alarming when its task was simply cancelled.
+            // AWS's TaskTimedOut covers every such token ("the task token has either
+            // expired or the task associated with the token has already been closed");
+            // the message says which, so a worker's log does not alarm anyone when its
+            // task was simply cancelled.
             let what = match why {
                 TaskClosed::Reported => "already has its result",
                 TaskClosed::TimedOut => "timed out (its TimeoutSeconds or HeartbeatSeconds passed)",
