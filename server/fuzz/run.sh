@@ -12,7 +12,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # `cargo clean` removes everything the suite built.
 export CARGO_TARGET_DIR="${STEPWISE_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/../target}/fuzz}"
 mkdir -p fuzz/artifacts
-for target in definition expression; do
+for target in definition expression deep; do
   corpus="$(mktemp -d)"
   log="$corpus.log"
   status=0

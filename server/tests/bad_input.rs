@@ -58,6 +58,12 @@ fn nested(depth: usize) -> String {
     format!("{}{}", "[".repeat(depth), "]".repeat(depth))
 }
 
+/// A JSONPath filter whose parentheses nest `depth` deep (2 KB at 1,000: it once ended
+/// the process with a stack overflow).
+fn deep_filter(depth: usize) -> String {
+    format!("$.a[?{}@.b > 1{}]", "(".repeat(depth), ")".repeat(depth))
+}
+
 /// A definition whose Pass state's Result is nested `depth` levels deep.
 fn deep_definition(depth: usize) -> String {
     format!(
@@ -357,6 +363,16 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
         ("input not JSON", Grpc::Start("Good".into(), "x".into(), "{oops".into()), Code::InvalidArgument, "input"),
         ("input over 256 KiB", Grpc::Start("Good".into(), "x".into(), huge_input.clone()), Code::InvalidArgument, "limit"),
         ("input nested 10,000 deep", Grpc::Start("Good".into(), "x".into(), nested(10_000)), Code::InvalidArgument, "input"),
+        ("input nested 101 deep", Grpc::Start("Good".into(), "x".into(), nested(101)), Code::InvalidArgument, "nests 101 levels deep; at most 100"),
+        ("input nested 125 deep (once stored, then unreadable)", Grpc::Start("Good".into(), "x".into(), nested(125)), Code::InvalidArgument, "nests 125 levels deep"),
+        ("Express input nested 125 deep", Grpc::Start("Quick".into(), "x".into(), nested(125)), Code::InvalidArgument, "nests 125 levels deep"),
+        ("sync Express input nested 125 deep", Grpc::StartSync("Quick".into(), nested(125)), Code::InvalidArgument, "nests 125 levels deep"),
+        ("definition nested 101 deep", Grpc::Create("Bad23", deep_definition(101 - 3), std), Code::InvalidArgument, "more than 100 levels deep"),
+        ("filter nested 1,000 deep", Grpc::Create("Bad24", with_state(json!({"Type": "Pass", "InputPath": deep_filter(1000), "End": true})), std), Code::InvalidArgument, "nest more than 32 deep"),
+        ("Choice Variable nested 1,000 deep", Grpc::Create("Bad25", json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Default": "D", "Choices": [{"Variable": deep_filter(1000), "IsPresent": true, "Next": "D"}]}, "D": {"Type": "Succeed"}}}).to_string(), std), Code::InvalidArgument, "nest more than 32 deep"),
+        ("intrinsic path nested 1,000 deep", Grpc::Create("Bad26", with_state(json!({"Type": "Pass", "Parameters": {"x.$": format!("States.Array({})", deep_filter(1000))}, "End": true})), std), Code::InvalidArgument, "nest more than 32 deep"),
+        ("update with a filter nested 1,000 deep", Grpc::Update("Good", with_state(json!({"Type": "Pass", "OutputPath": deep_filter(1000), "End": true}))), Code::InvalidArgument, "nest more than 32 deep"),
+        ("ResultPath of 101 steps", Grpc::Create("Bad27", with_state(json!({"Type": "Pass", "ResultPath": format!("${}", ".a".repeat(101)), "End": true})), std), Code::InvalidArgument, "101 steps"),
         ("input with a number beyond f64", Grpc::Start("Good".into(), "x".into(), r#"{"n":1e400}"#.into()), Code::InvalidArgument, "input"),
         ("execution name with a slash", Grpc::Start("Good".into(), "a/b".into(), "{}".into()), Code::InvalidArgument, "name"),
         ("execution name too long", Grpc::Start("Good".into(), long_name.clone(), "{}".into()), Code::InvalidArgument, "80"),
@@ -376,6 +392,7 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
         ("complete with an unknown token", Grpc::Succeed("forged-token".into(), "{}".into()), Code::NotFound, "TaskDoesNotExist"),
         ("task output not JSON", Grpc::Succeed(closed_token.clone(), "{nope".into()), Code::InvalidArgument, "output"),
         ("task output over the limit", Grpc::Succeed(closed_token.clone(), huge_input.clone()), Code::InvalidArgument, "limit"),
+        ("task output nested 101 deep", Grpc::Succeed(closed_token.clone(), nested(101)), Code::InvalidArgument, "output nests 101 levels deep"),
         ("heartbeat an unknown token", Grpc::Heartbeat("forged-token".into()), Code::NotFound, "TaskDoesNotExist"),
         ("poll no queue", Grpc::Poll(Vec::new(), 1), Code::InvalidArgument, "queue"),
         ("activity name with spaces", Grpc::CreateActivity("my activity".into()), Code::InvalidArgument, "name"),
@@ -476,5 +493,69 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
         .wait_done(&running, std::time::Duration::from_secs(10))
         .await;
     assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_at_the_nesting_limit_are_stored_and_read_back_across_a_restart() {
+    let dir = TempDir::new("deep-payloads");
+    let (server, mut clients) = support::start(dir.path()).await;
+    let at_limit: Value = serde_json::from_str(&nested(100)).unwrap();
+    clients.create("Echo", &pass_machine()).await;
+    let echoed = clients.start("Echo", "at-limit", at_limit.clone()).await;
+    let execution = clients
+        .wait_done(&echoed, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(execution.status(), pb::ExecutionStatus::Succeeded);
+    assert_eq!(execution.output(), at_limit.to_string());
+
+    // 300 Pass states, each wrapping its input one level deeper: the engine stops the
+    // execution where the output would pass the limit, before anything deeper is stored.
+    let mut states = serde_json::Map::new();
+    for i in 0..300 {
+        let mut state = json!({"Type": "Pass", "Parameters": {"w.$": "$"}});
+        if i < 299 {
+            state["Next"] = json!(format!("W{}", i + 1));
+        } else {
+            state["End"] = json!(true);
+        }
+        states.insert(format!("W{i}"), state);
+    }
+    clients
+        .create("Wrap", &json!({"StartAt": "W0", "States": states}))
+        .await;
+    let wrapped = clients.start("Wrap", "deeper", json!({})).await;
+    let execution = clients
+        .wait_done(&wrapped, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(execution.status(), pb::ExecutionStatus::Failed);
+    assert_eq!(execution.error(), "States.DataLimitExceeded");
+    assert!(
+        execution.cause().contains("nests 101 levels deep"),
+        "{}",
+        execution.cause()
+    );
+    // An asynchronous Express start is recorded (for re-running after a crash) with it.
+    clients
+        .machines
+        .create_state_machine(pb::CreateStateMachineRequest {
+            name: "QuickEcho".into(),
+            definition: pass_machine().to_string(),
+            r#type: pb::StateMachineType::Express.into(),
+        })
+        .await
+        .unwrap();
+    clients
+        .start("QuickEcho", "at-limit", at_limit.clone())
+        .await;
+    let before = snapshot(&server.runtime).await;
+    server.shutdown().await.unwrap();
+
+    // After a restart every record reads back as it was.
+    let (server, _clients) = support::start(dir.path()).await;
+    assert!(server.runtime.set_aside().is_empty());
+    assert_eq!(snapshot(&server.runtime).await, before);
+    let view = server.runtime.describe_execution(&echoed).await.unwrap();
+    assert_eq!(view.input, at_limit);
     server.shutdown().await.unwrap();
 }

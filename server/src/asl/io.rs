@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::StatesError;
 use super::eval::Env;
-use super::json::payload_size;
+use super::json::{MAX_NESTING, measure};
 use super::path::{Path, ReferencePath};
 use super::template::Template;
 
@@ -66,7 +66,7 @@ impl DataFlow {
             Some(template) => template.evaluate(&selected, env)?,
             None => selected,
         };
-        check_payload_size(
+        check_payload(
             &effective,
             env,
             "the state's input after InputPath and Parameters",
@@ -81,14 +81,14 @@ impl DataFlow {
         result: Value,
         env: &mut Env,
     ) -> Result<Value, StatesError> {
-        check_payload_size(&result, env, "the state's result")?;
+        check_payload(&result, env, "the state's result")?;
         let result = match &self.result_selector {
             Some(template) => template.evaluate(&result, env)?,
             None => result,
         };
         let combined = apply_result_path(self.result_path.as_ref(), state_input, result)?;
         let output = select_or_empty(self.output_path.as_ref(), &combined, env, "OutputPath")?;
-        check_payload_size(&output, env, "the state's output")?;
+        check_payload(&output, env, "the state's output")?;
         Ok(output)
     }
 }
@@ -130,13 +130,20 @@ fn select_or_empty(
     }
 }
 
-/// Fails with `States.DataLimitExceeded` when `value` is larger than the payload limit.
-pub fn check_payload_size(value: &Value, env: &Env, what: &str) -> Result<(), StatesError> {
-    let size = payload_size(value);
-    if size > env.max_payload_bytes {
+/// Fails with `States.DataLimitExceeded` when `value` is larger than the payload limit
+/// or nests deeper than [`MAX_NESTING`] levels.
+pub fn check_payload(value: &Value, env: &Env, what: &str) -> Result<(), StatesError> {
+    let measured = measure(value);
+    if measured.bytes > env.max_payload_bytes {
         return Err(StatesError::data_limit(format!(
-            "{what} is {size} bytes, more than the {}-byte limit",
-            env.max_payload_bytes
+            "{what} is {} bytes, more than the {}-byte limit",
+            measured.bytes, env.max_payload_bytes
+        )));
+    }
+    if measured.depth > MAX_NESTING {
+        return Err(StatesError::data_limit(format!(
+            "{what} nests {} levels deep, more than the {MAX_NESTING}-level limit",
+            measured.depth
         )));
     }
     Ok(())
@@ -303,5 +310,30 @@ mod tests {
         let err = f.output(&json!({}), big, &mut env).unwrap_err();
         assert_eq!(err.error, "States.DataLimitExceeded");
         assert!(f.output(&json!({}), json!("small"), &mut env).is_ok());
+    }
+
+    #[test]
+    fn payloads_nested_past_the_limit_fail_with_data_limit_exceeded() {
+        let deep = |levels: usize| (0..levels).fold(json!(1), |inner, _| json!([inner]));
+        // A Parameters template wrapping the input one level deeper, as a state might.
+        let f = flow(
+            Some("$"),
+            Some(json!({"wrapped.$": "$"})),
+            None,
+            Some("$"),
+            Some("$"),
+        );
+        let at_limit = with_env(|env| f.effective_input(&deep(MAX_NESTING - 1), env)).unwrap();
+        assert_eq!(crate::asl::json::measure(&at_limit).depth, MAX_NESTING);
+        let err = with_env(|env| f.effective_input(&deep(MAX_NESTING), env)).unwrap_err();
+        assert_eq!(err.error, "States.DataLimitExceeded");
+        assert!(
+            err.cause
+                .contains("nests 101 levels deep, more than the 100-level limit"),
+            "{}",
+            err.cause
+        );
+        let err = with_env(|env| f.output(&json!({}), deep(MAX_NESTING + 1), env)).unwrap_err();
+        assert_eq!(err.error, "States.DataLimitExceeded");
     }
 }

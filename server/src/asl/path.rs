@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use super::json::describe;
+use super::json::{MAX_NESTING, describe};
 
 /// Which document a path reads: the state's input (`$`) or the context object (`$$`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,7 @@ impl Path {
         };
         let (root, rest) =
             split_root(text).ok_or_else(|| error("a path must begin with '$'".into()))?;
+        check_nesting(rest).map_err(error)?;
         let (normalized, definite) = normalize(rest).map_err(error)?;
         let compiled = serde_json_path::JsonPath::parse(&normalized).map_err(|e| {
             error(
@@ -136,6 +137,14 @@ impl ReferencePath {
         let (root, rest) =
             split_root(text).ok_or_else(|| error("a reference path must begin with '$'".into()))?;
         let segments = parse_segments(rest).map_err(error)?;
+        // Each step is a level of the value ResultPath builds: a path longer than the
+        // nesting limit could only build a value the engine refuses.
+        if segments.len() > MAX_NESTING {
+            return Err(error(format!(
+                "it has {} steps; at most {MAX_NESTING} are allowed",
+                segments.len()
+            )));
+        }
         Ok(ReferencePath {
             text: text.to_string(),
             root,
@@ -231,6 +240,45 @@ impl ReferencePath {
         *node = value;
         Ok(target)
     }
+}
+
+/// How deeply brackets and parentheses may nest in a path: filters nest them, and the
+/// JSONPath parser recurses once per level (about 8 KiB of stack a level in a debug
+/// build, so 1,000 levels in a 2 KB definition ended the process).
+pub const MAX_PATH_NESTING: usize = 32;
+
+/// Refuses a path whose brackets and parentheses (outside quoted names and strings) nest
+/// deeper than [`MAX_PATH_NESTING`], before any recursive parser sees it.
+fn check_nesting(rest: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in rest.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '[' | '(' => {
+                depth += 1;
+                if depth > MAX_PATH_NESTING {
+                    return Err(format!(
+                        "its brackets and parentheses nest more than {MAX_PATH_NESTING} deep"
+                    ));
+                }
+            }
+            ']' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Splits `$$rest` / `$rest` into the root and the rest.
@@ -443,6 +491,33 @@ mod tests {
         Path::parse(path)
             .unwrap()
             .select(input, &json!({"Execution": {"Id": "x"}}))
+    }
+
+    #[test]
+    fn deeply_nested_filters_are_refused_before_the_parser_recurses() {
+        let nested = |n: usize| format!("$.a[?{}@.b > 1{}]", "(".repeat(n), ")".repeat(n));
+        assert!(Path::parse(&nested(MAX_PATH_NESTING - 1)).is_ok());
+        let err = Path::parse(&nested(MAX_PATH_NESTING)).unwrap_err();
+        assert!(err.reason.contains("nest more than 32 deep"), "{err}");
+        // The 2 KB definition that once overflowed the stack: refused at once, even on a
+        // thread with a small stack.
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || assert!(Path::parse(&nested(1000)).is_err()))
+            .unwrap()
+            .join()
+            .unwrap();
+        // Brackets inside quoted names do not count.
+        let quoted = format!("$['{}']", "((([[[".repeat(20));
+        assert!(Path::parse(&quoted).is_ok(), "{quoted}");
+    }
+
+    #[test]
+    fn reference_paths_longer_than_the_nesting_limit_are_refused() {
+        let path = |steps: usize| format!("${}", ".a".repeat(steps));
+        assert!(ReferencePath::parse(&path(MAX_NESTING)).is_ok());
+        let err = ReferencePath::parse(&path(MAX_NESTING + 1)).unwrap_err();
+        assert!(err.reason.contains("101 steps; at most 100"), "{err}");
     }
 
     // The reference-path examples from the AWS "Paths" page.

@@ -20,7 +20,7 @@ use super::error::names;
 use super::expr::{Expr, ExprError};
 use super::intrinsics;
 use super::io::DataFlow;
-use super::json::describe;
+use super::json::{self, describe};
 use super::path::{Path, ReferencePath};
 use super::retry::{Catcher, ErrorHandling, Jitter, Retrier};
 use super::states::{
@@ -387,6 +387,18 @@ impl Reader {
                 format!(
                     "the definition is {} bytes, more than the {MAX_DEFINITION_BYTES}-byte limit",
                     definition.len()
+                ),
+            );
+            return None;
+        }
+        if let Some(at) = json::too_deep_at(definition.as_bytes(), json::MAX_NESTING) {
+            let (line, column) = line_and_column(definition, at);
+            self.error(
+                Code::InvalidJsonDescription,
+                "",
+                format!(
+                    "the definition nests arrays and objects more than {} levels deep (line {line}, column {column})",
+                    json::MAX_NESTING
                 ),
             );
             return None;
@@ -1822,6 +1834,14 @@ fn expr_code(error: &ExprError) -> Code {
 
 /// The JSON Pointer and name of every key that repeats within one object. serde_json
 /// keeps the last of duplicate keys silently; a definition must not lose a state that way.
+/// The 1-based line and column (in characters) of a byte offset, as serde_json counts.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 fn duplicate_keys(text: &str) -> Vec<(String, String)> {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
     use std::cell::RefCell;

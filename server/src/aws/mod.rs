@@ -30,10 +30,22 @@ pub fn router(runtime: Runtime) -> Router {
         .route(
             "/health",
             get(|State(runtime): State<Runtime>| async move {
-                match runtime.store_failure() {
-                    None => (StatusCode::OK, "ok\n".to_string()),
-                    Some(failure) => (StatusCode::SERVICE_UNAVAILABLE, format!("{failure}\n")),
+                if let Some(failure) = runtime.store_failure() {
+                    return (StatusCode::SERVICE_UNAVAILABLE, format!("{failure}\n"));
                 }
+                // Serving: records recovery set aside do not stop that, but are listed.
+                let mut body = "ok\n".to_string();
+                let set_aside = runtime.set_aside();
+                if !set_aside.is_empty() {
+                    body.push_str(&format!(
+                        "{} stored record(s) could not be read and were set aside (kept as found):\n",
+                        set_aside.len()
+                    ));
+                    for damaged in set_aside {
+                        body.push_str(&format!("  {damaged}\n"));
+                    }
+                }
+                (StatusCode::OK, body)
             }),
         )
         .route(
@@ -71,10 +83,10 @@ impl From<RuntimeError> for AwsError {
 
 impl IntoResponse for AwsError {
     fn into_response(self) -> Response {
-        let status = if self.code == "ServiceUnavailable" {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::BAD_REQUEST
+        let status = match self.code {
+            "ServiceUnavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "InternalFailure" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
         };
         let body = json!({"__type": self.code, "message": self.message}).to_string();
         (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()

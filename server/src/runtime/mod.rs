@@ -6,6 +6,7 @@
 //! tasks no worker has started, and re-arms timers (overdue ones fire at once).
 
 mod committer;
+mod damaged;
 mod express;
 mod feed;
 mod metrics;
@@ -25,6 +26,7 @@ pub use names::{Arns, check_name};
 pub use queues::Offer;
 
 use crate::asl::definition::StateKind;
+use crate::asl::json::MAX_NESTING;
 use crate::asl::random::RandomSource;
 use crate::asl::validate::{self, Diagnostic};
 use crate::billing::{ExpressBilling, PriceTable, Usage};
@@ -34,7 +36,7 @@ use crate::engine::{
     TaskClosed, TimerKey,
 };
 use crate::store::{
-    ActivityRecord, Batch, ExecutionRecord, MachineRecord, MachineType, Store, StoreError,
+    ActivityRecord, Batch, Damaged, ExecutionRecord, MachineRecord, MachineType, Store, StoreError,
     TimerRecord, Write,
 };
 use committer::Committer;
@@ -106,6 +108,10 @@ pub enum RuntimeError {
     /// The store failed; nothing of the request was committed.
     #[error("{0}")]
     Unavailable(String),
+    /// A stored record the request needs cannot be read (`InternalFailure`); it stays
+    /// in the store as found, and nothing else is affected.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 impl RuntimeError {
@@ -130,6 +136,7 @@ impl RuntimeError {
             RuntimeError::InvalidArgument(_) => "ValidationException",
             RuntimeError::FailedPrecondition(_) => "InvalidState",
             RuntimeError::Unavailable(_) => "ServiceUnavailable",
+            RuntimeError::Damaged(_) => "InternalFailure",
         }
     }
 }
@@ -145,7 +152,12 @@ fn summarize(diagnostics: &[Diagnostic]) -> String {
 
 impl From<StoreError> for RuntimeError {
     fn from(e: StoreError) -> Self {
-        RuntimeError::Unavailable(e.to_string())
+        match e {
+            StoreError::Decode { key, reason } => RuntimeError::Damaged(format!(
+                "the stored record {key} cannot be read ({reason}); it is kept as found, and nothing else is affected"
+            )),
+            other => RuntimeError::Unavailable(other.to_string()),
+        }
     }
 }
 
@@ -266,6 +278,7 @@ struct Inner {
     committed: broadcast::Sender<Arc<Committed>>,
     stop: tokio::sync::watch::Sender<bool>,
     metrics: metrics::Metrics,
+    damaged: damaged::DamagedRecords,
     /// Serialises tag read-modify-writes (which await the committer between read and
     /// write) with each other and with deletes, which clear tags.
     tag_writes: tokio::sync::Mutex<()>,
@@ -363,6 +376,14 @@ fn parse_json(
             text.len()
         )));
     }
+    // Measured before parsing, so the message names the limit rather than serde_json's
+    // own recursion limit, and nothing deeper than the engine accepts is ever stored.
+    let depth = crate::asl::json::measure_text(text.as_bytes()).depth;
+    if depth > MAX_NESTING {
+        return Err(invalid(format!(
+            "the {what} nests {depth} levels deep; at most {MAX_NESTING} levels are allowed"
+        )));
+    }
     serde_json::from_str(text).map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
 }
 
@@ -391,6 +412,7 @@ impl Runtime {
                 committed,
                 stop,
                 metrics: metrics::Metrics::default(),
+                damaged: damaged::DamagedRecords::default(),
                 tag_writes: tokio::sync::Mutex::new(()),
             }),
         };
@@ -409,7 +431,14 @@ impl Runtime {
 
     /// The metrics in Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.inner.metrics.render(self.inner.committer.counts())
+        let mut text = self.inner.metrics.render(self.inner.committer.counts());
+        self.inner.damaged.render_metrics(&mut text);
+        text
+    }
+
+    /// Stored records recovery could not read and set aside (for `/health`).
+    pub fn set_aside(&self) -> Vec<Damaged> {
+        self.inner.damaged.set_aside_list()
     }
 
     /// Ends long polls in progress and refuses new ones: the first step of a shutdown.
@@ -436,15 +465,34 @@ impl Runtime {
         let now = now_ms();
         let mut recovered = 0usize;
         let mut live = self.inner.live.lock().expect("runtime lock");
-        for record in store.usage()? {
+        let damaged = &self.inner.damaged;
+        for record in damaged.readable(store.usage()?, "usage record") {
             live.usage
                 .insert((record.machine, record.hour), record.usage);
         }
-        for record in store.executions()? {
+        let executions = store.executions()?;
+        for record in executions.damaged {
+            // It may have been running: say so loudly rather than skip it quietly.
+            damaged.set_aside(record);
+        }
+        for record in executions.records {
             if record.status != Status::Running {
                 continue;
             }
-            let events = store.events(&record.arn)?;
+            let set_aside = |what: &str, e: RuntimeError| {
+                damaged.set_aside(Damaged {
+                    key: format!("x|{}", record.arn),
+                    reason: format!("the running execution's {what} cannot be read: {e}"),
+                })
+            };
+            let events = match store.events(&record.arn) {
+                Ok(events) => events,
+                Err(e @ StoreError::Decode { .. }) => {
+                    set_aside("history", e.into());
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let identity = Identity {
                 arn: record.arn.clone(),
                 name: record.name.clone(),
@@ -453,7 +501,14 @@ impl Runtime {
             };
             let execution = Execution::replay(identity, &events);
             let machine =
-                self.machine_revision(&mut live, &record.machine_name, record.revision)?;
+                match self.machine_revision(&mut live, &record.machine_name, record.revision) {
+                    Ok(machine) => machine,
+                    Err(e @ (RuntimeError::Damaged(_) | RuntimeError::InvalidDefinition(_))) => {
+                        set_aside("state machine revision", e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             for thread in execution.threads.values() {
                 let Step::Task(task) = &thread.step else {
                     continue;
@@ -503,7 +558,11 @@ impl Runtime {
             recovered += 1;
         }
         let mut stale = Batch::default();
-        for timer in store.timers()? {
+        let timers = store.timers()?;
+        for record in timers.damaged {
+            damaged.set_aside(record);
+        }
+        for timer in timers.records {
             if live.executions.contains_key(&timer.execution) {
                 self.inner
                     .timers
@@ -522,7 +581,18 @@ impl Runtime {
             timers = self.inner.timers.len(),
             "recovered"
         );
-        Ok(self.inner.store.express_starts()?)
+        let express_starts = store.express_starts()?;
+        for record in express_starts.damaged {
+            damaged.set_aside(record);
+        }
+        let set_aside = damaged.set_aside_list();
+        if !set_aside.is_empty() {
+            tracing::error!(
+                records = set_aside.len(),
+                "recovery set aside stored records that cannot be read (listed above and at /health); everything else was recovered"
+            );
+        }
+        Ok(express_starts.records)
     }
 
     fn machine_revision(
@@ -681,7 +751,8 @@ impl Runtime {
 
     /// Every state machine, by name.
     pub async fn list_machines(&self) -> Result<Vec<MachineRecord>, RuntimeError> {
-        self.settled(self.inner.store.machines().map_err(RuntimeError::from))
+        let machines = self.inner.store.machines()?;
+        self.settled(Ok(self.inner.damaged.readable(machines, "state machine")))
             .await
     }
 
@@ -1208,8 +1279,8 @@ impl Runtime {
         }
         let mut records: Vec<ExecutionRecord> = self
             .inner
-            .store
-            .executions()?
+            .damaged
+            .readable(self.inner.store.executions()?, "execution")
             .into_iter()
             .filter(|r| r.machine_name == name && status.is_none_or(|s| r.status == s))
             .collect();
@@ -1227,7 +1298,11 @@ impl Runtime {
         &self,
     ) -> Result<HashMap<String, HashMap<Status, u64>>, RuntimeError> {
         let mut counts: HashMap<String, HashMap<Status, u64>> = HashMap::new();
-        for record in self.inner.store.executions()? {
+        for record in self
+            .inner
+            .damaged
+            .readable(self.inner.store.executions()?, "execution")
+        {
             *counts
                 .entry(record.machine_name)
                 .or_default()
@@ -1626,7 +1701,8 @@ impl Runtime {
 
     /// Every activity, by name.
     pub async fn list_activities(&self) -> Result<Vec<ActivityRecord>, RuntimeError> {
-        self.settled(self.inner.store.activities().map_err(RuntimeError::from))
+        let activities = self.inner.store.activities()?;
+        self.settled(Ok(self.inner.damaged.readable(activities, "activity")))
             .await
     }
 
@@ -1742,3 +1818,6 @@ async fn timer_loop(inner: Weak<Inner>, mut stop: tokio::sync::watch::Receiver<b
         drop(runtime);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -201,6 +201,31 @@ impl Batch {
     }
 }
 
+/// What a scan read: the records that decode, and the ones that do not, which stay in
+/// the store untouched (one damaged record must not hide all the others).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scanned<T> {
+    /// The records that decode, in key order.
+    pub records: Vec<T>,
+    /// The records that do not.
+    pub damaged: Vec<Damaged>,
+}
+
+/// A stored record that cannot be read (a damaged disk, or a bug in an older version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    /// Its key, printable (`x|arn:...` for an execution record).
+    pub key: String,
+    /// Why it cannot be read.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
 /// Why the store failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -238,7 +263,9 @@ pub enum StoreError {
     Failed(String),
 }
 
-/// What the runtime needs from durable storage.
+/// What the runtime needs from durable storage. A read that finds a record it cannot
+/// decode answers `StoreError::Decode` for that record alone; a scan reports such
+/// records beside the others (`Scanned`).
 pub trait Store: Send + Sync + 'static {
     /// Applies batches atomically, in order: a later write to a key wins (durable
     /// only after `flush`).
@@ -248,7 +275,7 @@ pub trait Store: Send + Sync + 'static {
     /// A state machine by name.
     fn machine(&self, name: &str) -> Result<Option<MachineRecord>, StoreError>;
     /// Every state machine, by name.
-    fn machines(&self) -> Result<Vec<MachineRecord>, StoreError>;
+    fn machines(&self) -> Result<Scanned<MachineRecord>, StoreError>;
     /// A revision's definition.
     fn revision(&self, machine: &str, revision: u32) -> Result<Option<String>, StoreError>;
     /// An execution by ARN.
@@ -256,22 +283,22 @@ pub trait Store: Send + Sync + 'static {
     /// The execution a machine's execution name belongs to.
     fn execution_named(&self, machine: &str, name: &str) -> Result<Option<String>, StoreError>;
     /// Every execution.
-    fn executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
+    fn executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError>;
     /// An execution's whole history, in order.
     fn events(&self, execution: &str) -> Result<Vec<Event>, StoreError>;
     /// An execution's first event (ExecutionStarted, with the input), without reading
     /// the rest of its history.
     fn first_event(&self, execution: &str) -> Result<Option<Event>, StoreError>;
     /// Every durable timer, earliest first.
-    fn timers(&self) -> Result<Vec<TimerRecord>, StoreError>;
+    fn timers(&self) -> Result<Scanned<TimerRecord>, StoreError>;
     /// An activity by name.
     fn activity(&self, name: &str) -> Result<Option<ActivityRecord>, StoreError>;
     /// Every activity, by name.
-    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError>;
+    fn activities(&self) -> Result<Scanned<ActivityRecord>, StoreError>;
     /// Every recorded, unfinished asynchronous Express start.
-    fn express_starts(&self) -> Result<Vec<ExpressStart>, StoreError>;
+    fn express_starts(&self) -> Result<Scanned<ExpressStart>, StoreError>;
     /// Every usage record.
-    fn usage(&self) -> Result<Vec<UsageRecord>, StoreError>;
+    fn usage(&self) -> Result<Scanned<UsageRecord>, StoreError>;
     /// A resource's tags, sorted by key.
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
 }

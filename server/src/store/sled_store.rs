@@ -12,9 +12,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    ActivityRecord, Batch, ExecutionRecord, ExpressStart, MachineRecord, Store, StoreError,
-    TimerRecord, UsageRecord, Write,
+    ActivityRecord, Batch, Damaged, ExecutionRecord, ExpressStart, MachineRecord, Scanned, Store,
+    StoreError, TimerRecord, UsageRecord, Write,
 };
+use crate::asl::json::measure_text;
 use crate::engine::Event;
 
 const SEP: u8 = 0;
@@ -153,11 +154,32 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialize")
 }
 
+/// Deeper than any record the server writes (payloads stop at `MAX_NESTING` levels; a
+/// state's template can wrap one by at most the definition's own depth, and a record
+/// adds a few levels around it): a record nested further is damaged, and is refused
+/// before a recursive reader walks into it.
+const MAX_RECORD_NESTING: usize = 512;
+
+/// Reads a record back. serde_json's default recursion limit (128) is lifted: it would
+/// refuse records the encoder wrote without complaint, such as an event holding a
+/// payload at the nesting limit inside a few levels of its own; the depth is checked
+/// first instead, with no recursion.
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+    let damaged = |reason: String| StoreError::Decode {
         key: String::from_utf8_lossy(key).replace('\0', "|"),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    let depth = measure_text(bytes).depth;
+    if depth > MAX_RECORD_NESTING {
+        return Err(damaged(format!(
+            "it nests {depth} levels deep, more than any record the server writes"
+        )));
+    }
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    reader.disable_recursion_limit();
+    let value = T::deserialize(&mut reader).map_err(|e| damaged(e.to_string()))?;
+    reader.end().map_err(|e| damaged(e.to_string()))?;
+    Ok(value)
 }
 
 /// The events under one event key: a step's events are one JSON array; stores written
@@ -182,14 +204,43 @@ impl SledStore {
         }
     }
 
-    fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
-        self.db
-            .scan_prefix(prefix)
-            .map(|entry| {
-                let (k, v) = entry.map_err(io)?;
-                decode(&k, &v)
-            })
-            .collect()
+    fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Scanned<T>, StoreError> {
+        let mut scanned = Scanned {
+            records: Vec::new(),
+            damaged: Vec::new(),
+        };
+        for entry in self.db.scan_prefix(prefix) {
+            let (k, v) = entry.map_err(io)?;
+            match decode(&k, &v) {
+                Ok(record) => scanned.records.push(record),
+                Err(StoreError::Decode { key, reason }) => {
+                    scanned.damaged.push(Damaged { key, reason })
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(scanned)
+    }
+}
+
+#[cfg(test)]
+impl SledStore {
+    /// Overwrites an execution's record (`record`) or every key of its history with
+    /// bytes that do not decode, as a damaged disk would, for tests of what survives.
+    pub(crate) fn damage_execution(&self, arn: &str, record: bool) {
+        let keys: Vec<sled::IVec> = if record {
+            vec![key(&[b"x", arn.as_bytes()]).into()]
+        } else {
+            self.db
+                .scan_prefix(prefix(&[b"e", arn.as_bytes()]))
+                .keys()
+                .map(|k| k.unwrap())
+                .collect()
+        };
+        for k in keys {
+            self.db.insert(k, &b"{\"damaged"[..]).unwrap();
+        }
+        self.db.flush().unwrap();
     }
 }
 
@@ -264,7 +315,7 @@ impl Store for SledStore {
         self.get(&key(&[b"m", name.as_bytes()]))
     }
 
-    fn machines(&self) -> Result<Vec<MachineRecord>, StoreError> {
+    fn machines(&self) -> Result<Scanned<MachineRecord>, StoreError> {
         self.scan(&prefix(&[b"m"]))
     }
 
@@ -280,7 +331,7 @@ impl Store for SledStore {
         self.get(&key(&[b"n", machine.as_bytes(), name.as_bytes()]))
     }
 
-    fn executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+    fn executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError> {
         self.scan(&prefix(&[b"x"]))
     }
 
@@ -307,7 +358,7 @@ impl Store for SledStore {
         }
     }
 
-    fn timers(&self) -> Result<Vec<TimerRecord>, StoreError> {
+    fn timers(&self) -> Result<Scanned<TimerRecord>, StoreError> {
         self.scan(&prefix(&[b"t"]))
     }
 
@@ -315,15 +366,15 @@ impl Store for SledStore {
         self.get(&key(&[b"a", name.as_bytes()]))
     }
 
-    fn activities(&self) -> Result<Vec<ActivityRecord>, StoreError> {
+    fn activities(&self) -> Result<Scanned<ActivityRecord>, StoreError> {
         self.scan(&prefix(&[b"a"]))
     }
 
-    fn express_starts(&self) -> Result<Vec<ExpressStart>, StoreError> {
+    fn express_starts(&self) -> Result<Scanned<ExpressStart>, StoreError> {
         self.scan(&prefix(&[b"s"]))
     }
 
-    fn usage(&self) -> Result<Vec<UsageRecord>, StoreError> {
+    fn usage(&self) -> Result<Scanned<UsageRecord>, StoreError> {
         self.scan(&prefix(&[b"u"]))
     }
 
@@ -417,14 +468,84 @@ mod tests {
         let rearmed = batch(vec![Write::PutTimer(timer(5))]);
         let cleared = batch(vec![Write::DeleteTimer(timer(9))]);
         store.write(&[&armed, &fired]).unwrap();
-        let due: Vec<i64> = store.timers().unwrap().iter().map(|t| t.due_ms).collect();
+        let due: Vec<i64> = store
+            .timers()
+            .unwrap()
+            .records
+            .iter()
+            .map(|t| t.due_ms)
+            .collect();
         assert_eq!(due, [9], "the delete later in the group wins");
         store.write(&[&cleared, &rearmed]).unwrap();
-        let due: Vec<i64> = store.timers().unwrap().iter().map(|t| t.due_ms).collect();
+        let due: Vec<i64> = store
+            .timers()
+            .unwrap()
+            .records
+            .iter()
+            .map(|t| t.due_ms)
+            .collect();
         assert_eq!(due, [5]);
         store.write(&[]).unwrap();
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn nested(levels: usize) -> serde_json::Value {
+        (0..levels).fold(json!("leaf"), |inner, _| json!({ "k": inner }))
+    }
+
+    #[test]
+    fn records_holding_payloads_nested_deeper_than_serde_json_reads_come_back() {
+        // A payload at the nesting limit inside an event inside a step's array is deeper
+        // than serde_json's default 128; what a template wraps around one deeper still.
+        let dir = temp_dir("deep");
+        let deepest = 2 * crate::asl::json::MAX_NESTING;
+        let events: Vec<Event> = [crate::asl::json::MAX_NESTING, deepest]
+            .into_iter()
+            .enumerate()
+            .map(|(i, levels)| Event {
+                kind: EventKind::ExecutionSucceeded {
+                    output: nested(levels),
+                },
+                ..event(i as u64 + 1)
+            })
+            .collect();
+        {
+            let store = SledStore::open(&dir).unwrap();
+            let mut batch = Batch::default();
+            batch.push(Write::AppendEvents {
+                execution: "arn:deep".into(),
+                events: events.clone(),
+            });
+            store.write(&[&batch]).unwrap();
+            store.flush().unwrap();
+            assert_eq!(store.events("arn:deep").unwrap(), events);
+        }
+        // Read back after reopening, on a thread with the default 2 MiB stack.
+        let reopened = dir.clone();
+        let read = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || SledStore::open(&reopened).unwrap().events("arn:deep"))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(read.unwrap(), events);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_record_nested_past_anything_written_is_damaged_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || decode::<serde_json::Value>(b"x\0arn", deep.as_bytes()).unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(
+            matches!(&err, StoreError::Decode { key, reason } if key == "x|arn" && reason.contains("100000 levels")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -484,7 +605,13 @@ mod tests {
             (1..=300).collect::<Vec<_>>(),
             "events come back in id order, not byte order of decimal ids"
         );
-        let timers: Vec<i64> = store.timers().unwrap().iter().map(|t| t.due_ms).collect();
+        let timers: Vec<i64> = store
+            .timers()
+            .unwrap()
+            .records
+            .iter()
+            .map(|t| t.due_ms)
+            .collect();
         assert_eq!(timers, [-10, 50, 1_000], "timers come back by due time");
         assert_eq!(
             store.execution_named("m", "x").unwrap().as_deref(),

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::asl::definition::{Branch, Setting};
 use crate::asl::error::StatesError;
 use crate::asl::eval::Env;
+use crate::asl::io::check_payload;
 use crate::asl::json::describe;
 use crate::asl::path::ReferencePath;
 use crate::asl::retry::ErrorHandling;
@@ -87,7 +88,12 @@ impl Map {
         env: &mut Env,
     ) -> Result<Value, StatesError> {
         match &self.item_selector {
-            Some(template) => template.evaluate(input, env),
+            Some(template) => {
+                let selected = template.evaluate(input, env)?;
+                // An ItemSelector can nest the input deeper, like Parameters.
+                check_payload(&selected, env, "the iteration's input after ItemSelector")?;
+                Ok(selected)
+            }
             None => Ok(item.clone()),
         }
     }

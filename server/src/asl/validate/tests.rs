@@ -1136,3 +1136,43 @@ fn a_full_definition_parses_into_typed_states() {
     assert_eq!(parallel.branches.len(), 2);
     assert_eq!(m.root.states["Done"].transition, None);
 }
+
+#[test]
+fn a_definition_nested_past_the_limit_is_refused_at_its_line() {
+    let template = |levels: usize| (0..levels).fold(json!("x"), |inner, _| json!({ "k": inner }));
+    let definition = |levels: usize| {
+        json!({"StartAt": "P", "States": {"P": {
+            "Type": "Pass", "Parameters": template(levels), "End": true}}})
+    };
+    // The document, States and P are three levels; the template's objects the rest.
+    assert!(parse(&definition(json::MAX_NESTING - 3).to_string()).is_ok());
+    let text = serde_json::to_string_pretty(&definition(json::MAX_NESTING - 2)).unwrap();
+    let errs = parse(&text).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].code, Code::InvalidJsonDescription);
+    // The 101st '{' is the first one past the limit.
+    let (at, _) = text.match_indices('{').nth(json::MAX_NESTING).unwrap();
+    let deepest_line = text[..at].matches('\n').count() + 1;
+    assert!(
+        errs[0].message.contains(&format!(
+            "more than 100 levels deep (line {deepest_line}, column"
+        )),
+        "{}",
+        errs[0].message
+    );
+}
+
+#[test]
+fn a_filter_nested_a_thousand_deep_is_a_diagnostic_not_a_crash() {
+    let filter = format!("$.a[?{}@.b > 1{}]", "(".repeat(1000), ")".repeat(1000));
+    let errs = parse(
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "InputPath": filter, "End": true}}})
+            .to_string(),
+    )
+    .unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|d| d.location == "/States/P/InputPath" && d.message.contains("nest more than")),
+        "{errs:#?}"
+    );
+}
