@@ -210,6 +210,17 @@ async fn the_aws_sdk_runs_the_choice_example_with_an_activity_worker() {
     forward.reverse();
     assert_eq!(reversed, forward);
 
+    // After an update, the execution still reports the revision it ran.
+    let mut revised = fixture("choice-state.asl.json");
+    revised["Comment"] = json!("revision 2");
+    let update = sfn
+        .update_state_machine()
+        .state_machine_arn(&machine)
+        .definition(revised.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(update.revision_id(), Some("2"));
     let for_execution = sfn
         .describe_state_machine_for_execution()
         .execution_arn(&execution)
@@ -217,6 +228,15 @@ async fn the_aws_sdk_runs_the_choice_example_with_an_activity_worker() {
         .await
         .unwrap();
     assert_eq!(for_execution.state_machine_arn(), machine);
+    assert_eq!(for_execution.revision_id(), Some("1"));
+    assert_eq!(
+        serde_json::from_str::<Value>(for_execution.definition()).unwrap(),
+        fixture("choice-state.asl.json")
+    );
+    assert!(
+        for_execution.update_date().secs() <= update.update_date().secs(),
+        "the first revision's date"
+    );
 
     // The two APIs agree, both ways.
     assert_eq!(

@@ -337,13 +337,16 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
                 .await?,
         )),
         "DescribeStateMachineForExecution" => {
-            let execution = runtime
-                .describe_execution(m.string("executionArn")?)
-                .await?;
             let view = runtime
-                .describe_machine(&execution.record.machine_name)
+                .describe_machine_for_execution(m.string("executionArn")?)
                 .await?;
-            Ok(machine_json(&view.record, &view.definition))
+            let record = &view.record;
+            // AWS's shape: no status, type or creationDate; updateDate is the revision's.
+            Ok(json!({
+                "stateMachineArn": record.arn, "name": record.name, "definition": view.definition,
+                "roleArn": role_arn(record), "updateDate": seconds(record.updated_ms),
+                "revisionId": record.revision.to_string(),
+            }))
         }
         "ListExecutions" => {
             let filter = match m.optional_string("statusFilter")? {
@@ -480,10 +483,18 @@ fn status_from(name: &str) -> Option<crate::engine::Status> {
     .find(|s| s.as_str() == name)
 }
 
+/// The role ARN shown for a state machine (roles are not enforced here).
+fn role_arn(record: &crate::store::MachineRecord) -> String {
+    format!(
+        "arn:aws:iam::{}:role/stepwise",
+        record.arn.split(':').nth(4).unwrap_or_default()
+    )
+}
+
 fn machine_json(record: &crate::store::MachineRecord, definition: &str) -> Value {
     json!({
         "stateMachineArn": record.arn, "name": record.name, "status": "ACTIVE", "definition": definition,
-        "roleArn": format!("arn:aws:iam::{}:role/stepwise", record.arn.split(':').nth(4).unwrap_or_default()),
+        "roleArn": role_arn(record),
         "type": record.machine_type.as_str(), "creationDate": seconds(record.created_ms), "revisionId": record.revision.to_string(),
     })
 }

@@ -279,9 +279,10 @@ struct Inner {
     stop: tokio::sync::watch::Sender<bool>,
     metrics: metrics::Metrics,
     damaged: damaged::DamagedRecords,
-    /// Serialises tag read-modify-writes (which await the committer between read and
-    /// write) with each other and with deletes, which clear tags.
-    tag_writes: tokio::sync::Mutex<()>,
+    /// Serialises the read-modify-writes of state machines, activities and tags, which
+    /// await the committer between read and write: concurrent updates each get their own
+    /// revision, and a delete's clearing of tags cannot interleave with a TagResource.
+    resource_writes: tokio::sync::Mutex<()>,
 }
 
 /// The runtime handle (cheap to clone).
@@ -413,7 +414,7 @@ impl Runtime {
                 stop,
                 metrics: metrics::Metrics::default(),
                 damaged: damaged::DamagedRecords::default(),
-                tag_writes: tokio::sync::Mutex::new(()),
+                resource_writes: tokio::sync::Mutex::new(()),
             }),
         };
         let express_starts = runtime.recover()?;
@@ -503,7 +504,7 @@ impl Runtime {
             let machine =
                 match self.machine_revision(&mut live, &record.machine_name, record.revision) {
                     Ok(machine) => machine,
-                    Err(e @ (RuntimeError::Damaged(_) | RuntimeError::InvalidDefinition(_))) => {
+                    Err(e @ RuntimeError::Damaged(_)) => {
                         set_aside("state machine revision", e);
                         continue;
                     }
@@ -615,13 +616,18 @@ impl Runtime {
         if let Some(cached) = live.machines.get(&(name.to_string(), revision)) {
             return Ok(cached.clone());
         }
-        let text = self.inner.store.revision(name, revision)?.ok_or_else(|| {
-            RuntimeError::Unavailable(format!(
-                "revision {revision} of state machine '{name}' is missing from the store"
-            ))
-        })?;
+        let text = self
+            .inner
+            .store
+            .revision(name, revision)?
+            .ok_or_else(|| {
+                RuntimeError::Damaged(format!(
+                    "revision {revision} of state machine '{name}' is missing from the store"
+                ))
+            })?
+            .definition;
         let parsed = validate::parse(&text).map_err(|d| {
-            RuntimeError::Unavailable(format!(
+            RuntimeError::Damaged(format!(
                 "stored revision {revision} of '{name}' no longer validates: {}",
                 summarize(&d)
             ))
@@ -652,11 +658,13 @@ impl Runtime {
         check_name("state machine", name)?;
         let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
         check_express(machine_type, &parsed)?;
+        let _serial = self.inner.resource_writes.lock().await;
         if let Some(existing) = self.inner.store.machine(name)? {
             let current = self
                 .inner
                 .store
                 .revision(name, existing.revision)?
+                .map(|r| r.definition)
                 .unwrap_or_default();
             if current == definition && existing.machine_type == machine_type {
                 return Ok(MachineView {
@@ -690,6 +698,7 @@ impl Runtime {
     ) -> Result<MachineView, RuntimeError> {
         let name = self.inner.arns.machine_name(name_or_arn)?;
         let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
+        let _serial = self.inner.resource_writes.lock().await;
         let mut record = self.machine_record(&name)?;
         check_express(record.machine_type, &parsed)?;
         record.revision += 1;
@@ -710,6 +719,7 @@ impl Runtime {
             machine: record.name.clone(),
             revision: record.revision,
             definition: definition.to_string(),
+            stored_ms: record.updated_ms,
         });
         batch.push(Write::PutMachine(record.clone()));
         self.commit(batch).await?;
@@ -738,6 +748,7 @@ impl Runtime {
             .inner
             .store
             .revision(&name, record.revision)?
+            .map(|r| r.definition)
             .unwrap_or_default();
         let warnings = validate::parse(&definition)
             .map(|p| p.warnings)
@@ -747,6 +758,61 @@ impl Runtime {
             definition,
             warnings,
         })
+    }
+
+    /// The state machine an execution runs, as it was at the execution's revision:
+    /// `record.revision` is that revision and `record.updated_ms` when it was stored.
+    /// Answers for a state machine deleted since, from the execution's own record.
+    pub async fn describe_machine_for_execution(
+        &self,
+        arn: &str,
+    ) -> Result<MachineView, RuntimeError> {
+        if self.inner.arns.is_express(arn) {
+            // AWS: "This API action is not supported by EXPRESS state machines."
+            self.inner.arns.execution_machine(arn)?;
+            return Err(RuntimeError::MachineTypeNotSupported(format!(
+                "DescribeStateMachineForExecution does not support EXPRESS executions such as {arn}"
+            )));
+        }
+        let view = (|| {
+            let execution = self.stored_execution(arn)?;
+            let name = &execution.machine_name;
+            let revision = self
+                .inner
+                .store
+                .revision(name, execution.revision)?
+                .ok_or_else(|| {
+                    RuntimeError::Damaged(format!(
+                        "revision {} of state machine '{name}', which {arn} runs, is missing from the store",
+                        execution.revision
+                    ))
+                })?;
+            let current = self.inner.store.machine(name)?;
+            let created_ms = current
+                .as_ref()
+                .map_or(execution.start_ms, |m| m.created_ms);
+            // Revisions stored before they carried a time: the machine's own dates.
+            let updated_ms = revision.stored_ms.unwrap_or(match &current {
+                Some(m) if m.revision == execution.revision => m.updated_ms,
+                _ => created_ms,
+            });
+            let warnings = validate::parse(&revision.definition)
+                .map(|p| p.warnings)
+                .unwrap_or_default();
+            Ok(MachineView {
+                record: MachineRecord {
+                    name: name.clone(),
+                    arn: execution.machine_arn.clone(),
+                    machine_type: MachineType::Standard,
+                    revision: execution.revision,
+                    created_ms,
+                    updated_ms,
+                },
+                definition: revision.definition,
+                warnings,
+            })
+        })();
+        self.settled(view).await
     }
 
     /// Every state machine, by name.
@@ -760,7 +826,7 @@ impl Runtime {
     pub async fn delete_machine(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
         let name = self.inner.arns.machine_name(name_or_arn)?;
         // Held so a concurrent TagResource cannot write tags after the delete clears them.
-        let _serial = self.inner.tag_writes.lock().await;
+        let _serial = self.inner.resource_writes.lock().await;
         self.machine_record(&name)?;
         let mut batch = Batch::default();
         // A machine re-created under the same name starts untagged, as on AWS.
@@ -795,52 +861,65 @@ impl Runtime {
             return Ok((started.arn, started.start_ms));
         }
         let arn = self.inner.arns.execution(&machine_name, &name);
-        let (durable, effects, committed) = {
+        let started = {
             let mut live = self.inner.live.lock().expect("runtime lock");
             if let Some(existing) = self.existing_execution(&live, &machine_name, &name, &arn)? {
                 // AWS: the same name and input as a running execution returns it;
-                // anything else is ExecutionAlreadyExists.
+                // anything else is ExecutionAlreadyExists. An execution started a moment
+                // ago by a concurrent call may not be in the store yet: its input is in
+                // memory, and its batch was submitted before this lock was released.
                 let same = existing.status == Status::Running
-                    && self.execution_input(&existing.arn)? == input;
+                    && match live.executions.get(&arn) {
+                        Some(running) => running.execution.input == input,
+                        None => self.execution_input(&existing.arn)? == input,
+                    };
                 if same {
-                    return Ok((existing.arn, existing.start_ms));
+                    Err((existing.arn, existing.start_ms))
+                } else {
+                    return Err(RuntimeError::ExecutionAlreadyExists(format!(
+                        "an execution named '{name}' of '{machine_name}' already exists ({}) with {}",
+                        existing.status.as_str(),
+                        if existing.status == Status::Running {
+                            "a different input"
+                        } else {
+                            "that name; names are not reused"
+                        }
+                    )));
                 }
-                return Err(RuntimeError::ExecutionAlreadyExists(format!(
-                    "an execution named '{name}' of '{machine_name}' already exists ({}) with {}",
-                    existing.status.as_str(),
-                    if existing.status == Status::Running {
-                        "a different input"
-                    } else {
-                        "that name; names are not reused"
-                    }
-                )));
+            } else {
+                let machine = self.machine_revision(&mut live, &machine_name, record.revision)?;
+                let identity = Identity {
+                    arn: arn.clone(),
+                    name: name.clone(),
+                    machine_arn: record.arn.clone(),
+                    machine_name: machine_name.clone(),
+                };
+                let mut running = Running {
+                    execution: Execution::new(identity),
+                    machine,
+                    revision: record.revision,
+                    express: None,
+                    // The trace of the StartExecution call continues through its tasks.
+                    traceparent: stepwise_proto::trace::current_traceparent(),
+                };
+                let command = Command::Start {
+                    input,
+                    role_arn: self.role_arn(),
+                    timeout_seconds: None,
+                };
+                let step = self.step(&mut live, &mut running, command, None)?;
+                live.executions.insert(arn.clone(), running);
+                Ok(step)
             }
-            let machine = self.machine_revision(&mut live, &machine_name, record.revision)?;
-            let identity = Identity {
-                arn: arn.clone(),
-                name: name.clone(),
-                machine_arn: record.arn.clone(),
-                machine_name: machine_name.clone(),
-            };
-            let mut running = Running {
-                execution: Execution::new(identity),
-                machine,
-                revision: record.revision,
-                express: None,
-                // The trace of the StartExecution call continues through its tasks.
-                traceparent: stepwise_proto::trace::current_traceparent(),
-            };
-            let command = Command::Start {
-                input,
-                role_arn: self.role_arn(),
-                timeout_seconds: None,
-            };
-            let step = self.step(&mut live, &mut running, command, None)?;
-            live.executions.insert(arn.clone(), running);
-            step
         };
-        let start_ms = self.finish_step(&arn, durable, effects, committed).await?;
-        Ok((arn, start_ms))
+        match started {
+            Ok((durable, effects, committed)) => {
+                let start_ms = self.finish_step(&arn, durable, effects, committed).await?;
+                Ok((arn, start_ms))
+            }
+            // The start this call repeats: answered once it is durable.
+            Err(repeated) => self.settled(Ok(repeated)).await,
+        }
     }
 
     fn existing_execution(
@@ -1589,7 +1668,7 @@ impl Runtime {
         tags: &[(String, String)],
     ) -> Result<(), RuntimeError> {
         check_tags(tags)?;
-        let _serial = self.inner.tag_writes.lock().await;
+        let _serial = self.inner.resource_writes.lock().await;
         let mut current = self.tagged_resource(arn)?;
         for (key, value) in tags {
             current.retain(|(k, _)| k != key);
@@ -1612,7 +1691,7 @@ impl Runtime {
 
     /// Removes tags by key.
     pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), RuntimeError> {
-        let _serial = self.inner.tag_writes.lock().await;
+        let _serial = self.inner.resource_writes.lock().await;
         let mut current = self.tagged_resource(arn)?;
         current.retain(|(k, _)| !keys.contains(k));
         let mut batch = Batch::default();
@@ -1670,6 +1749,7 @@ impl Runtime {
     /// Creates an activity (idempotent).
     pub async fn create_activity(&self, name: &str) -> Result<ActivityRecord, RuntimeError> {
         check_name("activity", name)?;
+        let _serial = self.inner.resource_writes.lock().await;
         if let Some(existing) = self.inner.store.activity(name)? {
             return Ok(existing);
         }
@@ -1708,7 +1788,7 @@ impl Runtime {
 
     /// Deletes an activity.
     pub async fn delete_activity(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
-        let _serial = self.inner.tag_writes.lock().await;
+        let _serial = self.inner.resource_writes.lock().await;
         let record = self.activity_record(name_or_arn)?;
         let mut batch = Batch::default();
         batch.push(Write::PutTags {

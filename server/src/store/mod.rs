@@ -94,6 +94,15 @@ pub struct TimerRecord {
     pub key: TimerKey,
 }
 
+/// A stored revision of a state machine's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionRecord {
+    /// The definition text.
+    pub definition: String,
+    /// When it was stored (`None` for revisions written before that was recorded).
+    pub stored_ms: Option<i64>,
+}
+
 /// An activity (a named task queue that AWS-style workers poll).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityRecord {
@@ -147,6 +156,8 @@ pub enum Write {
         revision: u32,
         /// The definition text.
         definition: String,
+        /// When the revision was stored.
+        stored_ms: i64,
     },
     /// Remove a state machine record (its revisions stay for running executions).
     DeleteMachine(String),
@@ -276,8 +287,8 @@ pub trait Store: Send + Sync + 'static {
     fn machine(&self, name: &str) -> Result<Option<MachineRecord>, StoreError>;
     /// Every state machine, by name.
     fn machines(&self) -> Result<Scanned<MachineRecord>, StoreError>;
-    /// A revision's definition.
-    fn revision(&self, machine: &str, revision: u32) -> Result<Option<String>, StoreError>;
+    /// A revision's definition and when it was stored.
+    fn revision(&self, machine: &str, revision: u32) -> Result<Option<RevisionRecord>, StoreError>;
     /// An execution by ARN.
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
     /// The execution a machine's execution name belongs to.

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    ActivityRecord, Batch, Damaged, ExecutionRecord, ExpressStart, MachineRecord, Scanned, Store,
-    StoreError, TimerRecord, UsageRecord, Write,
+    ActivityRecord, Batch, Damaged, ExecutionRecord, ExpressStart, MachineRecord, RevisionRecord,
+    Scanned, Store, StoreError, TimerRecord, UsageRecord, Write,
 };
 use crate::asl::json::measure_text;
 use crate::engine::Event;
@@ -150,6 +150,15 @@ fn timer_key(timer: &TimerRecord) -> Vec<u8> {
     ])
 }
 
+/// A revision as stored: the definition with its time; stores written before revisions
+/// carried a time hold the definition alone, as a JSON string.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum StoredRevision {
+    Dated { definition: String, stored_ms: i64 },
+    Undated(String),
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialize")
 }
@@ -259,9 +268,13 @@ impl Store for SledStore {
                     machine,
                     revision,
                     definition,
+                    stored_ms,
                 } => sled_batch.insert(
                     key(&[b"r", machine.as_bytes(), &revision.to_be_bytes()]),
-                    encode(definition),
+                    encode(&StoredRevision::Dated {
+                        definition: definition.clone(),
+                        stored_ms: *stored_ms,
+                    }),
                 ),
                 Write::DeleteMachine(name) => sled_batch.remove(key(&[b"m", name.as_bytes()])),
                 Write::PutExecution(record) => {
@@ -319,8 +332,22 @@ impl Store for SledStore {
         self.scan(&prefix(&[b"m"]))
     }
 
-    fn revision(&self, machine: &str, revision: u32) -> Result<Option<String>, StoreError> {
-        self.get(&key(&[b"r", machine.as_bytes(), &revision.to_be_bytes()]))
+    fn revision(&self, machine: &str, revision: u32) -> Result<Option<RevisionRecord>, StoreError> {
+        let stored: Option<StoredRevision> =
+            self.get(&key(&[b"r", machine.as_bytes(), &revision.to_be_bytes()]))?;
+        Ok(stored.map(|stored| match stored {
+            StoredRevision::Dated {
+                definition,
+                stored_ms,
+            } => RevisionRecord {
+                definition,
+                stored_ms: Some(stored_ms),
+            },
+            StoredRevision::Undated(definition) => RevisionRecord {
+                definition,
+                stored_ms: None,
+            },
+        }))
     }
 
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
@@ -566,7 +593,16 @@ mod tests {
                 machine: "m".into(),
                 revision: 1,
                 definition: "{}".into(),
+                stored_ms: 7,
             });
+            // A revision as stores before this one wrote it: the definition alone.
+            store
+                .db
+                .insert(
+                    key(&[b"r", b"m", &2u32.to_be_bytes()]),
+                    encode(&"{\"old\": true}"),
+                )
+                .unwrap();
             batch.push(Write::AppendEvents {
                 execution: "arn:x".into(),
                 events: (1..=300).map(event).collect(),
@@ -598,7 +634,20 @@ mod tests {
         }
         let store = SledStore::open(&dir).unwrap();
         assert_eq!(store.machine("m").unwrap().unwrap().revision, 1);
-        assert_eq!(store.revision("m", 1).unwrap().as_deref(), Some("{}"));
+        assert_eq!(
+            store.revision("m", 1).unwrap(),
+            Some(RevisionRecord {
+                definition: "{}".into(),
+                stored_ms: Some(7)
+            })
+        );
+        assert_eq!(
+            store.revision("m", 2).unwrap(),
+            Some(RevisionRecord {
+                definition: "{\"old\": true}".into(),
+                stored_ms: None
+            })
+        );
         let ids = event_ids(&store, "arn:x");
         assert_eq!(
             ids,
