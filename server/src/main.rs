@@ -1,13 +1,34 @@
 //! `stepwise-server`: runs the Stepwise API until SIGINT or SIGTERM.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use stepwise_server::Config;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long the process waits, once the server has stopped, for threads still blocked
+/// in I/O (a store on a failing disk) before it exits anyway.
+const EXIT_LIMIT: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
     let config = Config::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("stepwise-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve(config));
+    // Dropping the runtime would wait for blocking threads without limit.
+    runtime.shutdown_timeout(EXIT_LIMIT);
+    code
+}
+
+async fn serve(config: Config) -> ExitCode {
     let _telemetry = match stepwise_proto::trace::init(
         "stepwise-server",
         config.otlp_endpoint.as_deref(),

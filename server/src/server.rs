@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use stepwise_proto::v1::executions_server::ExecutionsServer;
 use stepwise_proto::v1::state_machines_server::StateMachinesServer;
@@ -63,18 +64,43 @@ pub struct RunningServer {
     http: JoinHandle<()>,
 }
 
+/// How long requests in flight may take to finish once a shutdown starts; connections
+/// still busy after that are closed, so a stop always ends.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long the last commit and flush may take at shutdown.
+pub const FLUSH_LIMIT: Duration = Duration::from_secs(10);
+
 impl RunningServer {
-    /// Stops accepting requests, lets the ones in flight finish, commits and flushes.
-    pub async fn shutdown(self) -> Result<(), ServerError> {
-        // Long polls would hold the drain for up to a minute; end them first.
-        self.runtime.stop_polls();
+    /// Stops accepting requests, lets the ones in flight finish (at most [`DRAIN_LIMIT`]),
+    /// commits and flushes (at most [`FLUSH_LIMIT`]).
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        // Long polls and live feeds would hold the drain (a watch of a running execution
+        // for ever); end them first.
+        self.runtime.drain();
         let _ = self.stop.send(true);
-        let served = match self.grpc.await {
-            Ok(result) => result,
-            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        let served = match tokio::time::timeout_at(deadline, &mut self.grpc).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => {
+                tracing::warn!(
+                    "gRPC calls still in flight after {DRAIN_LIMIT:?}; closing their connections"
+                );
+                self.grpc.abort();
+                Ok(())
+            }
         };
-        self.http.abort();
-        self.runtime.shutdown().await;
+        if tokio::time::timeout_at(deadline, &mut self.http)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "HTTP requests still in flight after {DRAIN_LIMIT:?}; closing their connections"
+            );
+            self.http.abort();
+        }
+        self.runtime.shutdown(FLUSH_LIMIT).await;
         served?;
         // A store that failed while serving is an unclean stop: say so in the exit code.
         match self.runtime.store_failure() {

@@ -311,3 +311,110 @@ async fn a_wait_until_a_timestamp_in_the_past_completes_at_once() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// Keeps reading a child's stderr so it never blocks on a full pipe; the returned handle
+/// gives its last lines.
+fn drain_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    use std::io::Read;
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        let lines: Vec<&str> = all.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_the_disk_fills_sigterm_still_ends_the_server_with_calls_in_flight() {
+    if !support::process::tmpfs_available() {
+        // Needs `unshare -rm` (unprivileged user and mount namespaces) for a real, small
+        // filesystem; .ci/run's machine has it.
+        println!("skipped: this machine does not allow mounting a tmpfs in a namespace");
+        return;
+    }
+    let dir = TempDir::new("tmpfs-full");
+    let mut server = ServerProcess::start_on_tmpfs(dir.path(), 24).await;
+    let log = drain_stderr(&mut server.child);
+    let mut clients = Clients::connect(server.endpoint()).await;
+    clients
+        .create(
+            "Fill",
+            &json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": lambda("fill"), "End": true}}}),
+        )
+        .await;
+    // What is in flight when the disk fills and the stop comes: a history watch, a long
+    // poll on an empty queue, the console's live stream and an idle HTTP connection.
+    let watched = clients.start("Fill", "watched", json!({})).await;
+    let mut watch = clients
+        .executions
+        .watch_execution_history(pb::WatchExecutionHistoryRequest {
+            execution_arn: watched,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        watch.message().await.unwrap().is_some(),
+        "the watch streams"
+    );
+    let padding = "x".repeat(200 * 1024);
+    let mut refused = None;
+    for i in 0..1000 {
+        let started = clients
+            .executions
+            .start_execution(pb::StartExecutionRequest {
+                state_machine: "Fill".into(),
+                name: format!("fill-{i}"),
+                input: json!({"padding": padding}).to_string(),
+            })
+            .await;
+        if let Err(status) = started {
+            refused = Some(status);
+            break;
+        }
+    }
+    let status = refused.expect("a 24 MB disk fills up");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let mut poller = clients.tasks.clone();
+    let long_poll = tokio::spawn(async move {
+        poller
+            .poll_task(pb::PollTaskRequest {
+                queues: vec!["nothing-here".into()],
+                wait_seconds: 60,
+                ..Default::default()
+            })
+            .await
+    });
+    let http = server.http.clone();
+    let idle = tokio::net::TcpStream::connect(&http).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    server.terminate();
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    if exit.is_none() {
+        server.kill();
+    }
+    let tail = log.join().unwrap();
+    let exit = exit.unwrap_or_else(|| panic!("30 s after SIGTERM the server still ran:\n{tail}"));
+    assert!(
+        !exit.success(),
+        "a store failure is an unclean stop: {exit}\n{tail}"
+    );
+    println!(
+        "stopped {:?} after SIGTERM; the log ends:\n{tail}",
+        started.elapsed()
+    );
+    drop(idle);
+    let _ = long_poll.await;
+}

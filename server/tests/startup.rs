@@ -1,6 +1,6 @@
-//! What the server binary tells a newcomer when it starts with its log going to a file:
-//! where the web console is, in plain text (no terminal colour codes), and that a
-//! SIGTERM ends it cleanly.
+//! The server binary's life: what it tells a newcomer when it starts with its log going
+//! to a file (where the web console is, in plain text, no terminal colour codes), and
+//! that SIGTERM ends it promptly and cleanly whatever calls are in flight.
 
 mod support;
 
@@ -60,4 +60,85 @@ async fn the_log_names_the_console_url_in_plain_text() {
         status.success(),
         "SIGTERM ends the server cleanly: {status}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_server_promptly_with_watches_polls_and_live_pages_open() {
+    use serde_json::json;
+    use stepwise_proto::v1 as pb;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = TempDir::new("stop-in-flight");
+    let mut server = support::process::ServerProcess::start(dir.path()).await;
+    let mut clients = support::Clients::connect(server.endpoint()).await;
+    clients
+        .create(
+            "Hold",
+            &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}}),
+        )
+        .await;
+    let arn = clients.start("Hold", "held", json!({})).await;
+    // A gRPC history watch of a running execution (it would never end by itself)...
+    let mut watch = clients
+        .executions
+        .watch_execution_history(pb::WatchExecutionHistoryRequest {
+            execution_arn: arn.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(watch.message().await.unwrap().is_some());
+    // ...a long poll...
+    let mut tasks = clients.tasks.clone();
+    let poll = tokio::spawn(async move {
+        tasks
+            .poll_task(pb::PollTaskRequest {
+                queues: vec!["nothing".into()],
+                wait_seconds: 60,
+                ..Default::default()
+            })
+            .await
+    });
+    // ...the console's live page of the execution (server-sent events)...
+    let mut live = tokio::net::TcpStream::connect(&server.http).await.unwrap();
+    let encoded: String = arn
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    live.write_all(
+        format!("GET /console/api/executions/{encoded}/live HTTP/1.1\r\nhost: x\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut first = [0u8; 64];
+    let n = live.read(&mut first).await.unwrap();
+    assert!(
+        first[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    // ...and a connection that never sent anything.
+    let _idle = tokio::net::TcpStream::connect(&server.http).await.unwrap();
+
+    let stopping = std::time::Instant::now();
+    server.terminate();
+    let status = wait_exit(&mut server.child, Duration::from_secs(30)).await;
+    let took = stopping.elapsed();
+    assert!(status.success(), "a graceful stop exits 0: {status}");
+    assert!(
+        took < stepwise_server::server::DRAIN_LIMIT,
+        "nothing in flight held the stop until the drain limit: {took:?}"
+    );
+    // The watch ends (after any events it had already sent), and so does the poll.
+    let mut buffered = 0;
+    while let Ok(Some(_)) = watch.message().await {
+        buffered += 1;
+        assert!(buffered < 100, "the watch ended");
+    }
+    let _ = poll.await;
 }

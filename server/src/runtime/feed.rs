@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 use super::{Committed, Runtime, RuntimeError};
 use crate::engine::Event;
@@ -15,6 +16,8 @@ pub struct HistoryFeed {
     arn: String,
     history: Option<Vec<Event>>,
     committed: broadcast::Receiver<Arc<Committed>>,
+    /// Set when the server starts to stop: the feed ends instead of holding the drain.
+    stopping: watch::Receiver<bool>,
     last_id: u64,
     ended: bool,
 }
@@ -29,6 +32,7 @@ impl Runtime {
             arn: arn.to_string(),
             history: Some(history),
             committed,
+            stopping: self.inner.stop.subscribe(),
             last_id: 0,
             ended: false,
         })
@@ -40,15 +44,24 @@ impl HistoryFeed {
     /// event was given or the server is stopping.
     pub async fn next(&mut self) -> Option<Vec<Event>> {
         while !self.ended {
+            if *self.stopping.borrow() {
+                return None;
+            }
             let batch = match self.history.take() {
                 Some(history) => history,
-                None => match self.committed.recv().await {
-                    Ok(batch) if batch.execution == self.arn => batch.events.clone(),
-                    Ok(_) => continue,
-                    // Fell behind the live feed: catch up from the store.
-                    Err(RecvError::Lagged(_)) => self.runtime.history(&self.arn).await.ok()?,
-                    Err(RecvError::Closed) => return None,
-                },
+                None => {
+                    let received = tokio::select! {
+                        received = self.committed.recv() => received,
+                        _ = self.stopping.changed() => return None,
+                    };
+                    match received {
+                        Ok(batch) if batch.execution == self.arn => batch.events.clone(),
+                        Ok(_) => continue,
+                        // Fell behind the live feed: catch up from the store.
+                        Err(RecvError::Lagged(_)) => self.runtime.history(&self.arn).await.ok()?,
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
             };
             let mut fresh = Vec::new();
             for event in batch {

@@ -442,17 +442,34 @@ impl Runtime {
         self.inner.damaged.set_aside_list()
     }
 
-    /// Ends long polls in progress and refuses new ones: the first step of a shutdown.
-    pub fn stop_polls(&self) {
+    /// The first step of a shutdown: ends long polls and live history feeds (gRPC
+    /// watches, the console's live pages) and refuses new ones, and stops the timer
+    /// service, so that nothing in flight waits for something that will not come.
+    pub fn drain(&self) {
         self.inner.queues.close();
+        let _ = self.inner.stop.send(true);
     }
 
-    /// Stops the timer service and commits everything submitted.
-    pub async fn shutdown(&self) {
-        let _ = self.inner.stop.send(true);
-        self.inner.committer.close();
-        if let Err(e) = self.inner.store.flush() {
-            tracing::error!("final flush failed: {e}");
+    /// Commits everything submitted and flushes, waiting at most `limit`: a store whose
+    /// disk hangs must not keep the process from ending (a restart recovers the last
+    /// durable state).
+    pub async fn shutdown(&self, limit: Duration) {
+        self.drain();
+        let inner = self.inner.clone();
+        let closing = tokio::task::spawn_blocking(move || {
+            inner.committer.close();
+            // After a store failure nothing more can be made durable, and sled's flush on
+            // a full disk blocks (seen with ENOSPC on a tmpfs).
+            if inner.committer.failure().is_none()
+                && let Err(e) = inner.store.flush()
+            {
+                tracing::error!("final flush failed: {e}");
+            }
+        });
+        if tokio::time::timeout(limit, closing).await.is_err() {
+            tracing::error!(
+                "the store did not finish its last flush within {limit:?}; stopping anyway (a restart recovers the last durable state)"
+            );
         }
     }
 

@@ -50,7 +50,7 @@ async fn damaged_records_are_set_aside_and_everything_else_recovers() {
             .unwrap();
         arns.push(arn);
     }
-    runtime.shutdown().await;
+    runtime.shutdown(Duration::from_secs(10)).await;
     drop(runtime);
     store.damage_execution(&arns[1], true);
     store.damage_execution(&arns[2], false);
@@ -123,5 +123,5 @@ async fn damaged_records_are_set_aside_and_everything_else_recovers() {
             .status,
         Status::Running
     );
-    runtime.shutdown().await;
+    runtime.shutdown(Duration::from_secs(10)).await;
 }

@@ -27,6 +27,23 @@ const FORMAT: &str = "stepwise-sled-1";
 /// The embedded store.
 pub struct SledStore {
     db: sled::Db,
+    /// Set once a write or flush failed.
+    failed: std::sync::atomic::AtomicBool,
+}
+
+/// sled flushes its log when the last handle drops, and after an I/O error that flush
+/// blocks for ever (seen with ENOSPC: the server never exited after SIGTERM). A store
+/// whose disk failed is therefore abandoned, not dropped: nothing more could be made
+/// durable anyway, and the process is on its way out (a restart recovers the last
+/// durable state).
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            // A handle that is never dropped keeps sled's last drop (and its flush) from
+            // ever running.
+            std::mem::forget(self.db.clone());
+        }
+    }
 }
 
 /// sled's own default page cache: 1 GiB.
@@ -81,7 +98,19 @@ impl SledStore {
                 db.flush().map_err(io)?;
             }
         }
-        Ok(SledStore { db })
+        Ok(SledStore {
+            db,
+            failed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Passes a write's or flush's result through, remembering a failure.
+    fn noting_failure<T>(&self, result: sled::Result<T>) -> Result<T, StoreError> {
+        result.map_err(|e| {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            io(e)
+        })
     }
 }
 
@@ -317,11 +346,11 @@ impl Store for SledStore {
                 ),
             }
         }
-        self.db.apply_batch(sled_batch).map_err(io)
+        self.noting_failure(self.db.apply_batch(sled_batch))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)
+        self.noting_failure(self.db.flush()).map(|_| ())
     }
 
     fn machine(&self, name: &str) -> Result<Option<MachineRecord>, StoreError> {

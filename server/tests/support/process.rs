@@ -15,6 +15,22 @@ pub struct ServerProcess {
     pub prelude: Option<String>,
 }
 
+/// Whether this machine lets an unprivileged process mount a tmpfs in a namespace of
+/// its own (`unshare -rm`), which [`ServerProcess::start_on_tmpfs`] needs.
+pub fn tmpfs_available() -> bool {
+    Command::new("unshare")
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            "d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs \"$d\"",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// The server binary on a data directory and two addresses.
 pub fn server_command(dir: &Path, grpc: &str, http: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_stepwise-server"));
@@ -51,7 +67,14 @@ impl ServerProcess {
             Some(prelude) => {
                 // Through a shell so limits set with `ulimit` apply to the server only.
                 let server = server_command(dir, grpc, http);
-                let mut line = format!("{prelude}; exec '{}'", server.get_program().display());
+                // A prelude ending in `exec ... "$@"`-style launcher takes the server as
+                // its arguments; any other runs first, then the server replaces the shell.
+                let joiner = if prelude.starts_with("exec ") {
+                    " "
+                } else {
+                    "; exec "
+                };
+                let mut line = format!("{prelude}{joiner}'{}'", server.get_program().display());
                 for arg in server.get_args() {
                     line.push_str(&format!(" '{}'", arg.to_string_lossy()));
                 }
@@ -86,6 +109,17 @@ impl ServerProcess {
         };
         server.wait_ready().await;
         server
+    }
+
+    /// Starts the server on a tmpfs of `megabytes` mounted over `dir`, in a mount
+    /// namespace of its own (`unshare -rm`): a small disk that really fills up (ENOSPC),
+    /// gone when the server exits.
+    pub async fn start_on_tmpfs(dir: &Path, megabytes: u32) -> ServerProcess {
+        let prelude = format!(
+            "exec unshare -rm sh -c 'mount -t tmpfs -o size={megabytes}m tmpfs \"$0\" && exec \"$@\"' '{}'",
+            dir.display()
+        );
+        Self::start_with(dir, Some(&prelude)).await
     }
 
     /// Starts the server again on the same directory and ports.
