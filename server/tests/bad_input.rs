@@ -559,3 +559,56 @@ async fn payloads_at_the_nesting_limit_are_stored_and_read_back_across_a_restart
     assert_eq!(view.input, at_limit);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_over_100000_items_does_not_stall_other_callers() {
+    let dir = TempDir::new("big-map");
+    let (server, mut clients) = support::start(dir.path()).await;
+    clients
+        .create(
+            "Big",
+            &json!({"StartAt": "Each", "States": {"Each": {
+                "Type": "Map", "ItemsPath": "$.items", "End": true,
+                "ItemSelector": {"n.$": "$$.Map.Item.Index"},
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}}}),
+        )
+        .await;
+    clients.create("Other", &pass_machine()).await;
+    let input = json!({"items": vec![0; 100_000]});
+    let started = std::time::Instant::now();
+    let big = clients.start("Big", "big", input).await;
+    let start_took = started.elapsed();
+
+    // Meanwhile another client's calls keep answering promptly.
+    let mut other = clients.clone();
+    let mut slowest = std::time::Duration::ZERO;
+    for i in 0..20 {
+        let asked = std::time::Instant::now();
+        other.create(&format!("Made{i}"), &pass_machine()).await;
+        let arn = other
+            .start("Other", &format!("other-{i}"), json!({"i": i}))
+            .await;
+        other
+            .wait_done(&arn, std::time::Duration::from_secs(10))
+            .await;
+        slowest = slowest.max(asked.elapsed());
+    }
+    let execution = clients
+        .wait_done(&big, std::time::Duration::from_secs(120))
+        .await;
+    let history = clients.history(&big).await;
+    println!(
+        "StartExecution of 100,000 items answered in {start_took:?}; the slowest create+start+finish beside it took {slowest:?}; the Map ended with {} events",
+        history.len()
+    );
+    assert!(
+        start_took < std::time::Duration::from_secs(10),
+        "{start_took:?}"
+    );
+    assert!(slowest < std::time::Duration::from_secs(5), "{slowest:?}");
+    // AWS fails an execution whose history would pass 25,000 events.
+    assert_eq!(execution.status(), pb::ExecutionStatus::Failed);
+    assert_eq!(execution.error(), "States.Runtime");
+    assert!(history.len() <= 25_000, "{} events", history.len());
+    server.shutdown().await.unwrap();
+}

@@ -66,6 +66,10 @@ pub struct State {
     /// Whether any of its fields mentions `$$`: only then is the context object built
     /// when it runs (building it for every state was a few percent of a Pass chain).
     pub reads_context: bool,
+    /// Whether any of them may read `$$.Execution.Input`: only then does the context
+    /// object carry a copy of the execution's input (a Map whose ItemSelector read
+    /// `$$.Map.Item.Value` copied the whole input once per item).
+    pub reads_execution_input: bool,
 }
 
 /// Where a state goes when it is done.

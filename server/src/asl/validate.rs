@@ -308,6 +308,31 @@ fn mentions_context(value: &Value) -> bool {
     }
 }
 
+/// Whether `value` holds a `$$` path that may read `$$.Execution.Input`: any that does
+/// not begin with one of the context object's other members (the whole object, a
+/// descendant or a wildcard may).
+fn mentions_execution_input(value: &Value) -> bool {
+    const ELSEWHERE: [&str; 8] = [
+        ".Map.",
+        ".State.",
+        ".Task.",
+        ".StateMachine.",
+        ".Execution.Id",
+        ".Execution.Name",
+        ".Execution.RoleArn",
+        ".Execution.StartTime",
+    ];
+    match value {
+        Value::String(text) => text.match_indices("$$").any(|(at, _)| {
+            let rest = &text[at + 2..];
+            !ELSEWHERE.iter().any(|prefix| rest.starts_with(prefix))
+        }),
+        Value::Array(items) => items.iter().any(mentions_execution_input),
+        Value::Object(fields) => fields.values().any(mentions_execution_input),
+        _ => false,
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Obj<'a> {
     map: &'a Map<String, Value>,
@@ -757,6 +782,7 @@ impl Reader {
             transition,
             kind,
             reads_context: obj.map.values().any(mentions_context),
+            reads_execution_input: obj.map.values().any(mentions_execution_input),
         });
         (state, links)
     }

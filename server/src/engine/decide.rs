@@ -7,10 +7,11 @@
 //! It never does I/O and changes the execution only through `Execution::evolve`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::execution::{Execution, Identity, PendingTask, Status, Step};
+use super::execution::{Execution, Identity, MapInput, PendingTask, Status, Step};
 use super::history::{Event, EventKind, Recovery, TaskFamily, ThreadId};
 use super::machine::Machine;
 use crate::asl::context::{
@@ -126,6 +127,12 @@ pub enum TimerKey {
     },
     /// The execution's TimeoutSeconds.
     Execution,
+    /// A Map that started as many iterations as one step may goes on in a step of its
+    /// own, so other executions and calls get their turn in between (due at once).
+    MapContinue {
+        /// The Map's thread.
+        thread: ThreadId,
+    },
 }
 
 impl TimerKey {
@@ -223,12 +230,22 @@ pub fn apply(
         env,
         outcome: Outcome::default(),
         ready: VecDeque::new(),
+        continuing: Vec::new(),
     };
     decider.command(command)?;
     decider.run();
     decider.enforce_history_limit();
     Ok(decider.outcome)
 }
+
+/// The most events a state emits between two history-limit checks (a task's result and
+/// exit, a Map iteration's end cascading through nested Maps and Parallels).
+const EVENTS_BETWEEN_CHECKS: u64 = 16;
+
+/// Events one step may produce before a Map's further iterations wait for a step of
+/// their own (each started iteration still runs to its end in this step, so a step of
+/// Pass iterations holds a few times this many).
+pub const STEP_EVENTS: usize = 1000;
 
 /// Work found while deciding, done before returning.
 enum Ready {
@@ -246,6 +263,8 @@ struct Decider<'a, 'e> {
     env: &'a mut Env<'e>,
     outcome: Outcome,
     ready: VecDeque<Ready>,
+    /// Maps told to continue in a later step (told once per step).
+    continuing: Vec<ThreadId>,
 }
 
 /// How a state's failure is reported in the history.
@@ -439,6 +458,15 @@ impl<'a> Decider<'a, '_> {
             }
             TimerKey::TaskTimeout { token } => self.task_timed_out(&token, false),
             TimerKey::Heartbeat { token } => self.task_timed_out(&token, true),
+            TimerKey::MapContinue { thread } => {
+                let mapping = matches!(
+                    self.execution.threads.get(&thread).map(|t| &t.step),
+                    Some(Step::Map(_))
+                );
+                if mapping {
+                    self.map_pump(thread);
+                }
+            }
         }
     }
 
@@ -519,10 +547,20 @@ impl<'a> Decider<'a, '_> {
         }
     }
 
-    /// Fails the execution once its history reaches the limit; true if it did.
+    /// Whether going on could take the history past its limit. Checked before every
+    /// state is entered, every Map iteration is started and at the end of every step, so
+    /// what is kept free covers failing the execution (one event, and up to two for each
+    /// live thread it aborts) and what one state emits between two checks.
+    fn at_history_limit(&self) -> bool {
+        let room = 1 + 2 * self.execution.threads.len() as u64 + EVENTS_BETWEEN_CHECKS;
+        self.execution.last_event_id + room > self.env.max_history_events
+    }
+
+    /// Fails the execution once its history is at the limit (AWS fails an execution
+    /// whose history would exceed it); true if it did.
     fn enforce_history_limit(&mut self) -> bool {
         let limit = self.env.max_history_events;
-        if !self.running() || self.execution.last_event_id < limit {
+        if !self.running() || !self.at_history_limit() {
             return false;
         }
         self.ready.clear();
@@ -558,7 +596,11 @@ impl<'a> Decider<'a, '_> {
         ContextObject {
             execution: ExecutionContext {
                 id: identity.arn.clone(),
-                input: self.execution.input.clone(),
+                input: if state.reads_execution_input {
+                    self.execution.input.clone()
+                } else {
+                    Value::Null
+                },
                 name: identity.name.clone(),
                 role_arn: self.execution.role_arn.clone(),
                 start_time: format_ms(self.execution.start_ms),
@@ -740,16 +782,19 @@ impl<'a> Decider<'a, '_> {
         };
         let context = self.context(thread, state, None, None);
         let selected = state.flow.selected_input(input, &self.asl_env(&context))?;
-        let length = map.items(&selected, &context)?.len();
+        let items = map.items(&selected, &context)?;
         let max_concurrency = map.concurrency(&selected, &context)?;
         let tolerance = map.tolerance(&selected, &context)?;
         self.emit(EventKind::MapStarted {
             thread,
-            length,
+            length: items.len(),
             max_concurrency,
             tolerated_count: tolerance.count,
             tolerated_percentage: tolerance.percentage,
         });
+        if let Step::Map(progress) = &mut self.execution.thread_mut(thread).step {
+            progress.input = MapInput(Some(Arc::new((selected, items))));
+        }
         self.map_pump(thread);
         Ok(())
     }
@@ -895,7 +940,7 @@ impl<'a> Decider<'a, '_> {
             self.emit(EventKind::ExecutionSucceeded { output });
             return;
         };
-        match self.execution.thread(parent).step.clone() {
+        match self.execution.thread(parent).step.light() {
             Step::Parallel {
                 first_child,
                 branches,
@@ -926,23 +971,40 @@ impl<'a> Decider<'a, '_> {
     /// Starts iterations up to MaxConcurrency; finishes the Map when all are done.
     fn map_pump(&mut self, thread: ThreadId) {
         loop {
-            let Step::Map(progress) = self.execution.thread(thread).step.clone() else {
+            let Step::Map(progress) = &self.execution.thread(thread).step else {
                 return;
             };
             if progress.next_index >= progress.length {
                 if progress.running == 0 {
-                    self.emit(EventKind::MapSucceeded { thread });
                     let outputs = progress
                         .outputs
-                        .into_iter()
-                        .map(Option::unwrap_or_default)
+                        .iter()
+                        .map(|output| output.clone().unwrap_or_default())
                         .collect();
+                    self.emit(EventKind::MapSucceeded { thread });
                     self.finish_with_result(thread, Value::Array(outputs));
                 }
                 return;
             }
             if progress.max_concurrency != 0 && progress.running as u64 >= progress.max_concurrency
             {
+                return;
+            }
+            // AWS fails an execution whose history would pass its limit: start no more
+            // iterations (the run loop fails it), rather than emit them all first.
+            if self.at_history_limit() {
+                return;
+            }
+            // One step holds the runtime for all its work: past its share, the rest of
+            // the Map goes on in a later step.
+            if self.outcome.events.len() >= STEP_EVENTS {
+                if !self.continuing.contains(&thread) {
+                    self.continuing.push(thread);
+                    self.effect(Effect::ArmTimer {
+                        key: TimerKey::MapContinue { thread },
+                        due_ms: self.env.now_ms,
+                    });
+                }
                 return;
             }
             let index = progress.next_index;
@@ -961,10 +1023,26 @@ impl<'a> Decider<'a, '_> {
         let StateKind::Map(map) = &state.kind else {
             unreachable!()
         };
-        let input = self.execution.thread(thread).input.clone();
-        let plain = self.context(thread, state, None, None);
-        let selected = state.flow.selected_input(&input, &self.asl_env(&plain))?;
-        let items = map.items(&selected, &plain)?;
+        let read = match &self.execution.thread(thread).step {
+            Step::Map(progress) => progress.input.0.clone(),
+            _ => None,
+        };
+        let read = match read {
+            Some(read) => read,
+            // After a restart: read once, then kept.
+            None => {
+                let input = self.execution.thread(thread).input.clone();
+                let plain = self.context(thread, state, None, None);
+                let selected = state.flow.selected_input(&input, &self.asl_env(&plain))?;
+                let items = map.items(&selected, &plain)?;
+                let read = Arc::new((selected, items));
+                if let Step::Map(progress) = &mut self.execution.thread_mut(thread).step {
+                    progress.input = MapInput(Some(read.clone()));
+                }
+                read
+            }
+        };
+        let (selected, items) = &*read;
         let item = items.get(index).cloned().unwrap_or_default();
         let context = self.context(
             thread,
@@ -975,7 +1053,7 @@ impl<'a> Decider<'a, '_> {
                 value: item.clone(),
             }),
         );
-        let iteration_input = map.iteration_input(&selected, &item, &mut self.asl_env(&context))?;
+        let iteration_input = map.iteration_input(selected, &item, &mut self.asl_env(&context))?;
         let child = self.execution.next_thread;
         self.emit(EventKind::MapIterationStarted {
             thread,
@@ -1100,7 +1178,7 @@ impl<'a> Decider<'a, '_> {
             });
             return;
         };
-        match self.execution.thread(parent).step.clone() {
+        match self.execution.thread(parent).step.light() {
             Step::Parallel { .. } => {
                 // One branch failed: stop the others, then the Parallel state fails with
                 // the branch's error.
@@ -1175,7 +1253,7 @@ impl<'a> Decider<'a, '_> {
         let Some(t) = self.execution.threads.get(&thread) else {
             return;
         };
-        let step = t.step.clone();
+        let step = t.step.light();
         let Some(state) = self.state_of(thread) else {
             return;
         };

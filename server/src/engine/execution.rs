@@ -125,6 +125,33 @@ pub enum Step {
     Aborted,
 }
 
+impl Step {
+    /// A copy to decide on, without a Map's outputs and input: copying those at every
+    /// iteration's end made a Map of n items cost n².
+    pub fn light(&self) -> Step {
+        match self {
+            Step::Map(progress) => Step::Map(progress.clone_counts()),
+            other => other.clone(),
+        }
+    }
+}
+
+impl MapProgress {
+    /// The counts alone (outputs and input left empty).
+    fn clone_counts(&self) -> MapProgress {
+        MapProgress {
+            length: self.length,
+            next_index: self.next_index,
+            running: self.running,
+            failed: self.failed,
+            max_concurrency: self.max_concurrency,
+            tolerance: self.tolerance,
+            outputs: Vec::new(),
+            input: MapInput::default(),
+        }
+    }
+}
+
 /// How far a Map state has got.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MapProgress {
@@ -142,6 +169,31 @@ pub struct MapProgress {
     pub tolerance: Tolerance,
     /// Each finished iteration's output (an error output for a failed one).
     pub outputs: Vec<Option<Value>>,
+    /// The state's input after InputPath and its items, read once (see [`MapInput`]).
+    #[serde(skip)]
+    pub input: MapInput,
+}
+
+/// A Map's input after InputPath and the items ItemsPath selects in it, kept while the
+/// Map runs so each iteration does not select them again: that cost a copy of the whole
+/// input per item, n² for n items. Derived from the history, so it takes no part in
+/// comparing states and a restart computes it again when first needed.
+#[derive(Clone, Default)]
+pub struct MapInput(pub Option<std::sync::Arc<(Value, Vec<Value>)>>);
+
+impl PartialEq for MapInput {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for MapInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(input) => write!(f, "MapInput({} items)", input.1.len()),
+            None => f.write_str("MapInput(not read yet)"),
+        }
+    }
 }
 
 /// One thread of control.
@@ -210,6 +262,9 @@ pub struct Execution {
     pub next_thread: ThreadId,
     /// Task and delivery tokens of pending tasks, to their threads.
     pub tokens: HashMap<String, ThreadId>,
+    /// Each Parallel or Map thread's live children by branch or item index: finding a
+    /// child by scanning every thread made a Map of n items cost n².
+    children: BTreeMap<ThreadId, BTreeMap<usize, ThreadId>>,
 }
 
 impl Execution {
@@ -231,6 +286,7 @@ impl Execution {
             threads: BTreeMap::new(),
             next_thread: 0,
             tokens: HashMap::new(),
+            children: BTreeMap::new(),
         }
     }
 
@@ -250,7 +306,8 @@ impl Execution {
             .unwrap_or_else(|| panic!("thread {id} is not live"))
     }
 
-    fn thread_mut(&mut self, id: ThreadId) -> &mut Thread {
+    /// The thread with this id, to change (it must be live).
+    pub(crate) fn thread_mut(&mut self, id: ThreadId) -> &mut Thread {
         self.threads
             .get_mut(&id)
             .unwrap_or_else(|| panic!("thread {id} is not live"))
@@ -266,24 +323,42 @@ impl Execution {
 
     /// Child threads of `parent`, in branch/item order.
     pub fn children(&self, parent: ThreadId) -> Vec<ThreadId> {
-        let mut children: Vec<(usize, ThreadId)> = self
-            .threads
-            .values()
-            .filter_map(|t| {
-                t.parent
-                    .filter(|(p, _)| *p == parent)
-                    .map(|(_, index)| (index, t.id))
-            })
-            .collect();
-        children.sort_unstable();
-        children.into_iter().map(|(_, id)| id).collect()
+        self.children
+            .get(&parent)
+            .map(|children| children.values().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Adds a thread (and indexes it under its parent).
+    fn insert_thread(&mut self, thread: Thread) {
+        if let Some((parent, index)) = thread.parent {
+            self.children
+                .entry(parent)
+                .or_default()
+                .insert(index, thread.id);
+        }
+        self.threads.insert(thread.id, thread);
+    }
+
+    /// Removes a thread (and its index entry).
+    fn remove_thread(&mut self, id: ThreadId) -> Option<Thread> {
+        let thread = self.threads.remove(&id)?;
+        if let Some((parent, index)) = thread.parent
+            && let Some(children) = self.children.get_mut(&parent)
+        {
+            children.remove(&index);
+            if children.is_empty() {
+                self.children.remove(&parent);
+            }
+        }
+        Some(thread)
     }
 
     /// Removes `parent`'s children and their descendants.
     fn remove_descendants(&mut self, parent: ThreadId) {
         for child in self.children(parent) {
             self.remove_descendants(child);
-            if let Some(thread) = self.threads.remove(&child)
+            if let Some(thread) = self.remove_thread(child)
                 && let Step::Task(task) = thread.step
             {
                 self.tokens.remove(&task.task_token);
@@ -323,6 +398,7 @@ impl Execution {
         self.status = status;
         self.stop_ms = Some(at);
         self.threads.clear();
+        self.children.clear();
         self.tokens.clear();
     }
 
@@ -342,7 +418,7 @@ impl Execution {
                 self.timeout_seconds = *timeout_seconds;
                 self.start_ms = at;
                 self.status = Status::Running;
-                self.threads.insert(0, Thread::new(0, None, input.clone()));
+                self.insert_thread(Thread::new(0, None, input.clone()));
                 self.next_thread = 1;
             }
             EventKind::ExecutionSucceeded { output } => {
@@ -468,8 +544,7 @@ impl Execution {
             } => {
                 for index in 0..*branches {
                     let id = first_child + index as ThreadId;
-                    self.threads
-                        .insert(id, Thread::new(id, Some((*thread, index)), input.clone()));
+                    self.insert_thread(Thread::new(id, Some((*thread, index)), input.clone()));
                 }
                 self.next_thread = first_child + *branches as ThreadId;
                 self.thread_mut(*thread).step = Step::Parallel {
@@ -499,6 +574,7 @@ impl Execution {
                         percentage: *tolerated_percentage,
                     },
                     outputs: vec![None; *length],
+                    input: MapInput::default(),
                 });
             }
             EventKind::MapIterationStarted {
@@ -507,10 +583,7 @@ impl Execution {
                 child,
                 input,
             } => {
-                self.threads.insert(
-                    *child,
-                    Thread::new(*child, Some((*thread, *index)), input.clone()),
-                );
+                self.insert_thread(Thread::new(*child, Some((*thread, *index)), input.clone()));
                 self.next_thread = self.next_thread.max(child + 1);
                 if let Step::Map(progress) = &mut self.thread_mut(*thread).step {
                     progress.next_index = index + 1;
@@ -519,7 +592,7 @@ impl Execution {
             }
             EventKind::MapIterationSucceeded { thread, index } => {
                 let child = self.child_at(*thread, *index);
-                let output = match child.map(|c| self.threads.remove(&c).map(|t| t.step)) {
+                let output = match child.map(|c| self.remove_thread(c).map(|t| t.step)) {
                     Some(Some(Step::Done { output })) => output,
                     _ => Value::Null,
                 };
@@ -552,17 +625,14 @@ impl Execution {
     }
 
     fn child_at(&self, parent: ThreadId, index: usize) -> Option<ThreadId> {
-        self.threads
-            .values()
-            .find(|t| t.parent == Some((parent, index)))
-            .map(|t| t.id)
+        self.children.get(&parent)?.get(&index).copied()
     }
 
     fn remove_child_at(&mut self, parent: ThreadId, index: usize) {
         if let Some(child) = self.child_at(parent, index) {
             self.remove_descendants(child);
             self.clear_task(child);
-            self.threads.remove(&child);
+            self.remove_thread(child);
         }
     }
 }

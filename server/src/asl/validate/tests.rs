@@ -100,6 +100,32 @@ fn seed_choice_example_parses_into_the_expected_shape() {
 }
 
 #[test]
+fn only_paths_that_may_read_the_execution_input_copy_it_into_the_context() {
+    let definition = machine(json!({
+        "Item": {"Type": "Pass", "Parameters": {"v.$": "$$.Map.Item.Value", "n.$": "$$.Execution.Name"}, "Next": "Input"},
+        "Input": {"Type": "Pass", "Parameters": {"i.$": "$$.Execution.Input.a"}, "Next": "Whole"},
+        "Whole": {"Type": "Pass", "Parameters": {"c.$": "$$"}, "Next": "Deep"},
+        "Deep": {"Type": "Pass", "Parameters": {"d.$": "$$..a"}, "End": true}
+    }));
+    let machine = parse(&definition.to_string()).unwrap().machine;
+    let reads: Vec<(&str, bool)> = machine
+        .root
+        .states
+        .values()
+        .map(|s| (s.name.as_str(), s.reads_execution_input))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            ("Item", false),
+            ("Input", true),
+            ("Whole", true),
+            ("Deep", true)
+        ]
+    );
+}
+
+#[test]
 fn only_states_that_mention_the_context_object_read_it() {
     let definition = machine(json!({
         "Plain": {"Type": "Pass", "Parameters": {"a.$": "$.a"}, "Next": "Format"},
