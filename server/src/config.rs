@@ -51,6 +51,15 @@ pub struct Config {
     /// Export traces over OTLP/gRPC to this collector (also `OTEL_EXPORTER_OTLP_ENDPOINT`).
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
+    /// Seconds a connection may stay silent: an HTTP request's head must arrive within
+    /// this of the connection opening or the previous answer; a gRPC connection that
+    /// answers nothing (not even the server's pings) for this long is closed.
+    #[arg(long, default_value_t = 30, env = "STEPWISE_CONNECTION_IDLE_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub connection_idle_seconds: u64,
+    /// The most open connections per listener (default: from the open-file limit,
+    /// which start-up raises to its hard limit).
+    #[arg(long, env = "STEPWISE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 impl Config {
@@ -69,6 +78,8 @@ impl Config {
             price_table: None,
             log_format: "text".into(),
             otlp_endpoint: None,
+            connection_idle_seconds: 30,
+            max_connections: None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod asl;
 pub mod aws;
 pub mod billing;
 pub mod config;
+pub mod connections;
 pub mod console;
 pub mod engine;
 #[cfg(test)]

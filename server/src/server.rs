@@ -12,8 +12,6 @@ use stepwise_proto::v1::tasks_server::TasksServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{ExecutionsService, StateMachinesService, TasksService};
 use crate::billing::PriceTable;
@@ -161,17 +159,36 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         },
     )
     .await?;
+    let (open_files, before) = crate::connections::raise_open_file_limit();
+    let idle = Duration::from_secs(config.connection_idle_seconds);
+    let mut limits = crate::connections::Limits::from_open_files(open_files, idle);
+    if let Some(max) = config.max_connections {
+        limits.max = max.max(1);
+    }
+    if open_files > before {
+        tracing::info!(
+            open_files,
+            raised_from = before,
+            max_connections = limits.max,
+            "open-file limit raised"
+        );
+    } else {
+        tracing::info!(open_files, max_connections = limits.max, "open-file limit");
+    }
     let (stop, stopped) = watch::channel(false);
     tracing::info!(%grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "listening");
     tracing::info!("web console at {}", crate::console::url(http_addr));
     let grpc = tokio::spawn(serve_grpc(
         runtime.clone(),
         grpc_listener,
+        limits,
         wait_for(stopped.clone()),
     ));
-    let http = tokio::spawn(serve_http(
-        runtime.clone(),
+    let routes = crate::aws::router(runtime.clone()).merge(crate::console::router(runtime.clone()));
+    let http = tokio::spawn(crate::connections::serve_http(
         http_listener,
+        routes,
+        limits,
         wait_for(stopped),
     ));
     Ok(RunningServer {
@@ -188,21 +205,17 @@ async fn wait_for(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Turns Nagle's algorithm off on an accepted connection: small responses would
-/// otherwise wait for the client's delayed ACK (40 ms on Linux) before leaving, which
-/// capped a client waiting on each answer at about 25 calls a second.
-fn no_delay(stream: &tokio::net::TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
-    }
-}
-
 async fn serve_grpc(
     runtime: Runtime,
     listener: TcpListener,
+    limits: crate::connections::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     tonic::transport::Server::builder()
+        // Pings keep a live client's connection from looking silent (see connections.rs)
+        // and find dead peers.
+        .http2_keepalive_interval(Some(crate::connections::grpc_ping_interval()))
+        .http2_keepalive_timeout(Some(limits.idle))
         // One span per RPC, named by its method, so every log line of a call carries it.
         .trace_fn(|request| {
             let span = tracing::info_span!("rpc", method = %request.uri().path());
@@ -218,26 +231,9 @@ async fn serve_grpc(
         )))
         .add_service(TasksServer::new(TasksService::new(runtime)))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener).map(|accepted| accepted.inspect(no_delay)),
+            crate::connections::grpc_incoming(listener, limits),
             shutdown,
         )
         .await?;
     Ok(())
-}
-
-/// The HTTP listener: the AWS-compatible API, the web console, `/health` and `/metrics`.
-async fn serve_http(
-    runtime: Runtime,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|stream| no_delay(stream));
-    let routes = crate::aws::router(runtime.clone()).merge(crate::console::router(runtime));
-    if let Err(e) = axum::serve(listener, routes)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!("the HTTP listener failed: {e}");
-    }
 }

@@ -418,3 +418,153 @@ async fn after_the_disk_fills_sigterm_still_ends_the_server_with_calls_in_flight
     drop(idle);
     let _ = long_poll.await;
 }
+
+/// Raises this process's open-file limit to its hard limit (the flood below needs a few
+/// thousand sockets); returns the limit now in force.
+// `rlim_t` is u64 on Linux but not on every Unix.
+#[allow(clippy::unnecessary_cast)]
+fn raise_own_open_files() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the one struct passed.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thousands_of_idle_and_trickling_sockets_do_not_starve_real_calls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const IDLE_PER_LISTENER: usize = 1500;
+    const TRICKLING: usize = 50;
+    if raise_own_open_files() < (2 * IDLE_PER_LISTENER + TRICKLING + 500) as u64 {
+        println!("skipped: this process may not open enough sockets");
+        return;
+    }
+    let dir = TempDir::new("connection-flood");
+    // The server under a 1,024 open-file limit, as on many machines, and a 3-second
+    // silence limit so the test sees connections reaped.
+    let mut server = ServerProcess::start_with_flags(
+        dir.path(),
+        Some("ulimit -n 1024"),
+        &["--connection-idle-seconds", "3"],
+    )
+    .await;
+    let grpc = server.grpc.clone();
+    let http = server.http.clone();
+    let log = drain_stderr(&mut server.child);
+    // A client connected before the flood, as a worker or a CLI would be.
+    let mut clients = Clients::connect(server.endpoint()).await;
+    clients
+        .create(
+            "Flood",
+            &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+        )
+        .await;
+
+    let mut idle = Vec::new();
+    for i in 0..2 * IDLE_PER_LISTENER {
+        let addr = if i % 2 == 0 { &http } else { &grpc };
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(socket) => idle.push(socket),
+            Err(e) => panic!("connecting socket {i}: {e}"),
+        }
+    }
+    let trickling: Vec<_> = (0..TRICKLING)
+        .map(|_| {
+            let http = http.clone();
+            tokio::spawn(async move {
+                let mut socket = tokio::net::TcpStream::connect(&http).await.unwrap();
+                let started = std::time::Instant::now();
+                // One byte of a request head every half second, for ever.
+                for byte in b"GET /health HTTP/1.1\r\nx-slow: ".iter().cycle() {
+                    if socket.write_all(&[*byte]).await.is_err() {
+                        return Some(started.elapsed());
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if started.elapsed() > Duration::from_secs(20) {
+                        return None;
+                    }
+                }
+                None
+            })
+        })
+        .collect();
+
+    // Meanwhile every call answers: health checks on fresh connections, and gRPC calls on
+    // the connection made before the flood.
+    for i in 0..10 {
+        let asked = std::time::Instant::now();
+        let (status, body) =
+            tokio::time::timeout(Duration::from_secs(5), http_get(&http, "/health"))
+                .await
+                .unwrap_or_else(|_| panic!("/health did not answer during the flood (check {i})"));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "/health took {:?}",
+            asked.elapsed()
+        );
+        let arn = tokio::time::timeout(
+            Duration::from_secs(5),
+            clients.start("Flood", &format!("during-{i}"), json!({})),
+        )
+        .await
+        .expect("a gRPC call answered during the flood");
+        assert!(arn.ends_with(&format!("during-{i}")));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // A new gRPC client gets in too: the oldest silent socket makes room for it.
+    let mut newcomer =
+        tokio::time::timeout(Duration::from_secs(5), Clients::connect(server.endpoint()))
+            .await
+            .expect("a new gRPC client connects during the flood");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        newcomer.start("Flood", "newcomer", json!({})),
+    )
+    .await
+    .expect("and is answered");
+
+    // Silent connections are closed by the server after the silence limit.
+    let mut closed = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    for socket in &mut idle {
+        // Whatever the server sent first (HTTP/2's settings on gRPC), then the end.
+        let mut buffer = [0u8; 256];
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, socket.read(&mut buffer)).await {
+                Ok(Ok(0) | Err(_)) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(Ok(_)) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    assert_eq!(closed, idle.len(), "every silent connection was closed");
+    // Trickling ones too, although they keep sending.
+    for handle in trickling {
+        let cut = handle.await.unwrap();
+        assert!(
+            cut.is_some_and(|after| after < Duration::from_secs(10)),
+            "a trickling client was cut off: {cut:?}"
+        );
+    }
+    // And a new gRPC client connects once the flood is gone.
+    let mut fresh = Clients::connect(server.endpoint()).await;
+    fresh.start("Flood", "after", json!({})).await;
+    server.terminate();
+    let exit = wait_exit(&mut server.child, Duration::from_secs(30)).await;
+    let tail = log.join().unwrap();
+    assert!(exit.success(), "{exit}\n{tail}");
+}

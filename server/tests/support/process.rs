@@ -13,6 +13,8 @@ pub struct ServerProcess {
     pub http: String,
     /// A shell prefix run before the server (`ulimit ...`), kept across restarts.
     pub prelude: Option<String>,
+    /// More command-line flags, kept across restarts.
+    pub flags: Vec<String>,
 }
 
 /// Whether this machine lets an unprivileged process mount a tmpfs in a namespace of
@@ -61,12 +63,13 @@ pub fn free_port() -> u16 {
 }
 
 impl ServerProcess {
-    fn spawn(dir: &Path, grpc: &str, http: &str, prelude: Option<&str>) -> Child {
+    fn spawn(dir: &Path, grpc: &str, http: &str, prelude: Option<&str>, flags: &[String]) -> Child {
+        let mut server = server_command(dir, grpc, http);
+        server.args(flags);
         let mut command = match prelude {
-            None => server_command(dir, grpc, http),
+            None => server,
             Some(prelude) => {
                 // Through a shell so limits set with `ulimit` apply to the server only.
-                let server = server_command(dir, grpc, http);
                 // A prelude ending in `exec ... "$@"`-style launcher takes the server as
                 // its arguments; any other runs first, then the server replaces the shell.
                 let joiner = if prelude.starts_with("exec ") {
@@ -98,14 +101,25 @@ impl ServerProcess {
 
     /// Starts the server after a shell `prelude` (e.g. `ulimit -f 2048`).
     pub async fn start_with(dir: &Path, prelude: Option<&str>) -> ServerProcess {
+        Self::start_with_flags(dir, prelude, &[]).await
+    }
+
+    /// Starts the server after a shell `prelude` with more command-line `flags`.
+    pub async fn start_with_flags(
+        dir: &Path,
+        prelude: Option<&str>,
+        flags: &[&str],
+    ) -> ServerProcess {
         let grpc = format!("127.0.0.1:{}", free_port());
         let http = format!("127.0.0.1:{}", free_port());
-        let child = Self::spawn(dir, &grpc, &http, prelude);
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let child = Self::spawn(dir, &grpc, &http, prelude, &flags);
         let server = ServerProcess {
             child,
             grpc,
             http,
             prelude: prelude.map(str::to_string),
+            flags,
         };
         server.wait_ready().await;
         server
@@ -124,13 +138,25 @@ impl ServerProcess {
 
     /// Starts the server again on the same directory and ports.
     pub async fn restart(&mut self, dir: &Path) {
-        self.child = Self::spawn(dir, &self.grpc, &self.http, self.prelude.as_deref());
+        self.child = Self::spawn(
+            dir,
+            &self.grpc,
+            &self.http,
+            self.prelude.as_deref(),
+            &self.flags,
+        );
         self.wait_ready().await;
     }
 
     /// Starts the server again without waiting for it to accept connections.
     pub fn respawn(&mut self, dir: &Path) {
-        self.child = Self::spawn(dir, &self.grpc, &self.http, self.prelude.as_deref());
+        self.child = Self::spawn(
+            dir,
+            &self.grpc,
+            &self.http,
+            self.prelude.as_deref(),
+            &self.flags,
+        );
     }
 
     pub async fn wait_ready(&self) {
