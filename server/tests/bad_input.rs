@@ -93,6 +93,10 @@ enum Grpc {
     History(String, String),
     List(String, String),
     Stop(String),
+    /// StopExecution with an error and a cause.
+    StopWith(String, String, String),
+    /// PollTask with a worker name.
+    PollAs(Vec<String>, String),
     Succeed(String, String),
     Fail(String),
     Heartbeat(String),
@@ -181,6 +185,25 @@ async fn call(clients: &mut Clients, endpoint: &str, request: Grpc) -> Result<()
             .executions
             .stop_execution(pb::StopExecutionRequest {
                 execution_arn: arn,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        Grpc::StopWith(arn, error, cause) => clients
+            .executions
+            .stop_execution(pb::StopExecutionRequest {
+                execution_arn: arn,
+                error: Some(error),
+                cause: Some(cause),
+            })
+            .await
+            .map(drop),
+        Grpc::PollAs(queues, worker_name) => clients
+            .tasks
+            .poll_task(pb::PollTaskRequest {
+                queues,
+                wait_seconds: 1,
+                worker_name,
                 ..Default::default()
             })
             .await
@@ -395,6 +418,10 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
         ("task output nested 101 deep", Grpc::Succeed(closed_token.clone(), nested(101)), Code::InvalidArgument, "output nests 101 levels deep"),
         ("heartbeat an unknown token", Grpc::Heartbeat("forged-token".into()), Code::NotFound, "TaskDoesNotExist"),
         ("poll no queue", Grpc::Poll(Vec::new(), 1), Code::InvalidArgument, "queue"),
+        ("stop with a 1,000-character error", Grpc::StopWith(running.clone(), "E".repeat(1000), String::new()), Code::InvalidArgument, "at 'error' failed to satisfy constraint: Member must have length less than or equal to 256"),
+        ("stop with a 40,000-character cause", Grpc::StopWith(running.clone(), "E".into(), "c".repeat(40_000)), Code::InvalidArgument, "less than or equal to 32768"),
+        ("poll with a 100-character worker name", Grpc::PollAs(vec!["act".into()], "w".repeat(100)), Code::InvalidArgument, "at 'workerName'"),
+        ("complete with a 2,000-character token", Grpc::Succeed("t".repeat(2000), "{}".into()), Code::InvalidArgument, "at 'taskToken'"),
         ("activity name with spaces", Grpc::CreateActivity("my activity".into()), Code::InvalidArgument, "name"),
     ];
 
@@ -433,6 +460,13 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
         ("tag a missing resource", "TagResource", json!({"resourceArn": missing_machine, "tags": [{"key": "a", "value": "b"}]}).to_string().into_bytes(), "ResourceNotFound", "Missing"),
         ("delete a malformed ARN", "DeleteStateMachine", json!({"stateMachineArn": "arn:aws:states:us-east-1:1:bogus:X"}).to_string().into_bytes(), "InvalidArn", "bogus"),
         ("invalid activity name", "CreateActivity", json!({"name": "a b"}).to_string().into_bytes(), "InvalidName", "name"),
+        ("stop with a 1,000-character error", "StopExecution", json!({"executionArn": running, "error": "E".repeat(1000)}).to_string().into_bytes(), "ValidationException", "less than or equal to 256"),
+        ("stop with a 1 MiB cause", "StopExecution", json!({"executionArn": running, "cause": "c".repeat(1024 * 1024)}).to_string().into_bytes(), "ValidationException", "less than or equal to 32768"),
+        ("poll with a 100,000-character worker name", "GetActivityTask", json!({"activityArn": "arn:aws:states:us-east-1:000000000000:activity:act", "workerName": "w".repeat(100_000)}).to_string().into_bytes(), "ValidationException", "workerName"),
+        ("tag key with the aws: prefix", "TagResource", json!({"resourceArn": machine_arn, "tags": [{"key": "aws:owner", "value": "me"}]}).to_string().into_bytes(), "ValidationException", "reserved for AWS"),
+        ("tag key with a control character", "TagResource", json!({"resourceArn": machine_arn, "tags": [{"key": "bell\u{7}", "value": "x"}]}).to_string().into_bytes(), "ValidationException", "contains"),
+        ("start with an empty name", "StartExecution", json!({"stateMachineArn": machine_arn, "name": ""}).to_string().into_bytes(), "ValidationException", "length greater than or equal to 1"),
+        ("X-Amz-Target not ASCII", "D\u{e9}scribeExecution", b"{}".to_vec(), "UnknownOperationException", "ASCII"),
         ("poll a missing activity", "GetActivityTask", json!({"activityArn": "arn:aws:states:us-east-1:000000000000:activity:none"}).to_string().into_bytes(), "ActivityDoesNotExist", "none"),
     ];
     assert!(
@@ -481,6 +515,43 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
         failures.join("\n")
     );
     println!("bad input: {grpc_count} gRPC and {aws_count} AWS cases, store unchanged after each");
+
+    // A body over the limit gets an AWS-shaped 413 (boto3 reads the code)...
+    let huge =
+        json!({"stateMachineArn": machine_arn, "input": "x".repeat(5 * 1024 * 1024)}).to_string();
+    let (status, code, message) = aws(server.http_addr, "StartExecution", huge.as_bytes()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (413, "ValidationException"),
+        "{message}"
+    );
+    assert!(message.contains("at most 4194304"), "{message}");
+    // ...and one declared far larger is answered at once, without being read.
+    let mut socket = tokio::net::TcpStream::connect(server.http_addr)
+        .await
+        .unwrap();
+    socket
+        .write_all(
+            b"POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-amz-json-1.0\r\nx-amz-target: AWSStepFunctions.StartExecution\r\ncontent-length: 1000000000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        socket.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered without waiting for the body")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("ValidationException"), "{answer}");
+    assert_eq!(
+        snapshot(&server.runtime).await,
+        before,
+        "the store is unchanged"
+    );
 
     // Still serving: the running execution's task completes normally.
     let task = clients

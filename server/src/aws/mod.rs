@@ -6,12 +6,14 @@
 //!
 //! The same listener serves `GET /health` and `GET /metrics`.
 
+pub(crate) mod body;
 mod history;
 
 pub(crate) use history::events_json;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +28,8 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// The HTTP routes: the AWS API, health and metrics.
 pub fn router(runtime: Runtime) -> Router {
     Router::new()
-        .route("/", post(handle))
+        // The body is read by `body::read`, with its own limit and AWS-shaped errors.
+        .route("/", post(handle).layer(DefaultBodyLimit::disable()))
         .route(
             "/health",
             get(|State(runtime): State<Runtime>| async move {
@@ -61,9 +64,14 @@ pub fn router(runtime: Runtime) -> Router {
 }
 
 /// An AWS error response.
+#[derive(Debug)]
 pub(crate) struct AwsError {
     code: &'static str,
     message: String,
+    /// The HTTP status, when the code alone does not decide it.
+    status: Option<StatusCode>,
+    /// Close the connection after answering (its request was not read to the end).
+    close: bool,
 }
 
 impl AwsError {
@@ -71,7 +79,27 @@ impl AwsError {
         AwsError {
             code,
             message: message.into(),
+            status: None,
+            close: false,
         }
+    }
+
+    /// An error with an HTTP status of its own (413, 408).
+    pub(crate) fn with_status(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        AwsError {
+            status: Some(status),
+            ..AwsError::new(code, message)
+        }
+    }
+
+    /// Closes the connection after the answer.
+    pub(crate) fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 }
 
@@ -83,17 +111,28 @@ impl From<RuntimeError> for AwsError {
 
 impl IntoResponse for AwsError {
     fn into_response(self) -> Response {
-        let status = match self.code {
+        let status = self.status.unwrap_or(match self.code {
             "ServiceUnavailable" => StatusCode::SERVICE_UNAVAILABLE,
             "InternalFailure" => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
-        };
+        });
         let body = json!({"__type": self.code, "message": self.message}).to_string();
-        (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+        let mut response = (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response();
+        if self.close {
+            response.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
-async fn handle(State(runtime): State<Runtime>, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(State(runtime): State<Runtime>, headers: HeaderMap, body: Body) -> Response {
+    let body = match body::read(&headers, body).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
     match dispatch(&runtime, &headers, &body).await {
         Ok(value) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], value.to_string()).into_response(),
         Err(error) => error.into_response(),
@@ -121,6 +160,20 @@ impl Members {
                 "ValidationException",
                 format!("the member '{name}' must be a string"),
             )),
+        }
+    }
+
+    /// An optional string that, when given, is not empty (AWS refuses `"name": ""`
+    /// rather than treating it as absent).
+    fn optional_nonempty(&self, name: &str) -> Result<Option<&str>, AwsError> {
+        match self.optional_string(name)? {
+            Some("") => Err(AwsError::new(
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value at '{name}' failed to satisfy constraint: Member must have length greater than or equal to 1"
+                ),
+            )),
+            other => Ok(other),
         }
     }
 
@@ -205,11 +258,17 @@ impl Members {
 async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result<Value, AwsError> {
     let target = headers
         .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
             AwsError::new(
                 "UnknownOperationException",
                 "the X-Amz-Target header is missing",
+            )
+        })?
+        .to_str()
+        .map_err(|_| {
+            AwsError::new(
+                "UnknownOperationException",
+                "the X-Amz-Target header is not plain ASCII text, so it names no action",
             )
         })?;
     let action = target.strip_prefix("AWSStepFunctions.").ok_or_else(|| {
@@ -305,7 +364,7 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             let (arn, start_ms) = runtime
                 .start_execution(
                     m.string("stateMachineArn")?,
-                    m.optional_string("name")?,
+                    m.optional_nonempty("name")?,
                     m.optional_string("input")?.unwrap_or("{}"),
                 )
                 .await?;
@@ -315,7 +374,7 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             let view = runtime
                 .start_sync_execution(
                     m.string("stateMachineArn")?,
-                    m.optional_string("name")?,
+                    m.optional_nonempty("name")?,
                     m.optional_string("input")?.unwrap_or("{}"),
                 )
                 .await?;

@@ -9,6 +9,7 @@ mod committer;
 mod damaged;
 mod express;
 mod feed;
+mod limits;
 mod metrics;
 mod names;
 mod queues;
@@ -22,6 +23,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 pub use feed::HistoryFeed;
+use limits::MAX_TAGS;
+pub use limits::check_tags;
 pub use names::{Arns, check_name};
 pub use queues::Offer;
 
@@ -48,8 +51,6 @@ pub const MAX_POLL_SECONDS: u64 = 60;
 /// How many finished tokens are remembered, to answer a late result with "timed out"
 /// rather than "does not exist".
 const RETIRED_TOKENS: usize = 100_000;
-/// AWS: at most 50 tags per resource.
-const MAX_TAGS: usize = 50;
 
 /// Why a runtime call failed. The API maps each to a gRPC status (and AWS error code).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -1311,6 +1312,10 @@ impl Runtime {
         cause: Option<String>,
     ) -> Result<i64, RuntimeError> {
         self.inner.arns.execution_machine(arn)?;
+        limits::check_error_and_cause(
+            error.as_deref().unwrap_or_default(),
+            cause.as_deref().unwrap_or_default(),
+        )?;
         self.command(arn, Command::Stop { error, cause }, None)
             .await?;
         Ok(self.stored_execution(arn)?.stop_ms.unwrap_or_else(now_ms))
@@ -1477,6 +1482,7 @@ impl Runtime {
                 "PollTask needs at least one queue".into(),
             ));
         }
+        limits::check_length("workerName", worker_name, 0, limits::MAX_WORKER_NAME_CHARS)?;
         let names: Vec<String> = queues
             .iter()
             .map(|q| self.inner.arns.activity_name(q))
@@ -1545,6 +1551,7 @@ impl Runtime {
     }
 
     fn token_execution(&self, token: &str) -> Result<String, RuntimeError> {
+        limits::check_length("taskToken", token, 1, limits::MAX_TOKEN_CHARS)?;
         let live = self.inner.live.lock().expect("runtime lock");
         if let Some(info) = live.tokens.get(token) {
             return Ok(info.execution.clone());
@@ -1597,14 +1604,7 @@ impl Runtime {
         error: &str,
         cause: &str,
     ) -> Result<(), RuntimeError> {
-        for (field, value, max) in [("error", error, 256), ("cause", cause, 32_768)] {
-            if value.chars().count() > max {
-                return Err(RuntimeError::InvalidArgument(format!(
-                    "the {field} has {} characters; at most {max} are allowed",
-                    value.chars().count()
-                )));
-            }
-        }
+        limits::check_error_and_cause(error, cause)?;
         let execution = self.token_execution(token)?;
         self.command(
             &execution,
@@ -1815,25 +1815,6 @@ impl Runtime {
         batch.push(Write::DeleteActivity(record.name));
         self.commit(batch).await
     }
-}
-
-/// Checks tag sizes (AWS: keys 1 to 128 characters, values at most 256), so a create
-/// call can refuse bad tags before it creates anything.
-pub fn check_tags(tags: &[(String, String)]) -> Result<(), RuntimeError> {
-    for (key, value) in tags {
-        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
-            return Err(RuntimeError::InvalidArgument(format!(
-                "tag keys are 1 to 128 characters and values at most 256; '{key}' does not fit"
-            )));
-        }
-    }
-    if tags.len() > MAX_TAGS {
-        return Err(RuntimeError::TooManyTags(format!(
-            "{} tags given; at most {MAX_TAGS} are allowed",
-            tags.len()
-        )));
-    }
-    Ok(())
 }
 
 /// A step's batch on its way to disk, and what to do once it is durable.

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{expect_array, expect_integer};
+use super::{expect_array, expect_integer, expect_whole};
 use crate::asl::error::StatesError;
 use crate::asl::json::values_equal;
 
@@ -40,9 +40,9 @@ pub(super) fn contains(array: &Value, wanted: &Value) -> Result<Value, StatesErr
 /// The integers from `first` to `last` (inclusive) in steps of `step`.
 pub(super) fn range(first: &Value, last: &Value, step: &Value) -> Result<Value, StatesError> {
     const F: &str = "States.ArrayRange";
-    let first = expect_integer(F, 1, first)?;
-    let last = expect_integer(F, 2, last)?;
-    let step = expect_integer(F, 3, step)?;
+    let first = expect_whole(F, 1, first)?;
+    let last = expect_whole(F, 2, last)?;
+    let step = expect_whole(F, 3, step)?;
     if step == 0 {
         return Err(StatesError::intrinsic(format!(
             "{F}: the step (argument 3) must not be 0"
@@ -189,6 +189,23 @@ mod tests {
                 .unwrap()
                 .len(),
             1000
+        );
+        // AWS: "You must specify integer values for all of the arguments."
+        for call in [
+            "States.ArrayRange(1.5, 3, 1)",
+            "States.ArrayRange(1, 3, 0.5)",
+        ] {
+            let err = eval(call, json!({"a": [1, 2, 3]})).unwrap_err();
+            assert_eq!(err.error, "States.IntrinsicFailure", "{call}");
+            assert!(
+                err.cause.contains("must be an integer, not"),
+                "{call}: {}",
+                err.cause
+            );
+        }
+        assert_eq!(
+            eval("States.ArrayRange(1.0, 3, 1)", json!({})).unwrap(),
+            json!([1, 2, 3])
         );
         let too_many = eval("States.ArrayRange(1, 1001, 1)", json!({})).unwrap_err();
         assert!(too_many.cause.contains("1001 items"), "{}", too_many.cause);

@@ -518,6 +518,24 @@ pub(crate) fn expect_integer(f: &str, position: usize, value: &Value) -> Result<
     Ok(rounded as i64)
 }
 
+/// An argument AWS documents as an integer ("You must specify integer values for all of
+/// the arguments", States.ArrayRange): a number with a fractional part is an error, not
+/// rounded. `2.0` is the integer 2 (JSON does not tell them apart).
+pub(crate) fn expect_whole(f: &str, position: usize, value: &Value) -> Result<i64, StatesError> {
+    let number = value.as_f64().ok_or_else(|| {
+        StatesError::intrinsic(format!(
+            "{f}: argument {position} must be an integer, not {}",
+            describe(value)
+        ))
+    })?;
+    if number.fract() != 0.0 {
+        return Err(StatesError::intrinsic(format!(
+            "{f}: argument {position} must be an integer, not {number}"
+        )));
+    }
+    expect_integer(f, position, value)
+}
+
 /// Strings are limited to 10,000 characters in Base64 and Hash.
 pub(crate) const MAX_ENCODED_CHARS: usize = 10_000;
 

@@ -140,7 +140,7 @@ impl Family {
             Family::String => value.is_string(),
             Family::Numeric => value.is_number(),
             Family::Boolean => value.is_boolean(),
-            Family::Timestamp => value.as_str().and_then(timestamp::parse).is_some(),
+            Family::Timestamp => value.as_str().and_then(timestamp::instant).is_some(),
         }
     }
 }
@@ -276,7 +276,7 @@ impl Comparison {
                     TypeTest::IsNumeric => value.is_number(),
                     TypeTest::IsString => value.is_string(),
                     TypeTest::IsBoolean => value.is_boolean(),
-                    TypeTest::IsTimestamp => value.as_str().and_then(timestamp::parse).is_some(),
+                    TypeTest::IsTimestamp => value.as_str().and_then(timestamp::instant).is_some(),
                 };
                 actual == *expected
             }
@@ -294,8 +294,8 @@ fn compare(family: Family, left: &Value, right: &Value) -> Option<std::cmp::Orde
         },
         Family::Boolean => Some(left.as_bool()?.cmp(&right.as_bool()?)),
         Family::Timestamp => {
-            let a = timestamp::parse(left.as_str()?)?;
-            let b = timestamp::parse(right.as_str()?)?;
+            let a = timestamp::instant(left.as_str()?)?;
+            let b = timestamp::instant(right.as_str()?)?;
             Some(a.cmp(&b))
         }
     }
@@ -500,6 +500,20 @@ mod tests {
             ),
         );
         assert!(holds(&c, json!({"t": "2020-01-01T00:00:00Z"})));
+    }
+
+    #[test]
+    fn timestamps_in_the_last_day_of_year_9999_still_compare() {
+        let c = test(
+            "$.t",
+            cmp(
+                Family::Timestamp,
+                Relation::LessThan,
+                json!("9999-12-31T23:59:59Z"),
+            ),
+        );
+        assert!(holds(&c, json!({"t": "9999-12-31T23:59:58Z"})));
+        assert!(!holds(&c, json!({"t": "9999-12-31T23:59:59Z"})));
     }
 
     #[test]

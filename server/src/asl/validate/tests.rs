@@ -1202,3 +1202,11 @@ fn a_filter_nested_a_thousand_deep_is_a_diagnostic_not_a_crash() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn the_last_second_of_year_9999_is_a_valid_timestamp() {
+    for stamp in ["9999-12-31T23:59:59Z", "9999-12-31T23:59:59.999-05:00"] {
+        let definition = machine(json!({"W": {"Type": "Wait", "Timestamp": stamp, "End": true}}));
+        assert!(parse(&definition.to_string()).is_ok(), "{stamp}");
+    }
+}
