@@ -12,6 +12,7 @@ pub mod console;
 pub mod engine;
 #[cfg(test)]
 mod examples;
+pub mod memory;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -137,7 +137,7 @@ async fn validation_reports_each_problem_at_its_line_and_column() {
     let dir = TempDir::new("console-validate");
     let (server, _clients) = start(dir.path()).await;
     let text = "{\n  \"StartAt\": \"A\",\n  \"States\": {\n    \"A\": {\"Type\": \"Pass\", \"Next\": \"B\"}\n  }\n}";
-    let (status, _, body) = http(server.http_addr, "POST", "/console/api/validate", text).await;
+    let (status, _, body) = validate(server.http_addr, text).await;
     assert_eq!(status, 200);
     let result: Value = serde_json::from_str(&body).unwrap();
     let errors: Vec<&Value> = result["diagnostics"]
@@ -155,15 +155,70 @@ async fn validation_reports_each_problem_at_its_line_and_column() {
     assert!(errors[0]["message"].as_str().unwrap().contains("'B'"));
 
     let broken = "{\n  \"StartAt\": \"A\",\n  \"States\": {\n";
-    let (_, _, body) = http(server.http_addr, "POST", "/console/api/validate", broken).await;
+    let (_, _, body) = validate(server.http_addr, broken).await;
     let result: Value = serde_json::from_str(&body).unwrap();
     let first = &result["diagnostics"][0];
     assert_eq!(first["code"], "INVALID_JSON_DESCRIPTION");
     assert_eq!(first["line"], 4, "{result}");
 
-    let (_, _, body) = http(server.http_addr, "POST", "/console/api/validate", "").await;
+    let (_, _, body) = validate(server.http_addr, "").await;
     let result: Value = serde_json::from_str(&body).unwrap();
     assert!(!result["diagnostics"].as_array().unwrap().is_empty());
+
+    // What another site's page can send without asking first is refused: a plain-text
+    // POST, or JSON from a page of another origin.
+    let addr = server.http_addr;
+    let (status, _, body) = http(addr, "POST", "/console/api/validate", text).await;
+    assert_eq!(status, 415, "{body}");
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        "/console/api/validate",
+        "content-type: text/plain\r\norigin: https://evil.example\r\n",
+        text,
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        "/console/api/validate",
+        "content-type: application/json\r\norigin: https://evil.example\r\n",
+        text,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("AccessDeniedException"), "{body}");
+    // The console's own page (the same origin as the Host it asks) is served.
+    let (status, _, _) = request(
+        addr,
+        "POST",
+        "/console/api/validate",
+        "content-type: application/json\r\norigin: http://127.0.0.1\r\n",
+        text,
+    )
+    .await;
+    assert_eq!(status, 200);
+    // An oversized body gets an AWS-shaped 413.
+    let huge = "x".repeat(5 * 1024 * 1024);
+    let (status, _, body) = validate(addr, &huge).await;
+    assert_eq!(status, 413);
+    assert!(
+        body.contains("ValidationException") && body.contains("at most"),
+        "{body}"
+    );
+}
+
+/// The console's validation call as the page makes it.
+async fn validate(addr: SocketAddr, text: &str) -> (u16, String, String) {
+    request(
+        addr,
+        "POST",
+        "/console/api/validate",
+        "content-type: application/json\r\n",
+        text,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

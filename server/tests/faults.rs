@@ -419,6 +419,140 @@ async fn after_the_disk_fills_sigterm_still_ends_the_server_with_calls_in_flight
     let _ = long_poll.await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_live_pages_of_a_large_execution_share_one_copy_of_its_history() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = TempDir::new("live-memory");
+    let mut server = ServerProcess::start(dir.path()).await;
+    let log = drain_stderr(&mut server.child);
+    let mut clients = Clients::connect(server.endpoint()).await;
+    // 100 iterations, each with a 100 KB output: a 10 MB history (the Map then fails on
+    // its 10 MB result, which is fine: the history is what the pages show).
+    clients
+        .create(
+            "Large",
+            &json!({"StartAt": "Each", "States": {"Each": {
+                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 10, "End": true,
+                "ItemProcessor": {"StartAt": "Big", "States": {"Big": {
+                    "Type": "Pass", "Parameters": {"big.$": "$$.Execution.Input.blob"}, "End": true}}}}}}),
+        )
+        .await;
+    let input = json!({"items": (0..100).collect::<Vec<_>>(), "blob": "x".repeat(100 * 1024)});
+    let arn = clients.start("Large", "large", input).await;
+    let done = clients.wait_done(&arn, Duration::from_secs(60)).await;
+    assert_eq!(done.status(), pb::ExecutionStatus::Failed);
+    let history_bytes: usize = clients
+        .history(&arn)
+        .await
+        .iter()
+        .map(|e| e.output.as_ref().map_or(0, String::len))
+        .sum();
+    assert!(
+        history_bytes > 9_000_000,
+        "a large history: {history_bytes} bytes of outputs"
+    );
+
+    let pid = server.child.id();
+    let before = support::process::rss_kib(pid).unwrap();
+    let encoded: String = arn
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    // Ten pages reading slowly, so that all ten are in flight at once.
+    let pages: Vec<_> = (0..10)
+        .map(|_| {
+            let http = server.http.clone();
+            let path = format!("/console/api/executions/{encoded}/live");
+            tokio::spawn(async move {
+                let mut socket = tokio::net::TcpStream::connect(&http).await.unwrap();
+                socket
+                    .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+                    .await
+                    .unwrap();
+                let mut buffer = vec![0u8; 256 * 1024];
+                let mut total = 0usize;
+                let mut tail = Vec::new();
+                loop {
+                    let n = socket.read(&mut buffer).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    total += n;
+                    tail.extend_from_slice(&buffer[..n]);
+                    if tail.len() > 64 {
+                        tail.drain(..tail.len() - 64);
+                    }
+                    if String::from_utf8_lossy(&tail).contains("event: end") {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                total
+            })
+        })
+        .collect();
+    let mut peak = before;
+    let sampling = async {
+        loop {
+            if let Some(rss) = support::process::rss_kib(pid) {
+                peak = peak.max(rss);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let read = tokio::time::timeout(Duration::from_secs(120), async {
+        tokio::select! {
+            totals = futures_join(pages) => totals,
+            _ = sampling => unreachable!(),
+        }
+    })
+    .await
+    .expect("the pages are served");
+    for total in &read {
+        assert!(
+            *total > history_bytes,
+            "each page got the whole history: {total}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = support::process::rss_kib(pid).unwrap();
+    println!(
+        "server RSS: {} MiB before, {} MiB at the peak of ten pages, {} MiB after ({} MiB of history outputs)",
+        before / 1024,
+        peak / 1024,
+        after / 1024,
+        history_bytes / 1024 / 1024
+    );
+    // Measured on this project's machine: one shared copy grew the server by 64 MiB at
+    // the peak and returned it all; a copy per page grew it by 184 MiB and kept 102.
+    let history_kib = (history_bytes / 1024) as u64;
+    assert!(
+        peak.saturating_sub(before) < 12 * history_kib,
+        "ten pages share one copy of the history: {} KiB at the peak for {history_kib} KiB",
+        peak.saturating_sub(before)
+    );
+    assert!(
+        after.saturating_sub(before) < 2 * history_kib,
+        "the memory is given back once the pages are gone: {} KiB kept",
+        after.saturating_sub(before)
+    );
+    server.kill();
+    let _ = log.join();
+}
+
+/// Waits for every task, in order.
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<usize>>) -> Vec<usize> {
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
 /// Raises this process's open-file limit to its hard limit (the flood below needs a few
 /// thousand sockets); returns the limit now in force.
 // `rlim_t` is u64 on Linux but not on every Unix.

@@ -189,6 +189,19 @@ pub fn page<T>(
     max_results: u32,
     next_token: &str,
 ) -> Result<(Vec<T>, String), tonic::Status> {
+    page_within(items, max_results, next_token, |_| 0, usize::MAX)
+}
+
+/// Like [`page`], and also cut once the items' sizes (`size_of`) would pass `budget`
+/// (at least one item a page), so a page of large items stays under what a gRPC client
+/// accepts in one message (4 MiB by default).
+pub fn page_within<T>(
+    items: Vec<T>,
+    max_results: u32,
+    next_token: &str,
+    size_of: impl Fn(&T) -> usize,
+    budget: usize,
+) -> Result<(Vec<T>, String), tonic::Status> {
     let start: usize = if next_token.is_empty() {
         0
     } else {
@@ -203,7 +216,16 @@ pub fn page<T>(
         n => n.min(1000) as usize,
     };
     let total = items.len();
-    let page: Vec<T> = items.into_iter().skip(start).take(size).collect();
+    let mut used = 0usize;
+    let mut page: Vec<T> = Vec::new();
+    for item in items.into_iter().skip(start).take(size) {
+        let bytes = size_of(&item);
+        if !page.is_empty() && used.saturating_add(bytes) > budget {
+            break;
+        }
+        used = used.saturating_add(bytes);
+        page.push(item);
+    }
     let next = if start + page.len() < total {
         (start + page.len()).to_string()
     } else {

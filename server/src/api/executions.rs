@@ -7,6 +7,10 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+
+/// The most bytes of events in one GetExecutionHistory page: under the 4 MiB a gRPC
+/// client decodes by default, with room for the rest of the message.
+const MAX_HISTORY_PAGE_BYTES: usize = 3 * 1024 * 1024;
 use super::status::to_status;
 use crate::runtime::Runtime;
 
@@ -143,10 +147,21 @@ impl pb::executions_server::Executions for ExecutionsService {
         if request.reverse_order {
             events.reverse();
         }
-        let (page, next_token) = convert::page(events, request.max_results, &request.next_token)?;
         let with_data = !request.exclude_execution_data;
+        let events: Vec<pb::HistoryEvent> = events
+            .iter()
+            .map(|e| convert::event(e, with_data))
+            .collect();
+        // Large payloads: a page stays under the 4 MiB a gRPC client accepts by default.
+        let (events, next_token) = convert::page_within(
+            events,
+            request.max_results,
+            &request.next_token,
+            prost::Message::encoded_len,
+            MAX_HISTORY_PAGE_BYTES,
+        )?;
         Ok(Response::new(pb::GetExecutionHistoryResponse {
-            events: page.iter().map(|e| convert::event(e, with_data)).collect(),
+            events,
             next_token,
         }))
     }

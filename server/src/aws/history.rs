@@ -11,29 +11,44 @@ use crate::engine::history::{Event, EventKind, TaskFamily, ThreadId};
 /// The events of `page` as AWS shows them; `all` is the whole history, for the task
 /// details (resource and type) that AWS repeats on every task event.
 pub fn events_json(page: &[Event], all: &[Event], with_data: bool) -> Vec<Value> {
-    let mut resources: HashMap<ThreadId, Vec<(u64, String)>> = HashMap::new();
+    let mut resources = TaskResources::default();
     for event in all {
+        resources.observe(event);
+    }
+    page.iter().map(|e| resources.shape(e, with_data)).collect()
+}
+
+/// The resource each thread's tasks were scheduled with, learned from the history in
+/// order: AWS repeats a task's resource on every event of that task.
+#[derive(Debug, Default)]
+pub struct TaskResources(HashMap<ThreadId, Vec<(u64, String)>>);
+
+impl TaskResources {
+    /// Learns from one event (call in history order).
+    pub fn observe(&mut self, event: &Event) {
         if let EventKind::TaskScheduled {
             thread, resource, ..
         } = &event.kind
         {
-            resources
+            self.0
                 .entry(*thread)
                 .or_default()
                 .push((event.id, resource.clone()));
         }
     }
-    // The resource of the task a thread had scheduled last before `id`.
-    let resource_of = |thread: &ThreadId, id: u64| -> String {
-        resources
-            .get(thread)
-            .and_then(|list| list.iter().rev().find(|(at, _)| *at < id))
-            .map(|(_, r)| r.clone())
-            .unwrap_or_default()
-    };
-    page.iter()
-        .map(|e| event_json(e, with_data, &resource_of))
-        .collect()
+
+    /// One event as AWS shows it (its thread's task resource observed before).
+    pub fn shape(&self, event: &Event, with_data: bool) -> Value {
+        // The resource of the task a thread had scheduled last before `id`.
+        let resource_of = |thread: &ThreadId, id: u64| -> String {
+            self.0
+                .get(thread)
+                .and_then(|list| list.iter().rev().find(|(at, _)| *at < id))
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default()
+        };
+        event_json(event, with_data, &resource_of)
+    }
 }
 
 fn data(value: &Value, with_data: bool) -> Value {

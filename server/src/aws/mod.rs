@@ -9,7 +9,7 @@
 pub(crate) mod body;
 mod history;
 
-pub(crate) use history::events_json;
+pub(crate) use history::TaskResources;
 
 use axum::Router;
 use axum::body::Body;

@@ -15,24 +15,26 @@
 
 pub mod graph;
 pub mod lines;
+pub mod live;
 pub mod status;
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::{FromRef, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::asl::validate::{self, Code, Severity};
-use crate::aws::{AwsError, events_json, summary_json};
-use crate::engine::{Event, Status};
+use crate::aws::{AwsError, summary_json};
+use crate::engine::Status;
 use crate::runtime::Runtime;
-use status::StatusBoard;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -57,6 +59,20 @@ pub fn url(http_addr: std::net::SocketAddr) -> String {
         _ => http_addr,
     };
     format!("http://{shown}/")
+}
+
+/// What the console's handlers share: the runtime, and the live views of executions
+/// that pages watch.
+#[derive(Clone)]
+struct Console {
+    runtime: Runtime,
+    live: Arc<live::LiveViews>,
+}
+
+impl FromRef<Console> for Runtime {
+    fn from_ref(console: &Console) -> Runtime {
+        console.runtime.clone()
+    }
 }
 
 /// The console's routes.
@@ -85,11 +101,17 @@ pub fn router(runtime: Runtime) -> Router {
         )
         .route("/console/api/machines", get(machines))
         .route("/console/api/machines/{name}", get(machine))
-        .route("/console/api/validate", post(validate_definition))
+        .route(
+            "/console/api/validate",
+            post(validate_definition).layer(DefaultBodyLimit::disable()),
+        )
         .route("/console/api/executions/{arn}/graph", get(execution_graph))
         .route("/console/api/executions/{arn}/live", get(live))
         .route("/console/api/express", get(express))
-        .with_state(runtime)
+        .with_state(Console {
+            runtime,
+            live: Arc::default(),
+        })
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -197,9 +219,53 @@ async fn machine(
     })))
 }
 
+/// Refuses a request that another site's page could have sent. A browser sends a
+/// "simple" cross-site POST (plain text, no custom header) without asking first, so the
+/// console's own POSTs must carry `Content-Type: application/json`, which makes the
+/// browser ask (a CORS preflight this server never grants); and an `Origin`, when the
+/// browser sends one, must be this server's own.
+fn same_origin_json(headers: &HeaderMap) -> Result<(), AwsError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json {
+        return Err(AwsError::with_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "ValidationException",
+            "the console's calls take Content-Type: application/json",
+        ));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest);
+        if origin_host.is_none() || origin_host != host {
+            return Err(AwsError::with_status(
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                format!(
+                    "a request from the page at {} is not the console's own",
+                    origin.to_str().unwrap_or("an unreadable origin")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Diagnostics for the definition in the body, each with the line and column of the
 /// field it names (or of the JSON syntax error).
-async fn validate_definition(body: Bytes) -> Response {
+async fn validate_definition(headers: HeaderMap, body: Body) -> Result<Response, AwsError> {
+    same_origin_json(&headers)?;
+    let body = crate::aws::body::read(&headers, body).await?;
     let text = String::from_utf8_lossy(&body);
     let diagnostics: Vec<Value> = validate::validate(&text)
         .iter()
@@ -218,7 +284,7 @@ async fn validate_definition(body: Bytes) -> Response {
             })
         })
         .collect();
-    json_response(json!({ "diagnostics": diagnostics }))
+    Ok(json_response(json!({ "diagnostics": diagnostics })))
 }
 
 /// Where the JSON parser stopped, for text that does not parse.
@@ -252,66 +318,10 @@ async fn express(State(runtime): State<Runtime>) -> Response {
 /// batch, each with the execution's summary, the states that changed and the new rows
 /// of the event table; the stream ends after the terminal event.
 async fn live(
-    State(runtime): State<Runtime>,
+    State(console): State<Console>,
     Path(arn): Path<String>,
 ) -> Result<Sse<impl tokio_stream::Stream<Item = Result<SseEvent, Infallible>>>, AwsError> {
-    let mut feed = runtime.follow(&arn).await?;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(16);
-    tokio::spawn(async move {
-        let mut board = StatusBoard::default();
-        let mut all: Vec<Event> = Vec::new();
-        let mut first = true;
-        loop {
-            let events = tokio::select! {
-                events = feed.next() => events,
-                _ = sender.closed() => None,
-            };
-            let Some(events) = events else {
-                // Tell the page it ended, so its EventSource does not reconnect.
-                let _ = sender
-                    .send(Ok(SseEvent::default().event("end").data("{}")))
-                    .await;
-                return;
-            };
-            let mut rows = Vec::new();
-            let mut changed = Vec::new();
-            let start_ms = all.first().or(events.first()).map_or(0, |e| e.timestamp_ms);
-            all.extend(events.iter().cloned());
-            let shaped = events_json(&events, &all, true);
-            for (event, shaped) in events.iter().zip(shaped) {
-                let state = board.state_of(event);
-                changed.extend(board.apply(event));
-                rows.push(json!({
-                    "id": event.id,
-                    "type": event.kind.type_name(),
-                    "state": state,
-                    "timestampMs": event.timestamp_ms,
-                    "elapsedMs": event.timestamp_ms - start_ms,
-                    "details": shaped,
-                }));
-            }
-            changed.sort();
-            changed.dedup();
-            let states: serde_json::Map<String, Value> = changed
-                .iter()
-                .filter_map(|name| {
-                    let state = board.states().get(name)?;
-                    Some((name.clone(), serde_json::to_value(state).ok()?))
-                })
-                .collect();
-            let execution = match runtime.execution_record(&arn).await {
-                Ok(record) => summary_json(&record),
-                Err(_) => Value::Null,
-            };
-            let message = json!({"execution": execution, "states": states, "events": rows});
-            let kind = if first { "snapshot" } else { "update" };
-            first = false;
-            let event = SseEvent::default().event(kind).data(message.to_string());
-            if sender.send(Ok(event)).await.is_err() {
-                return;
-            }
-        }
-    });
+    let receiver = console.live.watch(&console.runtime, &arn).await?;
     Ok(
         Sse::new(tokio_stream::wrappers::ReceiverStream::new(receiver))
             .keep_alive(KeepAlive::default()),

@@ -118,17 +118,28 @@ impl Clients {
         }
     }
 
+    /// An execution's whole history, following the paging tokens.
     pub async fn history(&mut self, arn: &str) -> Vec<pb::HistoryEvent> {
-        self.executions
-            .get_execution_history(pb::GetExecutionHistoryRequest {
-                execution_arn: arn.into(),
-                max_results: 1000,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .events
+        let mut all = Vec::new();
+        let mut next_token = String::new();
+        loop {
+            let page = self
+                .executions
+                .get_execution_history(pb::GetExecutionHistoryRequest {
+                    execution_arn: arn.into(),
+                    max_results: 1000,
+                    next_token,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            all.extend(page.events);
+            if page.next_token.is_empty() {
+                return all;
+            }
+            next_token = page.next_token;
+        }
     }
 
     /// Every execution of a machine, following the paging tokens.

@@ -307,7 +307,10 @@ function definitionEditor(initial) {
       return;
     }
     try {
-      const result = await api("/console/api/validate", { method: "POST", body: text });
+      // JSON content type: the server refuses the plain-text POSTs any site can send.
+      const result = await api("/console/api/validate", {
+        method: "POST", body: text, headers: { "Content-Type": "application/json" },
+      });
       if (ticket !== asked) return;
       marks = new Map();
       firstError = null;
