@@ -449,6 +449,7 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
         ("describe a missing execution", "DescribeExecution", json!({"executionArn": missing_execution}).to_string().into_bytes(), "ExecutionDoesNotExist", "never-started"),
         ("history with a forged token", "GetExecutionHistory", json!({"executionArn": done, "nextToken": "forged!!"}).to_string().into_bytes(), "InvalidToken", "token"),
         ("maxResults a huge number", "GetExecutionHistory", format!("{{\"executionArn\": \"{done}\", \"maxResults\": 1e400}}").into_bytes(), "SerializationException", "JSON"),
+        ("maxResults over 1,000", "ListExecutions", json!({"stateMachineArn": machine_arn, "maxResults": 1001}).to_string().into_bytes(), "ValidationException", "less than or equal to 1000"),
         ("maxResults negative", "ListExecutions", json!({"stateMachineArn": machine_arn, "maxResults": -5}).to_string().into_bytes(), "ValidationException", "maxResults"),
         ("unknown status filter", "ListExecutions", json!({"stateMachineArn": machine_arn, "statusFilter": "SLEEPING"}).to_string().into_bytes(), "ValidationException", "SLEEPING"),
         ("stop a missing execution", "StopExecution", json!({"executionArn": missing_execution}).to_string().into_bytes(), "ExecutionDoesNotExist", "never-started"),

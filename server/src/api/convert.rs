@@ -213,7 +213,12 @@ pub fn page_within<T>(
     };
     let size = match max_results {
         0 => 100,
-        n => n.min(1000) as usize,
+        n if n <= 1000 => n as usize,
+        _ => {
+            return Err(tonic::Status::invalid_argument(
+                "ValidationException: 1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000",
+            ));
+        }
     };
     let total = items.len();
     let mut used = 0usize;

@@ -618,7 +618,13 @@ fn page<T>(items: Vec<T>, m: &Members) -> Result<(Vec<T>, Option<String>), AwsEr
     };
     let size = match m.optional_u64("maxResults")? {
         None | Some(0) => 100,
-        Some(n) => n.min(1000) as usize,
+        Some(n) if n <= 1000 => n as usize,
+        Some(_) => {
+            return Err(AwsError::new(
+                "ValidationException",
+                "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000",
+            ));
+        }
     };
     let total = items.len();
     let page: Vec<T> = items.into_iter().skip(start).take(size).collect();
