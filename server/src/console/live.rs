@@ -53,7 +53,7 @@ impl Drop for View {
             // they are freed (a server that had served ten pages of a large execution
             // stayed 2 GiB larger): hand the free pages back once the last page leaves.
             self.shaped = Mutex::default();
-            crate::memory::return_free_pages();
+            crate::memory::return_free_pages_soon();
         }
     }
 }
