@@ -48,12 +48,7 @@ async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
 }
 
 fn encoded(arn: &str) -> String {
-    arn.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    support::percent_encoded(arn)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

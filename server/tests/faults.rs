@@ -452,13 +452,7 @@ async fn ten_live_pages_of_a_large_execution_share_one_copy_of_its_history() {
     );
 
     let pid = server.child.id();
-    let encoded: String = arn
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let encoded = support::percent_encoded(&arn);
     let path = format!("/console/api/executions/{encoded}/live");
     // One page first, so the store's page cache holds the history and the baseline
     // includes a view that came and went.

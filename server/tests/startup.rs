@@ -102,13 +102,7 @@ async fn sigterm_ends_the_server_promptly_with_watches_polls_and_live_pages_open
     });
     // ...the console's live page of the execution (server-sent events)...
     let mut live = tokio::net::TcpStream::connect(&server.http).await.unwrap();
-    let encoded: String = arn
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let encoded = support::percent_encoded(&arn);
     live.write_all(
         format!("GET /console/api/executions/{encoded}/live HTTP/1.1\r\nhost: x\r\n\r\n")
             .as_bytes(),

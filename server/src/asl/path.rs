@@ -251,21 +251,8 @@ pub const MAX_PATH_NESTING: usize = 32;
 /// deeper than [`MAX_PATH_NESTING`], before any recursive parser sees it.
 fn check_nesting(rest: &str) -> Result<(), String> {
     let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in rest.chars() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
+    for c in unquoted(rest) {
         match c {
-            '\'' | '"' => quote = Some(c),
             '[' | '(' => {
                 depth += 1;
                 if depth > MAX_PATH_NESTING {
@@ -279,6 +266,30 @@ fn check_nesting(rest: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The characters of `text` outside `'...'` and `"..."` quotes (a backslash escapes the
+/// next character inside them); the quotes themselves are left out too.
+fn unquoted(text: &str) -> impl Iterator<Item = char> + '_ {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    text.chars().filter(move |&c| {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            return false;
+        }
+        if c == '\'' || c == '"' {
+            quote = Some(c);
+            return false;
+        }
+        true
+    })
 }
 
 /// Splits `$$rest` / `$rest` into the root and the rest.
@@ -389,26 +400,7 @@ fn matching_bracket(chars: &[char], open: usize) -> Result<usize, String> {
 
 /// Whether a bracket selector can select several nodes: wildcard, filter, slice or union.
 fn selector_is_indefinite(inner: &str) -> bool {
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in inner.chars() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' => quote = Some(c),
-            '*' | '?' | ':' | ',' => return true,
-            _ => {}
-        }
-    }
-    false
+    unquoted(inner).any(|c| matches!(c, '*' | '?' | ':' | ','))
 }
 
 /// Parses the steps of a reference path.
