@@ -146,9 +146,21 @@ def check_errors(sfn):
     )
 
 
+def check_limits(sfn):
+    """Oversized and overlong members get AWS's error codes, which boto3 parses."""
+    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    # A 5 MiB request body: the server answers 413 with an AWS-shaped body.
+    expect_error("ValidationException", sfn.start_execution, stateMachineArn=machine,
+                 input=json.dumps({"blob": "x" * (5 * 1024 * 1024)}))
+    expect_error("ValidationException", sfn.tag_resource, resourceArn=machine,
+                 tags=[{"key": "aws:reserved", "value": "x"}])
+    deep = "[" * 101 + "]" * 101
+    expect_error("InvalidExecutionInput", sfn.start_execution, stateMachineArn=machine, input=deep)
+
+
 def main():
     binary = sys.argv[1]
-    checks = [check_choice_example, check_sync_express, check_errors]
+    checks = [check_choice_example, check_sync_express, check_errors, check_limits]
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="stepwise-boto3-") as data_dir:
         process, endpoint = start_server(binary, data_dir)
