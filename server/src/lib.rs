@@ -2,6 +2,7 @@
 //! group commit, timers, task queues, recovery) → `engine` (pure interpreter over the
 //! language in `asl`) → `store` (sled behind a trait).
 
+pub mod allocation;
 pub mod api;
 pub mod asl;
 pub mod aws;
@@ -16,6 +17,10 @@ pub mod memory;
 pub mod runtime;
 pub mod server;
 pub mod store;
+
+/// The system allocator, counting what an evaluation holds (see `allocation`).
+#[global_allocator]
+static ALLOCATOR: allocation::CountingAllocator = allocation::CountingAllocator;
 
 pub use config::Config;
 pub use server::{RunningServer, ServerError, start};

@@ -29,6 +29,8 @@ pub mod names {
     pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
     /// A Parallel branch failed.
     pub const BRANCH_FAILED: &str = "States.BranchFailed";
+    /// A JSONata expression failed or returned nothing.
+    pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
     /// A Map state's failed items exceeded its tolerated failure threshold.
     pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 }

@@ -2,9 +2,13 @@
 //! that paths, templates and intrinsic functions may read. Passing it in (rather than
 //! reading clocks or random sources) keeps the language pure and replayable.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
+use super::jsonata::Limits;
 use super::random::RandomSource;
+use super::variables::Variables;
 
 /// AWS's default payload quota: 256 KiB for a state's input or output.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -17,7 +21,17 @@ pub struct Env<'a> {
     pub random: &'a mut dyn RandomSource,
     /// The largest input or output a state may have, in bytes of JSON text.
     pub max_payload_bytes: usize,
+    /// The workflow variables the state can read.
+    pub variables: Variables<'a>,
+    /// The engine's time, in Unix epoch milliseconds: what JSONata's `$now` and
+    /// `$millis` return.
+    pub now_ms: i64,
+    /// How far a JSONata evaluation may go.
+    pub jsonata: &'a Limits,
 }
+
+/// The limits of an evaluation outside the runtime (no time watch).
+static DEFAULT_LIMITS: LazyLock<Limits> = LazyLock::new(Limits::default);
 
 impl<'a> Env<'a> {
     /// An environment with AWS's default payload limit.
@@ -26,6 +40,9 @@ impl<'a> Env<'a> {
             context,
             random,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            variables: Variables::default(),
+            now_ms: 0,
+            jsonata: &DEFAULT_LIMITS,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod intrinsics;
 pub mod io;
 pub mod json;
+pub mod jsonata;
 pub mod path;
 pub mod random;
 pub mod retry;
@@ -27,6 +28,7 @@ pub mod template;
 pub mod timestamp;
 pub mod transitions;
 pub mod validate;
+pub mod variables;
 
 pub use definition::{Branch, State, StateKind, StateMachine, Transition};
 pub use error::StatesError;

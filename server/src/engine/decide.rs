@@ -21,6 +21,7 @@ use crate::asl::context::{
 use crate::asl::definition::{State, StateKind, Transition};
 use crate::asl::error::{StatesError, names};
 use crate::asl::eval::Env as AslEnv;
+use crate::asl::jsonata::Limits;
 use crate::asl::random::RandomSource;
 use crate::asl::retry::{self, ErrorHandling};
 use crate::asl::states::{IntegrationPattern, Target};
@@ -37,6 +38,8 @@ pub struct Env<'a> {
     /// The most events an execution may have; reaching it fails the execution with
     /// `States.Runtime` (AWS's quota is 25,000).
     pub max_history_events: u64,
+    /// How far one JSONata evaluation may go.
+    pub jsonata: &'a Limits,
 }
 
 /// Something that happens to an execution.
@@ -627,6 +630,9 @@ impl<'a> Decider<'a, '_> {
             context,
             random: &mut *self.env.random,
             max_payload_bytes: self.env.max_payload_bytes,
+            variables: Default::default(),
+            now_ms: self.env.now_ms,
+            jsonata: self.env.jsonata,
         }
     }
 

@@ -58,11 +58,13 @@ impl World {
     }
 
     fn apply(&mut self, command: Command) -> Result<(), CommandError> {
+        let limits = crate::asl::jsonata::Limits::default();
         let mut env = Env {
             now_ms: self.now_ms,
             random: &mut self.random,
             max_payload_bytes: 256 * 1024,
             max_history_events: 25_000,
+            jsonata: &limits,
         };
         let outcome = apply(&mut self.execution, &self.machine, command, &mut env)?;
         for (i, event) in outcome.events.iter().enumerate() {

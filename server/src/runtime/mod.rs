@@ -280,6 +280,8 @@ struct Inner {
     stop: tokio::sync::watch::Sender<bool>,
     metrics: metrics::Metrics,
     damaged: damaged::DamagedRecords,
+    /// How far one JSONata evaluation may go, with the watch that ends slow ones.
+    jsonata: crate::asl::jsonata::Limits,
     /// Serialises the read-modify-writes of state machines, activities and tags, which
     /// await the committer between read and write: concurrent updates each get their own
     /// revision, and a delete's clearing of tags cannot interleave with a TagResource.
@@ -415,6 +417,7 @@ impl Runtime {
                 stop,
                 metrics: metrics::Metrics::default(),
                 damaged: damaged::DamagedRecords::default(),
+                jsonata: crate::asl::jsonata::Limits::default(),
                 resource_writes: tokio::sync::Mutex::new(()),
             }),
         };
@@ -980,6 +983,7 @@ impl Runtime {
             random: &mut live.random,
             max_payload_bytes: self.inner.config.max_payload_bytes,
             max_history_events: self.inner.config.max_history_events,
+            jsonata: &self.inner.jsonata,
         };
         let outcome = engine::apply(&mut running.execution, &running.machine, command, &mut env)
             .map_err(|e| match e {

@@ -53,22 +53,27 @@ pub(super) fn hash(data: &Value, algorithm: &Value) -> Result<Value, StatesError
     };
     check_length(F, &text)?;
     let algorithm = expect_string(F, 2, algorithm)?;
-    let bytes = text.as_bytes();
+    digest(algorithm, text.as_bytes())
+        .map(Value::String)
+        .ok_or_else(|| {
+            StatesError::intrinsic(format!(
+                "{F}: '{algorithm}' is not a supported algorithm (MD5, SHA-1, SHA-256, SHA-384, SHA-512)"
+            ))
+        })
+}
+
+/// The lowercase hex digest of `bytes` with MD5, SHA-1, SHA-256, SHA-384 or SHA-512
+/// (also JSONata's `$hash`); None for any other algorithm name.
+pub(crate) fn digest(algorithm: &str, bytes: &[u8]) -> Option<String> {
     let digest: Vec<u8> = match algorithm {
         "MD5" => Md5::digest(bytes).to_vec(),
         "SHA-1" => Sha1::digest(bytes).to_vec(),
         "SHA-256" => Sha256::digest(bytes).to_vec(),
         "SHA-384" => Sha384::digest(bytes).to_vec(),
         "SHA-512" => Sha512::digest(bytes).to_vec(),
-        other => {
-            return Err(StatesError::intrinsic(format!(
-                "{F}: '{other}' is not a supported algorithm (MD5, SHA-1, SHA-256, SHA-384, SHA-512)"
-            )));
-        }
+        _ => return None,
     };
-    Ok(Value::String(
-        digest.iter().map(|b| format!("{b:02x}")).collect(),
-    ))
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

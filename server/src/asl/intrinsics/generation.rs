@@ -6,14 +6,18 @@ use crate::asl::eval::Env;
 
 /// A version 4 UUID drawn from the environment's random source.
 pub(super) fn uuid(env: &mut Env) -> Value {
+    let (a, b) = (env.random.next_u64(), env.random.next_u64());
+    Value::String(uuid_from_words(a, b))
+}
+
+/// A version 4 UUID made of two random words (also JSONata's `$uuid`).
+pub(crate) fn uuid_from_words(a: u64, b: u64) -> String {
     let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&env.random.next_u64().to_le_bytes());
-    bytes[8..].copy_from_slice(&env.random.next_u64().to_le_bytes());
-    Value::String(
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string(),
-    )
+    bytes[..8].copy_from_slice(&a.to_le_bytes());
+    bytes[8..].copy_from_slice(&b.to_le_bytes());
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 #[cfg(test)]

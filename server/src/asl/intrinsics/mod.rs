@@ -15,6 +15,9 @@ mod string;
 
 use serde_json::Value;
 
+pub(crate) use encoding::digest;
+pub(crate) use generation::uuid_from_words;
+
 use super::error::StatesError;
 use super::eval::Env;
 use super::json::describe;
