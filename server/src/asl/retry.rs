@@ -13,6 +13,14 @@
 //! while MaxAttempts is counted per error name within the retrier. `RetryCounts` keeps
 //! both.
 
+use crate::asl::error::names;
+use crate::asl::validate::MAX_DELAY_SECONDS;
+use crate::asl::validate::MAX_SECONDS;
+use crate::asl::validate::Obj;
+use crate::asl::validate::Reader;
+use crate::asl::validate::StateLinks;
+use crate::asl::validate::Target as Link;
+use crate::asl::validate::short;
 use serde_json::Value;
 
 use super::error::{StatesError, error_equals};
@@ -210,6 +218,164 @@ impl ErrorHandling {
             }
         }
         Ok(Recovery::Fail)
+    }
+}
+
+// ---- reading the definition ---------------------------------------------------
+
+impl Reader {
+    pub(crate) fn error_handling(&mut self, obj: Obj, links: &mut StateLinks) -> ErrorHandling {
+        ErrorHandling {
+            retry: self.retriers(obj),
+            catch: self.catchers(obj, links),
+        }
+    }
+
+    pub(crate) fn retriers(&mut self, obj: Obj) -> Vec<Retrier> {
+        let Some(items) = self.array(obj, "Retry") else {
+            return Vec::new();
+        };
+        let mut retriers = Vec::with_capacity(items.len());
+        for (i, (item_at, map)) in self
+            .list_objects(items, &obj.loc("Retry"), "a retrier")
+            .into_iter()
+            .enumerate()
+        {
+            let r = Obj { map, at: &item_at };
+            self.check_fields(
+                r,
+                &[
+                    "ErrorEquals",
+                    "IntervalSeconds",
+                    "MaxAttempts",
+                    "BackoffRate",
+                    "MaxDelaySeconds",
+                    "JitterStrategy",
+                ],
+                "a retrier",
+            );
+            let error_equals = self.error_equals(r, i + 1 == items.len(), "Retry");
+            let mut retrier = Retrier {
+                error_equals,
+                ..Retrier::default()
+            };
+            if r.has("IntervalSeconds") {
+                retrier.interval_seconds =
+                    self.uint(r, "IntervalSeconds", 1, MAX_SECONDS).unwrap_or(1);
+            }
+            if r.has("MaxAttempts") {
+                retrier.max_attempts =
+                    self.uint(r, "MaxAttempts", 0, MAX_SECONDS).unwrap_or(0) as u32;
+            }
+            if r.has("MaxDelaySeconds") {
+                retrier.max_delay_seconds = self.uint(r, "MaxDelaySeconds", 1, MAX_DELAY_SECONDS);
+            }
+            if let Some(value) = r.get("BackoffRate") {
+                match value.as_f64() {
+                    Some(rate) if rate >= 1.0 => retrier.backoff_rate = rate,
+                    _ => self.schema(
+                        r.loc("BackoffRate"),
+                        format!("'BackoffRate' must be a number of at least 1.0, not {value}"),
+                    ),
+                }
+            }
+            match r.get("JitterStrategy") {
+                None => {}
+                Some(Value::String(s)) if s == "FULL" => retrier.jitter = Jitter::Full,
+                Some(Value::String(s)) if s == "NONE" => retrier.jitter = Jitter::None,
+                Some(other) => self.schema(
+                    r.loc("JitterStrategy"),
+                    format!("'JitterStrategy' must be \"FULL\" or \"NONE\", not {other}"),
+                ),
+            }
+            retriers.push(retrier);
+        }
+        retriers
+    }
+
+    pub(crate) fn catchers(&mut self, obj: Obj, links: &mut StateLinks) -> Vec<Catcher> {
+        let Some(items) = self.array(obj, "Catch") else {
+            return Vec::new();
+        };
+        let mut catchers = Vec::with_capacity(items.len());
+        for (i, (item_at, map)) in self
+            .list_objects(items, &obj.loc("Catch"), "a catcher")
+            .into_iter()
+            .enumerate()
+        {
+            let c = Obj { map, at: &item_at };
+            self.check_fields(c, &["ErrorEquals", "Next", "ResultPath"], "a catcher");
+            let error_equals = self.error_equals(c, i + 1 == items.len(), "Catch");
+            let next = self.required_string(c, "Next", "a catcher");
+            if let Some(next) = next {
+                links.targets.push(Link {
+                    name: next.to_string(),
+                    location: c.loc("Next"),
+                    field: "Next",
+                });
+            }
+            let result_path = self
+                .nullable_reference_path(c, "ResultPath")
+                .unwrap_or(Some(ReferencePath::root_path()));
+            if let Some(next) = next {
+                catchers.push(Catcher {
+                    error_equals,
+                    next: next.to_string(),
+                    result_path,
+                });
+            }
+        }
+        catchers
+    }
+
+    /// ErrorEquals: a non-empty array of names; States.ALL alone and in the last element.
+    pub(crate) fn error_equals(&mut self, obj: Obj, is_last: bool, list: &str) -> Vec<String> {
+        let at = obj.loc("ErrorEquals");
+        let names_list: Vec<String> = match obj.get("ErrorEquals") {
+            None => {
+                self.schema(
+                    obj.at.to_string(),
+                    "'ErrorEquals' is required: the error names this entry handles",
+                );
+                return Vec::new();
+            }
+            Some(Value::Array(items))
+                if !items.is_empty() && items.iter().all(Value::is_string) =>
+            {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            }
+            Some(other) => {
+                self.schema(
+                    at,
+                    format!(
+                        "'ErrorEquals' must be a non-empty array of error names, not {}",
+                        short(other)
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        if names_list.iter().any(|n| n == names::ALL) {
+            if names_list.len() > 1 {
+                self.schema(
+                    at.clone(),
+                    format!("'{}' must appear alone in ErrorEquals", names::ALL),
+                );
+            }
+            if !is_last {
+                self.schema(
+                    at,
+                    format!(
+                        "the {list} entry with '{}' must be the last one",
+                        names::ALL
+                    ),
+                );
+            }
+        }
+        names_list
     }
 }
 

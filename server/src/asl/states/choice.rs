@@ -7,6 +7,14 @@
 //! not an error), while a `Variable` that selects nothing is a `States.Runtime` error —
 //! except for `IsPresent`, whose whole point is to ask.
 
+use crate::asl::json::describe;
+use crate::asl::validate::Code;
+use crate::asl::validate::Obj;
+use crate::asl::validate::Reader;
+use crate::asl::validate::StateLinks;
+use crate::asl::validate::Target as Link;
+use crate::asl::validate::nearest;
+use crate::asl::validate::short;
 use serde_json::Value;
 
 use crate::asl::error::{StatesError, names};
@@ -342,6 +350,335 @@ fn wildcard_match(pattern: &str, text: &str) -> bool {
         }
     }
     tokens[p..].iter().all(|token| matches!(token, Token::Star))
+}
+
+// ---- reading the definition ---------------------------------------------------
+
+impl Reader {
+    pub(crate) fn choice(&mut self, obj: Obj, links: &mut StateLinks) -> Option<Choice> {
+        let default = self.string(obj, "Default").map(str::to_string);
+        if let Some(default) = &default {
+            links.targets.push(Link {
+                name: default.clone(),
+                location: obj.loc("Default"),
+                field: "Default",
+            });
+        }
+        let rules = self.required_list(obj, "Choices", "a Choice state", "rules")?;
+        let mut choices = Vec::with_capacity(rules.len());
+        for (rule_at, map) in self.list_objects(rules, &obj.loc("Choices"), "a Choice rule") {
+            let rule_obj = Obj { map, at: &rule_at };
+            let next = match rule_obj.get("Next") {
+                Some(Value::String(next)) => {
+                    links.targets.push(Link {
+                        name: next.clone(),
+                        location: rule_obj.loc("Next"),
+                        field: "Next",
+                    });
+                    Some(next.clone())
+                }
+                Some(other) => {
+                    self.schema(
+                        rule_obj.loc("Next"),
+                        format!("'Next' must be a state name, not {}", describe(other)),
+                    );
+                    None
+                }
+                None => {
+                    self.schema(rule_at.clone(), "this Choice rule has no 'Next': every top-level rule must name the state it leads to");
+                    None
+                }
+            };
+            let condition = self.condition(rule_obj, true);
+            if let (Some(condition), Some(next)) = (condition, next) {
+                choices.push(ChoiceRule { condition, next });
+            }
+        }
+        Some(Choice { choices, default })
+    }
+
+    /// Reads a rule's condition: exactly one of And, Or, Not or a comparison operator.
+    pub(crate) fn condition(&mut self, obj: Obj, top_level: bool) -> Option<Condition> {
+        let operators: Vec<&String> = obj.map.keys().filter(|k| is_operator(k)).collect();
+        let mut allowed = vec!["Variable", "And", "Or", "Not"];
+        if top_level {
+            allowed.push("Next");
+        }
+        let mut unknown_fields = 0;
+        for key in obj.map.keys() {
+            if key == "Comment" || allowed.contains(&key.as_str()) || is_operator(key) {
+                continue;
+            }
+            unknown_fields += 1;
+            if key == "Next" {
+                self.schema(
+                    obj.loc(key),
+                    "'Next' is only allowed in top-level Choice rules, not inside And, Or or Not",
+                );
+                continue;
+            }
+            let hint = nearest(
+                key,
+                all_operator_names()
+                    .iter()
+                    .map(String::as_str)
+                    .chain(allowed.iter().copied()),
+            )
+            .map(|s| format!(" (did you mean '{s}'?)"))
+            .unwrap_or_default();
+            self.schema(
+                obj.loc(key),
+                format!("the field '{key}' is not valid in a Choice rule{hint}"),
+            );
+        }
+        let combinators: Vec<&str> = ["And", "Or", "Not"]
+            .into_iter()
+            .filter(|k| obj.has(k))
+            .collect();
+        let total = operators.len() + combinators.len();
+        if total == 0 {
+            if unknown_fields > 0 {
+                // The unknown field is most likely the misspelt operator; it is reported.
+                return None;
+            }
+            self.schema(
+                obj.at.to_string(),
+                "this Choice rule has no comparison: add an operator such as StringEquals or NumericLessThan with a 'Variable', or And/Or/Not",
+            );
+            return None;
+        }
+        if total > 1 {
+            let found: Vec<String> = operators
+                .iter()
+                .map(|s| s.to_string())
+                .chain(combinators.iter().map(|s| s.to_string()))
+                .collect();
+            self.schema(
+                obj.at.to_string(),
+                format!(
+                    "a Choice rule takes exactly one operator, but this one has {}",
+                    found.join(", ")
+                ),
+            );
+            return None;
+        }
+        if let Some(combinator) = combinators.first() {
+            if obj.has("Variable") {
+                self.schema(obj.loc("Variable"), format!("'Variable' does not belong next to '{combinator}'; put it in the nested rules"));
+            }
+            let at = obj.loc(combinator);
+            let value = obj.get(combinator).expect("checked above");
+            return match (*combinator, value) {
+                ("Not", Value::Object(map)) => self
+                    .condition(Obj { map, at: &at }, false)
+                    .map(|c| Condition::Not(Box::new(c))),
+                ("Not", other) => {
+                    self.schema(
+                        at,
+                        format!(
+                            "'Not' must be one rule (an object), not {}",
+                            describe(other)
+                        ),
+                    );
+                    None
+                }
+                (_, Value::Array(rules)) if !rules.is_empty() => {
+                    let mut nested = Vec::with_capacity(rules.len());
+                    let mut ok = true;
+                    for (i, rule) in rules.iter().enumerate() {
+                        let rule_at = format!("{at}/{i}");
+                        match rule {
+                            Value::Object(map) => {
+                                match self.condition(Obj { map, at: &rule_at }, false) {
+                                    Some(c) => nested.push(c),
+                                    None => ok = false,
+                                }
+                            }
+                            other => {
+                                self.schema(
+                                    rule_at,
+                                    format!(
+                                        "a nested rule must be an object, not {}",
+                                        describe(other)
+                                    ),
+                                );
+                                ok = false;
+                            }
+                        }
+                    }
+                    ok.then(|| {
+                        if *combinator == "And" {
+                            Condition::And(nested)
+                        } else {
+                            Condition::Or(nested)
+                        }
+                    })
+                }
+                (_, other) => {
+                    self.schema(
+                        at,
+                        format!(
+                            "'{combinator}' must be a non-empty array of rules, not {}",
+                            short(other)
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        let operator = operators[0].as_str();
+        let variable = match obj.get("Variable") {
+            None => {
+                self.schema(
+                    obj.at.to_string(),
+                    format!("'{operator}' compares a 'Variable', but this rule has none"),
+                );
+                None
+            }
+            Some(Value::String(text)) => match Path::parse(text) {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    self.error(Code::InvalidPath, obj.loc("Variable"), e.to_string());
+                    None
+                }
+            },
+            Some(other) => {
+                self.schema(
+                    obj.loc("Variable"),
+                    format!("'Variable' must be a path string, not {}", describe(other)),
+                );
+                None
+            }
+        };
+        let comparison = self.comparison(obj, operator)?;
+        Some(Condition::Test {
+            variable: variable?,
+            comparison,
+        })
+    }
+
+    pub(crate) fn comparison(&mut self, obj: Obj, operator: &str) -> Option<Comparison> {
+        let value = obj.get(operator).expect("operator key present");
+        let at = obj.loc(operator);
+        if let Some((test, _)) = TypeTest::ALL.iter().find(|(_, name)| *name == operator) {
+            return match value {
+                Value::Bool(b) => Some(Comparison::Is(*test, *b)),
+                other => {
+                    self.schema(
+                        at,
+                        format!(
+                            "'{operator}' must be true or false, not {}",
+                            describe(other)
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        if operator == "StringMatches" {
+            return match value {
+                Value::String(pattern) => Some(Comparison::StringMatches(pattern.clone())),
+                other => {
+                    self.schema(
+                        at,
+                        format!(
+                            "'StringMatches' must be a string pattern, not {}",
+                            describe(other)
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        let (family, relation, by_path) = parse_operator(operator).expect("is_operator checked");
+        let operand = if by_path {
+            match value {
+                Value::String(text) => match Path::parse(text) {
+                    Ok(path) => Operand::Path(path),
+                    Err(e) => {
+                        self.error(Code::InvalidPath, at, e.to_string());
+                        return None;
+                    }
+                },
+                other => {
+                    self.schema(
+                        at,
+                        format!(
+                            "'{operator}' must be a path string, not {}",
+                            describe(other)
+                        ),
+                    );
+                    return None;
+                }
+            }
+        } else if family.accepts(value) {
+            Operand::Value(value.clone())
+        } else if family == Family::Timestamp && value.is_string() {
+            self.error(
+                Code::InvalidTimestamp,
+                at,
+                format!("{value} is not a timestamp; use RFC 3339 with an uppercase T and Z, such as \"2016-03-14T01:59:00Z\""),
+            );
+            return None;
+        } else {
+            let expected = match family {
+                Family::String | Family::Timestamp => "a string",
+                Family::Numeric => "a number",
+                Family::Boolean => "true or false",
+            };
+            self.schema(
+                at,
+                format!("'{operator}' must be {expected}, not {}", describe(value)),
+            );
+            return None;
+        };
+        Some(Comparison::Compare {
+            family,
+            relation,
+            operand,
+        })
+    }
+}
+
+/// Whether `key` is a Choice comparison operator.
+pub(crate) fn is_operator(key: &str) -> bool {
+    key == "StringMatches"
+        || TypeTest::ALL.iter().any(|(_, name)| *name == key)
+        || parse_operator(key).is_some()
+}
+
+/// `NumericLessThanEqualsPath` → (Numeric, LessThanEquals, true).
+pub(crate) fn parse_operator(key: &str) -> Option<(Family, Relation, bool)> {
+    let (base, by_path) = match key.strip_suffix("Path") {
+        Some(base) => (base, true),
+        None => (key, false),
+    };
+    Family::ALL.into_iter().find_map(|family| {
+        let rest = base.strip_prefix(family.prefix())?;
+        family
+            .relations()
+            .iter()
+            .find(|r| r.suffix() == rest)
+            .map(|r| (family, *r, by_path))
+    })
+}
+
+/// Every comparison operator name, for suggestions.
+pub(crate) fn all_operator_names() -> Vec<String> {
+    let mut all: Vec<String> = Family::ALL
+        .into_iter()
+        .flat_map(|f| {
+            f.relations().iter().flat_map(move |r| {
+                [
+                    format!("{}{}", f.prefix(), r.suffix()),
+                    format!("{}{}Path", f.prefix(), r.suffix()),
+                ]
+            })
+        })
+        .collect();
+    all.push("StringMatches".into());
+    all.extend(TypeTest::ALL.iter().map(|(_, n)| n.to_string()));
+    all
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! (`Error`, `Cause`) or computed from the input (`ErrorPath`, `CausePath`, which may
 //! also be intrinsic functions).
 
+use crate::asl::validate::Obj;
+use crate::asl::validate::Reader;
+use crate::asl::validate::expr_code;
 use serde_json::Value;
 
 use crate::asl::error::StatesError;
@@ -62,6 +65,38 @@ fn resolve(
                 describe(&other)
             ))),
         },
+    }
+}
+
+// ---- reading the definition ---------------------------------------------------
+
+impl Reader {
+    pub(crate) fn fail(&mut self, obj: Obj) -> Fail {
+        Fail {
+            error: self.fail_text(obj, "Error", "ErrorPath"),
+            cause: self.fail_text(obj, "Cause", "CausePath"),
+        }
+    }
+
+    pub(crate) fn fail_text(&mut self, obj: Obj, fixed: &str, path: &str) -> Option<Text> {
+        if obj.has(fixed) && obj.has(path) {
+            self.schema(
+                obj.loc(path),
+                format!("use either '{fixed}' or '{path}', not both"),
+            );
+            return None;
+        }
+        if obj.has(fixed) {
+            return self.string(obj, fixed).map(|s| Text::Fixed(s.to_string()));
+        }
+        let text = self.string(obj, path)?;
+        match Expr::parse(text) {
+            Ok(expr) => Some(Text::Computed(expr)),
+            Err(e) => {
+                self.error(expr_code(&e), obj.loc(path), e.to_string());
+                None
+            }
+        }
     }
 }
 

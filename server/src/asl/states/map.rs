@@ -3,6 +3,10 @@
 //! outputs, in item order. Failed iterations fail the state unless they stay within
 //! ToleratedFailureCount / ToleratedFailurePercentage.
 
+use crate::asl::validate::Code;
+use crate::asl::validate::Obj;
+use crate::asl::validate::Reader;
+use crate::asl::validate::StateLinks;
 use serde_json::Value;
 
 use crate::asl::definition::{Branch, Setting};
@@ -124,6 +128,135 @@ impl Map {
             )));
         }
         Ok(Tolerance { count, percentage })
+    }
+}
+
+// ---- reading the definition ---------------------------------------------------
+
+impl Reader {
+    pub(crate) fn map_state(&mut self, obj: Obj, links: &mut StateLinks) -> Option<Map> {
+        let errors = self.error_handling(obj, links);
+        let processor_key = match (obj.has("ItemProcessor"), obj.has("Iterator")) {
+            (true, true) => {
+                self.schema(
+                    obj.loc("Iterator"),
+                    "use either 'ItemProcessor' or the older 'Iterator', not both",
+                );
+                return None;
+            }
+            (false, false) => {
+                self.schema(
+                    obj.at.to_string(),
+                    "a Map state needs 'ItemProcessor' (or the older 'Iterator')",
+                );
+                return None;
+            }
+            (true, false) => "ItemProcessor",
+            (false, true) => "Iterator",
+        };
+        let processor_at = obj.loc(processor_key);
+        let processor = match obj.get(processor_key) {
+            Some(Value::Object(map)) => {
+                let processor_obj = Obj {
+                    map,
+                    at: &processor_at,
+                };
+                let allowed: &[&str] = if processor_key == "ItemProcessor" {
+                    &["StartAt", "States", "ProcessorConfig"]
+                } else {
+                    &["StartAt", "States"]
+                };
+                self.check_fields(processor_obj, allowed, &format!("a Map's {processor_key}"));
+                self.processor_config(processor_obj);
+                self.branch(processor_obj)
+            }
+            Some(other) => {
+                self.schema(
+                    processor_at,
+                    format!(
+                        "'{processor_key}' must be an object with StartAt and States, not {}",
+                        describe(other)
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
+        if obj.has("ItemSelector") && obj.has("Parameters") {
+            self.schema(
+                obj.loc("Parameters"),
+                "use either 'ItemSelector' or the older 'Parameters', not both",
+            );
+        }
+        let item_selector = if obj.has("ItemSelector") {
+            self.template(obj, "ItemSelector")
+        } else {
+            self.template(obj, "Parameters")
+        };
+        let items_path = match obj.get("ItemsPath") {
+            None => Some(ReferencePath::root_path()),
+            Some(_) => self.reference_path(obj, "ItemsPath"),
+        };
+        let max_concurrency = self
+            .uint_setting(
+                obj,
+                "MaxConcurrency",
+                "MaxConcurrencyPath",
+                0,
+                u64::from(u32::MAX),
+            )
+            .unwrap_or(Setting::Fixed(0));
+        let tolerated_failure_count = self.uint_setting(
+            obj,
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            0,
+            u64::from(u32::MAX),
+        );
+        let tolerated_failure_percentage = self.percentage_setting(obj);
+        Some(Map {
+            processor: processor?,
+            items_path: items_path?,
+            item_selector,
+            max_concurrency,
+            tolerated_failure_count,
+            tolerated_failure_percentage,
+            errors,
+        })
+    }
+
+    pub(crate) fn processor_config(&mut self, processor: Obj) {
+        let Some(config) = processor.get("ProcessorConfig") else {
+            return;
+        };
+        let at = processor.loc("ProcessorConfig");
+        let Value::Object(map) = config else {
+            self.schema(
+                at,
+                format!(
+                    "'ProcessorConfig' must be an object, not {}",
+                    describe(config)
+                ),
+            );
+            return;
+        };
+        let config = Obj { map, at: &at };
+        self.check_fields(config, &["Mode", "ExecutionType"], "ProcessorConfig");
+        match config.get("Mode") {
+            None => {}
+            Some(Value::String(mode)) if mode == "INLINE" => {}
+            Some(Value::String(mode)) if mode == "DISTRIBUTED" => {
+                self.error(
+                    Code::UnsupportedFeature,
+                    config.loc("Mode"),
+                    "distributed Map (Mode DISTRIBUTED) is not supported yet; use INLINE",
+                );
+            }
+            Some(other) => self.schema(
+                config.loc("Mode"),
+                format!("'Mode' must be \"INLINE\" or \"DISTRIBUTED\", not {other}"),
+            ),
+        }
     }
 }
 

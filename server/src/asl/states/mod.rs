@@ -10,6 +10,8 @@ mod succeed;
 mod task;
 mod wait;
 
+#[cfg(test)]
+pub(crate) use choice::all_operator_names;
 pub use choice::{Choice, ChoiceRule, Comparison, Condition, Family, Operand, Relation, TypeTest};
 pub use fail::{Fail, FailOutcome, Text};
 pub use map::{Map, Tolerance};

@@ -5,6 +5,9 @@
 
 use crate::asl::definition::Branch;
 use crate::asl::retry::ErrorHandling;
+use crate::asl::validate::Obj;
+use crate::asl::validate::Reader;
+use crate::asl::validate::StateLinks;
 
 /// A Parallel state's own fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,4 +16,28 @@ pub struct Parallel {
     pub branches: Vec<Branch>,
     /// `Retry` and `Catch`.
     pub errors: ErrorHandling,
+}
+
+// ---- reading the definition ---------------------------------------------------
+
+impl Reader {
+    pub(crate) fn parallel(&mut self, obj: Obj, links: &mut StateLinks) -> Option<Parallel> {
+        let errors = self.error_handling(obj, links);
+        let branches = self.required_list(obj, "Branches", "a Parallel state", "branches")?;
+        let mut parsed = Vec::with_capacity(branches.len());
+        for (branch_at, map) in self.list_objects(branches, &obj.loc("Branches"), "a branch") {
+            let branch_obj = Obj {
+                map,
+                at: &branch_at,
+            };
+            self.check_fields(branch_obj, &["StartAt", "States"], "a Parallel branch");
+            if let Some(b) = self.branch(branch_obj) {
+                parsed.push(b);
+            }
+        }
+        (parsed.len() == branches.len()).then_some(Parallel {
+            branches: parsed,
+            errors,
+        })
+    }
 }

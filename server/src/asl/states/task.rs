@@ -7,6 +7,12 @@
 //! `Parameters.FunctionName`; any other `arn:aws:states:::SERVICE:ACTION` names queue
 //! `SERVICE:ACTION`.
 
+use crate::asl::validate::Code;
+use crate::asl::validate::MAX_SECONDS;
+use crate::asl::validate::Obj;
+use crate::asl::validate::Reader;
+use crate::asl::validate::Severity;
+use crate::asl::validate::StateLinks;
 use serde_json::Value;
 
 use crate::asl::definition::Setting;
@@ -249,6 +255,56 @@ fn lambda_function_name(function: &str) -> Option<&str> {
         _ => return None,
     };
     (!name.is_empty()).then_some(name)
+}
+
+// ---- reading the definition ---------------------------------------------------
+
+impl Reader {
+    pub(crate) fn task(&mut self, obj: Obj, links: &mut StateLinks) -> Option<Task> {
+        let resource = self
+            .required_string(obj, "Resource", "a Task state")
+            .and_then(|arn| match Resource::parse(arn) {
+                Ok(resource) => Some(resource),
+                Err(message) => {
+                    self.error(Code::InvalidResource, obj.loc("Resource"), message);
+                    None
+                }
+            });
+        let timeout =
+            self.uint_setting(obj, "TimeoutSeconds", "TimeoutSecondsPath", 1, MAX_SECONDS);
+        let heartbeat = self.uint_setting(
+            obj,
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            1,
+            MAX_SECONDS,
+        );
+        if let (Some(Setting::Fixed(t)), Some(Setting::Fixed(h))) = (&timeout, &heartbeat)
+            && h >= t
+        {
+            self.schema(
+                obj.loc("HeartbeatSeconds"),
+                format!("HeartbeatSeconds ({h}) must be smaller than TimeoutSeconds ({t})"),
+            );
+        }
+        let credentials = obj.get("Credentials").cloned();
+        if credentials.is_some() {
+            self.report(
+                Severity::Warning,
+                Code::IgnoredField,
+                obj.loc("Credentials"),
+                "Credentials is ignored: Stepwise has no IAM roles; tasks run with their worker's own credentials",
+            );
+        }
+        let errors = self.error_handling(obj, links);
+        Some(Task {
+            resource: resource?,
+            timeout,
+            heartbeat,
+            credentials,
+            errors,
+        })
+    }
 }
 
 #[cfg(test)]

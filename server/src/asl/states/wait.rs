@@ -2,6 +2,10 @@
 //! definition or read from the input. The engine turns the due time into a durable
 //! timer; a due time already past fires at once.
 
+use crate::asl::validate::Code;
+use crate::asl::validate::MAX_SECONDS;
+use crate::asl::validate::Obj;
+use crate::asl::validate::Reader;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
@@ -66,6 +70,53 @@ impl Wait {
                 })
             }
         }
+    }
+}
+
+// ---- reading the definition ---------------------------------------------------
+
+impl Reader {
+    pub(crate) fn wait(&mut self, obj: Obj) -> Option<Wait> {
+        let present: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+            .into_iter()
+            .filter(|k| obj.has(k))
+            .collect();
+        if present.len() != 1 {
+            let message = if present.is_empty() {
+                "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp or TimestampPath; it has none".to_string()
+            } else {
+                format!(
+                    "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp or TimestampPath; it has {}",
+                    present.join(" and ")
+                )
+            };
+            self.schema(obj.at.to_string(), message);
+            return None;
+        }
+        let wait_for = match present[0] {
+            "Seconds" => {
+                WaitFor::Seconds(Setting::Fixed(self.uint(obj, "Seconds", 0, MAX_SECONDS)?))
+            }
+            "SecondsPath" => {
+                WaitFor::Seconds(Setting::Path(self.reference_path(obj, "SecondsPath")?))
+            }
+            "Timestamp" => {
+                let text = self.string(obj, "Timestamp")?;
+                match timestamp::parse(text) {
+                    Some(ts) => WaitFor::Timestamp(ts),
+                    None => {
+                        self.error(
+                            Code::InvalidTimestamp,
+                            obj.loc("Timestamp"),
+                            format!("'{text}' is not a timestamp; use RFC 3339 with an uppercase T and Z, such as \"2016-03-14T01:59:00Z\""),
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => WaitFor::TimestampPath(self.reference_path(obj, "TimestampPath")?),
+        };
+        Some(Wait { wait_for })
     }
 }
 

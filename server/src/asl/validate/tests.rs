@@ -2,6 +2,9 @@
 //! expected, plus the two seed workflows.
 
 use super::*;
+use crate::asl::definition::Setting;
+use crate::asl::retry::Jitter;
+use crate::asl::states::all_operator_names;
 use serde_json::json;
 
 fn diagnostics(definition: &Value) -> Vec<Diagnostic> {
