@@ -7,7 +7,6 @@ use std::fmt;
 use crate::asl::template::pointer_escape;
 
 /// The JSON Pointer and name of every key that repeats within one object.
-
 pub(crate) fn duplicate_keys(text: &str) -> Vec<(String, String)> {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
     use std::cell::RefCell;
