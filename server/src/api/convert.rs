@@ -125,9 +125,20 @@ pub fn event(event: &Event, with_data: bool) -> pb::HistoryEvent {
             out.name = Some(name.clone());
             out.input = data(input);
         }
-        EventKind::StateExited { name, output, .. } => {
+        EventKind::StateExited {
+            name,
+            output,
+            assigned,
+            ..
+        } => {
             out.name = Some(name.clone());
             out.output = data(output);
+            if with_data {
+                out.assigned_variables = assigned
+                    .iter()
+                    .map(|(name, value)| (name.clone(), json_text(value)))
+                    .collect();
+            }
         }
         EventKind::StateAborted { name, .. } => out.name = Some(name.clone()),
         EventKind::StateFailed {

@@ -157,7 +157,10 @@ mod tests {
         ];
         for (path, value) in expect {
             assert_eq!(
-                Path::parse(path).unwrap().select(&json!({}), &context),
+                Path::parse(path).unwrap().select(
+                    &json!({}),
+                    crate::asl::path::Sources::context_only(&context)
+                ),
                 Some(value),
                 "{path}"
             );

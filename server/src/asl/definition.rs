@@ -6,10 +6,13 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::error::StatesError;
+use super::error::{StatesError, names};
+use super::eval::Env;
 use super::io::DataFlow;
 use super::json::describe;
+use super::jsonata::{Expression, JsonataValue, States};
 use super::path::ReferencePath;
+use super::payload::Payload;
 use super::states::{Choice, Fail, Map, Parallel, Pass, Succeed, Task, Wait};
 
 /// A whole state machine.
@@ -21,6 +24,28 @@ pub struct StateMachine {
     pub timeout_seconds: Option<u64>,
     /// `Version` (the language version; "1.0").
     pub version: Option<String>,
+    /// `QueryLanguage` at the top level: the default of every state.
+    pub language: QueryLanguage,
+}
+
+/// The language a state's fields are written in (`QueryLanguage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryLanguage {
+    /// JSONPath: InputPath, Parameters, ResultSelector, ResultPath, OutputPath, `.$` keys.
+    #[default]
+    JsonPath,
+    /// JSONata: Arguments, Output and `{% ... %}` expressions.
+    Jsonata,
+}
+
+impl QueryLanguage {
+    /// The name as written in a definition.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryLanguage::JsonPath => "JSONPath",
+            QueryLanguage::Jsonata => "JSONata",
+        }
+    }
 }
 
 /// A set of states with a start: the machine itself, a Parallel branch or a Map's
@@ -56,9 +81,17 @@ pub struct State {
     pub name: String,
     /// `Comment`.
     pub comment: Option<String>,
+    /// Its query language (its own `QueryLanguage`, else the machine's).
+    pub language: QueryLanguage,
     /// InputPath, Parameters, ResultSelector, ResultPath, OutputPath (defaults where the
-    /// type has no such field).
+    /// type has no such field, and in a JSONata state).
     pub flow: DataFlow,
+    /// JSONata `Arguments` (Task, Parallel): the input of the state's work.
+    pub arguments: Option<JsonataValue>,
+    /// JSONata `Output`: the state's output.
+    pub output: Option<JsonataValue>,
+    /// `Assign`: the variables the state sets when it ends.
+    pub assign: Option<Payload>,
     /// `Next` or `End`; `None` for Choice, Succeed and Fail, which decide otherwise.
     pub transition: Option<Transition>,
     /// The type and its own fields.
@@ -91,7 +124,7 @@ pub enum StateKind {
     Succeed(Succeed),
     Fail(Fail),
     Parallel(Parallel),
-    Map(Map),
+    Map(Box<Map>),
 }
 
 impl StateKind {
@@ -110,23 +143,65 @@ impl StateKind {
     }
 }
 
-/// A setting given either as a value (`TimeoutSeconds`) or read from the input
-/// (`TimeoutSecondsPath`).
+/// A setting given as a value (`TimeoutSeconds`), read from the input
+/// (`TimeoutSecondsPath`) or, in JSONata, computed (`"TimeoutSeconds": "{% ... %}"`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Setting<T> {
     /// Written in the definition.
     Fixed(T),
     /// Read from the state's input (after InputPath) when the state runs.
     Path(ReferencePath),
+    /// A JSONata expression over `$states.input` and the variables.
+    Expression(Expression),
+}
+
+/// The value of a setting's expression; `field` is the path field's name, whose JSONata
+/// form is the same name without `Path`.
+fn evaluate_setting(
+    expression: &Expression,
+    input: &Value,
+    env: &mut Env,
+    field: &str,
+) -> Result<(Value, String), StatesError> {
+    let field = field.trim_end_matches("Path").to_string();
+    let states = States {
+        input,
+        result: None,
+        error_output: None,
+    };
+    Ok((expression.evaluate(&states, env, &field)?, field))
+}
+
+/// An expression's value of the wrong kind for its field.
+pub fn unexpected_value(
+    expression: &Expression,
+    field: &str,
+    expected: &str,
+    value: &Value,
+) -> StatesError {
+    StatesError::new(
+        names::QUERY_EVALUATION_ERROR,
+        format!(
+            "The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected {expected}, but was {} ({value})",
+            expression.text(),
+            describe(value)
+        ),
+    )
 }
 
 impl Setting<u64> {
     /// The value, reading the input for a path; `field` names the path field in errors.
-    pub fn resolve(&self, input: &Value, context: &Value, field: &str) -> Result<u64, StatesError> {
+    pub fn resolve(&self, input: &Value, env: &mut Env, field: &str) -> Result<u64, StatesError> {
         match self {
             Setting::Fixed(value) => Ok(*value),
+            Setting::Expression(expression) => {
+                let (value, field) = evaluate_setting(expression, input, env, field)?;
+                value.as_u64().ok_or_else(|| {
+                    unexpected_value(expression, &field, "a non-negative integer", &value)
+                })
+            }
             Setting::Path(path) => {
-                let value = read_setting(path, input, context, field)?;
+                let value = read_setting(path, input, env, field)?;
                 value.as_u64().ok_or_else(|| {
                     StatesError::runtime(format!(
                         "{field} '{}' must select a non-negative integer, but it selects {} ({value})",
@@ -141,11 +216,17 @@ impl Setting<u64> {
 
 impl Setting<f64> {
     /// The value, reading the input for a path; `field` names the path field in errors.
-    pub fn resolve(&self, input: &Value, context: &Value, field: &str) -> Result<f64, StatesError> {
+    pub fn resolve(&self, input: &Value, env: &mut Env, field: &str) -> Result<f64, StatesError> {
         match self {
             Setting::Fixed(value) => Ok(*value),
+            Setting::Expression(expression) => {
+                let (value, field) = evaluate_setting(expression, input, env, field)?;
+                value
+                    .as_f64()
+                    .ok_or_else(|| unexpected_value(expression, &field, "a number", &value))
+            }
             Setting::Path(path) => {
-                let value = read_setting(path, input, context, field)?;
+                let value = read_setting(path, input, env, field)?;
                 value.as_f64().ok_or_else(|| {
                     StatesError::runtime(format!(
                         "{field} '{}' must select a number, but it selects {}",
@@ -161,10 +242,10 @@ impl Setting<f64> {
 fn read_setting<'v>(
     path: &ReferencePath,
     input: &'v Value,
-    context: &'v Value,
+    env: &'v Env,
     field: &str,
 ) -> Result<&'v Value, StatesError> {
-    path.get(input, context).ok_or_else(|| {
+    path.get(input, env.sources()).ok_or_else(|| {
         StatesError::runtime(format!(
             "{field} '{}' selects nothing in the state's input",
             path.text()
@@ -177,16 +258,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn with_env<T>(f: impl FnOnce(&mut Env) -> T) -> T {
+        let context = json!({});
+        let mut random = crate::asl::random::SeededRandom::new(3);
+        f(&mut Env::new(&context, &mut random))
+    }
+
     #[test]
     fn settings_resolve_from_input_with_clear_errors() {
         let path = Setting::<u64>::Path(ReferencePath::parse("$.t").unwrap());
         assert_eq!(
-            path.resolve(&json!({"t": 30}), &json!({}), "TimeoutSecondsPath")
-                .unwrap(),
+            with_env(|env| path.resolve(&json!({"t": 30}), env, "TimeoutSecondsPath")).unwrap(),
             30
         );
-        let err = path
-            .resolve(&json!({"t": "30"}), &json!({}), "TimeoutSecondsPath")
+        let err = with_env(|env| path.resolve(&json!({"t": "30"}), env, "TimeoutSecondsPath"))
             .unwrap_err();
         assert!(
             err.cause
@@ -194,20 +279,36 @@ mod tests {
             "{}",
             err.cause
         );
-        let err = path
-            .resolve(&json!({}), &json!({}), "TimeoutSecondsPath")
-            .unwrap_err();
+        let err = with_env(|env| path.resolve(&json!({}), env, "TimeoutSecondsPath")).unwrap_err();
         assert!(err.cause.contains("selects nothing"));
         assert_eq!(
-            Setting::Fixed(5u64)
-                .resolve(&json!(null), &json!({}), "x")
-                .unwrap(),
+            with_env(|env| Setting::Fixed(5u64).resolve(&json!(null), env, "x")).unwrap(),
             5
         );
         let pct = Setting::<f64>::Path(ReferencePath::parse("$.p").unwrap());
         assert_eq!(
-            pct.resolve(&json!({"p": 12.5}), &json!({}), "p").unwrap(),
+            with_env(|env| pct.resolve(&json!({"p": 12.5}), env, "p")).unwrap(),
             12.5
+        );
+    }
+
+    #[test]
+    fn expression_settings_are_evaluated_and_typed() {
+        let seconds = Setting::<u64>::Expression(Expression::parse("$states.input.t * 2").unwrap());
+        assert_eq!(
+            with_env(|env| seconds.resolve(&json!({"t": 15}), env, "TimeoutSecondsPath")).unwrap(),
+            30
+        );
+        let err = with_env(|env| seconds.resolve(&json!({"t": "x"}), env, "TimeoutSecondsPath"))
+            .unwrap_err();
+        assert_eq!(err.error, "States.QueryEvaluationError");
+        assert!(err.cause.contains("'TimeoutSeconds'"), "{}", err.cause);
+        let text = Setting::<u64>::Expression(Expression::parse("'ten'").unwrap());
+        let err = with_env(|env| text.resolve(&json!({}), env, "SecondsPath")).unwrap_err();
+        assert!(
+            err.cause.contains("field 'Seconds' returned an unexpected result type. Expected a non-negative integer, but was a string"),
+            "{}",
+            err.cause
         );
     }
 }

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 use super::jsonata::Limits;
+use super::path::Sources;
 use super::random::RandomSource;
 use super::variables::Variables;
 
@@ -34,6 +35,14 @@ pub struct Env<'a> {
 static DEFAULT_LIMITS: LazyLock<Limits> = LazyLock::new(Limits::default);
 
 impl<'a> Env<'a> {
+    /// What paths read besides the state's data.
+    pub fn sources(&self) -> Sources<'_> {
+        Sources {
+            context: self.context,
+            variables: &self.variables,
+        }
+    }
+
     /// An environment with AWS's default payload limit.
     pub fn new(context: &'a Value, random: &'a mut dyn RandomSource) -> Self {
         Env {

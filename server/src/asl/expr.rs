@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::error::StatesError;
 use super::eval::Env;
 use super::intrinsics::{self, Call, SyntaxError};
-use super::path::{Path, PathError};
+use super::path::{Path, PathError, Sources};
 
 /// A path or an intrinsic function call, parsed once.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,11 +54,8 @@ impl Expr {
         field: &str,
     ) -> Result<Value, StatesError> {
         match self {
-            Expr::Path(path) => path.select(input, env.context).ok_or_else(|| {
-                let source = match path.root() {
-                    super::path::Root::Input => "the input",
-                    super::path::Root::Context => "the context object",
-                };
+            Expr::Path(path) => path.select(input, env.sources()).ok_or_else(|| {
+                let source = Sources::describe(path.root());
                 StatesError::runtime(format!(
                     "The JSONPath '{}' specified for the field '{field}' could not be found in {source}",
                     path.text()

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::Env;
 use super::intrinsics::{Call, looks_like_call};
-use super::path::{Path, ReferencePath};
+use super::path::{Path, ReferencePath, Sources};
 use super::random::SeededRandom;
 use super::template::Template;
 
@@ -30,10 +30,10 @@ pub fn expression(text: &str) {
         json!({"Execution": {"Id": "arn", "Input": input.clone()}, "State": {"Name": "S"}});
     let mut random = SeededRandom::new(7);
     if let Ok(path) = Path::parse(expression) {
-        let _ = path.select(&input, &context);
+        let _ = path.select(&input, Sources::context_only(&context));
     }
     if let Ok(path) = ReferencePath::parse(expression) {
-        let _ = path.get(&input, &context);
+        let _ = path.get(&input, Sources::context_only(&context));
         let _ = path.set(input.clone(), json!("set"));
     }
     if looks_like_call(expression)

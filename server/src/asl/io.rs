@@ -81,12 +81,28 @@ impl DataFlow {
         result: Value,
         env: &mut Env,
     ) -> Result<Value, StatesError> {
+        let selected = self.select_result(result, env)?;
+        self.place_result(state_input, selected, env)
+    }
+
+    /// ResultSelector on the result: what `Assign` reads as `$` (AWS evaluates Assign
+    /// after ResultSelector and before ResultPath).
+    pub fn select_result(&self, result: Value, env: &mut Env) -> Result<Value, StatesError> {
         check_payload(&result, env, "the state's result")?;
-        let result = match &self.result_selector {
-            Some(template) => template.evaluate(&result, env)?,
-            None => result,
-        };
-        let combined = apply_result_path(self.result_path.as_ref(), state_input, result)?;
+        match &self.result_selector {
+            Some(template) => template.evaluate(&result, env),
+            None => Ok(result),
+        }
+    }
+
+    /// ResultPath and OutputPath: the state's output given its selected result.
+    pub fn place_result(
+        &self,
+        state_input: &Value,
+        selected: Value,
+        env: &mut Env,
+    ) -> Result<Value, StatesError> {
+        let combined = apply_result_path(self.result_path.as_ref(), state_input, selected)?;
         let output = select_or_empty(self.output_path.as_ref(), &combined, env, "OutputPath")?;
         check_payload(&output, env, "the state's output")?;
         Ok(output)
@@ -121,7 +137,7 @@ fn select_or_empty(
 ) -> Result<Value, StatesError> {
     match path {
         None => Ok(Value::Object(Map::new())),
-        Some(path) => path.select(value, env.context).ok_or_else(|| {
+        Some(path) => path.select(value, env.sources()).ok_or_else(|| {
             StatesError::runtime(format!(
                 "Invalid path '{}' in {field}: it selects nothing in the state's data",
                 path.text()

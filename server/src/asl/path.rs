@@ -12,14 +12,58 @@
 use serde_json::{Map, Value};
 
 use super::json::{MAX_NESTING, describe};
+use super::variables::Variables;
 
-/// Which document a path reads: the state's input (`$`) or the context object (`$$`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which document a path reads: the state's input (`$`), the context object (`$$`) or a
+/// workflow variable (`$name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Root {
     /// `$...`: the data the state is processing.
     Input,
     /// `$$...`: the context object (execution, state, task token, map item).
     Context,
+    /// `$name...`: the variable `name` (AWS: variables are read in JSONPath as `$name`).
+    Variable(String),
+}
+
+/// What a path may read besides the state's data: the context object and the variables.
+#[derive(Clone, Copy)]
+pub struct Sources<'s> {
+    /// What `$$` reads.
+    pub context: &'s Value,
+    /// What `$name` reads.
+    pub variables: &'s Variables<'s>,
+}
+
+impl<'s> Sources<'s> {
+    /// The context object and no variables (where no variable can be read).
+    pub fn context_only(context: &'s Value) -> Sources<'s> {
+        Sources {
+            context,
+            variables: &super::variables::NO_VARIABLES,
+        }
+    }
+
+    /// The document a path with this root reads (None: an unassigned variable).
+    fn document<'v>(&self, root: &Root, input: &'v Value) -> Option<&'v Value>
+    where
+        's: 'v,
+    {
+        match root {
+            Root::Input => Some(input),
+            Root::Context => Some(self.context),
+            Root::Variable(name) => self.variables.get(name),
+        }
+    }
+
+    /// Where a root reads from, for messages.
+    pub fn describe(root: &Root) -> String {
+        match root {
+            Root::Input => "the input".into(),
+            Root::Context => "the context object".into(),
+            Root::Variable(name) => format!("the variable '{name}'"),
+        }
+    }
 }
 
 /// Why a path string is not a valid path.
@@ -84,8 +128,8 @@ impl Path {
     }
 
     /// Which document the path reads.
-    pub fn root(&self) -> Root {
-        self.root
+    pub fn root(&self) -> &Root {
+        &self.root
     }
 
     /// Whether the path names at most one node (no wildcard, descendant, filter, slice or union).
@@ -95,11 +139,8 @@ impl Path {
 
     /// Selects from `input` or `context`: the value for a definite path (None when nothing
     /// is there), the array of matches for an indefinite one.
-    pub fn select(&self, input: &Value, context: &Value) -> Option<Value> {
-        let document = match self.root {
-            Root::Input => input,
-            Root::Context => context,
-        };
+    pub fn select(&self, input: &Value, sources: Sources) -> Option<Value> {
+        let document = sources.document(&self.root, input)?;
         let nodes = self.compiled.query(document);
         if self.definite {
             nodes.exactly_one().ok().cloned()
@@ -167,8 +208,8 @@ impl ReferencePath {
     }
 
     /// Which document the path reads.
-    pub fn root(&self) -> Root {
-        self.root
+    pub fn root(&self) -> &Root {
+        &self.root
     }
 
     /// The steps after the root.
@@ -177,11 +218,8 @@ impl ReferencePath {
     }
 
     /// The node the path names, if it exists.
-    pub fn get<'v>(&self, input: &'v Value, context: &'v Value) -> Option<&'v Value> {
-        let mut node = match self.root {
-            Root::Input => input,
-            Root::Context => context,
-        };
+    pub fn get<'v>(&self, input: &'v Value, sources: Sources<'v>) -> Option<&'v Value> {
+        let mut node = sources.document(&self.root, input)?;
         for segment in &self.segments {
             node = match (segment, node) {
                 (Segment::Field(name), Value::Object(map)) => map.get(name)?,
@@ -196,10 +234,11 @@ impl ReferencePath {
     /// ResultPath does. Fails when a step meets a value that is not an object (or, for an
     /// index step, not an array long enough).
     pub fn set(&self, target: Value, value: Value) -> Result<Value, String> {
-        if self.root == Root::Context {
+        if self.root != Root::Input {
             return Err(format!(
-                "'{}' refers to the context object, which cannot be written",
-                self.text
+                "'{}' refers to {}, which cannot be written",
+                self.text,
+                Sources::describe(&self.root)
             ));
         }
         let mut target = target;
@@ -292,12 +331,22 @@ fn unquoted(text: &str) -> impl Iterator<Item = char> + '_ {
     })
 }
 
-/// Splits `$$rest` / `$rest` into the root and the rest.
+/// Splits `$$rest`, `$name rest` and `$rest` into the root and the rest.
 fn split_root(text: &str) -> Option<(Root, &str)> {
     if let Some(rest) = text.strip_prefix("$$") {
-        Some((Root::Context, rest))
+        return Some((Root::Context, rest));
+    }
+    let rest = text.strip_prefix('$')?;
+    let name_end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    if name_end == 0 {
+        Some((Root::Input, rest))
     } else {
-        text.strip_prefix('$').map(|rest| (Root::Input, rest))
+        Some((
+            Root::Variable(rest[..name_end].to_string()),
+            &rest[name_end..],
+        ))
     }
 }
 
@@ -480,9 +529,10 @@ mod tests {
     use serde_json::json;
 
     fn select(path: &str, input: &Value) -> Option<Value> {
-        Path::parse(path)
-            .unwrap()
-            .select(input, &json!({"Execution": {"Id": "x"}}))
+        Path::parse(path).unwrap().select(
+            input,
+            Sources::context_only(&json!({"Execution": {"Id": "x"}})),
+        )
     }
 
     #[test]
@@ -521,7 +571,10 @@ mod tests {
         assert_eq!(select("$.car.cdr", &input), Some(json!(true)));
         let ctx = json!(null);
         let reference = ReferencePath::parse("$.car.cdr").unwrap();
-        assert_eq!(reference.get(&input, &ctx), Some(&json!(true)));
+        assert_eq!(
+            reference.get(&input, Sources::context_only(&ctx)),
+            Some(&json!(true))
+        );
     }
 
     #[test]
@@ -562,9 +615,12 @@ mod tests {
     #[test]
     fn context_paths_read_the_context_object() {
         let path = Path::parse("$$.Execution.Id").unwrap();
-        assert_eq!(path.root(), Root::Context);
+        assert_eq!(path.root(), &Root::Context);
         assert_eq!(
-            path.select(&json!({}), &json!({"Execution": {"Id": "e1"}})),
+            path.select(
+                &json!({}),
+                Sources::context_only(&json!({"Execution": {"Id": "e1"}}))
+            ),
             Some(json!("e1"))
         );
     }

@@ -23,9 +23,12 @@ use crate::asl::validate::Target as Link;
 use crate::asl::validate::short;
 use serde_json::Value;
 
+use super::definition::QueryLanguage;
 use super::error::{StatesError, error_equals};
 use super::io::apply_result_path;
+use super::jsonata::JsonataValue;
 use super::path::ReferencePath;
+use super::payload::Payload;
 use super::random::RandomSource;
 
 /// How a retrier spreads its delays.
@@ -94,6 +97,11 @@ pub struct Catcher {
     pub next: String,
     /// Where the error output goes in the state's input; `None` discards it. Default `$`.
     pub result_path: Option<ReferencePath>,
+    /// JSONata `Output`: the state's output when this catcher is taken (default: the
+    /// error output).
+    pub output: Option<JsonataValue>,
+    /// `Assign`: variables set when this catcher is taken.
+    pub assign: Option<Payload>,
 }
 
 /// A state's `Retry` and `Catch` (Task, Parallel, Map).
@@ -304,7 +312,13 @@ impl Reader {
             .enumerate()
         {
             let c = Obj { map, at: &item_at };
-            self.check_fields(c, &["ErrorEquals", "Next", "ResultPath"], "a catcher");
+            let jsonata = self.language == QueryLanguage::Jsonata;
+            let fields: &[&str] = if jsonata {
+                &["ErrorEquals", "Next", "Output", "Assign"]
+            } else {
+                &["ErrorEquals", "Next", "ResultPath", "Assign"]
+            };
+            self.check_fields(c, fields, "a catcher");
             let error_equals = self.error_equals(c, i + 1 == items.len(), "Catch");
             let next = self.required_string(c, "Next", "a catcher");
             if let Some(next) = next {
@@ -314,14 +328,25 @@ impl Reader {
                     field: "Next",
                 });
             }
-            let result_path = self
-                .nullable_reference_path(c, "ResultPath")
-                .unwrap_or(Some(ReferencePath::root_path()));
+            let result_path = if jsonata {
+                Some(ReferencePath::root_path())
+            } else {
+                self.nullable_reference_path(c, "ResultPath")
+                    .unwrap_or(Some(ReferencePath::root_path()))
+            };
+            let output = if jsonata {
+                self.jsonata_value(c, "Output")
+            } else {
+                None
+            };
+            let assign = self.assign(c);
             if let Some(next) = next {
                 catchers.push(Catcher {
                     error_equals,
                     next: next.to_string(),
                     result_path,
+                    output,
+                    assign,
                 });
             }
         }
@@ -400,6 +425,8 @@ mod tests {
             error_equals: errors.iter().map(|e| e.to_string()).collect(),
             next: next.into(),
             result_path: result_path.map(|p| ReferencePath::parse(p).unwrap()),
+            output: None,
+            assign: None,
         }
     }
 

@@ -75,6 +75,7 @@ pub fn describe(condition: &Condition) -> String {
         Condition::And(all) => join(all, " and "),
         Condition::Or(any) => join(any, " or "),
         Condition::Not(inner) => format!("not ({})", describe(inner)),
+        Condition::Jsonata(expression) => expression.text().to_string(),
         Condition::Test {
             variable,
             comparison,

@@ -38,6 +38,9 @@ pub struct Variables<'a> {
     scopes: Vec<&'a Scope>,
 }
 
+/// No variables at all, to borrow where none can be set.
+pub static NO_VARIABLES: Variables<'static> = Variables { scopes: Vec::new() };
+
 impl<'a> Variables<'a> {
     /// No variables at all.
     pub fn none() -> Variables<'static> {

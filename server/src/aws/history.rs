@@ -100,10 +100,24 @@ fn event_json(
             "stateEnteredEventDetails",
             json!({"name": name, "input": data(input, with_data), "inputDetails": {"truncated": false}}),
         ),
-        EventKind::StateExited { name, output, .. } => (
-            "stateExitedEventDetails",
-            json!({"name": name, "output": data(output, with_data), "outputDetails": {"truncated": false}}),
-        ),
+        EventKind::StateExited {
+            name,
+            output,
+            assigned,
+            ..
+        } => {
+            let mut details = json!({"name": name, "output": data(output, with_data), "outputDetails": {"truncated": false}});
+            // AWS shows each assigned variable's value as JSON text, beside the output.
+            if !assigned.is_empty() {
+                let variables: serde_json::Map<String, Value> = assigned
+                    .iter()
+                    .map(|(name, value)| (name.clone(), data(value, with_data)))
+                    .collect();
+                details["assignedVariables"] = Value::Object(variables);
+                details["assignedVariablesDetails"] = json!({"truncated": false});
+            }
+            ("stateExitedEventDetails", details)
+        }
         EventKind::TaskScheduled {
             family,
             resource,

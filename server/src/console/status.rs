@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::asl::variables::Scope;
+
 use crate::engine::history::Recovery;
 use crate::engine::{Event, EventKind, ThreadId};
 
@@ -44,6 +46,8 @@ pub struct StateStatus {
     pub input: Option<Value>,
     /// The last run's output, once it has one.
     pub output: Option<Value>,
+    /// The variables the last run's Assign set.
+    pub assigned: Option<Scope>,
     /// The last error seen, with its cause.
     pub error: Option<String>,
     /// The cause of `error`.
@@ -111,6 +115,7 @@ impl StatusBoard {
                         retries: 0,
                         input: None,
                         output: None,
+                        assigned: None,
                         error: None,
                         cause: None,
                         entered_ms: None,
@@ -126,13 +131,23 @@ impl StatusBoard {
                 self.refresh(name);
                 vec![name.clone()]
             }
-            EventKind::StateExited { thread, output, .. } => {
+            EventKind::StateExited {
+                thread,
+                output,
+                assigned,
+                ..
+            } => {
                 let caught = self.at.get(thread).is_some_and(|(_, caught)| *caught);
                 let outcome = if caught {
                     RunStatus::Caught
                 } else {
                     RunStatus::Succeeded
                 };
+                if let Some((name, _)) = self.at.get(thread)
+                    && let Some(state) = self.states.get_mut(name)
+                {
+                    state.assigned = (!assigned.is_empty()).then(|| assigned.clone());
+                }
                 self.end_run(*thread, outcome, at, Some(output))
             }
             EventKind::StateAborted { thread, .. } => {

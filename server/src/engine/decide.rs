@@ -18,14 +18,16 @@ use crate::asl::context::{
     ContextObject, ExecutionContext, MapContext, MapItem, StateContext, StateMachineContext,
     TaskContext,
 };
-use crate::asl::definition::{State, StateKind, Transition};
+use crate::asl::definition::{QueryLanguage, State, StateKind, Transition};
 use crate::asl::error::{StatesError, names};
 use crate::asl::eval::Env as AslEnv;
+use crate::asl::flow::Ending;
 use crate::asl::jsonata::Limits;
 use crate::asl::random::RandomSource;
 use crate::asl::retry::{self, ErrorHandling};
 use crate::asl::states::{IntegrationPattern, Target};
 use crate::asl::timestamp;
+use crate::asl::variables::{Scope, check_assignment};
 
 /// What the engine may read from the world: the time and a random source.
 pub struct Env<'a> {
@@ -625,12 +627,14 @@ impl<'a> Decider<'a, '_> {
         .to_value()
     }
 
-    fn asl_env<'c>(&'c mut self, context: &'c Value) -> AslEnv<'c> {
+    /// The environment of an evaluation for `thread`: its context object and the
+    /// variables it can read (as they were before its current state).
+    fn asl_env<'c>(&'c mut self, thread: ThreadId, context: &'c Value) -> AslEnv<'c> {
         AslEnv {
             context,
             random: &mut *self.env.random,
             max_payload_bytes: self.env.max_payload_bytes,
-            variables: Default::default(),
+            variables: self.execution.variables(thread),
             now_ms: self.env.now_ms,
             jsonata: self.env.jsonata,
         }
@@ -662,8 +666,9 @@ impl<'a> Decider<'a, '_> {
                 );
             }
             let entered = ms_to_timestamp(self.env.now_ms);
-            let selected = state.flow.selected_input(&input, &self.asl_env(&context));
-            wait = Some(selected.and_then(|selected| w.due(&selected, &context, entered)));
+            let mut env = self.asl_env(thread, &context);
+            let selected = state.selected_input(&input, &env);
+            wait = Some(selected.and_then(|selected| w.due(&selected, &mut env, entered)));
         }
         let wait_due_ms = match &wait {
             Some(Ok(due)) if due.as_millisecond() > self.env.now_ms => Some(due.as_millisecond()),
@@ -719,13 +724,17 @@ impl<'a> Decider<'a, '_> {
             unreachable!()
         };
         let context = self.context(thread, state, None, None);
-        let output = {
-            let mut env = self.asl_env(&context);
-            let effective = state.flow.effective_input(input, &mut env)?;
-            state.flow.output(input, pass.result(effective), &mut env)?
+        let ending = {
+            let mut env = self.asl_env(thread, &context);
+            let result = match state.language {
+                QueryLanguage::JsonPath => {
+                    Some(pass.result(state.flow.effective_input(input, &mut env)?))
+                }
+                QueryLanguage::Jsonata => None,
+            };
+            state.end(input, result, None, &mut env)?
         };
-        self.exit(thread, state, output);
-        Ok(())
+        self.leave(thread, state, ending, next_of(state))
     }
 
     fn run_fail(
@@ -738,7 +747,7 @@ impl<'a> Decider<'a, '_> {
             unreachable!()
         };
         let context = self.context(thread, state, None, None);
-        let outcome = fail.outcome(input, &mut self.asl_env(&context))?;
+        let outcome = fail.outcome(input, &mut self.asl_env(thread, &context))?;
         self.thread_failed(
             thread,
             outcome.error.unwrap_or_default(),
@@ -757,9 +766,11 @@ impl<'a> Decider<'a, '_> {
             unreachable!()
         };
         let context = self.context(thread, state, None, None);
-        let effective = state
-            .flow
-            .effective_input(input, &mut self.asl_env(&context))?;
+        let effective = {
+            let mut env = self.asl_env(thread, &context);
+            let selected = state.selected_input(input, &env)?;
+            state.work_input(input, selected, &mut env)?
+        };
         let first_child = self.execution.next_thread;
         self.emit(EventKind::ParallelStarted {
             thread,
@@ -787,10 +798,14 @@ impl<'a> Decider<'a, '_> {
             unreachable!()
         };
         let context = self.context(thread, state, None, None);
-        let selected = state.flow.selected_input(input, &self.asl_env(&context))?;
-        let items = map.items(&selected, &context)?;
-        let max_concurrency = map.concurrency(&selected, &context)?;
-        let tolerance = map.tolerance(&selected, &context)?;
+        let (selected, items, max_concurrency, tolerance) = {
+            let mut env = self.asl_env(thread, &context);
+            let selected = state.selected_input(input, &env)?;
+            let items = map.items(&selected, &mut env)?;
+            let max_concurrency = map.concurrency(&selected, &mut env)?;
+            let tolerance = map.tolerance(&selected, &mut env)?;
+            (selected, items, max_concurrency, tolerance)
+        };
         self.emit(EventKind::MapStarted {
             thread,
             length: items.len(),
@@ -813,20 +828,21 @@ impl<'a> Decider<'a, '_> {
         input: &Value,
     ) -> Result<(), StatesError> {
         let context = self.context(thread, state, None, None);
-        let (next, output) = {
-            let mut env = self.asl_env(&context);
-            let selected = state.flow.selected_input(input, &env)?;
-            let next = match &state.kind {
-                StateKind::Choice(choice) => Some(choice.next(&selected, &context)?.to_string()),
-                _ => None,
-            };
-            (next, state.flow.output(input, selected, &mut env)?)
+        let (next, ending) = {
+            let mut env = self.asl_env(thread, &context);
+            match &state.kind {
+                StateKind::Choice(choice) => {
+                    let selected = state.selected_input(input, &env)?;
+                    let (rule, next) = choice.next(&selected, &mut env)?;
+                    (
+                        Some(next.to_string()),
+                        state.end(input, None, rule, &mut env)?,
+                    )
+                }
+                _ => (None, state.end(input, None, None, &mut env)?),
+            }
         };
-        match next {
-            Some(next) => self.exit_to(thread, state, output, Some(next)),
-            None => self.exit(thread, state, output),
-        }
-        Ok(())
+        self.leave(thread, state, ending, next)
     }
 
     fn wait_done(&mut self, thread: ThreadId) {
@@ -835,16 +851,11 @@ impl<'a> Decider<'a, '_> {
             .expect("a waiting thread is at a state");
         let input = self.execution.thread(thread).input.clone();
         let context = self.context(thread, state, None, None);
-        let output = {
-            let mut env = self.asl_env(&context);
-            state
-                .flow
-                .selected_input(&input, &env)
-                .and_then(|selected| state.flow.output(&input, selected, &mut env))
-        };
-        match output {
-            Ok(output) => self.exit(thread, state, output),
-            Err(error) => self.fail_state(thread, error, FailureSource::State),
+        let ending = state.end(&input, None, None, &mut self.asl_env(thread, &context));
+        if let Err(error) =
+            ending.and_then(|ending| self.leave(thread, state, ending, next_of(state)))
+        {
+            self.fail_state(thread, error, FailureSource::State);
         }
     }
 
@@ -864,10 +875,10 @@ impl<'a> Decider<'a, '_> {
         };
         let context = self.context(thread, state, Some(&task_token), None);
         let (timeouts, parameters) = {
-            let mut env = self.asl_env(&context);
-            let selected = state.flow.selected_input(input, &env)?;
-            let timeouts = task.timeouts(&selected, &context)?;
-            (timeouts, state.flow.apply_parameters(selected, &mut env)?)
+            let mut env = self.asl_env(thread, &context);
+            let selected = state.selected_input(input, &env)?;
+            let timeouts = task.timeouts(&selected, &mut env)?;
+            (timeouts, state.work_input(input, selected, &mut env)?)
         };
         let queue = task.resource.queue(&parameters)?;
         let family = TaskFamily::of(&task.resource.target);
@@ -904,31 +915,58 @@ impl<'a> Decider<'a, '_> {
             .expect("a finishing thread is at a state");
         let input = self.execution.thread(thread).input.clone();
         let context = self.context(thread, state, None, None);
-        let output = state
-            .flow
-            .output(&input, result, &mut self.asl_env(&context));
-        match output {
-            Ok(output) => self.exit(thread, state, output),
-            Err(error) => self.fail_state(thread, error, FailureSource::State),
+        let ending = state.end(
+            &input,
+            Some(result),
+            None,
+            &mut self.asl_env(thread, &context),
+        );
+        if let Err(error) =
+            ending.and_then(|ending| self.leave(thread, state, ending, next_of(state)))
+        {
+            self.fail_state(thread, error, FailureSource::State);
         }
     }
 
-    fn exit(&mut self, thread: ThreadId, state: &'a State, output: Value) {
-        let next = match &state.transition {
-            Some(Transition::Next(next)) => Some(next.clone()),
-            _ => None,
-        };
-        self.exit_to(thread, state, output, next);
+    /// Leaves a state with what its end produced, once its assignments are within
+    /// AWS's variable limits (past one, the state fails instead).
+    fn leave(
+        &mut self,
+        thread: ThreadId,
+        state: &'a State,
+        ending: Ending,
+        next: Option<String>,
+    ) -> Result<(), StatesError> {
+        if !ending.assigned.is_empty() {
+            let replaced: usize = ending
+                .assigned
+                .keys()
+                .map(|name| self.execution.variable_bytes(thread, name).0)
+                .sum();
+            let (_, stored) = self.execution.variable_bytes(thread, "");
+            check_assignment(&ending.assigned, stored, replaced)?;
+        }
+        let assigned: Scope = ending.assigned.into_iter().collect();
+        self.exit_to(thread, state, ending.output, next, assigned);
+        Ok(())
     }
 
     /// Emits the Exited event and moves on: to `next`, or the branch ends.
-    fn exit_to(&mut self, thread: ThreadId, state: &'a State, output: Value, next: Option<String>) {
+    fn exit_to(
+        &mut self,
+        thread: ThreadId,
+        state: &'a State,
+        output: Value,
+        next: Option<String>,
+        assigned: Scope,
+    ) {
         self.emit(EventKind::StateExited {
             thread,
             state_type: state.kind.type_name().to_string(),
             name: state.name.clone(),
             output: output.clone(),
             next: next.clone(),
+            assigned,
         });
         match next {
             Some(next) => self.ready.push_back(Ready::Enter {
@@ -1039,8 +1077,9 @@ impl<'a> Decider<'a, '_> {
             None => {
                 let input = self.execution.thread(thread).input.clone();
                 let plain = self.context(thread, state, None, None);
-                let selected = state.flow.selected_input(&input, &self.asl_env(&plain))?;
-                let items = map.items(&selected, &plain)?;
+                let mut env = self.asl_env(thread, &plain);
+                let selected = state.selected_input(&input, &env)?;
+                let items = map.items(&selected, &mut env)?;
                 let read = Arc::new((selected, items));
                 if let Step::Map(progress) = &mut self.execution.thread_mut(thread).step {
                     progress.input = MapInput(Some(read.clone()));
@@ -1059,7 +1098,8 @@ impl<'a> Decider<'a, '_> {
                 value: item.clone(),
             }),
         );
-        let iteration_input = map.iteration_input(selected, &item, &mut self.asl_env(&context))?;
+        let iteration_input =
+            map.iteration_input(selected, &item, &mut self.asl_env(thread, &context))?;
         let child = self.execution.next_thread;
         self.emit(EventKind::MapIterationStarted {
             thread,
@@ -1080,6 +1120,10 @@ impl<'a> Decider<'a, '_> {
         let state = self
             .state_of(thread)
             .expect("a failing thread is at a state");
+        let error = match source {
+            FailureSource::State => self.located(thread, state, error),
+            FailureSource::Task { .. } => error,
+        };
         let handling: Option<&ErrorHandling> = match &state.kind {
             StateKind::Task(t) => Some(&t.errors),
             StateKind::Parallel(p) => Some(&p.errors),
@@ -1166,11 +1210,49 @@ impl<'a> Decider<'a, '_> {
                     due_ms,
                 });
             }
-            retry::Recovery::Catch { next, output, .. } => {
-                self.exit_to(thread, state, output, Some(next))
+            retry::Recovery::Catch {
+                next,
+                output,
+                catcher,
+            } => {
+                let handling = handling.expect("only a state with Catch catches");
+                let error_output = error.to_error_output();
+                let context = self.context(thread, state, None, None);
+                let ending = state.caught(
+                    &input,
+                    &error_output,
+                    output,
+                    (catcher, &handling.catch[catcher]),
+                    &mut self.asl_env(thread, &context),
+                );
+                // A catcher whose Output or Assign fails cannot catch: its error ends the
+                // thread (AWS: the error replaces the one caught).
+                if let Err(error) =
+                    ending.and_then(|ending| self.leave(thread, state, ending, Some(next)))
+                {
+                    let error = self.located(thread, state, error);
+                    self.thread_failed(thread, error.error, error.cause);
+                }
             }
             retry::Recovery::Fail => self.thread_failed(thread, error.error, error.cause),
         }
+    }
+
+    /// A JSONata error's cause begins as AWS's does, naming the state and the event that
+    /// entered it.
+    fn located(&self, thread: ThreadId, state: &State, mut error: StatesError) -> StatesError {
+        if error.error == names::QUERY_EVALUATION_ERROR
+            && !error
+                .cause
+                .starts_with("An error occurred while executing the state")
+        {
+            let entered = self.execution.thread(thread).entered_event;
+            error.cause = format!(
+                "An error occurred while executing the state '{}' (entered at the event id #{entered}). {}",
+                state.name, error.cause
+            );
+        }
+        error
     }
 
     /// A thread failed and nothing in it handled the error: fail its parent state or the
@@ -1281,6 +1363,14 @@ impl<'a> Decider<'a, '_> {
             state_type,
             name,
         });
+    }
+}
+
+/// Where a state goes when it ends normally (None: its branch ends).
+fn next_of(state: &State) -> Option<String> {
+    match &state.transition {
+        Some(Transition::Next(next)) => Some(next.clone()),
+        _ => None,
     }
 }
 

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::history::{Event, EventKind, Recovery, TaskFamily, ThreadId};
+use crate::asl::json::payload_size;
 use crate::asl::retry::RetryCounts;
 use crate::asl::states::Tolerance;
+use crate::asl::variables::{Scope, Variables};
 
 /// Where an execution stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -213,6 +215,16 @@ pub struct Thread {
     pub retries: RetryCounts,
     /// What that state is doing.
     pub step: Step,
+    /// The id of the event that entered that state (AWS names it in causes).
+    #[serde(default)]
+    pub entered_event: u64,
+    /// The variables of this thread's scope (the root's are the machine's; a branch's or
+    /// iteration's are its own and end with it).
+    #[serde(default)]
+    pub variables: Scope,
+    /// What `variables` hold, in bytes of JSON text (for AWS's per-execution limit).
+    #[serde(default)]
+    pub variable_bytes: usize,
 }
 
 impl Thread {
@@ -225,6 +237,9 @@ impl Thread {
             entered_ms: 0,
             retries: RetryCounts::default(),
             step: Step::Active,
+            entered_event: 0,
+            variables: Scope::new(),
+            variable_bytes: 0,
         }
     }
 }
@@ -311,6 +326,31 @@ impl Execution {
         self.threads
             .get_mut(&id)
             .unwrap_or_else(|| panic!("thread {id} is not live"))
+    }
+
+    /// The variables `thread` can read: its own scope, then its parents' outwards.
+    pub fn variables(&self, thread: ThreadId) -> Variables<'_> {
+        let mut scopes = Vec::new();
+        let mut at = self.threads.get(&thread);
+        while let Some(t) = at {
+            if !t.variables.is_empty() {
+                scopes.push(&t.variables);
+            }
+            at = t.parent.and_then(|(parent, _)| self.threads.get(&parent));
+        }
+        Variables::of(scopes)
+    }
+
+    /// What `name` holds in `thread`'s own scope, in bytes (0: unset), and what every
+    /// live scope holds together.
+    pub fn variable_bytes(&self, thread: ThreadId, name: &str) -> (usize, usize) {
+        let own = self
+            .threads
+            .get(&thread)
+            .and_then(|t| t.variables.get(name))
+            .map_or(0, payload_size);
+        let total = self.threads.values().map(|t| t.variable_bytes).sum();
+        (own, total)
     }
 
     /// The pending task of a thread, if it waits for one.
@@ -449,6 +489,7 @@ impl Execution {
                 t.state = Some(name.clone());
                 t.input = input.clone();
                 t.entered_ms = at;
+                t.entered_event = event.id;
                 t.retries = RetryCounts::default();
                 t.step = match wait_due_ms {
                     Some(due_ms) => Step::Waiting { due_ms: *due_ms },
@@ -459,9 +500,16 @@ impl Execution {
                 thread,
                 output,
                 next,
+                assigned,
                 ..
             } => {
                 let t = self.thread_mut(*thread);
+                for (name, value) in assigned {
+                    let size = payload_size(value);
+                    let replaced = t.variables.insert(name.clone(), value.clone());
+                    let replaced = replaced.as_ref().map_or(0, payload_size);
+                    t.variable_bytes = (t.variable_bytes + size).saturating_sub(replaced);
+                }
                 t.step = match next {
                     Some(_) => Step::Active,
                     None => Step::Done {

@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::asl::variables::Scope;
+
 /// A thread of control: the root of the execution, a Parallel branch or a Map iteration.
 pub type ThreadId = u32;
 
@@ -131,6 +133,10 @@ pub enum EventKind {
         output: Value,
         /// The next state in the same branch; `None` when the branch (or execution) ends.
         next: Option<String>,
+        /// The variables its `Assign` set (AWS's `assignedVariables`); absent in
+        /// histories written before variables existed.
+        #[serde(default, skip_serializing_if = "Scope::is_empty")]
+        assigned: Scope,
     },
     /// A state's work was stopped because a sibling branch failed or the execution
     /// ended (`TaskStateAborted`, `WaitStateAborted`, `ParallelStateAborted`, `MapStateAborted`).

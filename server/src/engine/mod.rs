@@ -15,3 +15,5 @@ pub use machine::Machine;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod variables_tests;

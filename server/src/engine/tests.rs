@@ -21,7 +21,7 @@ struct Offer {
 /// An execution driven by hand, for tests elsewhere in the crate too.
 pub(crate) struct World {
     machine: Machine,
-    execution: Execution,
+    pub(crate) execution: Execution,
     pub(crate) history: Vec<Event>,
     now_ms: i64,
     random: SeededRandom,
@@ -162,16 +162,16 @@ impl World {
         moved
     }
 
-    fn types(&self) -> Vec<String> {
+    pub(crate) fn types(&self) -> Vec<String> {
         self.history.iter().map(|e| e.kind.type_name()).collect()
     }
 
-    fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.execution.status
     }
 }
 
-fn identity() -> Identity {
+pub(crate) fn identity() -> Identity {
     Identity {
         arn: "arn:aws:states:us-east-1:000000000000:execution:M:run-1".into(),
         name: "run-1".into(),
@@ -184,7 +184,7 @@ fn fixture(name: &str) -> Value {
     crate::examples::json(name)
 }
 
-fn lambda(name: &str) -> String {
+pub(crate) fn lambda(name: &str) -> String {
     format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
 }
 

@@ -14,6 +14,7 @@ mod metrics;
 mod names;
 mod queues;
 mod timers;
+pub mod watchdog;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -417,7 +418,10 @@ impl Runtime {
                 stop,
                 metrics: metrics::Metrics::default(),
                 damaged: damaged::DamagedRecords::default(),
-                jsonata: crate::asl::jsonata::Limits::default(),
+                jsonata: crate::asl::jsonata::Limits {
+                    watch: Some(watchdog::Watchdog::start()),
+                    ..Default::default()
+                },
                 resource_writes: tokio::sync::Mutex::new(()),
             }),
         };

@@ -194,7 +194,7 @@ impl Call {
             args.push(match arg {
                 Arg::String(raw) => Value::String(unescape(raw)),
                 Arg::Literal(value) => value.clone(),
-                Arg::Path(path) => path.select(input, env.context).ok_or_else(|| {
+                Arg::Path(path) => path.select(input, env.sources()).ok_or_else(|| {
                     StatesError::runtime(format!(
                         "{}: the path '{}' selects nothing in the input",
                         self.function.name(),

@@ -54,12 +54,14 @@ fn error_offset(text: &str) -> Option<usize> {
     if boundaries.len() > MAX_POSITIONED_CHARS {
         return None;
     }
-    boundaries.iter().enumerate().find_map(|(chars, &end)| {
+    let first_wrong = boundaries.iter().enumerate().find_map(|(chars, &end)| {
         match jsonata_core::parser::parse(&text[..end]) {
             Err(e) if !ends_too_soon(&e.display_message()) => Some(chars),
             _ => None,
         }
-    })
+    });
+    // Every prefix only ended too soon: what is missing is at the end.
+    first_wrong.or(Some(boundaries.len()))
 }
 
 fn ends_too_soon(message: &str) -> bool {

@@ -17,8 +17,12 @@ use crate::asl::validate::nearest;
 use crate::asl::validate::short;
 use serde_json::Value;
 
+use crate::asl::definition::{QueryLanguage, unexpected_value};
 use crate::asl::error::{StatesError, names};
+use crate::asl::eval::Env;
+use crate::asl::jsonata::{Expression, JsonataValue, States};
 use crate::asl::path::Path;
+use crate::asl::payload::Payload;
 use crate::asl::timestamp;
 
 /// A Choice state's own fields.
@@ -30,6 +34,9 @@ pub struct Choice {
     pub default: Option<String>,
 }
 
+/// The rule a Choice took, with its index (None: Default), and the next state's name.
+pub type Taken<'c> = (Option<(usize, &'c ChoiceRule)>, &'c str);
+
 /// One top-level rule: a condition and where it leads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChoiceRule {
@@ -37,6 +44,10 @@ pub struct ChoiceRule {
     pub condition: Condition,
     /// `Next`.
     pub next: String,
+    /// `Assign`: variables set when this rule is taken (after the state's own Assign).
+    pub assign: Option<Payload>,
+    /// JSONata `Output` when this rule is taken (instead of the state's own).
+    pub output: Option<JsonataValue>,
 }
 
 /// A Boolean expression over the input.
@@ -48,6 +59,8 @@ pub enum Condition {
     Or(Vec<Condition>),
     /// `Not`.
     Not(Box<Condition>),
+    /// JSONata `Condition`: an expression that must give true or false.
+    Jsonata(Expression),
     /// `Variable` and one operator.
     Test {
         /// `Variable`.
@@ -199,15 +212,15 @@ impl TypeTest {
 }
 
 impl Choice {
-    /// The next state's name: the first matching rule's Next, else Default, else
-    /// `States.NoChoiceMatched`.
-    pub fn next(&self, input: &Value, context: &Value) -> Result<&str, StatesError> {
-        for rule in &self.choices {
-            if rule.condition.holds(input, context)? {
-                return Ok(&rule.next);
+    /// The rule taken with its index (None: Default) and the next state's name: the first matching
+    /// rule's Next, else Default, else `States.NoChoiceMatched`.
+    pub fn next(&self, input: &Value, env: &mut Env) -> Result<Taken<'_>, StatesError> {
+        for (index, rule) in self.choices.iter().enumerate() {
+            if rule.condition.holds(input, env, index)? {
+                return Ok((Some((index, rule)), &rule.next));
             }
         }
-        self.default.as_deref().ok_or_else(|| {
+        self.default.as_deref().map(|d| (None, d)).ok_or_else(|| {
             StatesError::new(
                 names::NO_CHOICE_MATCHED,
                 "No Choice Rules matched and no Default is specified",
@@ -217,12 +230,25 @@ impl Choice {
 }
 
 impl Condition {
-    /// Whether the condition holds for `input`.
-    pub fn holds(&self, input: &Value, context: &Value) -> Result<bool, StatesError> {
+    /// Whether the condition holds for `input`; `rule` is the rule's index, for
+    /// JSONata's error causes (`Choices[1]/Condition`).
+    pub fn holds(&self, input: &Value, env: &mut Env, rule: usize) -> Result<bool, StatesError> {
         match self {
+            Condition::Jsonata(expression) => {
+                let field = format!("Choices[{rule}]/Condition");
+                let states = States {
+                    input,
+                    result: None,
+                    error_output: None,
+                };
+                match expression.evaluate(&states, env, &field)? {
+                    Value::Bool(holds) => Ok(holds),
+                    other => Err(unexpected_value(expression, &field, "a boolean", &other)),
+                }
+            }
             Condition::And(all) => {
                 for c in all {
-                    if !c.holds(input, context)? {
+                    if !c.holds(input, env, rule)? {
                         return Ok(false);
                     }
                 }
@@ -230,23 +256,23 @@ impl Condition {
             }
             Condition::Or(any) => {
                 for c in any {
-                    if c.holds(input, context)? {
+                    if c.holds(input, env, rule)? {
                         return Ok(true);
                     }
                 }
                 Ok(false)
             }
-            Condition::Not(inner) => Ok(!inner.holds(input, context)?),
+            Condition::Not(inner) => Ok(!inner.holds(input, env, rule)?),
             Condition::Test {
                 variable,
                 comparison,
             } => {
-                let value = variable.select(input, context);
+                let value = variable.select(input, env.sources());
                 if let Comparison::Is(TypeTest::IsPresent, expected) = comparison {
                     return Ok(value.is_some() == *expected);
                 }
                 let value = value.ok_or_else(|| invalid_path(variable.text(), "Variable"))?;
-                comparison.holds(&value, input, context)
+                comparison.holds(&value, input, env)
             }
         }
     }
@@ -259,7 +285,7 @@ fn invalid_path(path: &str, field: &str) -> StatesError {
 }
 
 impl Comparison {
-    fn holds(&self, value: &Value, input: &Value, context: &Value) -> Result<bool, StatesError> {
+    fn holds(&self, value: &Value, input: &Value, env: &Env) -> Result<bool, StatesError> {
         Ok(match self {
             Comparison::Compare {
                 family,
@@ -269,7 +295,7 @@ impl Comparison {
                 let right = match operand {
                     Operand::Value(v) => v.clone(),
                     Operand::Path(path) => path
-                        .select(input, context)
+                        .select(input, env.sources())
                         .ok_or_else(|| invalid_path(path.text(), "the operator's path"))?,
                 };
                 compare(*family, value, &right).is_some_and(|ordering| relation.holds(ordering))
@@ -389,12 +415,52 @@ impl Reader {
                     None
                 }
             };
-            let condition = self.condition(rule_obj, true);
+            let (condition, output) = if self.language == QueryLanguage::Jsonata {
+                self.check_fields(
+                    rule_obj,
+                    &["Condition", "Next", "Assign", "Output"],
+                    "a JSONata Choice rule",
+                );
+                (
+                    self.jsonata_condition(rule_obj),
+                    self.jsonata_value(rule_obj, "Output"),
+                )
+            } else {
+                (self.condition(rule_obj, true), None)
+            };
+            let assign = self.assign(rule_obj);
             if let (Some(condition), Some(next)) = (condition, next) {
-                choices.push(ChoiceRule { condition, next });
+                choices.push(ChoiceRule {
+                    condition,
+                    next,
+                    assign,
+                    output,
+                });
             }
         }
         Some(Choice { choices, default })
+    }
+
+    /// A JSONata rule's `Condition`: one expression, `"{% ... %}"`.
+    fn jsonata_condition(&mut self, obj: Obj) -> Option<Condition> {
+        match self.field_expression(obj, "Condition") {
+            Some(expression) => expression.map(Condition::Jsonata),
+            None => {
+                let problem = match obj.get("Condition") {
+                    None => "a JSONata Choice rule needs 'Condition', an expression \"{% ... %}\" giving true or false".to_string(),
+                    Some(other) => format!(
+                        "'Condition' must be a JSONata expression \"{{% ... %}}\" giving true or false, not {other}"
+                    ),
+                };
+                let at = if obj.has("Condition") {
+                    obj.loc("Condition")
+                } else {
+                    obj.at.to_string()
+                };
+                self.schema(at, problem);
+                None
+            }
+        }
     }
 
     /// Reads a rule's condition: exactly one of And, Or, Not or a comparison operator.
@@ -402,7 +468,7 @@ impl Reader {
         let operators: Vec<&String> = obj.map.keys().filter(|k| is_operator(k)).collect();
         let mut allowed = vec!["Variable", "And", "Or", "Not"];
         if top_level {
-            allowed.push("Next");
+            allowed.extend(["Next", "Assign"]);
         }
         let mut unknown_fields = 0;
         for key in obj.map.keys() {
@@ -701,8 +767,31 @@ mod tests {
         }
     }
 
+    fn try_holds(condition: &Condition, input: Value) -> Result<bool, StatesError> {
+        let context = json!({});
+        let mut random = crate::asl::random::SeededRandom::new(1);
+        condition.holds(&input, &mut Env::new(&context, &mut random), 0)
+    }
+
     fn holds(condition: &Condition, input: Value) -> bool {
-        condition.holds(&input, &json!({})).unwrap()
+        try_holds(condition, input).unwrap()
+    }
+
+    fn next(choice: &Choice, input: Value) -> Result<String, StatesError> {
+        let context = json!({});
+        let mut random = crate::asl::random::SeededRandom::new(1);
+        choice
+            .next(&input, &mut Env::new(&context, &mut random))
+            .map(|(_, next)| next.to_string())
+    }
+
+    fn rule(condition: Condition, next: &str) -> ChoiceRule {
+        ChoiceRule {
+            condition,
+            next: next.into(),
+            assign: None,
+            output: None,
+        }
     }
 
     // The AWS Choice state example: type, value, Not, And and a Default.
@@ -710,19 +799,19 @@ mod tests {
     fn aws_choice_example() {
         let choice = Choice {
             choices: vec![
-                ChoiceRule {
-                    condition: Condition::Not(Box::new(test(
+                rule(
+                    Condition::Not(Box::new(test(
                         "$.type",
                         cmp(Family::String, Relation::Equals, json!("Private")),
                     ))),
-                    next: "Public".into(),
-                },
-                ChoiceRule {
-                    condition: test("$.value", cmp(Family::Numeric, Relation::Equals, json!(0))),
-                    next: "ValueIsZero".into(),
-                },
-                ChoiceRule {
-                    condition: Condition::And(vec![
+                    "Public",
+                ),
+                rule(
+                    test("$.value", cmp(Family::Numeric, Relation::Equals, json!(0))),
+                    "ValueIsZero",
+                ),
+                rule(
+                    Condition::And(vec![
                         test(
                             "$.value",
                             cmp(Family::Numeric, Relation::GreaterThanEquals, json!(20)),
@@ -732,34 +821,25 @@ mod tests {
                             cmp(Family::Numeric, Relation::LessThan, json!(30)),
                         ),
                     ]),
-                    next: "ValueInTwenties".into(),
-                },
+                    "ValueInTwenties",
+                ),
             ],
             default: Some("DefaultState".into()),
         };
-        let ctx = json!({});
         assert_eq!(
-            choice
-                .next(&json!({"type": "Public", "value": 5}), &ctx)
-                .unwrap(),
+            next(&choice, json!({"type": "Public", "value": 5})).unwrap(),
             "Public"
         );
         assert_eq!(
-            choice
-                .next(&json!({"type": "Private", "value": 0}), &ctx)
-                .unwrap(),
+            next(&choice, json!({"type": "Private", "value": 0})).unwrap(),
             "ValueIsZero"
         );
         assert_eq!(
-            choice
-                .next(&json!({"type": "Private", "value": 25}), &ctx)
-                .unwrap(),
+            next(&choice, json!({"type": "Private", "value": 25})).unwrap(),
             "ValueInTwenties"
         );
         assert_eq!(
-            choice
-                .next(&json!({"type": "Private", "value": 35}), &ctx)
-                .unwrap(),
+            next(&choice, json!({"type": "Private", "value": 35})).unwrap(),
             "DefaultState"
         );
     }
@@ -767,18 +847,16 @@ mod tests {
     #[test]
     fn no_match_and_no_default_is_no_choice_matched() {
         let choice = Choice {
-            choices: vec![ChoiceRule {
-                condition: test(
+            choices: vec![rule(
+                test(
                     "$.statusCode",
                     cmp(Family::Numeric, Relation::Equals, json!(200)),
                 ),
-                next: "Correct".into(),
-            }],
+                "Correct",
+            )],
             default: None,
         };
-        let err = choice
-            .next(&json!({"statusCode": 404}), &json!({}))
-            .unwrap_err();
+        let err = next(&choice, json!({"statusCode": 404})).unwrap_err();
         assert_eq!(err.error, "States.NoChoiceMatched");
     }
 
@@ -888,14 +966,14 @@ mod tests {
         );
         assert!(holds(&c, json!({"a": 1, "b": 2})));
         assert!(!holds(&c, json!({"a": 3, "b": 2})));
-        let err = c.holds(&json!({"a": 1}), &json!({})).unwrap_err();
+        let err = try_holds(&c, json!({"a": 1})).unwrap_err();
         assert_eq!(err.error, "States.Runtime");
     }
 
     #[test]
     fn missing_variable_is_a_runtime_error_except_for_is_present() {
         let c = test("$.nope", cmp(Family::Numeric, Relation::Equals, json!(1)));
-        let err = c.holds(&json!({}), &json!({})).unwrap_err();
+        let err = try_holds(&c, json!({})).unwrap_err();
         assert_eq!(err.error, "States.Runtime");
         assert!(err.cause.contains("'$.nope'"));
         assert!(holds(

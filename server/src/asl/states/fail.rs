@@ -7,10 +7,12 @@ use crate::asl::validate::Reader;
 use crate::asl::validate::expr_code;
 use serde_json::Value;
 
+use crate::asl::definition::unexpected_value;
 use crate::asl::error::StatesError;
 use crate::asl::eval::Env;
 use crate::asl::expr::Expr;
 use crate::asl::json::describe;
+use crate::asl::jsonata::{Expression, States};
 
 /// A fixed or computed string.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +21,8 @@ pub enum Text {
     Fixed(String),
     /// `ErrorPath` / `CausePath`.
     Computed(Expr),
+    /// JSONata `"Error": "{% ... %}"` / `"Cause": "{% ... %}"`.
+    Expression(Expression),
 }
 
 /// A Fail state's own fields.
@@ -58,6 +62,18 @@ fn resolve(
     match text {
         None => Ok(None),
         Some(Text::Fixed(s)) => Ok(Some(s.clone())),
+        Some(Text::Expression(expression)) => {
+            let field = field.trim_end_matches("Path");
+            let states = States {
+                input,
+                result: None,
+                error_output: None,
+            };
+            match expression.evaluate(&states, env, field)? {
+                Value::String(s) => Ok(Some(s)),
+                other => Err(unexpected_value(expression, field, "a string", &other)),
+            }
+        }
         Some(Text::Computed(expr)) => match expr.evaluate(input, env, field)? {
             Value::String(s) => Ok(Some(s)),
             other => Err(StatesError::runtime(format!(
@@ -87,6 +103,9 @@ impl Reader {
             return None;
         }
         if obj.has(fixed) {
+            if let Some(expression) = self.field_expression(obj, fixed) {
+                return expression.map(Text::Expression);
+            }
             return self.string(obj, fixed).map(|s| Text::Fixed(s.to_string()));
         }
         let text = self.string(obj, path)?;

@@ -9,14 +9,15 @@ use crate::asl::validate::Reader;
 use crate::asl::validate::StateLinks;
 use serde_json::Value;
 
-use crate::asl::definition::{Branch, Setting};
+use crate::asl::definition::{Branch, QueryLanguage, Setting};
 use crate::asl::error::StatesError;
 use crate::asl::eval::Env;
 use crate::asl::io::check_payload;
 use crate::asl::json::describe;
+use crate::asl::jsonata::{JsonataValue, States};
 use crate::asl::path::ReferencePath;
+use crate::asl::payload::{Data, Payload};
 use crate::asl::retry::ErrorHandling;
-use crate::asl::template::Template;
 
 /// A Map state's own fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,8 +26,10 @@ pub struct Map {
     pub processor: Branch,
     /// `ItemsPath`: where the array is in the input (default `$`).
     pub items_path: ReferencePath,
+    /// JSONata `Items`: the array itself, or an expression giving it (replaces ItemsPath).
+    pub items: Option<JsonataValue>,
     /// `ItemSelector` (or the older `Parameters`): builds each iteration's input.
-    pub item_selector: Option<Template>,
+    pub item_selector: Option<Payload>,
     /// `MaxConcurrency` or `MaxConcurrencyPath` (0: unlimited).
     pub max_concurrency: Setting<u64>,
     /// `ToleratedFailureCount` or its Path.
@@ -66,8 +69,24 @@ impl Tolerance {
 
 impl Map {
     /// The items to iterate over, from the state input after InputPath.
-    pub fn items(&self, input: &Value, context: &Value) -> Result<Vec<Value>, StatesError> {
-        let value = self.items_path.get(input, context).ok_or_else(|| {
+    pub fn items(&self, input: &Value, env: &mut Env) -> Result<Vec<Value>, StatesError> {
+        if let Some(items) = &self.items {
+            let states = States {
+                input,
+                result: None,
+                error_output: None,
+            };
+            return match items.evaluate(&states, env, "Items")? {
+                Value::Array(items) => Ok(items),
+                other => Err(match items.as_expression() {
+                    Some(expression) => crate::asl::definition::unexpected_value(
+                        expression, "Items", "an array", &other,
+                    ),
+                    None => unreachable!("a literal Items is an array by validation"),
+                }),
+            };
+        }
+        let value = self.items_path.get(input, env.sources()).ok_or_else(|| {
             StatesError::runtime(format!(
                 "ItemsPath '{}' selects nothing in the state's input",
                 self.items_path.text()
@@ -92,8 +111,16 @@ impl Map {
         env: &mut Env,
     ) -> Result<Value, StatesError> {
         match &self.item_selector {
-            Some(template) => {
-                let selected = template.evaluate(input, env)?;
+            Some(selector) => {
+                let data = Data {
+                    dollar: input,
+                    states: States {
+                        input,
+                        result: None,
+                        error_output: None,
+                    },
+                };
+                let selected = selector.evaluate(&data, env, "ItemSelector")?;
                 // An ItemSelector can nest the input deeper, like Parameters.
                 check_payload(&selected, env, "the iteration's input after ItemSelector")?;
                 Ok(selected)
@@ -103,22 +130,22 @@ impl Map {
     }
 
     /// MaxConcurrency, resolved (0: unlimited).
-    pub fn concurrency(&self, input: &Value, context: &Value) -> Result<u64, StatesError> {
+    pub fn concurrency(&self, input: &Value, env: &mut Env) -> Result<u64, StatesError> {
         self.max_concurrency
-            .resolve(input, context, "MaxConcurrencyPath")
+            .resolve(input, env, "MaxConcurrencyPath")
     }
 
     /// The tolerated failures, resolved; a percentage outside 0..=100 is an error.
-    pub fn tolerance(&self, input: &Value, context: &Value) -> Result<Tolerance, StatesError> {
+    pub fn tolerance(&self, input: &Value, env: &mut Env) -> Result<Tolerance, StatesError> {
         let count = self
             .tolerated_failure_count
             .as_ref()
-            .map(|c| c.resolve(input, context, "ToleratedFailureCountPath"))
+            .map(|c| c.resolve(input, env, "ToleratedFailureCountPath"))
             .transpose()?;
         let percentage = self
             .tolerated_failure_percentage
             .as_ref()
-            .map(|p| p.resolve(input, context, "ToleratedFailurePercentagePath"))
+            .map(|p| p.resolve(input, env, "ToleratedFailurePercentagePath"))
             .transpose()?;
         if let Some(p) = percentage
             && !(0.0..=100.0).contains(&p)
@@ -188,14 +215,23 @@ impl Reader {
                 "use either 'ItemSelector' or the older 'Parameters', not both",
             );
         }
-        let item_selector = if obj.has("ItemSelector") {
-            self.template(obj, "ItemSelector")
+        let jsonata = self.language == QueryLanguage::Jsonata;
+        let item_selector = if jsonata {
+            self.jsonata_value(obj, "ItemSelector")
+                .map(Payload::Jsonata)
+        } else if obj.has("ItemSelector") {
+            self.template(obj, "ItemSelector").map(Payload::Template)
         } else {
-            self.template(obj, "Parameters")
+            self.template(obj, "Parameters").map(Payload::Template)
+        };
+        let items = if jsonata {
+            self.jsonata_items(obj)
+        } else {
+            None
         };
         let items_path = match obj.get("ItemsPath") {
-            None => Some(ReferencePath::root_path()),
-            Some(_) => self.reference_path(obj, "ItemsPath"),
+            Some(_) if !jsonata => self.reference_path(obj, "ItemsPath"),
+            _ => Some(ReferencePath::root_path()),
         };
         let max_concurrency = self
             .uint_setting(
@@ -217,12 +253,30 @@ impl Reader {
         Some(Map {
             processor: processor?,
             items_path: items_path?,
+            items,
             item_selector,
             max_concurrency,
             tolerated_failure_count,
             tolerated_failure_percentage,
             errors,
         })
+    }
+
+    /// JSONata `Items`: an array, or an expression giving one.
+    fn jsonata_items(&mut self, obj: Obj) -> Option<JsonataValue> {
+        let value = obj.get("Items")?;
+        let items = self.jsonata_value(obj, "Items")?;
+        if items.as_expression().is_none() && !value.is_array() {
+            self.schema(
+                obj.loc("Items"),
+                format!(
+                    "'Items' must be an array or a JSONata expression \"{{% ... %}}\" giving one, not {}",
+                    describe(value)
+                ),
+            );
+            return None;
+        }
+        Some(items)
     }
 
     pub(crate) fn processor_config(&mut self, processor: Obj) {
@@ -263,6 +317,12 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_env<T>(f: impl FnOnce(&mut crate::asl::eval::Env) -> T) -> T {
+        let context = serde_json::json!({});
+        let mut random = crate::asl::random::SeededRandom::new(1);
+        f(&mut crate::asl::eval::Env::new(&context, &mut random))
+    }
     use crate::asl::context::{
         ContextObject, ExecutionContext, MapContext, MapItem, StateMachineContext,
     };
@@ -278,7 +338,9 @@ mod tests {
                 states: IndexMap::new(),
             },
             items_path: ReferencePath::parse(items_path).unwrap(),
-            item_selector: selector.map(|s| Template::parse(&s).unwrap()),
+            items: None,
+            item_selector: selector
+                .map(|s| Payload::Template(crate::asl::template::Template::parse(&s).unwrap())),
             max_concurrency: Setting::Fixed(0),
             tolerated_failure_count: None,
             tolerated_failure_percentage: None,
@@ -299,7 +361,7 @@ mod tests {
             "detail": {"delivery-partner": "UQS", "shipped": [{"prod": "R31", "dest-code": 9511, "quantity": 1344}, {"prod": "S39", "dest-code": 9511, "quantity": 40}]},
             "delivery-partner": "UQS"
         });
-        let items = m.items(&input, &json!({})).unwrap();
+        let items = with_env(|env| m.items(&input, env)).unwrap();
         assert_eq!(items.len(), 2);
         let context = ContextObject {
             execution: ExecutionContext {
@@ -348,13 +410,13 @@ mod tests {
     fn items_path_must_select_an_array() {
         let m = map("$.list", None);
         assert!(
-            m.items(&json!({"list": {"a": 1}}), &json!({}))
+            with_env(|env| m.items(&json!({"list": {"a": 1}}), env))
                 .unwrap_err()
                 .cause
                 .contains("must select an array, but it selects an object")
         );
         assert!(
-            m.items(&json!({}), &json!({}))
+            with_env(|env| m.items(&json!({}), env))
                 .unwrap_err()
                 .cause
                 .contains("selects nothing")
@@ -399,13 +461,16 @@ mod tests {
         m.max_concurrency = Setting::Path(ReferencePath::parse("$.max").unwrap());
         m.tolerated_failure_percentage =
             Some(Setting::Path(ReferencePath::parse("$.pct").unwrap()));
-        assert_eq!(m.concurrency(&json!({"max": 4}), &json!({})).unwrap(), 4);
         assert_eq!(
-            m.tolerance(&json!({"pct": 50}), &json!({}))
+            with_env(|env| m.concurrency(&json!({"max": 4}), env)).unwrap(),
+            4
+        );
+        assert_eq!(
+            with_env(|env| m.tolerance(&json!({"pct": 50}), env))
                 .unwrap()
                 .percentage,
             Some(50.0)
         );
-        assert!(m.tolerance(&json!({"pct": 150}), &json!({})).is_err());
+        assert!(with_env(|env| m.tolerance(&json!({"pct": 150}), env)).is_err());
     }
 }

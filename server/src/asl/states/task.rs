@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::asl::definition::Setting;
 use crate::asl::error::StatesError;
+use crate::asl::eval::Env;
 use crate::asl::retry::ErrorHandling;
 
 /// A Task state's own fields.
@@ -47,16 +48,16 @@ impl Task {
     /// Resolves TimeoutSeconds(Path) and HeartbeatSeconds(Path) against the state input
     /// after InputPath. A heartbeat not shorter than the timeout is an error, as AWS
     /// rejects it.
-    pub fn timeouts(&self, input: &Value, context: &Value) -> Result<TaskTimeouts, StatesError> {
+    pub fn timeouts(&self, input: &Value, env: &mut Env) -> Result<TaskTimeouts, StatesError> {
         let timeout_seconds = self
             .timeout
             .as_ref()
-            .map(|t| t.resolve(input, context, "TimeoutSecondsPath"))
+            .map(|t| t.resolve(input, env, "TimeoutSecondsPath"))
             .transpose()?;
         let heartbeat_seconds = self
             .heartbeat
             .as_ref()
-            .map(|h| h.resolve(input, context, "HeartbeatSecondsPath"))
+            .map(|h| h.resolve(input, env, "HeartbeatSecondsPath"))
             .transpose()?;
         for (field, value) in [
             ("TimeoutSecondsPath", timeout_seconds),
@@ -310,6 +311,12 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_env<T>(f: impl FnOnce(&mut crate::asl::eval::Env) -> T) -> T {
+        let context = serde_json::json!({});
+        let mut random = crate::asl::random::SeededRandom::new(1);
+        f(&mut crate::asl::eval::Env::new(&context, &mut random))
+    }
     use serde_json::json;
 
     #[test]
@@ -430,20 +437,20 @@ mod tests {
             errors: ErrorHandling::default(),
         };
         assert_eq!(
-            task.timeouts(&json!({"hb": 60}), &json!({})).unwrap(),
+            with_env(|env| task.timeouts(&json!({"hb": 60}), env)).unwrap(),
             TaskTimeouts {
                 timeout_seconds: Some(300),
                 heartbeat_seconds: Some(60)
             }
         );
         assert!(
-            task.timeouts(&json!({"hb": 300}), &json!({}))
+            with_env(|env| task.timeouts(&json!({"hb": 300}), env))
                 .unwrap_err()
                 .cause
                 .contains("must be smaller")
         );
         assert!(
-            task.timeouts(&json!({"hb": 0}), &json!({}))
+            with_env(|env| task.timeouts(&json!({"hb": 0}), env))
                 .unwrap_err()
                 .cause
                 .contains("not 0")

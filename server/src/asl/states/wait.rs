@@ -9,8 +9,10 @@ use crate::asl::validate::Reader;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use crate::asl::definition::Setting;
+use crate::asl::definition::{Setting, unexpected_value};
 use crate::asl::error::StatesError;
+use crate::asl::eval::Env;
+use crate::asl::jsonata::{Expression, States};
 use crate::asl::path::ReferencePath;
 use crate::asl::timestamp;
 
@@ -23,6 +25,8 @@ pub enum WaitFor {
     Timestamp(Timestamp),
     /// `TimestampPath`.
     TimestampPath(ReferencePath),
+    /// JSONata `"Timestamp": "{% ... %}"`.
+    TimestampExpression(Expression),
 }
 
 /// A Wait state's own fields.
@@ -38,12 +42,12 @@ impl Wait {
     pub fn due(
         &self,
         input: &Value,
-        context: &Value,
+        env: &mut Env,
         entered: Timestamp,
     ) -> Result<Timestamp, StatesError> {
         match &self.wait_for {
             WaitFor::Seconds(seconds) => {
-                let seconds = seconds.resolve(input, context, "SecondsPath")?;
+                let seconds = seconds.resolve(input, env, "SecondsPath")?;
                 let seconds = i64::try_from(seconds)
                     .map_err(|_| StatesError::runtime("SecondsPath is too large"))?;
                 entered
@@ -55,8 +59,24 @@ impl Wait {
                     })
             }
             WaitFor::Timestamp(at) => Ok(*at),
+            WaitFor::TimestampExpression(expression) => {
+                let states = States {
+                    input,
+                    result: None,
+                    error_output: None,
+                };
+                let value = expression.evaluate(&states, env, "Timestamp")?;
+                value.as_str().and_then(timestamp::parse).ok_or_else(|| {
+                    unexpected_value(
+                        expression,
+                        "Timestamp",
+                        "an RFC 3339 timestamp such as 2016-03-14T01:59:00Z",
+                        &value,
+                    )
+                })
+            }
             WaitFor::TimestampPath(path) => {
-                let value = path.get(input, context).ok_or_else(|| {
+                let value = path.get(input, env.sources()).ok_or_else(|| {
                     StatesError::runtime(format!(
                         "TimestampPath '{}' selects nothing in the state's input",
                         path.text()
@@ -94,13 +114,21 @@ impl Reader {
             return None;
         }
         let wait_for = match present[0] {
-            "Seconds" => {
-                WaitFor::Seconds(Setting::Fixed(self.uint(obj, "Seconds", 0, MAX_SECONDS)?))
-            }
+            "Seconds" => match self.field_expression(obj, "Seconds") {
+                Some(expression) => WaitFor::Seconds(Setting::Expression(expression?)),
+                None => {
+                    WaitFor::Seconds(Setting::Fixed(self.uint(obj, "Seconds", 0, MAX_SECONDS)?))
+                }
+            },
             "SecondsPath" => {
                 WaitFor::Seconds(Setting::Path(self.reference_path(obj, "SecondsPath")?))
             }
             "Timestamp" => {
+                if let Some(expression) = self.field_expression(obj, "Timestamp") {
+                    return Some(Wait {
+                        wait_for: WaitFor::TimestampExpression(expression?),
+                    });
+                }
                 let text = self.string(obj, "Timestamp")?;
                 match timestamp::parse(text) {
                     Some(ts) => WaitFor::Timestamp(ts),
@@ -123,6 +151,12 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_env<T>(f: impl FnOnce(&mut crate::asl::eval::Env) -> T) -> T {
+        let context = serde_json::json!({});
+        let mut random = crate::asl::random::SeededRandom::new(1);
+        f(&mut crate::asl::eval::Env::new(&context, &mut random))
+    }
     use serde_json::json;
 
     fn entered() -> Timestamp {
@@ -135,7 +169,7 @@ mod tests {
             wait_for: WaitFor::Seconds(Setting::Fixed(240)),
         };
         assert_eq!(
-            wait.due(&json!({}), &json!({}), entered()).unwrap(),
+            with_env(|env| wait.due(&json!({}), env, entered())).unwrap(),
             timestamp::parse("2026-01-01T00:04:00Z").unwrap()
         );
         let wait = Wait {
@@ -144,18 +178,11 @@ mod tests {
             )),
         };
         assert_eq!(
-            wait.due(&json!({"expirydelay": 5}), &json!({}), entered())
-                .unwrap(),
+            with_env(|env| wait.due(&json!({"expirydelay": 5}), env, entered())).unwrap(),
             timestamp::parse("2026-01-01T00:00:05Z").unwrap()
         );
-        assert!(
-            wait.due(&json!({"expirydelay": -5}), &json!({}), entered())
-                .is_err()
-        );
-        assert!(
-            wait.due(&json!({"expirydelay": "5"}), &json!({}), entered())
-                .is_err()
-        );
+        assert!(with_env(|env| wait.due(&json!({"expirydelay": -5}), env, entered())).is_err());
+        assert!(with_env(|env| wait.due(&json!({"expirydelay": "5"}), env, entered())).is_err());
     }
 
     #[test]
@@ -165,7 +192,7 @@ mod tests {
             wait_for: WaitFor::Timestamp(at),
         };
         assert_eq!(
-            wait.due(&json!({}), &json!({}), entered()).unwrap(),
+            with_env(|env| wait.due(&json!({}), env, entered())).unwrap(),
             at,
             "a past timestamp is returned as is"
         );
@@ -173,20 +200,19 @@ mod tests {
             wait_for: WaitFor::TimestampPath(ReferencePath::parse("$.expirydate").unwrap()),
         };
         assert_eq!(
-            wait.due(
+            with_env(|env| wait.due(
                 &json!({"expirydate": "2016-03-14T01:59:00Z"}),
-                &json!({}),
+                env,
                 entered()
-            )
+            ))
             .unwrap(),
             at
         );
-        let err = wait
-            .due(&json!({"expirydate": "tomorrow"}), &json!({}), entered())
+        let err = with_env(|env| wait.due(&json!({"expirydate": "tomorrow"}), env, entered()))
             .unwrap_err();
         assert!(err.cause.contains("RFC 3339"));
         assert!(
-            wait.due(&json!({}), &json!({}), entered())
+            with_env(|env| wait.due(&json!({}), env, entered()))
                 .unwrap_err()
                 .cause
                 .contains("selects nothing")

@@ -173,6 +173,9 @@ impl Reader {
             return None;
         }
         if obj.has(fixed) {
+            if let Some(expression) = self.field_expression(obj, fixed) {
+                return expression.map(Setting::Expression);
+            }
             return read_fixed(self, obj).map(Setting::Fixed);
         }
         obj.has(path)
@@ -228,11 +231,14 @@ impl Reader {
     pub(crate) fn reference_path(&mut self, obj: Obj, key: &str) -> Option<ReferencePath> {
         let text = self.string(obj, key)?;
         match ReferencePath::parse(text) {
-            Ok(path) if key == "ResultPath" && path.root() == crate::asl::path::Root::Context => {
+            Ok(path) if key == "ResultPath" && path.root() != &crate::asl::path::Root::Input => {
                 self.error(
                     Code::InvalidPath,
                     obj.loc(key),
-                    format!("'{key}' cannot write into the context object ('{text}')"),
+                    format!(
+                        "'{key}' can only write into the state's data, not into {} ('{text}')",
+                        crate::asl::path::Sources::describe(path.root())
+                    ),
                 );
                 None
             }

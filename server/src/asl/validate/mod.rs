@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::definition::{Branch, State, StateKind, StateMachine, Transition};
+use super::definition::{Branch, QueryLanguage, State, StateKind, StateMachine, Transition};
 use super::io::DataFlow;
 use super::json::{self, describe};
 use super::states::{Pass, Succeed};
@@ -177,24 +177,7 @@ pub fn validate(definition: &str) -> Vec<Diagnostic> {
 
 /// Fields that belong to features Stepwise does not run yet; each gets an
 /// UNSUPPORTED_FEATURE diagnostic wherever it appears instead of "unknown field".
-const UNSUPPORTED_FIELDS: [(&str, &str); 9] = [
-    (
-        "QueryLanguage",
-        "JSONata (QueryLanguage) is not supported yet; use JSONPath (leave QueryLanguage out)",
-    ),
-    ("Assign", "variables (Assign) are not supported yet"),
-    (
-        "Arguments",
-        "Arguments (JSONata) is not supported yet; use Parameters",
-    ),
-    (
-        "Output",
-        "Output (JSONata) is not supported yet; use ResultSelector, ResultPath and OutputPath",
-    ),
-    (
-        "Items",
-        "Items (JSONata) is not supported yet; use ItemsPath",
-    ),
+const UNSUPPORTED_FIELDS: [(&str, &str); 4] = [
     (
         "ItemReader",
         "distributed Map (ItemReader) is not supported yet",
@@ -216,6 +199,7 @@ const PASS_FIELDS: &[&str] = &[
     "Parameters",
     "ResultPath",
     "Result",
+    "Assign",
     "Next",
     "End",
 ];
@@ -233,10 +217,11 @@ const TASK_FIELDS: &[&str] = &[
     "Retry",
     "Catch",
     "Credentials",
+    "Assign",
     "Next",
     "End",
 ];
-const CHOICE_FIELDS: &[&str] = &["InputPath", "OutputPath", "Choices", "Default"];
+const CHOICE_FIELDS: &[&str] = &["InputPath", "OutputPath", "Choices", "Default", "Assign"];
 const WAIT_FIELDS: &[&str] = &[
     "InputPath",
     "OutputPath",
@@ -244,6 +229,7 @@ const WAIT_FIELDS: &[&str] = &[
     "SecondsPath",
     "Timestamp",
     "TimestampPath",
+    "Assign",
     "Next",
     "End",
 ];
@@ -258,6 +244,7 @@ const PARALLEL_FIELDS: &[&str] = &[
     "Branches",
     "Retry",
     "Catch",
+    "Assign",
     "Next",
     "End",
 ];
@@ -279,6 +266,50 @@ const MAP_FIELDS: &[&str] = &[
     "ResultPath",
     "Retry",
     "Catch",
+    "Assign",
+    "Next",
+    "End",
+];
+const JSONATA_PASS_FIELDS: &[&str] = &["Output", "Assign", "Next", "End"];
+const JSONATA_TASK_FIELDS: &[&str] = &[
+    "Resource",
+    "Arguments",
+    "Output",
+    "Assign",
+    "TimeoutSeconds",
+    "HeartbeatSeconds",
+    "Retry",
+    "Catch",
+    "Credentials",
+    "Next",
+    "End",
+];
+const JSONATA_CHOICE_FIELDS: &[&str] = &["Choices", "Default", "Output", "Assign"];
+const JSONATA_WAIT_FIELDS: &[&str] = &["Seconds", "Timestamp", "Output", "Assign", "Next", "End"];
+const JSONATA_SUCCEED_FIELDS: &[&str] = &["Output"];
+const JSONATA_FAIL_FIELDS: &[&str] = &["Error", "Cause"];
+const JSONATA_PARALLEL_FIELDS: &[&str] = &[
+    "Arguments",
+    "Branches",
+    "Output",
+    "Assign",
+    "Retry",
+    "Catch",
+    "Next",
+    "End",
+];
+const JSONATA_MAP_FIELDS: &[&str] = &[
+    "Items",
+    "ItemSelector",
+    "ItemProcessor",
+    "Iterator",
+    "MaxConcurrency",
+    "ToleratedFailurePercentage",
+    "ToleratedFailureCount",
+    "Output",
+    "Assign",
+    "Retry",
+    "Catch",
     "Next",
     "End",
 ];
@@ -286,7 +317,6 @@ const STATE_TYPES: [&str; 8] = [
     "Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map",
 ];
 
-/// A JSON object being read, with its location.
 /// Whether `value` holds a string mentioning `$$`: every read of the context object is
 /// a path or intrinsic argument written in the state's own fields (Parallel and Map
 /// states count their nested states too, which only errs towards building it).
@@ -324,6 +354,24 @@ fn mentions_execution_input(value: &Value) -> bool {
     }
 }
 
+/// Whether `value` holds a string that may read `$states.context`: it names it, or uses
+/// `$states` whole.
+fn mentions_states_context(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.match_indices("$states").any(|(at, _)| {
+            let rest = &text[at + "$states".len()..];
+            match rest.strip_prefix('.') {
+                Some(member) => member.starts_with("context"),
+                None => true,
+            }
+        }),
+        Value::Array(items) => items.iter().any(mentions_states_context),
+        Value::Object(fields) => fields.values().any(mentions_states_context),
+        _ => false,
+    }
+}
+
+/// A JSON object being read, with its location.
 #[derive(Clone, Copy)]
 pub(crate) struct Obj<'a> {
     pub(crate) map: &'a Map<String, Value>,
@@ -361,6 +409,10 @@ pub(crate) struct StateLinks {
 #[derive(Default)]
 pub(crate) struct Reader {
     diagnostics: Vec<Diagnostic>,
+    /// The machine's QueryLanguage: every state's unless it sets its own.
+    machine_language: QueryLanguage,
+    /// The language of the state being read.
+    pub(crate) language: QueryLanguage,
     /// Every state name with its location, across all branches.
     state_names: Vec<(String, String)>,
     /// Set when reachability would only echo an earlier diagnostic.
@@ -470,9 +522,18 @@ impl Reader {
         let top = Obj { map, at: "" };
         self.check_fields(
             top,
-            &["Comment", "StartAt", "States", "TimeoutSeconds", "Version"],
+            &[
+                "Comment",
+                "StartAt",
+                "States",
+                "TimeoutSeconds",
+                "Version",
+                "QueryLanguage",
+            ],
             "the top level of a state machine",
         );
+        self.machine_language = self.machine_language(top);
+        self.language = self.machine_language;
         let timeout_seconds = self.positive_seconds(top, "TimeoutSeconds");
         let version = self.string(top, "Version").map(str::to_string);
         let root = self.branch(top);
@@ -481,6 +542,7 @@ impl Reader {
             root: root?,
             timeout_seconds,
             version,
+            language: self.machine_language,
         })
     }
 
@@ -491,11 +553,11 @@ impl Reader {
                 continue;
             }
             if let Some((_, message)) = UNSUPPORTED_FIELDS.iter().find(|(field, _)| field == key) {
-                if key == "QueryLanguage" && obj.get(key) == Some(&Value::String("JSONPath".into()))
-                {
-                    continue;
-                }
                 self.error(Code::UnsupportedFeature, obj.loc(key), *message);
+                continue;
+            }
+            if let Some(message) = self.other_language_field(key) {
+                self.schema(obj.loc(key), message);
                 continue;
             }
             let hint = nearest(key, allowed.iter().copied())
@@ -733,21 +795,46 @@ impl Reader {
             links.transition_error = true;
             return (None, links);
         };
-        let (allowed, what) = match type_name {
-            "Pass" => (PASS_FIELDS, "a Pass state"),
-            "Task" => (TASK_FIELDS, "a Task state"),
-            "Choice" => (CHOICE_FIELDS, "a Choice state"),
-            "Wait" => (WAIT_FIELDS, "a Wait state"),
-            "Succeed" => (SUCCEED_FIELDS, "a Succeed state"),
-            "Fail" => (FAIL_FIELDS, "a Fail state"),
-            "Parallel" => (PARALLEL_FIELDS, "a Parallel state"),
-            _ => (MAP_FIELDS, "a Map state"),
+        let outer_language = self.language;
+        self.language = self.state_language(obj);
+        let language = self.language;
+        let jsonata = language == QueryLanguage::Jsonata;
+        let (allowed, what) = match (type_name, jsonata) {
+            ("Pass", false) => (PASS_FIELDS, "a Pass state"),
+            ("Task", false) => (TASK_FIELDS, "a Task state"),
+            ("Choice", false) => (CHOICE_FIELDS, "a Choice state"),
+            ("Wait", false) => (WAIT_FIELDS, "a Wait state"),
+            ("Succeed", false) => (SUCCEED_FIELDS, "a Succeed state"),
+            ("Fail", false) => (FAIL_FIELDS, "a Fail state"),
+            ("Parallel", false) => (PARALLEL_FIELDS, "a Parallel state"),
+            ("Map", false) => (MAP_FIELDS, "a Map state"),
+            ("Pass", true) => (JSONATA_PASS_FIELDS, "a JSONata Pass state"),
+            ("Task", true) => (JSONATA_TASK_FIELDS, "a JSONata Task state"),
+            ("Choice", true) => (JSONATA_CHOICE_FIELDS, "a JSONata Choice state"),
+            ("Wait", true) => (JSONATA_WAIT_FIELDS, "a JSONata Wait state"),
+            ("Succeed", true) => (JSONATA_SUCCEED_FIELDS, "a JSONata Succeed state"),
+            ("Fail", true) => (JSONATA_FAIL_FIELDS, "a JSONata Fail state"),
+            ("Parallel", true) => (JSONATA_PARALLEL_FIELDS, "a JSONata Parallel state"),
+            _ => (JSONATA_MAP_FIELDS, "a JSONata Map state"),
         };
         let mut allowed_with_type = allowed.to_vec();
-        allowed_with_type.push("Type");
+        allowed_with_type.extend(["Type", "QueryLanguage"]);
         self.check_fields(obj, &allowed_with_type, what);
 
-        let flow = self.data_flow(obj, allowed, type_name);
+        let flow = if jsonata {
+            DataFlow::default()
+        } else {
+            self.data_flow(obj, allowed, type_name)
+        };
+        let (arguments, output) = if jsonata {
+            (
+                self.jsonata_value(obj, "Arguments"),
+                self.jsonata_value(obj, "Output"),
+            )
+        } else {
+            (None, None)
+        };
+        let assign = self.assign(obj);
         let transition = match type_name {
             "Choice" | "Succeed" | "Fail" => {
                 links.terminal = type_name != "Choice";
@@ -765,25 +852,39 @@ impl Reader {
             "Succeed" => Some(StateKind::Succeed(Succeed)),
             "Fail" => Some(StateKind::Fail(self.fail(obj))),
             "Parallel" => self.parallel(obj, &mut links).map(StateKind::Parallel),
-            _ => self.map_state(obj, &mut links).map(StateKind::Map),
+            _ => self
+                .map_state(obj, &mut links)
+                .map(|map| StateKind::Map(Box::new(map))),
         };
+        self.language = outer_language;
         let comment = self.string(obj, "Comment").map(str::to_string);
         if self.error_count() > errors_before {
             return (None, links);
         }
+        // In JSONata the context object is `$states.context` (or `$states` whole).
+        let reads_context = if jsonata {
+            obj.map.values().any(mentions_states_context)
+        } else {
+            obj.map.values().any(mentions_context)
+        };
         let state = kind.map(|kind| State {
             name: name.to_string(),
             comment,
+            language,
             flow,
+            arguments,
+            output,
+            assign,
             transition,
             kind,
-            reads_context: obj.map.values().any(mentions_context),
-            reads_execution_input: obj.map.values().any(mentions_execution_input),
+            reads_context,
+            reads_execution_input: reads_context
+                && (jsonata || obj.map.values().any(mentions_execution_input)),
         });
         (state, links)
     }
 
-    fn error_count(&self) -> usize {
+    pub(crate) fn error_count(&self) -> usize {
         self.diagnostics
             .iter()
             .filter(|d| d.severity == Severity::Error)
@@ -864,15 +965,16 @@ impl Reader {
     }
 }
 
-/// The 1-based line and column (in characters) of a byte offset, as serde_json counts.
 mod duplicates;
 mod fields;
+mod language;
 mod suggest;
 
 use duplicates::duplicate_keys;
 pub(crate) use fields::{expr_code, short};
 pub(crate) use suggest::nearest;
 
+/// The 1-based line and column (in characters) of a byte offset, as serde_json counts.
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;

@@ -604,6 +604,7 @@ async function executionPage(main, arn) {
       state.error ? h("div", {}, h("h3", {}, "Error"), h("pre", { id: "state-error" }, state.error), h("h3", {}, "Cause"), h("pre", { id: "state-cause" }, pretty(state.cause))) : null,
       h("h3", {}, "Input"), h("pre", { id: "state-input" }, pretty(state.input)),
       h("h3", {}, "Output"), h("pre", { id: "state-output" }, state.output === null || state.output === undefined ? (state.status === "running" ? "(none yet)" : "(none)") : pretty(state.output)),
+      state.assigned ? h("div", {}, h("h3", {}, "Variables assigned"), h("pre", { id: "state-variables" }, pretty(state.assigned))) : null,
     ].filter(Boolean));
   }
 
