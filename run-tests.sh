@@ -12,7 +12,10 @@
 #   4. boto3          the AWS-compatible API driven by boto3, from a virtual environment
 #                     made here ($target/test-venv)
 #   5. console        the web console in headless Chromium (server/tests/console/run.sh)
-#   6. fuzzing        only with STEPWISE_LONG=1, which also makes the crash and load
+#   6. JSONata suite  the reference JSONata test suite against Stepwise's evaluator, only
+#                     when STEPWISE_JSONATA_SUITE names its directory (.ci/run sets it
+#                     when CI has one); it prints the pass count and fails below 99 %
+#   7. fuzzing        only with STEPWISE_LONG=1, which also makes the crash and load
 #                     suites bigger
 #
 # Builds go to the same directory as your own cargo commands: ./target, or
@@ -26,7 +29,8 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 steps=5
-[ -n "${STEPWISE_LONG:-}" ] && steps=6
+[ -n "${STEPWISE_JSONATA_SUITE:-}" ] && steps=$((steps + 1))
+[ -n "${STEPWISE_LONG:-}" ] && steps=$((steps + 1))
 step=0
 started=$SECONDS
 step() {
@@ -95,6 +99,12 @@ run_all() (
   boto3_check
   step "the web console in headless Chromium"
   server/tests/console/run.sh "$target"
+  if [ -n "${STEPWISE_JSONATA_SUITE:-}" ]; then
+    step "the reference JSONata suite in $STEPWISE_JSONATA_SUITE"
+    cargo run -q -p stepwise-server --example jsonata_suite -- "$STEPWISE_JSONATA_SUITE"
+  else
+    echo "(the reference JSONata suite is skipped: set STEPWISE_JSONATA_SUITE to its directory to run it)"
+  fi
   if [ -n "${STEPWISE_LONG:-}" ]; then
     step "bounded fuzzing of the definition parser and expression evaluator"
     server/fuzz/run.sh "${STEPWISE_FUZZ_SECONDS:-60}"

@@ -23,6 +23,9 @@ use crate::{Client, ClientError};
 pub enum Workload {
     /// Standard, 10 Pass states: the engine and store cost per transition.
     PassChain,
+    /// pass-chain in JSONata: 10 Pass states with Output expressions and one Assign,
+    /// the cost of evaluating JSONata per transition.
+    PassChainJsonata,
     /// Standard, Task (echo worker) -> Choice -> Wait 0 s -> Succeed: the full path.
     Task,
     /// Standard, Map over 100 items (MaxConcurrency 0), each a Pass then a Task.
@@ -155,11 +158,37 @@ fn pass_chain(states: usize) -> Value {
     json!({"StartAt": "Pass0", "States": map})
 }
 
+/// `pass_chain` in JSONata: every state builds its output with an expression, the
+/// first also assigns a variable that the others read.
+fn pass_chain_jsonata(states: usize) -> Value {
+    let mut map = serde_json::Map::new();
+    for i in 0..states {
+        let mut state = json!({"Type": "Pass",
+            "Output": {"step": i, "total": "{% $states.input.total + $increment %}"}});
+        if i == 0 {
+            state["Assign"] = json!({"increment": "{% $states.input.increment %}"});
+            state["Output"]["total"] = json!("{% $states.input.total %}");
+        }
+        if i + 1 < states {
+            state["Next"] = json!(format!("Pass{}", i + 1));
+        } else {
+            state["End"] = json!(true);
+        }
+        map.insert(format!("Pass{i}"), state);
+    }
+    json!({"QueryLanguage": "JSONata", "StartAt": "Pass0", "States": map})
+}
+
 /// The definition, machine type and input of a workload.
 fn workload_machine(config: &BenchConfig) -> (Value, pb::StateMachineType, Value) {
     let standard = pb::StateMachineType::Standard;
     match config.workload {
         Workload::PassChain => (pass_chain(10), standard, json!({})),
+        Workload::PassChainJsonata => (
+            pass_chain_jsonata(10),
+            standard,
+            json!({"total": 0, "increment": 2}),
+        ),
         Workload::ExpressSync => (pass_chain(10), pb::StateMachineType::Express, json!({})),
         Workload::Task => (
             json!({"StartAt": "Work", "States": {

@@ -34,6 +34,7 @@ async fn every_workload_reports_counts_that_add_up() {
     // (workload, executions, transitions (states entered) and tasks per execution)
     let cases = [
         (Workload::PassChain, 20, 10, 0),
+        (Workload::PassChainJsonata, 20, 10, 0),
         (Workload::Task, 10, 4, 1),
         (Workload::FanOut, 2, 1 + 100 * 2, 100),
         (Workload::ExpressSync, 20, 10, 0),

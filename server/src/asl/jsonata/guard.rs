@@ -46,7 +46,43 @@ pub fn collect_names(
 /// The expression with `$now` and the checked built-ins rewritten (see the module).
 pub fn rewrite(node: AstNode) -> AstNode {
     let mut fresh = 0usize;
-    map(node, &mut |n| rewrite_call(n, &mut fresh))
+    let unchained = map(node, &mut unchain);
+    map(unchained, &mut |n| rewrite_call(n, &mut fresh))
+}
+
+/// `x ~> $join(', ')` is `$join(x, ', ')` (JSONata: the value on the left becomes the
+/// first argument of the call on the right). Written out as a call, a checked function
+/// chained this way is checked too, and its rewritten form is not left where `~>`
+/// needs a function.
+fn unchain(node: AstNode) -> AstNode {
+    match node {
+        AstNode::Binary {
+            op: BinaryOp::ChainPipe,
+            lhs,
+            rhs,
+        } => match *rhs {
+            AstNode::Function {
+                name,
+                mut args,
+                is_builtin: true,
+            } if CHECKED.contains(&name.as_str())
+                && !args.iter().any(|a| matches!(a, AstNode::Placeholder)) =>
+            {
+                args.insert(0, *lhs);
+                AstNode::Function {
+                    name,
+                    args,
+                    is_builtin: true,
+                }
+            }
+            rhs => AstNode::Binary {
+                op: BinaryOp::ChainPipe,
+                lhs,
+                rhs: Box::new(rhs),
+            },
+        },
+        other => other,
+    }
 }
 
 fn rewrite_call(node: AstNode, fresh: &mut usize) -> AstNode {

@@ -175,3 +175,26 @@ fn expressions_parse_with_aws_rules() {
     assert!(!reads_member("$states.input.context", "context"));
     assert!(reads_member("$keys($states)", "context"));
 }
+
+#[test]
+fn checked_functions_chained_with_the_pipe_operator_still_apply() {
+    assert_eq!(
+        eval("$states.input.items ~> $join(', ')")
+            .unwrap_err()
+            .cause,
+        eval("$join($states.input.items, ', ')")
+            .unwrap_err()
+            .cause
+            .replace(
+                "$join($states.input.items, ', ')",
+                "$states.input.items ~> $join(', ')"
+            ),
+        "numbers cannot be joined, either way"
+    );
+    assert_eq!(
+        eval("$states.input.items.$string() ~> $join(', ')").unwrap(),
+        json!("1, 2, 3")
+    );
+    assert_eq!(eval("'ab' ~> $uppercase()").unwrap(), json!("AB"));
+    assert_eq!(eval("'ab' ~> $pad(4, '-')").unwrap(), json!("ab--"));
+}
