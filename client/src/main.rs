@@ -349,15 +349,27 @@ fn event_line(event: &pb::HistoryEvent, start_ms: i64) -> String {
                 .map(|e| format!("{e}: {}", event.cause.clone().unwrap_or_default()))
         })
         .unwrap_or_default();
+    let mut assigned: Vec<String> = event
+        .assigned_variables
+        .iter()
+        .map(|(name, value)| format!("${name} = {value}"))
+        .collect();
+    assigned.sort();
+    let assigned = if assigned.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", assigned.join(", "))
+    };
     format!(
-        "{:>4}  +{elapsed:>8.3}s  {:<28} {detail}",
+        "{:>4}  +{elapsed:>8.3}s  {:<28} {detail}{assigned}",
         event.id, event.r#type
     )
 }
 
 fn event_json(event: &pb::HistoryEvent) -> Value {
     json!({"id": event.id, "previousEventId": event.previous_event_id, "timestampMs": event.timestamp_ms, "type": event.r#type,
-        "name": event.name, "input": event.input, "output": event.output, "resource": event.resource, "error": event.error, "cause": event.cause})
+        "name": event.name, "input": event.input, "output": event.output, "resource": event.resource, "error": event.error, "cause": event.cause,
+        "assignedVariables": (!event.assigned_variables.is_empty()).then_some(&event.assigned_variables)})
 }
 
 /// The live status line of `start --wait` and `history --follow` on a terminal.

@@ -334,12 +334,14 @@ impl Reader {
                 self.nullable_reference_path(c, "ResultPath")
                     .unwrap_or(Some(ReferencePath::root_path()))
             };
+            self.in_catcher = true;
             let output = if jsonata {
                 self.jsonata_value(c, "Output")
             } else {
                 None
             };
             let assign = self.assign(c);
+            self.in_catcher = false;
             if let Some(next) = next {
                 catchers.push(Catcher {
                     error_equals,

@@ -328,3 +328,66 @@ fn variables_past_aws_limits_fail_with_data_limit_exceeded() {
         "two Assigns under the limits each"
     );
 }
+
+#[test]
+fn the_other_fields_of_each_state_type_run_in_both_languages() {
+    // JSONPath: Assign on a Task (reading the result after ResultSelector), on a Catcher
+    // (reading the error output), on a Wait and on a Map (reading its result), and a
+    // variable read inside the Map's ItemSelector and iterations.
+    let mut world = World::start(
+        json!({"StartAt": "Work", "States": {
+            "Work": {"Type": "Task", "Resource": lambda("jp"), "ResultSelector": {"v.$": "$.value"},
+                     "ResultPath": "$.r", "Assign": {"fromTask.$": "$.v"},
+                     "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Nap", "Assign": {"error.$": "$.Error"}}],
+                     "Next": "Nap"},
+            "Nap": {"Type": "Wait", "Seconds": 0, "Assign": {"napped": true}, "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items", "ItemSelector": {"item.$": "$$.Map.Item.Value", "base.$": "$fromTask"},
+                     "ItemProcessor": {"StartAt": "Add", "States": {
+                        "Add": {"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.item, $.base)", "napped.$": "$napped"}, "End": true}}},
+                     "Assign": {"sums.$": "$[*].sum"}, "ResultPath": null, "Next": "Show"},
+            "Show": {"Type": "Pass", "Parameters": {"sums.$": "$sums"}, "End": true}
+        }}),
+        json!({"items": [1, 2]}),
+    );
+    world.succeed("jp", json!({"value": 10}));
+    assert_eq!(world.status(), Status::Succeeded, "{:?}", failure(&world));
+    assert_eq!(world.execution.output, Some(json!({"sums": [11, 12]})));
+    let mut world = World::start(
+        json!({"StartAt": "Work", "States": {
+            "Work": {"Type": "Task", "Resource": lambda("jp"),
+                     "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Show", "ResultPath": "$.caught", "Assign": {"error.$": "$.Error"}}],
+                     "End": true},
+            "Show": {"Type": "Pass", "Parameters": {"error.$": "$error", "caught.$": "$.caught.Cause"}, "End": true}
+        }}),
+        json!({}),
+    );
+    world.fail("jp", "Oops", "bad day");
+    assert_eq!(
+        world.execution.output,
+        Some(json!({"error": "Oops", "caught": "bad day"}))
+    );
+
+    // JSONata: Parallel Arguments and Assign, Wait Assign, Map tolerated failures as
+    // expressions.
+    let world = World::start(
+        json!({"QueryLanguage": "JSONata", "StartAt": "Fork", "States": {
+            "Fork": {"Type": "Parallel", "Arguments": {"x": "{% $states.input.x * 10 %}"},
+                     "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Pass", "Output": "{% $states.input.x + 1 %}", "End": true}}}],
+                     "Assign": {"forked": "{% $states.result[0] %}"}, "Output": {}, "Next": "Nap"},
+            "Nap": {"Type": "Wait", "Seconds": 0, "Assign": {"napped": "{% $forked %}"}, "Next": "Each"},
+            "Each": {"Type": "Map", "Items": [1, 0, 2],
+                     "ToleratedFailureCount": "{% 1 %}", "ToleratedFailurePercentage": "{% 50 %}",
+                     "ItemProcessor": {"StartAt": "Div", "States": {
+                        "Div": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input = 0 %}", "Next": "Zero"}], "Default": "Ok"},
+                        "Zero": {"Type": "Fail", "Error": "Zero"},
+                        "Ok": {"Type": "Succeed", "Output": "{% $napped / $states.input %}"}}},
+                     "Output": {"results": "{% $states.result %}"}, "End": true}
+        }}),
+        json!({"x": 2}),
+    );
+    assert_eq!(world.status(), Status::Succeeded, "{:?}", failure(&world));
+    let output = world.execution.output.clone().unwrap();
+    assert_eq!(output["results"][0], json!(21));
+    assert_eq!(output["results"][2], json!(10.5));
+    assert_eq!(output["results"][1]["Error"], json!("Zero"), "{output}");
+}

@@ -241,6 +241,38 @@ test("the choice seed: created, validated and run through the pages, coloured li
   assert(page.problems.length === 0, page.problems.join("; "));
 });
 
+test("a JSONata machine: expressions checked as you type, the Condition drawn, assigned variables shown", async () => {
+  const page = await newPage();
+  const definition = JSON.stringify({
+    QueryLanguage: "JSONata", StartAt: "Set", States: {
+      Set: { Type: "Pass", Assign: { count: "{% $states.input.n %}" }, Output: { n: "{% $states.input.n * 2 %}" }, Next: "Check" },
+      Check: { Type: "Choice", Choices: [{ Condition: "{% $count > 1 %}", Next: "Big" }], Default: "Small" },
+      Big: { Type: "Succeed", Output: { count: "{% $count %}", n: "{% $states.input.n %}" } },
+      Small: { Type: "Succeed" },
+    },
+  }, null, 2);
+  await page.goto(`${base}/#/`);
+  await page.fill("#definition", definition.replace("$count > 1", "$count >"));
+  await page.waitForSelector("#diagnostics li.ERROR");
+  const problem = await page.textContent("#diagnostics li.ERROR");
+  assert(problem.includes("/States/Check/Choices/0/Condition") && problem.includes("is not valid at character"), `diagnostic: ${problem}`);
+  await createThroughPage(page, "jsonata", definition);
+  const labels = await page.locator("svg.graph .edge-label").allTextContents();
+  assert(labels.some((l) => l.includes("$count > 1")), `the Condition labels its edge: ${labels}`);
+  await startThroughPage(page, '{"n": 3}');
+  await page.waitForSelector("#execution-status .badge.SUCCEEDED");
+  await waitForState(page, "Big", "succeeded");
+  await clickState(page, "Set");
+  await page.waitForSelector("#state-variables");
+  const assigned = JSON.parse(await page.textContent("#state-variables"));
+  assert(assigned.count === 3, `Set's assigned variables: ${JSON.stringify(assigned)}`);
+  await clickState(page, "Big");
+  await page.waitForSelector("#state-output");
+  const output = JSON.parse(await page.textContent("#state-output"));
+  assert(output.count === 3 && output.n === 6, `Big's output: ${JSON.stringify(output)}`);
+  assert(page.problems.length === 0, page.problems.join("; "));
+});
+
 test("a failing test-pipeline run: the failed branch red, its siblings aborted", async () => {
   const page = await newPage();
   await createThroughPage(page, "pipeline", readFileSync(join(examples, "test-pipeline.asl.json"), "utf8"));

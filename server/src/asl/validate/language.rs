@@ -34,6 +34,14 @@ const JSONPATH_ONLY: [&str; 16] = [
     "ToleratedFailureCountPath",
 ];
 
+/// Whether `text` names `$states.<member>`.
+fn names_member(text: &str, member: &str) -> bool {
+    let name = format!("$states.{member}");
+    text.match_indices(&name).any(|(at, _)| {
+        !text[at + name.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    })
+}
+
 /// Fields only JSONata states have.
 const JSONATA_ONLY: [&str; 4] = ["Arguments", "Output", "Items", "Condition"];
 
@@ -93,7 +101,12 @@ impl Reader {
         let keys_before = self.error_count();
         self.refuse_path_keys(value, &at);
         let parsed = match JsonataValue::parse(value) {
-            Ok(parsed) => Some(parsed),
+            Ok(parsed) => {
+                for expression in parsed.expressions() {
+                    self.check_states_members(&at, key, expression);
+                }
+                Some(parsed)
+            }
             Err(errors) => {
                 for e in errors {
                     self.jsonata_error(format!("{at}{}", e.pointer), key, &e.expression, &e.error);
@@ -112,12 +125,43 @@ impl Reader {
         }
         let text = expression_text(obj.get(key)?.as_str()?)?;
         Some(match Expression::parse(text) {
-            Ok(expression) => Some(expression),
+            Ok(expression) => {
+                self.check_states_members(&obj.loc(key), key, &expression);
+                Some(expression)
+            }
             Err(error) => {
                 self.jsonata_error(obj.loc(key), key, text.trim(), &error);
                 None
             }
         })
+    }
+
+    /// AWS's rule on what `$states` holds where: `result` only in the `Output` and
+    /// `Assign` of a state that has one (Task, Parallel, Map), `errorOutput` only in a
+    /// Catcher's; an expression naming one elsewhere could only fail.
+    fn check_states_members(&mut self, at: &str, field: &str, expression: &Expression) {
+        let own_fields = matches!(field, "Output" | "Assign");
+        let available = [
+            ("result", own_fields && self.has_result && !self.in_catcher),
+            ("errorOutput", own_fields && self.in_catcher),
+        ];
+        for (member, allowed) in available {
+            if !allowed && names_member(expression.text(), member) {
+                let place = if self.in_catcher {
+                    format!("a Catcher's '{field}'")
+                } else {
+                    format!("'{field}'")
+                };
+                let where_it_is = match member {
+                    "result" => "the Output and Assign of a Task, Parallel or Map state",
+                    _ => "a Catcher's Output and Assign",
+                };
+                self.schema(
+                    at.to_string(),
+                    format!("$states.{member} is not available in {place}: it exists only in {where_it_is}"),
+                );
+            }
+        }
     }
 
     /// A syntax error in an expression, with its position.
@@ -349,6 +393,52 @@ mod tests {
             e.iter().any(|(at, _)| at == "/States/A/Choices/0/Variable"),
             "{e:#?}"
         );
+    }
+
+    #[test]
+    fn states_result_and_error_output_only_where_aws_has_them() {
+        let task = |fields: Value| {
+            let mut state = json!({"Type": "Task", "Resource": "arn:aws:states:us-east-1:123456789012:activity:w", "End": true});
+            state
+                .as_object_mut()
+                .unwrap()
+                .extend(fields.as_object().unwrap().clone());
+            errors(jsonata(json!({"A": state, "B": {"Type": "Succeed"}})))
+        };
+        assert!(task(json!({"Output": "{% $states.result %}", "Assign": {"r": "{% $states.result.x %}"},
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "B", "Output": "{% $states.errorOutput %}"}]})).is_empty());
+        let e = task(json!({"Arguments": {"a": "{% $states.result %}"}}));
+        assert_eq!(e[0].0, "/States/A/Arguments");
+        assert!(
+            e[0].1
+                .contains("$states.result is not available in 'Arguments'"),
+            "{e:#?}"
+        );
+        let e = task(json!({"Output": "{% $states.errorOutput %}"}));
+        assert!(
+            e[0].1
+                .contains("$states.errorOutput is not available in 'Output'"),
+            "{e:#?}"
+        );
+        let e = task(
+            json!({"Catch": [{"ErrorEquals": ["States.ALL"], "Next": "B", "Assign": {"x": "{% $states.result %}"}}]}),
+        );
+        assert!(
+            e[0].1.contains("not available in a Catcher's 'Assign'"),
+            "{e:#?}"
+        );
+        let e = errors(jsonata(
+            json!({"A": {"Type": "Pass", "Output": "{% $states.result %}", "End": true}}),
+        ));
+        assert!(
+            e[0].1
+                .contains("$states.result is not available in 'Output'"),
+            "a Pass has no result: {e:#?}"
+        );
+        let e = errors(jsonata(
+            json!({"A": {"Type": "Wait", "Seconds": "{% $states.result %}", "End": true}}),
+        ));
+        assert_eq!(e[0].0, "/States/A/Seconds", "{e:#?}");
     }
 
     #[test]

@@ -413,6 +413,10 @@ pub(crate) struct Reader {
     machine_language: QueryLanguage,
     /// The language of the state being read.
     pub(crate) language: QueryLanguage,
+    /// Whether the state being read has a result (Task, Parallel, Map): `$states.result`.
+    pub(crate) has_result: bool,
+    /// Whether a Catcher is being read: `$states.errorOutput`.
+    pub(crate) in_catcher: bool,
     /// Every state name with its location, across all branches.
     state_names: Vec<(String, String)>,
     /// Set when reachability would only echo an earlier diagnostic.
@@ -796,6 +800,8 @@ impl Reader {
             return (None, links);
         };
         let outer_language = self.language;
+        let outer_has_result = self.has_result;
+        self.has_result = matches!(type_name, "Task" | "Parallel" | "Map");
         self.language = self.state_language(obj);
         let language = self.language;
         let jsonata = language == QueryLanguage::Jsonata;
@@ -857,6 +863,7 @@ impl Reader {
                 .map(|map| StateKind::Map(Box::new(map))),
         };
         self.language = outer_language;
+        self.has_result = outer_has_result;
         let comment = self.string(obj, "Comment").map(str::to_string);
         if self.error_count() > errors_before {
             return (None, links);
