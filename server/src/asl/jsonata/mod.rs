@@ -148,7 +148,7 @@ impl Expression {
         &self,
         states: &States,
         env: &mut Env,
-        field: &str,
+        field: impl std::fmt::Display,
     ) -> Result<Value, StatesError> {
         match self.evaluate_raw(states, env)? {
             Outcome::Value(value) => Ok(value),
@@ -160,7 +160,7 @@ impl Expression {
         }
     }
 
-    fn failure(&self, field: &str, what: &str) -> StatesError {
+    fn failure(&self, field: impl std::fmt::Display, what: &str) -> StatesError {
         StatesError::new(
             names::QUERY_EVALUATION_ERROR,
             format!(
