@@ -19,6 +19,7 @@ mod guard;
 mod syntax;
 pub mod template;
 
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -150,7 +151,19 @@ impl Expression {
         env: &mut Env,
         field: impl std::fmt::Display,
     ) -> Result<Value, StatesError> {
-        match self.evaluate_raw(states, env)? {
+        self.evaluate_converted(states, &Converted::default(), env, field)
+    }
+
+    /// `evaluate`, with `$states`' members converted at most once for all the
+    /// expressions of one field (`converted`).
+    pub(crate) fn evaluate_converted(
+        &self,
+        states: &States,
+        converted: &Converted,
+        env: &mut Env,
+        field: impl std::fmt::Display,
+    ) -> Result<Value, StatesError> {
+        match self.evaluate_raw(states, converted, env)? {
             Outcome::Value(value) => Ok(value),
             Outcome::Nothing => Err(self.failure(field, "returned nothing (undefined).")),
             Outcome::Failed(detail) => Err(self.failure(
@@ -170,10 +183,15 @@ impl Expression {
         )
     }
 
-    fn evaluate_raw(&self, states: &States, env: &mut Env) -> Result<Outcome, StatesError> {
+    fn evaluate_raw(
+        &self,
+        states: &States,
+        converted: &Converted,
+        env: &mut Env,
+    ) -> Result<Outcome, StatesError> {
         let mut context = Context::new();
         if self.names.contains("states") {
-            context.bind("states".into(), states_object(self, states, env));
+            context.bind("states".into(), states_object(self, states, converted, env));
         }
         for name in self.names.iter() {
             if let Some(value) = env.variables.get(name) {
@@ -292,25 +310,48 @@ fn reads_member(text: &str, member: &str) -> bool {
 }
 
 /// `$states` with the members the expression may read.
-fn states_object(expression: &Expression, states: &States, env: &Env) -> JValue {
+fn states_object(
+    expression: &Expression,
+    states: &States,
+    converted: &Converted,
+    env: &Env,
+) -> JValue {
     let text = expression.text();
     let mut members = indexmap::IndexMap::new();
+    let once = |cell: &OnceCell<JValue>, value: &Value| {
+        cell.get_or_init(|| convert::to_jsonata(value)).clone()
+    };
     if reads_member(text, "input") {
-        members.insert("input".to_string(), convert::to_jsonata(states.input));
+        members.insert("input".to_string(), once(&converted.input, states.input));
     }
     if let Some(result) = states.result.filter(|_| reads_member(text, "result")) {
-        members.insert("result".to_string(), convert::to_jsonata(result));
+        members.insert("result".to_string(), once(&converted.result, result));
     }
     if let Some(error_output) = states
         .error_output
         .filter(|_| reads_member(text, "errorOutput"))
     {
-        members.insert("errorOutput".to_string(), convert::to_jsonata(error_output));
+        members.insert(
+            "errorOutput".to_string(),
+            once(&converted.error_output, error_output),
+        );
     }
     if reads_member(text, "context") {
-        members.insert("context".to_string(), convert::to_jsonata(env.context));
+        members.insert("context".to_string(), once(&converted.context, env.context));
     }
     JValue::object(members)
+}
+
+/// `$states`' members as JSONata values, converted when an expression first reads one
+/// and shared by the other expressions of the same field (the values are shared, not
+/// copied): an `Arguments` of twenty expressions over a large input converted it twenty
+/// times.
+#[derive(Default)]
+pub(crate) struct Converted {
+    input: OnceCell<JValue>,
+    result: OnceCell<JValue>,
+    error_output: OnceCell<JValue>,
+    context: OnceCell<JValue>,
 }
 
 #[cfg(test)]

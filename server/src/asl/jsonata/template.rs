@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Expression, States, SyntaxError, expression_text};
+use super::{Converted, Expression, States, SyntaxError, expression_text};
 use crate::asl::error::StatesError;
 use crate::asl::eval::Env;
 use crate::asl::template::pointer_escape;
@@ -69,28 +69,35 @@ impl JsonataValue {
         env: &mut Env,
         field: &str,
     ) -> Result<Value, StatesError> {
-        self.evaluate_at(states, env, &FieldPath::Root(field))
+        let converted = Converted::default();
+        self.evaluate_at(states, &converted, env, &FieldPath::Root(field))
     }
 
     fn evaluate_at(
         &self,
         states: &States,
+        converted: &Converted,
         env: &mut Env,
         field: &FieldPath,
     ) -> Result<Value, StatesError> {
         match self {
             JsonataValue::Literal(value) => Ok(value.clone()),
-            JsonataValue::Expression(expression) => expression.evaluate(states, env, field),
+            JsonataValue::Expression(expression) => {
+                expression.evaluate_converted(states, converted, env, field)
+            }
             JsonataValue::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| item.evaluate_at(states, env, &FieldPath::Index(field, i)))
+                .map(|(i, item)| {
+                    item.evaluate_at(states, converted, env, &FieldPath::Index(field, i))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             JsonataValue::Object(fields) => {
                 let mut out = Map::with_capacity(fields.len());
                 for (key, item) in fields {
-                    let value = item.evaluate_at(states, env, &FieldPath::Key(field, key))?;
+                    let value =
+                        item.evaluate_at(states, converted, env, &FieldPath::Key(field, key))?;
                     out.insert(key.clone(), value);
                 }
                 Ok(Value::Object(out))

@@ -198,3 +198,27 @@ fn checked_functions_chained_with_the_pipe_operator_still_apply() {
     assert_eq!(eval("'ab' ~> $uppercase()").unwrap(), json!("AB"));
     assert_eq!(eval("'ab' ~> $pad(4, '-')").unwrap(), json!("ab--"));
 }
+
+#[test]
+fn expressions_of_one_field_share_the_states_they_read() {
+    let value = JsonataValue::parse(&json!({
+        "a": "{% $states.input.items[0] %}",
+        "b": ["{% $states.input.items[2] %}", "{% $count($states.input.items) %}"],
+        "c": "{% $states.context.Execution.Id %}",
+        "d": "{% $states.result.r %}"
+    }))
+    .unwrap();
+    let context = json!({"Execution": {"Id": "arn:x"}});
+    let mut random = SeededRandom::new(7);
+    let mut env = Env::new(&context, &mut random);
+    let input = json!({"items": [1, 2, 3]});
+    let states = States {
+        input: &input,
+        result: Some(&json!({"r": "res"})),
+        error_output: None,
+    };
+    assert_eq!(
+        value.evaluate(&states, &mut env, "Output").unwrap(),
+        json!({"a": 1, "b": [3, 3], "c": "arn:x", "d": "res"})
+    );
+}
