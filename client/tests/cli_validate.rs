@@ -66,6 +66,27 @@ async fn validate_prints_diagnostics_with_locations_and_sets_the_exit_code() {
         value["diagnostics"][0]["location"],
         "/States/Deciding Lambda Function/Next"
     );
+
+    // A JSONata expression that does not parse: the state, the field and the character.
+    let jsonata = broken_dir.join("jsonata.json");
+    std::fs::write(
+        &jsonata,
+        serde_json::json!({"QueryLanguage": "JSONata", "StartAt": "Total", "States": {
+            "Total": {"Type": "Pass", "Output": {"sum": "{% $sum($states.input.items %}"}, "End": true}}})
+        .to_string(),
+    )
+    .unwrap();
+    let failed = Command::new(stepwise)
+        .args(["--endpoint", &endpoint, "validate"])
+        .arg(&jsonata)
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        stdout.contains("error /States/Total/Output/sum: the JSONata expression '$sum($states.input.items' in 'Output' is not valid at character"),
+        "{stdout}"
+    );
     std::fs::remove_dir_all(&broken_dir).unwrap();
     server.shutdown().await.unwrap();
     std::fs::remove_dir_all(&data).unwrap();

@@ -260,3 +260,58 @@ fn event_json(
     }
     value
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asl::variables::Scope;
+
+    fn exited(assigned: Scope) -> Event {
+        Event {
+            id: 3,
+            previous_event_id: 2,
+            timestamp_ms: 1_700_000_000_000,
+            kind: EventKind::StateExited {
+                thread: 0,
+                state_type: "Pass".into(),
+                name: "Set".into(),
+                output: json!({"a": 1}),
+                next: None,
+                assigned,
+            },
+        }
+    }
+
+    #[test]
+    fn a_state_that_assigned_variables_shows_them_as_aws_does() {
+        let assigned: Scope = [
+            ("order".to_string(), json!("A-17")),
+            ("items".to_string(), json!([1, {"b": true}])),
+        ]
+        .into();
+        let shown = events_json(&[exited(assigned.clone())], &[], true);
+        let details = &shown[0]["stateExitedEventDetails"];
+        assert_eq!(details["name"], "Set");
+        assert_eq!(
+            details["assignedVariables"],
+            json!({"order": "\"A-17\"", "items": "[1,{\"b\":true}]"})
+        );
+        assert_eq!(
+            details["assignedVariablesDetails"],
+            json!({"truncated": false})
+        );
+        // Without execution data the values are left out, as the output is.
+        let hidden = events_json(&[exited(assigned)], &[], false);
+        assert_eq!(
+            hidden[0]["stateExitedEventDetails"]["assignedVariables"]["order"],
+            Value::Null
+        );
+        // A state that assigned nothing has no such members.
+        let plain = events_json(&[exited(Scope::new())], &[], true);
+        assert!(
+            plain[0]["stateExitedEventDetails"]
+                .get("assignedVariables")
+                .is_none()
+        );
+    }
+}

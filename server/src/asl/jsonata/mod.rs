@@ -166,9 +166,16 @@ impl Expression {
         match self.evaluate_raw(states, converted, env)? {
             Outcome::Value(value) => Ok(value),
             Outcome::Nothing => Err(self.failure(field, "returned nothing (undefined).")),
-            Outcome::Failed(detail) => Err(self.failure(
+            // AWS ends the sentence before a coded JSONata message ("... evaluation.
+            // T0410: ...") and runs on into a bound's message, which has no code
+            // ("... evaluation: Expression evaluation memory limit exceeded ...").
+            Outcome::Failed(detail) if starts_with_code(&detail) => Err(self.failure(
                 field,
                 &format!("threw an error during evaluation. {detail}"),
+            )),
+            Outcome::Failed(detail) => Err(self.failure(
+                field,
+                &format!("threw an error during evaluation: {detail}"),
             )),
         }
     }
@@ -291,6 +298,15 @@ enum Outcome {
     Value(Value),
     Nothing,
     Failed(String),
+}
+
+/// Whether a message begins with a JSONata error code such as `T0410:`.
+fn starts_with_code(message: &str) -> bool {
+    let bytes = message.as_bytes();
+    bytes.len() > 5
+        && bytes[0].is_ascii_uppercase()
+        && bytes[1..5].iter().all(u8::is_ascii_digit)
+        && bytes[5] == b':'
 }
 
 /// Whether `$states.<member>` may be read: it is named, or `$states` is used whole.
