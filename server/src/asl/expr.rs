@@ -6,7 +6,20 @@ use serde_json::Value;
 use super::error::StatesError;
 use super::eval::Env;
 use super::intrinsics::{self, Call, SyntaxError};
-use super::path::{Path, PathError, Sources};
+use super::path::{Path, PathError, Root, Sources};
+
+/// AWS's cause for a path that selects nothing: it quotes the input it read
+/// (`... could not be found in the input '{"a":1}'`).
+pub fn not_found(path: &Path, field: &str, input: &Value) -> StatesError {
+    let source = match path.root() {
+        Root::Input => format!("the input '{input}'"),
+        other => Sources::describe(other),
+    };
+    StatesError::runtime(format!(
+        "The JSONPath '{}' specified for the field '{field}' could not be found in {source}",
+        path.text()
+    ))
+}
 
 /// A path or an intrinsic function call, parsed once.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,13 +67,9 @@ impl Expr {
         field: &str,
     ) -> Result<Value, StatesError> {
         match self {
-            Expr::Path(path) => path.select(input, env.sources()).ok_or_else(|| {
-                let source = Sources::describe(path.root());
-                StatesError::runtime(format!(
-                    "The JSONPath '{}' specified for the field '{field}' could not be found in {source}",
-                    path.text()
-                ))
-            }),
+            Expr::Path(path) => path
+                .select(input, env.sources())
+                .ok_or_else(|| not_found(path, field, input)),
             Expr::Call(call) => call.evaluate(input, env),
         }
     }

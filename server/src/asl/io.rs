@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::StatesError;
 use super::eval::Env;
+use super::expr::not_found;
 use super::json::{MAX_NESTING, measure};
 use super::path::{Path, ReferencePath};
 use super::template::Template;
@@ -137,12 +138,9 @@ fn select_or_empty(
 ) -> Result<Value, StatesError> {
     match path {
         None => Ok(Value::Object(Map::new())),
-        Some(path) => path.select(value, env.sources()).ok_or_else(|| {
-            StatesError::runtime(format!(
-                "Invalid path '{}' in {field}: it selects nothing in the state's data",
-                path.text()
-            ))
-        }),
+        Some(path) => path
+            .select(value, env.sources())
+            .ok_or_else(|| not_found(path, field, value)),
     }
 }
 

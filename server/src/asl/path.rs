@@ -392,6 +392,13 @@ fn normalize(rest: &str) -> Result<(String, bool), String> {
             '[' => {
                 let end = matching_bracket(&chars, i)?;
                 let inner: String = chars[i + 1..end].iter().collect();
+                if let Some(name) = one_quoted_name(&inner) {
+                    // Written again in the RFC's form: Jayway (AWS) reads `\"` inside
+                    // single quotes as a quote, which the RFC does not allow there.
+                    out.push_str(&quote_member(&name));
+                    i = end + 1;
+                    continue;
+                }
                 if selector_is_indefinite(&inner) {
                     definite = false;
                 }
@@ -411,6 +418,23 @@ fn normalize(rest: &str) -> Result<(String, bool), String> {
 }
 
 /// `['name']` with quotes and backslashes escaped.
+/// The name in `inner` when it is exactly one quoted name (`'a\"b'`, `"x"`), with its
+/// escapes resolved; None for anything else (an index, a union, a filter).
+fn one_quoted_name(inner: &str) -> Option<String> {
+    let inner = inner.trim();
+    let mut chars = inner.chars();
+    let quote = chars.next().filter(|c| *c == '\'' || *c == '"')?;
+    let mut name = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => name.push(chars.next()?),
+            c if c == quote => return chars.next().is_none().then_some(name),
+            c => name.push(c),
+        }
+    }
+    None
+}
+
 fn quote_member(name: &str) -> String {
     let escaped = name.replace('\\', "\\\\").replace('\'', "\\'");
     format!("['{escaped}']")
@@ -709,5 +733,34 @@ mod tests {
             json!({"list": [0, 9]})
         );
         assert!(path.set(json!({"list": [0]}), json!(9)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod quoted_name_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bracket_names_with_escaped_quotes_parse_and_select() {
+        let input = json!({"a\"b": 1, "it's": 2, "back\\slash": 3});
+        for (text, expected) in [
+            (r#"$['a\"b']"#, 1),
+            (r"$['it\'s']", 2),
+            (r"$['back\\slash']", 3),
+        ] {
+            let path = Path::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(
+                path.select(&input, Sources::context_only(&json!({}))),
+                Some(json!(expected)),
+                "{text}"
+            );
+            let reference = ReferencePath::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(
+                reference.get(&input, Sources::context_only(&json!({}))),
+                Some(&json!(expected)),
+                "{text}"
+            );
+        }
     }
 }

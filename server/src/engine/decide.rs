@@ -277,8 +277,12 @@ struct Decider<'a, 'e> {
 enum FailureSource {
     /// A task result or timeout: TaskFailed / TaskTimedOut in the task's family.
     Task { family: TaskFamily, timed_out: bool },
-    /// Anything else.
+    /// Raised by the service while the state ran (its data processing, its settings):
+    /// the cause begins by naming the state, as AWS's do.
     State,
+    /// A Parallel branch's or Map iteration's failure, or a Map's tolerance exceeded:
+    /// the cause is the branch's own.
+    Branch,
 }
 
 impl<'a> Decider<'a, '_> {
@@ -1122,7 +1126,7 @@ impl<'a> Decider<'a, '_> {
             .expect("a failing thread is at a state");
         let error = match source {
             FailureSource::State => self.located(thread, state, error),
-            FailureSource::Task { .. } => error,
+            FailureSource::Task { .. } | FailureSource::Branch => error,
         };
         let handling: Option<&ErrorHandling> = match &state.kind {
             StateKind::Task(t) => Some(&t.errors),
@@ -1171,7 +1175,10 @@ impl<'a> Decider<'a, '_> {
                 };
                 self.emit(kind);
             }
-            (FailureSource::State, StateKind::Parallel(_) | StateKind::Map(_)) => {
+            (
+                FailureSource::State | FailureSource::Branch,
+                StateKind::Parallel(_) | StateKind::Map(_),
+            ) => {
                 self.emit(EventKind::StateFailed {
                     thread,
                     state_type: state.kind.type_name().to_string(),
@@ -1238,19 +1245,24 @@ impl<'a> Decider<'a, '_> {
         }
     }
 
-    /// A JSONata error's cause begins as AWS's does, naming the state and the event that
-    /// entered it.
+    /// An error the service raised while a state ran: its cause begins as AWS's do,
+    /// naming the state and the event that entered it, and stops at AWS's 32,768
+    /// characters for a cause (it may quote the state's input). AWS's recorded causes
+    /// begin so for paths, intrinsics, JSONata and data limits alike; the rule followed
+    /// is that every error the service raises in a state does (NoChoiceMatched included).
     fn located(&self, thread: ThreadId, state: &State, mut error: StatesError) -> StatesError {
-        if error.error == names::QUERY_EVALUATION_ERROR
-            && !error
-                .cause
-                .starts_with("An error occurred while executing the state")
+        if !error
+            .cause
+            .starts_with("An error occurred while executing the state")
         {
             let entered = self.execution.thread(thread).entered_event;
             error.cause = format!(
                 "An error occurred while executing the state '{}' (entered at the event id #{entered}). {}",
                 state.name, error.cause
             );
+        }
+        if let Some((cut, _)) = error.cause.char_indices().nth(MAX_CAUSE_CHARS) {
+            error.cause.truncate(cut);
         }
         error
     }
@@ -1275,7 +1287,11 @@ impl<'a> Decider<'a, '_> {
                         self.abort(sibling);
                     }
                 }
-                self.fail_state(parent, StatesError::new(error, cause), FailureSource::State);
+                self.fail_state(
+                    parent,
+                    StatesError::new(error, cause),
+                    FailureSource::Branch,
+                );
             }
             Step::Map(progress) => {
                 self.emit(EventKind::MapIterationFailed {
@@ -1303,7 +1319,7 @@ impl<'a> Decider<'a, '_> {
                     } else {
                         StatesError::new(error, cause)
                     };
-                    self.fail_state(parent, failure, FailureSource::State);
+                    self.fail_state(parent, failure, FailureSource::Branch);
                 } else {
                     self.map_pump(parent);
                 }
@@ -1365,6 +1381,9 @@ impl<'a> Decider<'a, '_> {
         });
     }
 }
+
+/// AWS's limit on a cause's length (HistoryEvent details, SendTaskFailure).
+const MAX_CAUSE_CHARS: usize = 32_768;
 
 /// Where a state goes when it ends normally (None: its branch ends).
 fn next_of(state: &State) -> Option<String> {

@@ -14,6 +14,8 @@ pub use history::{Event, EventKind, ThreadId};
 pub use machine::Machine;
 
 #[cfg(test)]
+mod causes_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
 mod variables_tests;

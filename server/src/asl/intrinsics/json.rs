@@ -10,6 +10,11 @@ use crate::asl::json::describe;
 pub(super) fn string_to_json(text: &Value) -> Result<Value, StatesError> {
     const F: &str = "States.StringToJson";
     let text = expect_string(F, 1, text)?;
+    // An empty or blank string holds no JSON value; AWS's JSON reader (Jackson) reads it
+    // as no value at all, which the payload shows as null, rather than failing.
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
     serde_json::from_str(text)
         .map_err(|e| StatesError::intrinsic(format!("{F}: the string is not valid JSON ({e})")))
 }
@@ -50,6 +55,18 @@ pub(super) fn merge(first: &Value, second: &Value, deep: &Value) -> Result<Value
 mod tests {
     use crate::asl::intrinsics::tests::eval;
     use serde_json::json;
+
+    #[test]
+    fn string_to_json_of_empty_or_blank_text_is_null() {
+        assert_eq!(
+            eval("States.StringToJson('')", json!({})).unwrap(),
+            json!(null)
+        );
+        assert_eq!(
+            eval("States.StringToJson($.s)", json!({"s": " \n\t "})).unwrap(),
+            json!(null)
+        );
+    }
 
     #[test]
     fn string_to_json_examples() {

@@ -97,6 +97,25 @@ mod tests {
             json!(110)
         );
         assert_eq!(eval("States.MathAdd(1.6, 1)", json!({})).unwrap(), json!(3));
+        // Each operand rounds a half toward positive infinity, as AWS does.
+        for (a, sum) in [
+            (-1.5, -1),
+            (-0.5, 0),
+            (0.5, 1),
+            (1.5, 2),
+            (2.5, 3),
+            (-2.5, -2),
+        ] {
+            assert_eq!(
+                eval("States.MathAdd($.a, 0)", json!({"a": a})).unwrap(),
+                json!(sum),
+                "{a}"
+            );
+        }
+        assert_eq!(
+            eval("States.MathAdd($.a, 0)", json!({"a": 0.49999999999999994})).unwrap(),
+            json!(0)
+        );
         assert_eq!(
             eval("States.MathAdd(2147483647, 1)", json!({})).unwrap(),
             json!(2147483648i64)

@@ -504,7 +504,9 @@ pub(crate) fn expect_string<'v>(
     })
 }
 
-/// An integer argument; AWS rounds a non-integer number to the nearest integer.
+/// An integer argument; AWS rounds a non-integer number to the nearest integer, a half
+/// toward positive infinity (1.5 → 2, -1.5 → -1, -0.5 → 0: Java's `Math.round`, which
+/// the issue's recorded AWS results follow).
 pub(crate) fn expect_integer(f: &str, position: usize, value: &Value) -> Result<i64, StatesError> {
     let number = value.as_f64().ok_or_else(|| {
         StatesError::intrinsic(format!(
@@ -512,13 +514,24 @@ pub(crate) fn expect_integer(f: &str, position: usize, value: &Value) -> Result<
             describe(value)
         ))
     })?;
-    let rounded = number.round();
+    let rounded = round_half_up(number);
     if !rounded.is_finite() || rounded.abs() > 9_007_199_254_740_992.0 {
         return Err(StatesError::intrinsic(format!(
             "{f}: argument {position} ({number}) is out of range"
         )));
     }
     Ok(rounded as i64)
+}
+
+/// `number` rounded to the nearest integer, a half upwards. Comparing with the floor
+/// (rather than adding 0.5) keeps 0.49999999999999994 at 0.
+fn round_half_up(number: f64) -> f64 {
+    let floor = number.floor();
+    if number - floor >= 0.5 {
+        floor + 1.0
+    } else {
+        floor
+    }
 }
 
 /// An argument AWS documents as an integer ("You must specify integer values for all of

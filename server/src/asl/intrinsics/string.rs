@@ -4,7 +4,6 @@ use serde_json::Value;
 
 use super::expect_string;
 use crate::asl::error::StatesError;
-use crate::asl::json::describe;
 
 /// A Format template split into text and placeholders.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,21 +59,43 @@ pub(super) fn format(template: &Template, args: &[Value]) -> Result<Value, State
         )));
     }
     let mut out = template.pieces[0].clone();
-    for (position, (arg, piece)) in args.iter().zip(&template.pieces[1..]).enumerate() {
-        match arg {
-            Value::String(s) => out.push_str(s),
-            Value::Number(_) | Value::Bool(_) | Value::Null => out.push_str(&arg.to_string()),
-            other => {
-                return Err(StatesError::intrinsic(format!(
-                    "{F}: argument {} is {}; only strings, numbers, booleans and null can be formatted",
-                    position + 2,
-                    describe(other)
-                )));
-            }
-        }
+    for (arg, piece) in args.iter().zip(&template.pieces[1..]) {
+        render(arg, &mut out);
         out.push_str(piece);
     }
     Ok(Value::String(out))
+}
+
+/// A value as States.Format writes it: a string as itself, other scalars as JSON, and
+/// objects and arrays as AWS renders them (Java's collection style, `{a=1, b=[x, 2]}`:
+/// `key=value` pairs and items separated by `, `, strings inside unquoted).
+fn render(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => out.push_str(s),
+        Value::Number(_) | Value::Bool(_) | Value::Null => out.push_str(&value.to_string()),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                render(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(fields) => {
+            out.push('{');
+            for (i, (key, item)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(key);
+                out.push('=');
+                render(item, out);
+            }
+            out.push('}');
+        }
+    }
 }
 
 /// Splits a string at every character of the delimiter set, dropping empty pieces.
@@ -136,17 +157,22 @@ mod tests {
     }
 
     #[test]
-    fn format_renders_scalars_naturally_and_rejects_structures() {
+    fn format_renders_scalars_naturally_and_structures_as_aws_does() {
         assert_eq!(
             eval("States.Format('{} {} {}', true, null, 1.5)", json!({})).unwrap(),
             json!("true null 1.5")
         );
-        let err = eval("States.Format('{}', $.o)", json!({"o": {"a": 1}})).unwrap_err();
-        assert_eq!(err.error, "States.IntrinsicFailure");
-        assert!(
-            err.cause.contains("argument 2 is an object"),
-            "{}",
-            err.cause
+        assert_eq!(
+            eval("States.Format('{}', $.o)", json!({"o": {"a": 1, "b": []}})).unwrap(),
+            json!("{a=1, b=[]}")
+        );
+        assert_eq!(
+            eval(
+                "States.Format('{} and {}', $.list, $.nested)",
+                json!({"list": ["x", 2, null, true], "nested": {"k": {"s": "t", "n": [1.5]}}})
+            )
+            .unwrap(),
+            json!("[x, 2, null, true] and {k={s=t, n=[1.5]}}")
         );
         let err = eval("States.Format($.t, 1)", json!({"t": "no placeholders"})).unwrap_err();
         assert!(

@@ -188,12 +188,10 @@ impl Reader {
                     map,
                     at: &processor_at,
                 };
-                let allowed: &[&str] = if processor_key == "ItemProcessor" {
-                    &["StartAt", "States", "ProcessorConfig"]
-                } else {
-                    &["StartAt", "States"]
-                };
-                self.check_fields(processor_obj, allowed, &format!("a Map's {processor_key}"));
+                // AWS accepts a ProcessorConfig in the older Iterator too (Mode INLINE
+                // runs as ItemProcessor does).
+                let allowed = ["StartAt", "States", "ProcessorConfig"];
+                self.check_fields(processor_obj, &allowed, &format!("a Map's {processor_key}"));
                 self.processor_config(processor_obj);
                 self.branch(processor_obj)
             }

@@ -1,0 +1,124 @@
+//! The causes of errors the service raises while a state runs, in AWS's words: each
+//! begins `An error occurred while executing the state 'NAME' (entered at the event id
+//! #N).`, and a path that selects nothing quotes the input it read. A branch's own
+//! failure, a task's and a Fail state's keep their causes as they are.
+
+use serde_json::{Value, json};
+
+use super::execution::Status;
+use super::tests::{World, lambda};
+
+fn failed(definition: Value, input: Value) -> (String, String) {
+    let world = World::start(definition, input);
+    assert_eq!(world.status(), Status::Failed, "{:?}", world.history);
+    (
+        world.execution.error.clone().unwrap(),
+        world.execution.cause.clone().unwrap(),
+    )
+}
+
+fn one(state: Value) -> Value {
+    json!({"StartAt": "S", "States": {"S": state}})
+}
+
+#[test]
+fn a_parameters_path_that_selects_nothing() {
+    // AWS's own example: "... The JSONPath '$.application.address' specified for the
+    // field 'address.$' could not be found in the input '{"flagged":false}'".
+    assert_eq!(
+        failed(
+            one(json!({"Type": "Pass", "Parameters": {"address.$": "$.application.address"}, "End": true})),
+            json!({"flagged": false})
+        ),
+        (
+            "States.Runtime".to_string(),
+            "An error occurred while executing the state 'S' (entered at the event id #2). The JSONPath '$.application.address' specified for the field 'address.$' could not be found in the input '{\"flagged\":false}'".to_string()
+        )
+    );
+}
+
+#[test]
+fn input_path_and_output_path_that_select_nothing() {
+    assert_eq!(
+        failed(
+            one(json!({"Type": "Pass", "InputPath": "$.user.id", "End": true})),
+            json!({"user": {}})
+        )
+        .1,
+        "An error occurred while executing the state 'S' (entered at the event id #2). The JSONPath '$.user.id' specified for the field 'InputPath' could not be found in the input '{\"user\":{}}'"
+    );
+    assert_eq!(
+        failed(
+            one(json!({"Type": "Pass", "Result": {"a": 1}, "OutputPath": "$.b", "End": true})),
+            json!({})
+        )
+        .1,
+        "An error occurred while executing the state 'S' (entered at the event id #2). The JSONPath '$.b' specified for the field 'OutputPath' could not be found in the input '{\"a\":1}'"
+    );
+}
+
+#[test]
+fn result_path_data_limit_and_no_choice_matched_name_the_state() {
+    let (error, cause) = failed(
+        one(json!({"Type": "Pass", "Result": 1, "ResultPath": "$.a.b", "End": true})),
+        json!({"a": 3}),
+    );
+    assert_eq!(error, "States.ResultPathMatchFailure");
+    assert!(
+        cause.starts_with("An error occurred while executing the state 'S' (entered at the event id #2). Unable to apply ResultPath '$.a.b'"),
+        "{cause}"
+    );
+    let (error, cause) = failed(
+        json!({"StartAt": "Go", "States": {
+            "Go": {"Type": "Pass", "Next": "C"},
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": true, "Next": "Done"}]},
+            "Done": {"Type": "Succeed"}}}),
+        json!({}),
+    );
+    assert_eq!(error, "States.NoChoiceMatched");
+    assert!(
+        cause.starts_with(
+            "An error occurred while executing the state 'C' (entered at the event id #4)."
+        ),
+        "{cause}"
+    );
+    let (error, cause) = failed(
+        one(json!({"Type": "Pass", "Assign": {"a.$": "$.big", "b.$": "$.big"}, "End": true})),
+        json!({"big": "x".repeat(200 * 1024)}),
+    );
+    assert_eq!(error, "States.DataLimitExceeded");
+    assert!(
+        cause.starts_with("An error occurred while executing the state 'S' (entered at the event id #2). Assign sets"),
+        "{cause}"
+    );
+}
+
+#[test]
+fn a_cause_quoting_a_large_input_stops_at_awss_limit() {
+    let big = "x".repeat(100_000);
+    let cause = failed(
+        one(json!({"Type": "Pass", "Parameters": {"v.$": "$.missing"}, "End": true})),
+        json!({"big": big}),
+    )
+    .1;
+    assert_eq!(cause.chars().count(), 32_768);
+}
+
+#[test]
+fn branch_task_and_fail_state_causes_are_their_own() {
+    let mut world = World::start(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": lambda("t"), "End": true}}},
+            {"StartAt": "F", "States": {"F": {"Type": "Wait", "Seconds": 5, "Next": "Boom"},
+                                        "Boom": {"Type": "Fail", "Error": "Mine", "Cause": "my cause"}}}]}}}),
+        json!({}),
+    );
+    world.fail("t", "Worker", "worker cause");
+    assert_eq!(world.status(), Status::Failed);
+    assert_eq!(world.execution.cause.as_deref(), Some("worker cause"));
+    let world = World::start(
+        one(json!({"Type": "Fail", "Error": "Mine", "Cause": "my cause"})),
+        json!({}),
+    );
+    assert_eq!(world.execution.cause.as_deref(), Some("my cause"));
+}
