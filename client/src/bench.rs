@@ -336,6 +336,7 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
             name: machine.clone(),
             definition: definition.to_string(),
             r#type: machine_type.into(),
+            ..Default::default()
         })
         .await?;
 

@@ -618,6 +618,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                                 name,
                                 definition: read(&file)?,
                                 r#type: machine_type.into(),
+                                ..Default::default()
                             })
                             .await
                             .map_err(status)?
@@ -630,6 +631,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                         .update_state_machine(pb::UpdateStateMachineRequest {
                             state_machine: machine,
                             definition: read(&file)?,
+                            ..Default::default()
                         })
                         .await
                         .map_err(status)?

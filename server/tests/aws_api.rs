@@ -39,8 +39,11 @@ async fn ok(addr: SocketAddr, action: &str, body: Value) -> Value {
     value
 }
 
-/// CreateStateMachine; returns the new machine's ARN.
-async fn create_machine(addr: SocketAddr, body: Value) -> String {
+/// CreateStateMachine (with a role, which AWS requires); returns the new machine's ARN.
+async fn create_machine(addr: SocketAddr, mut body: Value) -> String {
+    if body.get("roleArn").is_none() {
+        body["roleArn"] = json!("arn:aws:iam::000000000000:role/tests");
+    }
     ok(addr, "CreateStateMachine", body).await["stateMachineArn"]
         .as_str()
         .unwrap()
@@ -188,17 +191,17 @@ async fn errors_come_back_with_aws_codes() {
         ("NoSuchAction", json!({}), "UnknownOperationException"),
         (
             "CreateStateMachine",
-            json!({"name": "Bad", "definition": "{\"StartAt\": \"X\", \"States\": {}}"}),
+            json!({"name": "Bad", "definition": "{\"StartAt\": \"X\", \"States\": {}}", "roleArn": "arn:aws:iam::000000000000:role/r"}),
             "InvalidDefinition",
         ),
         (
             "CreateStateMachine",
-            json!({"name": "M", "definition": "{\"StartAt\": \"P\", \"States\": {\"P\": {\"Type\": \"Pass\", \"End\": true}}}"}),
+            json!({"name": "M", "definition": "{\"StartAt\": \"P\", \"States\": {\"P\": {\"Type\": \"Pass\", \"End\": true}}}", "roleArn": "arn:aws:iam::000000000000:role/r"}),
             "StateMachineAlreadyExists",
         ),
         (
             "CreateStateMachine",
-            json!({"name": "has space", "definition": simple}),
+            json!({"name": "has space", "definition": simple, "roleArn": "arn:aws:iam::000000000000:role/r"}),
             "InvalidName",
         ),
         (
@@ -371,7 +374,7 @@ async fn tags_are_stored_survive_a_restart_and_refuse_bad_input() {
         ),
         (
             "CreateStateMachine",
-            json!({"name": "BadTags", "definition": definition, "tags": [{"key": "x".repeat(129), "value": ""}]}),
+            json!({"name": "BadTags", "definition": definition, "roleArn": "arn:aws:iam::000000000000:role/r", "tags": [{"key": "x".repeat(129), "value": ""}]}),
             "ValidationException",
         ),
     ];
@@ -489,5 +492,66 @@ async fn start_sync_execution_answers_on_a_sync_prefixed_host() {
     .await;
     assert_eq!(code, "StateMachineTypeNotSupported");
     assert!(message.contains("'Slow' is STANDARD"), "{message}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_given_on_create_is_kept_shown_and_read_by_executions() {
+    let dir = TempDir::new("aws-role");
+    let (server, _clients) = start(dir.path()).await;
+    let addr = server.http_addr;
+    let role = "arn:aws:iam::123456789012:role/OrderProcessing";
+    let definition = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"role.$": "$$.Execution.RoleArn"}, "End": true}}});
+    let machine = create_machine(
+        addr,
+        json!({"name": "Roles", "definition": definition.to_string(), "roleArn": role}),
+    )
+    .await;
+    let described = ok(
+        addr,
+        "DescribeStateMachine",
+        json!({"stateMachineArn": machine}),
+    )
+    .await;
+    assert_eq!(described["roleArn"], role);
+    let run = |name: &'static str| {
+        let machine = machine.clone();
+        async move {
+            let started = ok(
+                addr,
+                "StartExecution",
+                json!({"stateMachineArn": machine, "name": name}),
+            )
+            .await;
+            let arn = started["executionArn"].as_str().unwrap().to_string();
+            for _ in 0..200 {
+                let execution = ok(addr, "DescribeExecution", json!({"executionArn": arn})).await;
+                if execution["status"] != "RUNNING" {
+                    return (arn, execution);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("{name} did not end");
+        }
+    };
+    let (arn, execution) = run("first").await;
+    let output: Value = serde_json::from_str(execution["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output, json!({"role": role}));
+    let history = ok(addr, "GetExecutionHistory", json!({"executionArn": arn})).await;
+    assert_eq!(
+        history["events"][0]["executionStartedEventDetails"]["roleArn"],
+        role
+    );
+    // UpdateStateMachine may change it; later executions read the new one.
+    let other = "arn:aws:iam::123456789012:role/Other";
+    ok(
+        addr,
+        "UpdateStateMachine",
+        json!({"stateMachineArn": machine, "definition": definition.to_string(), "roleArn": other}),
+    )
+    .await;
+    let (_, execution) = run("second").await;
+    let output: Value = serde_json::from_str(execution["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output, json!({"role": other}));
     server.shutdown().await.unwrap();
 }

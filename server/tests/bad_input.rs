@@ -114,6 +114,7 @@ async fn call(clients: &mut Clients, endpoint: &str, request: Grpc) -> Result<()
                 name: name.into(),
                 definition,
                 r#type: machine_type.into(),
+                ..Default::default()
             })
             .await
             .map(drop),
@@ -122,6 +123,7 @@ async fn call(clients: &mut Clients, endpoint: &str, request: Grpc) -> Result<()
             .update_state_machine(pb::UpdateStateMachineRequest {
                 state_machine: name.into(),
                 definition,
+                ..Default::default()
             })
             .await
             .map(drop),
@@ -321,6 +323,7 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
             name: "Quick".into(),
             definition: pass_machine().to_string(),
             r#type: pb::StateMachineType::Express.into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -432,13 +435,15 @@ async fn every_bad_request_gets_its_error_and_changes_nothing() {
         ("body not UTF-8", "DescribeStateMachine", b"{\"stateMachineArn\": \"\xff\xfe\"}".to_vec(), "SerializationException", "JSON"),
         ("body nested 10,000 deep", "ListStateMachines", format!("{{\"a\":{}}}", nested(10_000)).into_bytes(), "SerializationException", "JSON"),
         ("unknown action", "TeleportExecution", b"{}".to_vec(), "UnknownOperationException", "TeleportExecution"),
-        ("required member missing", "CreateStateMachine", json!({"definition": "{}", "roleArn": "r"}).to_string().into_bytes(), "ValidationException", "name"),
-        ("member of the wrong type", "CreateStateMachine", json!({"name": 5, "definition": "{}", "roleArn": "r"}).to_string().into_bytes(), "ValidationException", "name"),
-        ("unknown machine type", "CreateStateMachine", json!({"name": "T", "definition": pass_machine().to_string(), "roleArn": "r", "type": "FAST"}).to_string().into_bytes(), "ValidationException", "FAST"),
-        ("invalid definition", "CreateStateMachine", json!({"name": "T", "definition": with_state(json!({"Type": "Pass", "Next": "Ghost"})), "roleArn": "r"}).to_string().into_bytes(), "InvalidDefinition", "Ghost"),
-        ("invalid machine name", "CreateStateMachine", json!({"name": "no good", "definition": pass_machine().to_string(), "roleArn": "r"}).to_string().into_bytes(), "InvalidName", "name"),
-        ("machine name taken", "CreateStateMachine", json!({"name": "Good", "definition": with_state(json!({"Type": "Succeed"})), "roleArn": "r"}).to_string().into_bytes(), "StateMachineAlreadyExists", "Good"),
-        ("51 tags on create", "CreateStateMachine", json!({"name": "T", "definition": pass_machine().to_string(), "roleArn": "r", "tags": (0..51).map(|i| json!({"key": format!("k{i}"), "value": "v"})).collect::<Vec<_>>()}).to_string().into_bytes(), "TooManyTags", "50"),
+        ("roleArn missing", "CreateStateMachine", json!({"name": "T", "definition": pass_machine().to_string()}).to_string().into_bytes(), "ValidationException", "roleArn"),
+        ("roleArn not an ARN", "CreateStateMachine", json!({"name": "T", "definition": pass_machine().to_string(), "roleArn": "r"}).to_string().into_bytes(), "InvalidArn", "r"),
+        ("required member missing", "CreateStateMachine", json!({"definition": "{}", "roleArn": "arn:aws:iam::000000000000:role/r"}).to_string().into_bytes(), "ValidationException", "name"),
+        ("member of the wrong type", "CreateStateMachine", json!({"name": 5, "definition": "{}", "roleArn": "arn:aws:iam::000000000000:role/r"}).to_string().into_bytes(), "ValidationException", "name"),
+        ("unknown machine type", "CreateStateMachine", json!({"name": "T", "definition": pass_machine().to_string(), "roleArn": "arn:aws:iam::000000000000:role/r", "type": "FAST"}).to_string().into_bytes(), "ValidationException", "FAST"),
+        ("invalid definition", "CreateStateMachine", json!({"name": "T", "definition": with_state(json!({"Type": "Pass", "Next": "Ghost"})), "roleArn": "arn:aws:iam::000000000000:role/r"}).to_string().into_bytes(), "InvalidDefinition", "Ghost"),
+        ("invalid machine name", "CreateStateMachine", json!({"name": "no good", "definition": pass_machine().to_string(), "roleArn": "arn:aws:iam::000000000000:role/r"}).to_string().into_bytes(), "InvalidName", "name"),
+        ("machine name taken", "CreateStateMachine", json!({"name": "Good", "definition": with_state(json!({"Type": "Succeed"})), "roleArn": "arn:aws:iam::000000000000:role/r"}).to_string().into_bytes(), "StateMachineAlreadyExists", "Good"),
+        ("51 tags on create", "CreateStateMachine", json!({"name": "T", "definition": pass_machine().to_string(), "roleArn": "arn:aws:iam::000000000000:role/r", "tags": (0..51).map(|i| json!({"key": format!("k{i}"), "value": "v"})).collect::<Vec<_>>()}).to_string().into_bytes(), "TooManyTags", "50"),
         ("describe a malformed ARN", "DescribeStateMachine", json!({"stateMachineArn": "arn:nope"}).to_string().into_bytes(), "InvalidArn", "arn:nope"),
         ("describe a missing machine", "DescribeStateMachine", json!({"stateMachineArn": missing_machine}).to_string().into_bytes(), "StateMachineDoesNotExist", "Missing"),
         ("start a missing machine", "StartExecution", json!({"stateMachineArn": missing_machine}).to_string().into_bytes(), "StateMachineDoesNotExist", "Missing"),
@@ -615,6 +620,7 @@ async fn payloads_at_the_nesting_limit_are_stored_and_read_back_across_a_restart
             name: "QuickEcho".into(),
             definition: pass_machine().to_string(),
             r#type: pb::StateMachineType::Express.into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -409,6 +409,7 @@ async fn async_express_executions_complete_at_least_once_through_repeated_kill_9
             name: "MixedExpress".into(),
             definition: mixed_workload().to_string(),
             r#type: pb::StateMachineType::Express.into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -550,6 +551,7 @@ async fn after_kill_9_async_express_runs_again_and_standard_does_not_repeat_a_fi
             name: "Ex".into(),
             definition: steps("e1", "e2").to_string(),
             r#type: pb::StateMachineType::Express.into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -96,7 +96,7 @@ async fn every_state_type_end_to_end() {
         "MapIterationSucceeded",
         "LambdaFunctionScheduled",
         "TaskScheduled",
-        "ParallelStateSucceeded",
+        "ParallelStateExited",
         "WaitStateExited",
         "ChoiceStateExited",
         "SucceedStateExited",
@@ -107,6 +107,10 @@ async fn every_state_type_end_to_end() {
             "{expected} missing from {kinds:?}"
         );
     }
+    assert!(
+        !kinds.iter().any(|k| k == "ParallelStateSucceeded"),
+        "AWS records no ParallelStateSucceeded: {kinds:?}"
+    );
     server.runtime.verify_replay(&arn).unwrap();
     // Six top-level states, three Map iterations and two Parallel branches entered.
     assert_eq!(execution.state_transitions, 6 + 3 + 2, "{kinds:?}");
@@ -550,6 +554,7 @@ async fn bad_inputs_get_clear_errors_and_change_nothing() {
             definition: json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}})
                 .to_string(),
             r#type: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -569,6 +574,7 @@ async fn bad_inputs_get_clear_errors_and_change_nothing() {
                     name: "AlsoBroken".into(),
                     definition: "{}".into(),
                     r#type: 0,
+                    ..Default::default()
                 })
                 .await
                 .map(|_| ()),
@@ -584,6 +590,7 @@ async fn bad_inputs_get_clear_errors_and_change_nothing() {
                         json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}})
                             .to_string(),
                     r#type: 0,
+                    ..Default::default()
                 })
                 .await
                 .map(|_| ()),
@@ -738,6 +745,7 @@ async fn state_machine_revisions_and_activities() {
         .update_state_machine(pb::UpdateStateMachineRequest {
             state_machine: created.arn.clone(),
             definition: v2.to_string(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -33,6 +33,7 @@ async fn create_express(
             name: name.into(),
             definition: definition.to_string(),
             r#type: pb::StateMachineType::Express.into(),
+            ..Default::default()
         })
         .await
         .map(|r| r.into_inner())
@@ -182,6 +183,7 @@ async fn express_rejects_activities_sync_and_callbacks_and_runs_async_without_na
         .update_state_machine(pb::UpdateStateMachineRequest {
             state_machine: "Async".into(),
             definition: json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "End": true}}}).to_string(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -166,6 +166,7 @@ async fn a_syntax_error_is_refused_at_creation_with_state_field_and_position() {
             name: "Broken".into(),
             definition: one_state("{% $states.input.a + %}").to_string(),
             r#type: pb::StateMachineType::Standard.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

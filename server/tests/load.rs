@@ -79,6 +79,7 @@ async fn sixty_four_clients_and_eight_workers_lose_nothing_and_keep_memory_flat(
             name: "LoadExpress".into(),
             definition: chain(5).to_string(),
             r#type: pb::StateMachineType::Express.into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -88,6 +88,7 @@ async fn concurrent_updates_each_get_their_own_revision() {
                     .update_state_machine(pb::UpdateStateMachineRequest {
                         state_machine: "Edited".into(),
                         definition: waiting(100 + i).to_string(),
+                        ..Default::default()
                     })
                     .await
                     .map(|r| r.into_inner().revision)
@@ -129,6 +130,7 @@ async fn concurrent_updates_each_get_their_own_revision() {
                     name: "Once".into(),
                     definition: waiting(5).to_string(),
                     r#type: pb::StateMachineType::Standard.into(),
+                    ..Default::default()
                 })
                 .await
                 .map(|r| r.into_inner().revision)

@@ -67,6 +67,7 @@ impl Env {
                 name: name.into(),
                 definition: definition.to_string(),
                 r#type: 0,
+                ..Default::default()
             })
             .await
             .unwrap();

@@ -43,6 +43,7 @@ async fn one_trace_spans_the_start_the_task_on_its_worker_and_the_completion() {
             name: "Traced".into(),
             definition: json!({"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:work", "End": true}}}).to_string(),
             r#type: 0,
+            ..Default::default()
         })
         .await
         .unwrap();

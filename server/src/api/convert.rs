@@ -42,6 +42,7 @@ pub fn machine(view: MachineView) -> pb::StateMachine {
         MachineType::Express => pb::StateMachineType::Express,
     };
     pb::StateMachine {
+        role_arn: view.record.role_arn.clone().unwrap_or_default(),
         arn: view.record.arn,
         name: view.record.name,
         r#type: machine_type.into(),

@@ -49,7 +49,12 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         };
         let view = self
             .runtime
-            .create_machine(&request.name, &request.definition, machine_type)
+            .create_machine(
+                &request.name,
+                &request.definition,
+                machine_type,
+                Some(request.role_arn.as_str()).filter(|r| !r.is_empty()),
+            )
             .await
             .map_err(definition_status)?;
         Ok(Response::new(convert::machine(view)))
@@ -62,7 +67,11 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         let request = request.into_inner();
         let view = self
             .runtime
-            .update_machine(&request.state_machine, &request.definition)
+            .update_machine(
+                &request.state_machine,
+                &request.definition,
+                Some(request.role_arn.as_str()).filter(|r| !r.is_empty()),
+            )
             .await
             .map_err(definition_status)?;
         Ok(Response::new(convert::machine(view)))

@@ -311,8 +311,11 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             };
             let tags = m.optional_tags("tags")?;
             check_tags(&tags)?;
+            let (name, definition) = (m.string("name")?, m.string("definition")?);
+            // AWS requires the role; Stepwise keeps it for $$.Execution.RoleArn.
+            let role_arn = checked_role_arn(m.string("roleArn")?)?;
             let view = runtime
-                .create_machine(m.string("name")?, m.string("definition")?, machine_type)
+                .create_machine(name, definition, machine_type, Some(role_arn))
                 .await?;
             if !tags.is_empty() {
                 runtime.tag_resource(&view.record.arn, &tags).await?;
@@ -329,7 +332,11 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
                     "UpdateStateMachine needs a definition",
                 )
             })?;
-            let view = runtime.update_machine(arn, definition).await?;
+            let role_arn = m
+                .optional_string("roleArn")?
+                .map(checked_role_arn)
+                .transpose()?;
+            let view = runtime.update_machine(arn, definition, role_arn).await?;
             Ok(
                 json!({"updateDate": seconds(view.record.updated_ms), "revisionId": view.record.revision.to_string()}),
             )
@@ -542,12 +549,35 @@ fn status_from(name: &str) -> Option<crate::engine::Status> {
     .find(|s| s.as_str() == name)
 }
 
-/// The role ARN shown for a state machine (roles are not enforced here).
+/// The role ARN shown for a state machine: the one it was given, or (for machines made
+/// through gRPC without one, or stored before roles were kept) the account's default.
 fn role_arn(record: &crate::store::MachineRecord) -> String {
-    format!(
-        "arn:aws:iam::{}:role/stepwise",
-        record.arn.split(':').nth(4).unwrap_or_default()
-    )
+    record.role_arn.clone().unwrap_or_else(|| {
+        format!(
+            "arn:aws:iam::{}:role/stepwise",
+            record.arn.split(':').nth(4).unwrap_or_default()
+        )
+    })
+}
+
+/// A `roleArn` as AWS accepts it: 1 to 256 characters, an ARN.
+fn checked_role_arn(role: &str) -> Result<&str, AwsError> {
+    if role.is_empty() || role.chars().count() > 256 {
+        return Err(AwsError::new(
+            "ValidationException",
+            format!(
+                "roleArn must be 1 to 256 characters, not {}",
+                role.chars().count()
+            ),
+        ));
+    }
+    if !role.starts_with("arn:") {
+        return Err(AwsError::new(
+            "InvalidArn",
+            format!("Invalid Arn: 'Resource type not valid in this context: {role}'"),
+        ));
+    }
+    Ok(role)
 }
 
 fn machine_json(record: &crate::store::MachineRecord, definition: &str) -> Value {

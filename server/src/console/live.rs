@@ -370,6 +370,7 @@ mod sharing {
                 "Hold",
                 r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}}"#,
                 MachineType::Standard,
+                None,
             )
             .await
             .unwrap();

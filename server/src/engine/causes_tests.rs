@@ -122,3 +122,36 @@ fn branch_task_and_fail_state_causes_are_their_own() {
     );
     assert_eq!(world.execution.cause.as_deref(), Some("my cause"));
 }
+
+#[test]
+fn a_map_or_parallel_failing_on_its_own_settings_fails_the_execution_without_a_state_failed_event()
+{
+    for (state, field) in [
+        (
+            json!({"Type": "Map", "ItemsPath": "$.items", "MaxConcurrencyPath": "$.max", "End": true,
+                   "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}),
+            "MaxConcurrencyPath",
+        ),
+        (
+            json!({"Type": "Map", "ItemsPath": "$.nothing", "End": true,
+                   "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}),
+            "ItemsPath",
+        ),
+        (
+            json!({"Type": "Parallel", "InputPath": "$.nothing", "End": true,
+                   "Branches": [{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}]}),
+            "InputPath",
+        ),
+    ] {
+        let world = World::start(one(state), json!({"items": [1], "max": "two"}));
+        assert_eq!(world.status(), Status::Failed);
+        let types = world.types();
+        assert!(
+            types.iter().all(|t| !t.ends_with("StateFailed")),
+            "{field}: {types:?}"
+        );
+        assert_eq!(types.last().unwrap(), "ExecutionFailed");
+        let cause = world.execution.cause.clone().unwrap();
+        assert!(cause.contains(field), "{field}: {cause}");
+    }
+}

@@ -1000,7 +1000,8 @@ impl<'a> Decider<'a, '_> {
                         _ => return,
                     }
                 }
-                self.emit(EventKind::ParallelSucceeded { thread: parent });
+                // AWS records no ParallelStateSucceeded: the state's Exited event follows
+                // its last branch's end (issue 17's recorded histories).
                 self.finish_with_result(parent, Value::Array(outputs));
             }
             Step::Map(_) => {
@@ -1175,6 +1176,11 @@ impl<'a> Decider<'a, '_> {
                 };
                 self.emit(kind);
             }
+            // A Parallel or Map fails as a state (ParallelStateFailed, MapStateFailed)
+            // when its branches fail it; an error of its own that fails the execution
+            // (an invalid ItemsPath or MaxConcurrencyPath) has no such event on AWS.
+            (FailureSource::State, StateKind::Parallel(_) | StateKind::Map(_))
+                if matches!(recovery, Recovery::Propagated) => {}
             (
                 FailureSource::State | FailureSource::Branch,
                 StateKind::Parallel(_) | StateKind::Map(_),

@@ -503,6 +503,8 @@ impl Execution {
                 assigned,
                 ..
             } => {
+                // A Parallel's branches end with it (a Map's with MapStateSucceeded).
+                self.remove_descendants(*thread);
                 let t = self.thread_mut(*thread);
                 for (name, value) in assigned {
                     let size = payload_size(value);

@@ -285,7 +285,19 @@ fn test_pipeline_runs_branches_concurrently_then_waits_240_seconds() {
     );
     let types = world.types();
     assert!(types.contains(&"ParallelStateStarted".to_string()));
-    assert!(types.contains(&"ParallelStateSucceeded".to_string()));
+    assert!(
+        !types.contains(&"ParallelStateSucceeded".to_string()),
+        "AWS records no ParallelStateSucceeded"
+    );
+    let started = types
+        .iter()
+        .position(|t| t == "ParallelStateStarted")
+        .unwrap();
+    let exited = types
+        .iter()
+        .rposition(|t| t == "ParallelStateExited")
+        .unwrap();
+    assert!(started < exited);
     assert_eq!(
         types
             .iter()

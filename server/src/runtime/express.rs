@@ -52,12 +52,16 @@ pub struct ExpressStarted {
 const MS_PER_HOUR: i64 = 3_600_000;
 
 impl Runtime {
-    /// The role reported in `$$.Execution.RoleArn`.
-    pub(super) fn role_arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:role/stepwise",
-            self.inner.config.account_id
-        )
+    /// The role reported in `$$.Execution.RoleArn`: the state machine's, or the
+    /// server's default one when it was given none.
+    pub(crate) fn role_of(&self, machine_role: Option<&str>) -> String {
+        match machine_role {
+            Some(role) => role.to_string(),
+            None => format!(
+                "arn:aws:iam::{}:role/stepwise",
+                self.inner.config.account_id
+            ),
+        }
     }
 
     /// Starts an Express execution; `sync` carries the waiter of a synchronous start.
@@ -80,6 +84,7 @@ impl Runtime {
             machine_arn: record.arn.clone(),
             revision: record.revision,
             input,
+            role_arn: record.role_arn.clone(),
         };
         self.run_express(start, sync).await?;
         let start_ms = {
@@ -130,7 +135,7 @@ impl Runtime {
             );
             let command = Command::Start {
                 input: start.input.clone(),
-                role_arn: self.role_arn(),
+                role_arn: self.role_of(start.role_arn.as_deref()),
                 timeout_seconds,
             };
             let step = self.step(&mut live, &mut running, command, None)?;
@@ -242,6 +247,7 @@ impl Runtime {
                 machine_arn: identity.machine_arn.clone(),
                 revision: running.revision,
                 input: running.execution.input.clone(),
+                role_arn: Some(running.execution.role_arn.clone()),
             }));
         }
         if running.execution.status != Status::Running {

@@ -679,6 +679,7 @@ impl Runtime {
         name: &str,
         definition: &str,
         machine_type: MachineType,
+        role_arn: Option<&str>,
     ) -> Result<MachineView, RuntimeError> {
         check_name("state machine", name)?;
         let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
@@ -710,6 +711,7 @@ impl Runtime {
             revision: 1,
             created_ms: now,
             updated_ms: now,
+            role_arn: role_arn.map(str::to_string),
         };
         self.store_revision(record, definition, parsed.warnings)
             .await
@@ -720,6 +722,7 @@ impl Runtime {
         &self,
         name_or_arn: &str,
         definition: &str,
+        role_arn: Option<&str>,
     ) -> Result<MachineView, RuntimeError> {
         let name = self.inner.arns.machine_name(name_or_arn)?;
         let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
@@ -728,6 +731,9 @@ impl Runtime {
         check_express(record.machine_type, &parsed)?;
         record.revision += 1;
         record.updated_ms = now_ms();
+        if let Some(role_arn) = role_arn {
+            record.role_arn = Some(role_arn.to_string());
+        }
         self.store_revision(record, definition, parsed.warnings)
             .await
     }
@@ -832,6 +838,7 @@ impl Runtime {
                     revision: execution.revision,
                     created_ms,
                     updated_ms,
+                    role_arn: current.as_ref().and_then(|m| m.role_arn.clone()),
                 },
                 definition: revision.definition,
                 warnings,
@@ -929,7 +936,7 @@ impl Runtime {
                 };
                 let command = Command::Start {
                     input,
-                    role_arn: self.role_arn(),
+                    role_arn: self.role_of(record.role_arn.as_deref()),
                     timeout_seconds: None,
                 };
                 let step = self.step(&mut live, &mut running, command, None)?;

@@ -39,7 +39,7 @@ async fn damaged_records_are_set_aside_and_everything_else_recovers() {
         .await
         .unwrap();
     runtime
-        .create_machine("Hold", WAITING, MachineType::Standard)
+        .create_machine("Hold", WAITING, MachineType::Standard, None)
         .await
         .unwrap();
     let mut arns = Vec::new();

@@ -49,6 +49,10 @@ pub struct MachineRecord {
     pub created_ms: i64,
     /// When its latest revision was stored.
     pub updated_ms: i64,
+    /// The role ARN given on create or update (absent in records written before roles
+    /// were kept, and when none was given: the server's default role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 /// An execution's summary: everything Describe shows except the input, which lives in
@@ -130,6 +134,9 @@ pub struct ExpressStart {
     pub revision: u32,
     /// Its input.
     pub input: serde_json::Value,
+    /// The state machine's role when it started (absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 /// Usage counted for one state machine in one hour.

@@ -617,6 +617,7 @@ mod tests {
                 revision: 1,
                 created_ms: 5,
                 updated_ms: 5,
+                role_arn: None,
             }));
             batch.push(Write::PutRevision {
                 machine: "m".into(),

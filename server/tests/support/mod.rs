@@ -73,6 +73,7 @@ impl Clients {
                 name: name.into(),
                 definition: definition.to_string(),
                 r#type: pb::StateMachineType::Standard.into(),
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|s| panic!("create {name}: {s}"))
