@@ -38,6 +38,10 @@ pub struct ExecutionContext {
     pub role_arn: String,
     /// When the execution started (RFC 3339).
     pub start_time: String,
+    /// How many times the execution was redriven (AWS documents it as always present;
+    /// Stepwise does not redrive, so 0, and `RedriveTime`, present only after a
+    /// redrive, never appears).
+    pub redrive_count: u32,
 }
 
 /// `$$.State`.
@@ -110,6 +114,7 @@ mod tests {
                 name: "e1".into(),
                 role_arn: "arn:aws:iam::000000000000:role/stepwise".into(),
                 start_time: "2026-11-25T10:00:00.000Z".into(),
+                redrive_count: 0,
             },
             state: Some(StateContext {
                 entered_time: "2026-11-25T10:00:01.000Z".into(),
@@ -143,6 +148,7 @@ mod tests {
                 json!("arn:aws:iam::000000000000:role/stepwise"),
             ),
             ("$$.Execution.StartTime", json!("2026-11-25T10:00:00.000Z")),
+            ("$$.Execution.RedriveCount", json!(0)),
             ("$$.State.Name", json!("Work")),
             ("$$.State.EnteredTime", json!("2026-11-25T10:00:01.000Z")),
             ("$$.State.RetryCount", json!(2)),

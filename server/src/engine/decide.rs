@@ -613,6 +613,7 @@ impl<'a> Decider<'a, '_> {
                 name: identity.name.clone(),
                 role_arn: self.execution.role_arn.clone(),
                 start_time: format_ms(self.execution.start_ms),
+                redrive_count: 0,
             },
             state: t.state.as_ref().map(|name| StateContext {
                 entered_time: format_ms(t.entered_ms),

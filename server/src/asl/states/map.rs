@@ -368,6 +368,7 @@ mod tests {
                 name: "e".into(),
                 role_arn: String::new(),
                 start_time: String::new(),
+                redrive_count: 0,
             },
             state: None,
             state_machine: StateMachineContext {

@@ -333,7 +333,7 @@ fn mentions_context(value: &Value) -> bool {
 /// not begin with one of the context object's other members (the whole object, a
 /// descendant or a wildcard may).
 fn mentions_execution_input(value: &Value) -> bool {
-    const ELSEWHERE: [&str; 8] = [
+    const ELSEWHERE: [&str; 9] = [
         ".Map.",
         ".State.",
         ".Task.",
@@ -342,6 +342,7 @@ fn mentions_execution_input(value: &Value) -> bool {
         ".Execution.Name",
         ".Execution.RoleArn",
         ".Execution.StartTime",
+        ".Execution.RedriveCount",
     ];
     match value {
         Value::String(text) => text.match_indices("$$").any(|(at, _)| {
