@@ -155,3 +155,76 @@ fn a_map_or_parallel_failing_on_its_own_settings_fails_the_execution_without_a_s
         assert!(cause.contains(field), "{field}: {cause}");
     }
 }
+
+/// Whole event sequences for the shapes AWS's histories show, so none regresses.
+#[test]
+fn golden_event_sequences_of_parallel_map_and_a_caught_task() {
+    let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    let world = World::start(
+        one(
+            json!({"Type": "Parallel", "End": true, "Branches": [pass.clone(),
+            {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": true}}}]}),
+        ),
+        json!({}),
+    );
+    assert_eq!(
+        world.types(),
+        [
+            "ExecutionStarted",
+            "ParallelStateEntered",
+            "ParallelStateStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "PassStateEntered",
+            "PassStateExited",
+            "ParallelStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+    let world = World::start(
+        // One at a time, so the order is AWS's too (concurrent iterations interleave).
+        one(json!({"Type": "Map", "MaxConcurrency": 1, "ItemProcessor": pass, "End": true})),
+        json!([1, 2]),
+    );
+    assert_eq!(
+        world.types(),
+        [
+            "ExecutionStarted",
+            "MapStateEntered",
+            "MapStateStarted",
+            "MapIterationStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "MapIterationSucceeded",
+            "MapIterationStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "MapIterationSucceeded",
+            "MapStateSucceeded",
+            "MapStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+    let mut world = World::start(
+        json!({"StartAt": "T", "States": {
+            "T": {"Type": "Task", "Resource": lambda("w"), "End": true,
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}]},
+            "Done": {"Type": "Succeed"}}}),
+        json!({}),
+    );
+    world.fail("w", "Boom", "x");
+    assert_eq!(
+        world.types(),
+        [
+            "ExecutionStarted",
+            "TaskStateEntered",
+            "LambdaFunctionScheduled",
+            "LambdaFunctionStarted",
+            "LambdaFunctionFailed",
+            "TaskStateExited",
+            "SucceedStateEntered",
+            "SucceedStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+}
