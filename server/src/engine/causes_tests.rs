@@ -228,3 +228,101 @@ fn golden_event_sequences_of_parallel_map_and_a_caught_task() {
         ]
     );
 }
+
+#[test]
+fn a_retried_parallel_records_its_failure_once_after_the_last_attempt() {
+    let definition = |attempts: u32| {
+        json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true,
+            "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": attempts}],
+            "Branches": [{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": lambda("flaky"), "End": true}}}]}}})
+    };
+    // Fails once, then succeeds on the retry: no ParallelStateFailed at all.
+    let mut world = World::start(definition(2), json!({}));
+    world.fail("flaky", "Flaky", "first");
+    assert_eq!(world.status(), Status::Running);
+    world.fire_next_timer();
+    world.succeed("flaky", json!("ok"));
+    assert_eq!(world.status(), Status::Succeeded, "{:?}", world.types());
+    assert_eq!(world.execution.output, Some(json!(["ok"])));
+    let types = world.types();
+    assert!(
+        !types.iter().any(|t| t == "ParallelStateFailed"),
+        "{types:?}"
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "ParallelStateStarted")
+            .count(),
+        2,
+        "{types:?}"
+    );
+    // Entered P and T twice, plus the retry: AWS bills a retry as a transition.
+    assert_eq!(world.execution.transitions, 1 + 2 + 1);
+
+    // Every attempt fails: one ParallelStateFailed, after the last.
+    let mut world = World::start(definition(2), json!({}));
+    for attempt in 0..3 {
+        world.fail("flaky", "Flaky", &format!("attempt {attempt}"));
+        if attempt < 2 {
+            assert_eq!(world.status(), Status::Running, "attempt {attempt}");
+            world.fire_next_timer();
+        }
+    }
+    assert_eq!(world.status(), Status::Failed);
+    let types = world.types();
+    assert_eq!(
+        types.iter().filter(|t| *t == "ParallelStateFailed").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "ParallelStateStarted")
+            .count(),
+        3,
+        "{types:?}"
+    );
+    let failed = types
+        .iter()
+        .position(|t| t == "ParallelStateFailed")
+        .unwrap();
+    assert_eq!(&types[failed + 1..], ["ExecutionFailed"]);
+}
+
+#[test]
+fn a_retried_map_and_a_retry_that_fails_before_its_branches_start() {
+    // A Map whose only iteration fails once.
+    let mut world = World::start(
+        json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+            "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1}],
+            "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": lambda("item"), "End": true}}}}}}),
+        json!([1]),
+    );
+    world.fail("item", "Oops", "x");
+    world.fire_next_timer();
+    world.succeed("item", json!(2));
+    assert_eq!(world.status(), Status::Succeeded, "{:?}", world.types());
+    assert!(!world.types().iter().any(|t| t == "MapStateFailed"));
+    assert_eq!(world.execution.output, Some(json!([2])));
+
+    // A Parallel whose Parameters fail every time (an intrinsic error, retriable): the
+    // retries stop at MaxAttempts even though no attempt reaches its Started event.
+    let mut world = World::start(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true,
+            "Parameters": {"n.$": "States.StringToJson($.text)"},
+            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+            "Branches": [{"StartAt": "Q", "States": {"Q": {"Type": "Pass", "End": true}}}]}}}),
+        json!({"text": "{nope"}),
+    );
+    for _ in 0..2 {
+        assert_eq!(world.status(), Status::Running, "{:?}", world.types());
+        world.fire_next_timer();
+    }
+    assert_eq!(world.status(), Status::Failed, "{:?}", world.types());
+    assert_eq!(
+        world.execution.error.as_deref(),
+        Some("States.IntrinsicFailure")
+    );
+}

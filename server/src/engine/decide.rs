@@ -119,6 +119,11 @@ pub enum TimerKey {
         thread: ThreadId,
         /// When to retry.
         due_ms: i64,
+        /// For a Parallel or Map, the error being retried: AWS records no event for a
+        /// retried attempt of these, so the durable timer is what carries the retry
+        /// until the next attempt's Started event records it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// A task's TimeoutSeconds.
     TaskTimeout {
@@ -236,6 +241,7 @@ pub fn apply(
         outcome: Outcome::default(),
         ready: VecDeque::new(),
         continuing: Vec::new(),
+        pending_retry: None,
     };
     decider.command(command)?;
     decider.run();
@@ -270,6 +276,9 @@ struct Decider<'a, 'e> {
     ready: VecDeque<Ready>,
     /// Maps told to continue in a later step (told once per step).
     continuing: Vec<ThreadId>,
+    /// A Parallel's or Map's retry whose attempt is starting and not yet recorded by an
+    /// event: (thread, retrier index, error).
+    pending_retry: Option<(ThreadId, usize, String)>,
 }
 
 /// How a state's failure is reported in the history.
@@ -458,11 +467,16 @@ impl<'a> Decider<'a, '_> {
                     self.wait_done(thread);
                 }
             }
-            TimerKey::Backoff { thread, due_ms } => {
-                let live = self.execution.threads.get(&thread).map(|t| &t.step)
-                    == Some(&Step::Backoff { due_ms });
-                if live {
+            TimerKey::Backoff {
+                thread,
+                due_ms,
+                error,
+            } => {
+                let step = self.execution.threads.get(&thread).map(|t| &t.step);
+                if step == Some(&Step::Backoff { due_ms }) {
                     self.work(thread);
+                } else if let Some(error) = error {
+                    self.retry_branches(thread, error);
                 }
             }
             TimerKey::TaskTimeout { token } => self.task_timed_out(&token, false),
@@ -618,7 +632,9 @@ impl<'a> Decider<'a, '_> {
             state: t.state.as_ref().map(|name| StateContext {
                 entered_time: format_ms(t.entered_ms),
                 name: name.clone(),
-                retry_count: t.retries.total(),
+                // An attempt whose retry no event has recorded yet counts it.
+                retry_count: t.retries.total()
+                    + u32::from(self.pending_retry.as_ref().is_some_and(|p| p.0 == thread)),
             }),
             state_machine: StateMachineContext {
                 id: identity.machine_arn.clone(),
@@ -777,11 +793,13 @@ impl<'a> Decider<'a, '_> {
             state.work_input(input, selected, &mut env)?
         };
         let first_child = self.execution.next_thread;
+        let retried = self.take_pending_retry(thread);
         self.emit(EventKind::ParallelStarted {
             thread,
             input: effective.clone(),
             first_child,
             branches: parallel.branches.len(),
+            retried,
         });
         for (index, branch) in parallel.branches.iter().enumerate() {
             self.ready.push_back(Ready::Enter {
@@ -811,12 +829,14 @@ impl<'a> Decider<'a, '_> {
             let tolerance = map.tolerance(&selected, &mut env)?;
             (selected, items, max_concurrency, tolerance)
         };
+        let retried = self.take_pending_retry(thread);
         self.emit(EventKind::MapStarted {
             thread,
             length: items.len(),
             max_concurrency,
             tolerated_count: tolerance.count,
             tolerated_percentage: tolerance.percentage,
+            retried,
         });
         if let Step::Map(progress) = &mut self.execution.thread_mut(thread).step {
             progress.input = MapInput(Some(Arc::new((selected, items))));
@@ -1138,6 +1158,11 @@ impl<'a> Decider<'a, '_> {
         };
         let input = self.execution.thread(thread).input.clone();
         let mut counts = self.execution.thread(thread).retries.clone();
+        // An attempt that failed before its Started event could record its retry.
+        let unrecorded = self.take_pending_retry(thread);
+        if let Some((retrier, error)) = &unrecorded {
+            counts.record(*retrier, error);
+        }
         let decision = match handling {
             Some(handling) => handling.recover(&error, &mut counts, &input, &mut *self.env.random),
             None => Ok(retry::Recovery::Fail),
@@ -1182,6 +1207,11 @@ impl<'a> Decider<'a, '_> {
             // (an invalid ItemsPath or MaxConcurrencyPath) has no such event on AWS.
             (FailureSource::State, StateKind::Parallel(_) | StateKind::Map(_))
                 if matches!(recovery, Recovery::Propagated) => {}
+            // A retried Parallel or Map records its StateFailed once, after its last
+            // attempt (AWS); the Backoff timer carries the retry until the next
+            // attempt's Started event records it.
+            (_, StateKind::Parallel(_) | StateKind::Map(_))
+                if matches!(recovery, Recovery::Retry { .. }) && unrecorded.is_none() => {}
             (
                 FailureSource::State | FailureSource::Branch,
                 StateKind::Parallel(_) | StateKind::Map(_),
@@ -1193,6 +1223,7 @@ impl<'a> Decider<'a, '_> {
                     error: error.error.clone(),
                     cause: error.cause.clone(),
                     recovery: recovery.clone(),
+                    retried: unrecorded.clone(),
                 });
             }
             (FailureSource::State, StateKind::Task(_))
@@ -1216,11 +1247,20 @@ impl<'a> Decider<'a, '_> {
         }
         match decision {
             retry::Recovery::Retry { .. } => {
-                let Recovery::Retry { due_ms, .. } = recovery else {
+                let Recovery::Retry { due_ms, error, .. } = recovery else {
                     unreachable!()
                 };
+                // Recorded by a StateFailed event, the wait is a Backoff step like a
+                // Task's; otherwise the timer carries the error to retry.
+                let error = (matches!(state.kind, StateKind::Parallel(_) | StateKind::Map(_))
+                    && unrecorded.is_none())
+                .then_some(error);
                 self.effect(Effect::ArmTimer {
-                    key: TimerKey::Backoff { thread, due_ms },
+                    key: TimerKey::Backoff {
+                        thread,
+                        due_ms,
+                        error,
+                    },
                     due_ms,
                 });
             }
@@ -1272,6 +1312,46 @@ impl<'a> Decider<'a, '_> {
             error.cause.truncate(cut);
         }
         error
+    }
+
+    /// The retry of a Parallel or Map whose Backoff timer came due. Its failed attempt
+    /// left no event (AWS records none), so the decision is taken again from the
+    /// recorded counts, and the new attempt's first event records it.
+    fn retry_branches(&mut self, thread: ThreadId, error: String) {
+        let Some(t) = self.execution.threads.get(&thread) else {
+            return;
+        };
+        // Anything else means the thread moved on (aborted): the timer is stale.
+        if !matches!(t.step, Step::Active | Step::Parallel { .. } | Step::Map(_)) {
+            return;
+        }
+        let (mut counts, input) = (t.retries.clone(), t.input.clone());
+        let Some(state) = self.state_of(thread) else {
+            return;
+        };
+        let handling = match &state.kind {
+            StateKind::Parallel(p) => &p.errors,
+            StateKind::Map(m) => &m.errors,
+            _ => return,
+        };
+        let retried = StatesError::new(error.clone(), "");
+        let decision = handling.recover(&retried, &mut counts, &input, &mut *self.env.random);
+        if let Ok(retry::Recovery::Retry { retrier, .. }) = decision {
+            self.pending_retry = Some((thread, retrier, error));
+            self.work(thread);
+            self.pending_retry = None;
+        }
+    }
+
+    /// The retry `thread`'s current attempt is, if no event has recorded it yet.
+    fn take_pending_retry(&mut self, thread: ThreadId) -> Option<(usize, String)> {
+        match &self.pending_retry {
+            Some((t, _, _)) if *t == thread => self
+                .pending_retry
+                .take()
+                .map(|(_, retrier, error)| (retrier, error)),
+            _ => None,
+        }
     }
 
     /// A thread failed and nothing in it handled the error: fail its parent state or the
@@ -1375,10 +1455,16 @@ impl<'a> Decider<'a, '_> {
                 key: TimerKey::Wait { thread, due_ms },
             }),
             Step::Backoff { due_ms } => self.effect(Effect::CancelTimer {
-                key: TimerKey::Backoff { thread, due_ms },
+                key: TimerKey::Backoff {
+                    thread,
+                    due_ms,
+                    error: None,
+                },
             }),
             Step::Parallel { .. } => self.abort_children(thread),
             Step::Map(_) => self.abort_iterations(thread),
+            // Between commands a Parallel or Map is Active only while it waits to retry.
+            Step::Active if matches!(state.kind, StateKind::Parallel(_) | StateKind::Map(_)) => {}
             Step::Active | Step::Done { .. } | Step::Failed { .. } | Step::Aborted => return,
         }
         self.emit(EventKind::StateAborted {

@@ -421,8 +421,7 @@ impl Execution {
                 error,
                 due_ms,
             } => {
-                self.thread_mut(id).retries.record(*retrier, error);
-                self.transitions += 1;
+                self.record_retry(id, *retrier, error);
                 Step::Backoff { due_ms: *due_ms }
             }
             Recovery::Caught => Step::Active,
@@ -432,6 +431,12 @@ impl Execution {
             },
         };
         self.thread_mut(id).step = step;
+    }
+
+    /// A retry of `id`'s state: counted for its retrier and billed as a transition.
+    fn record_retry(&mut self, id: ThreadId, retrier: usize, error: &str) {
+        self.thread_mut(id).retries.record(retrier, error);
+        self.transitions += 1;
     }
 
     fn end(&mut self, status: Status, at: i64) {
@@ -579,8 +584,11 @@ impl Execution {
                 let (thread, error, cause, recovery) =
                     kind.failure().expect("a failure event has failure fields");
                 // A task's failure ends the task; a Parallel's or Map's ends its children.
-                if matches!(kind, EventKind::StateFailed { .. }) {
+                if let EventKind::StateFailed { retried, .. } = kind {
                     self.remove_descendants(thread);
+                    if let Some((retrier, error)) = retried {
+                        self.record_retry(thread, *retrier, error);
+                    }
                 } else {
                     self.clear_task(thread);
                 }
@@ -591,7 +599,13 @@ impl Execution {
                 input,
                 first_child,
                 branches,
+                retried,
             } => {
+                // A retried attempt's branches replace the failed attempt's.
+                self.remove_descendants(*thread);
+                if let Some((retrier, error)) = retried {
+                    self.record_retry(*thread, *retrier, error);
+                }
                 for index in 0..*branches {
                     let id = first_child + index as ThreadId;
                     self.insert_thread(Thread::new(id, Some((*thread, index)), input.clone()));
@@ -612,7 +626,12 @@ impl Execution {
                 max_concurrency,
                 tolerated_count,
                 tolerated_percentage,
+                retried,
             } => {
+                self.remove_descendants(*thread);
+                if let Some((retrier, error)) = retried {
+                    self.record_retry(*thread, *retrier, error);
+                }
                 self.thread_mut(*thread).step = Step::Map(MapProgress {
                     length: *length,
                     next_index: 0,

@@ -240,6 +240,10 @@ pub enum EventKind {
         cause: String,
         /// What Retry/Catch made of it.
         recovery: Recovery,
+        /// The retry the failed attempt was, when it failed before its Started event
+        /// could record it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retried: Option<(usize, String)>,
     },
     /// A Parallel state started its branches (`ParallelStateStarted`); the branch
     /// threads get the next ids in order.
@@ -252,6 +256,10 @@ pub enum EventKind {
         first_child: ThreadId,
         /// How many branches.
         branches: usize,
+        /// The retry this attempt is (retrier index, error), recorded here because AWS
+        /// records no event for a retried Parallel's failed attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retried: Option<(usize, String)>,
     },
     /// Every branch succeeded (`ParallelStateSucceeded`).
     ParallelSucceeded {
@@ -270,6 +278,9 @@ pub enum EventKind {
         tolerated_count: Option<u64>,
         /// ToleratedFailurePercentage, resolved.
         tolerated_percentage: Option<f64>,
+        /// The retry this attempt is (retrier index, error), as for ParallelStarted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retried: Option<(usize, String)>,
     },
     /// An iteration began (`MapIterationStarted`).
     MapIterationStarted {
