@@ -326,3 +326,22 @@ fn a_retried_map_and_a_retry_that_fails_before_its_branches_start() {
         Some("States.IntrinsicFailure")
     );
 }
+
+#[test]
+fn stopping_a_parallel_that_waits_to_retry_aborts_it() {
+    let mut world = World::start(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true,
+            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 60}],
+            "Branches": [{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": lambda("t"), "End": true}}}]}}}),
+        json!({}),
+    );
+    world.fail("t", "Oops", "x");
+    world.stop();
+    assert_eq!(world.status(), Status::Aborted);
+    let types = world.types();
+    assert_eq!(
+        &types[types.len() - 2..],
+        ["ParallelStateAborted", "ExecutionAborted"],
+        "{types:?}"
+    );
+}

@@ -109,6 +109,15 @@ impl World {
         Ok(())
     }
 
+    /// StopExecution without an error or cause.
+    pub(crate) fn stop(&mut self) {
+        self.apply(Command::Stop {
+            error: None,
+            cause: None,
+        })
+        .unwrap();
+    }
+
     /// Takes the oldest offer on `queue` (TaskStarted) and returns its token and input.
     pub(crate) fn take(&mut self, queue: &str) -> (String, Value) {
         let index = self
