@@ -7,7 +7,7 @@
 //! The same listener serves `GET /health` and `GET /metrics`.
 
 pub(crate) mod body;
-mod history;
+pub(crate) mod history;
 
 pub(crate) use history::TaskResources;
 

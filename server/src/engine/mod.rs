@@ -16,6 +16,8 @@ pub use machine::Machine;
 #[cfg(test)]
 mod causes_tests;
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
 mod variables_tests;
