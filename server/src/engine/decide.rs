@@ -155,16 +155,23 @@ impl TimerKey {
 /// Something the runtime must do once the events are durable.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Offer a task on a queue.
+    /// Offer a task on a queue: everything the runtime needs to register its tokens
+    /// and hand it to a poller, so it never reads the step's events for them.
     OfferTask {
         /// The token the poller receives.
         delivery_token: String,
+        /// The token `$$.Task.Token` gave the task (the same for most tasks).
+        task_token: String,
         /// The queue.
         queue: String,
+        /// The Task state's name.
+        state_name: String,
         /// The task's input.
         input: Value,
         /// HeartbeatSeconds, for the worker's heartbeats.
         heartbeat_seconds: Option<u64>,
+        /// TimeoutSeconds, shown to the worker.
+        timeout_seconds: Option<u64>,
     },
     /// The task is finished or abandoned: forget its tokens and withdraw any offer.
     CloseTask {
@@ -920,9 +927,12 @@ impl<'a> Decider<'a, '_> {
         });
         self.effect(Effect::OfferTask {
             delivery_token,
+            task_token: task_token.clone(),
             queue,
+            state_name: state.name.clone(),
             input: task.resource.worker_input(&parameters),
             heartbeat_seconds: timeouts.heartbeat_seconds,
+            timeout_seconds: timeouts.timeout_seconds,
         });
         if let Some(seconds) = timeouts.timeout_seconds {
             self.effect(Effect::ArmTimer {

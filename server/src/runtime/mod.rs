@@ -246,6 +246,35 @@ struct Running {
     traceparent: Option<String>,
 }
 
+/// Registers a pending task's tokens (and the poll that took it, if any), so results and
+/// heartbeats sent with either token find the execution: once when the engine offers the
+/// task, again for each pending task when recovery replays an execution.
+fn register_task(
+    live: &mut Live,
+    execution: &str,
+    queue: &str,
+    task_token: &str,
+    delivery_token: &str,
+    poll_id: Option<&str>,
+) {
+    for token in [task_token, delivery_token] {
+        live.tokens.insert(
+            token.to_string(),
+            TokenInfo {
+                execution: execution.to_string(),
+                queue: queue.to_string(),
+                poll_id: poll_id.map(str::to_string),
+            },
+        );
+    }
+    if let Some(poll_id) = poll_id {
+        live.polls.insert(
+            poll_id.to_string(),
+            (execution.to_string(), delivery_token.to_string()),
+        );
+    }
+}
+
 struct TokenInfo {
     execution: String,
     queue: String,
@@ -539,22 +568,14 @@ impl Runtime {
                 let Step::Task(task) = &thread.step else {
                     continue;
                 };
-                for token in [&task.task_token, &task.delivery_token] {
-                    live.tokens.insert(
-                        token.clone(),
-                        TokenInfo {
-                            execution: record.arn.clone(),
-                            queue: task.queue.clone(),
-                            poll_id: task.poll_id.clone(),
-                        },
-                    );
-                }
-                if let Some(poll_id) = &task.poll_id {
-                    live.polls.insert(
-                        poll_id.clone(),
-                        (record.arn.clone(), task.delivery_token.clone()),
-                    );
-                }
+                register_task(
+                    &mut live,
+                    &record.arn,
+                    &task.queue,
+                    &task.task_token,
+                    &task.delivery_token,
+                    task.poll_id.as_deref(),
+                );
                 if task.started_ms.is_none() && !task.submitted {
                     self.inner
                         .queues
@@ -1028,43 +1049,31 @@ impl Runtime {
                 running.revision,
             )));
         }
+        // The poll that took a task (its idempotency key) is known only from its
+        // TaskStarted event; everything else comes from the effects below.
         for event in &outcome.events {
-            match &event.kind {
-                EventKind::TaskScheduled {
-                    task_token,
-                    delivery_token,
-                    queue,
-                    ..
-                } => {
-                    for token in [task_token, delivery_token] {
-                        live.tokens.insert(
-                            token.clone(),
-                            TokenInfo {
-                                execution: arn.clone(),
-                                queue: queue.clone(),
-                                poll_id: None,
-                            },
-                        );
-                    }
+            if let EventKind::TaskStarted {
+                thread,
+                poll_id: Some(poll_id),
+                ..
+            } = &event.kind
+                && let Some(task) = running.execution.pending_task(*thread)
+            {
+                if let Some(info) = live.tokens.get_mut(&task.delivery_token) {
+                    info.poll_id = Some(poll_id.clone());
                 }
-                EventKind::TaskStarted {
-                    thread,
-                    poll_id: Some(poll_id),
-                    ..
-                } => {
-                    if let Some(task) = running.execution.pending_task(*thread) {
-                        if let Some(info) = live.tokens.get_mut(&task.delivery_token) {
-                            info.poll_id = Some(poll_id.clone());
-                        }
-                        live.polls
-                            .insert(poll_id.clone(), (arn.clone(), task.delivery_token.clone()));
-                    }
-                }
-                _ => {}
+                live.polls
+                    .insert(poll_id.clone(), (arn.clone(), task.delivery_token.clone()));
             }
         }
         for effect in &outcome.effects {
             match effect {
+                Effect::OfferTask {
+                    task_token,
+                    delivery_token,
+                    queue,
+                    ..
+                } => register_task(live, &arn, queue, task_token, delivery_token, None),
                 Effect::ArmTimer { key, due_ms } if stored && key.is_durable() => {
                     batch.push(Write::PutTimer(TimerRecord {
                         due_ms: *due_ms,
@@ -1177,7 +1186,7 @@ impl Runtime {
         for (queue, token) in &pending.withdraw {
             self.inner.queues.withdraw(queue, token);
         }
-        self.release(arn, effects, &committed);
+        self.release(arn, effects);
         let start_ms = {
             let mut live = self.inner.live.lock().expect("runtime lock");
             let start = live.executions.get(arn).map(|r| r.execution.start_ms);
@@ -1232,7 +1241,7 @@ impl Runtime {
         }
     }
 
-    fn release(&self, arn: &str, effects: Vec<Effect>, committed: &Committed) {
+    fn release(&self, arn: &str, effects: Vec<Effect>) {
         let live = self.inner.live.lock().expect("runtime lock");
         let running = live.executions.get(arn);
         for effect in effects {
@@ -1240,29 +1249,12 @@ impl Runtime {
                 Effect::OfferTask {
                     delivery_token,
                     queue,
+                    state_name,
                     input,
                     heartbeat_seconds,
+                    timeout_seconds,
+                    ..
                 } => {
-                    let (state_name, timeout_seconds) = committed
-                        .events
-                        .iter()
-                        .find_map(|e| match &e.kind {
-                            EventKind::TaskScheduled {
-                                delivery_token: d,
-                                thread,
-                                timeout_seconds,
-                                ..
-                            } if *d == delivery_token => Some((*thread, *timeout_seconds)),
-                            _ => None,
-                        })
-                        .map(|(thread, timeout)| {
-                            let name = running
-                                .and_then(|r| r.execution.threads.get(&thread))
-                                .and_then(|t| t.state.clone())
-                                .unwrap_or_default();
-                            (name, timeout)
-                        })
-                        .unwrap_or_default();
                     if live.tokens.contains_key(&delivery_token) {
                         self.inner.queues.offer(Offer {
                             token: delivery_token,
