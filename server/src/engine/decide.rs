@@ -193,6 +193,9 @@ pub enum Effect {
     CancelTimer {
         /// Which timer.
         key: TimerKey,
+        /// When it was due (None for a heartbeat timer, which is never stored), so the
+        /// runtime can delete its stored record without looking it up.
+        due_ms: Option<i64>,
     },
 }
 
@@ -543,11 +546,13 @@ impl<'a> Decider<'a, '_> {
                 delivery_token: task.delivery_token.clone(),
                 why,
             });
-            if task.timeout_seconds.is_some() {
+            if let Some(seconds) = task.timeout_seconds {
+                // Armed when the task was scheduled (`schedule_task`).
                 self.effect(Effect::CancelTimer {
                     key: TimerKey::TaskTimeout {
                         token: task.task_token.clone(),
                     },
+                    due_ms: Some(task.scheduled_ms + seconds as i64 * 1000),
                 });
             }
             if task.heartbeat_seconds.is_some() {
@@ -555,6 +560,7 @@ impl<'a> Decider<'a, '_> {
                     key: TimerKey::Heartbeat {
                         token: task.task_token,
                     },
+                    due_ms: None,
                 });
             }
         }
@@ -1463,6 +1469,7 @@ impl<'a> Decider<'a, '_> {
             Step::Task(_) => self.close_task(thread, TaskClosed::Aborted),
             Step::Waiting { due_ms } => self.effect(Effect::CancelTimer {
                 key: TimerKey::Wait { thread, due_ms },
+                due_ms: Some(due_ms),
             }),
             Step::Backoff { due_ms } => self.effect(Effect::CancelTimer {
                 key: TimerKey::Backoff {
@@ -1470,6 +1477,7 @@ impl<'a> Decider<'a, '_> {
                     due_ms,
                     error: None,
                 },
+                due_ms: Some(due_ms),
             }),
             Step::Parallel { .. } => self.abort_children(thread),
             Step::Map(_) => self.abort_iterations(thread),

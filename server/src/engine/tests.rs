@@ -95,7 +95,11 @@ impl World {
                 Effect::ArmTimer { key, due_ms } => {
                     self.timers.insert(key, due_ms);
                 }
-                Effect::CancelTimer { key } => {
+                Effect::CancelTimer { key, due_ms } => {
+                    // (A timer that just fired is no longer armed.)
+                    if let (Some(due_ms), Some(armed)) = (due_ms, self.timers.get(&key)) {
+                        assert_eq!(*armed, due_ms, "a cancelled timer names its due time");
+                    }
                     self.timers.remove(&key);
                 }
             }

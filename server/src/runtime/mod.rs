@@ -1081,15 +1081,14 @@ impl Runtime {
                         key: key.clone(),
                     }))
                 }
-                Effect::CancelTimer { key } if stored && key.is_durable() => {
-                    if let Some(due_ms) = self.inner.timers.due_of(&arn, key) {
-                        batch.push(Write::DeleteTimer(TimerRecord {
-                            due_ms,
-                            execution: arn.clone(),
-                            key: key.clone(),
-                        }));
-                    }
-                }
+                Effect::CancelTimer {
+                    key,
+                    due_ms: Some(due_ms),
+                } if stored && key.is_durable() => batch.push(Write::DeleteTimer(TimerRecord {
+                    due_ms: *due_ms,
+                    execution: arn.clone(),
+                    key: key.clone(),
+                })),
                 Effect::CloseTask {
                     task_token,
                     delivery_token,
@@ -1271,7 +1270,7 @@ impl Runtime {
                 // Withdrawn from the queue through `Pending::withdraw`.
                 Effect::CloseTask { .. } => {}
                 Effect::ArmTimer { key, due_ms } => self.inner.timers.arm(arn, key, due_ms),
-                Effect::CancelTimer { key } => self.inner.timers.cancel(arn, &key),
+                Effect::CancelTimer { key, .. } => self.inner.timers.cancel(arn, &key),
             }
         }
         if running.is_none_or(|r| r.execution.status != Status::Running) {

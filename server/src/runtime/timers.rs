@@ -61,12 +61,6 @@ impl Timers {
             .remove(execution, key);
     }
 
-    /// When `key` of `execution` is due, if armed.
-    pub fn due_of(&self, execution: &str, key: &TimerKey) -> Option<i64> {
-        let armed = self.armed.lock().expect("timer lock");
-        armed.by_execution.get(execution)?.get(key).copied()
-    }
-
     /// Every timer of `execution` with its due time.
     pub fn of_execution(&self, execution: &str) -> Vec<(TimerKey, i64)> {
         let armed = self.armed.lock().expect("timer lock");
@@ -144,14 +138,13 @@ mod tests {
         // Re-arming replaces the due time.
         timers.arm("a", token("1"), 5);
         assert_eq!(timers.len(), 3);
-        assert_eq!(timers.due_of("a", &token("1")), Some(5));
         let mut of_a = timers.of_execution("a");
         of_a.sort_by_key(|(_, due)| *due);
         assert_eq!(of_a, vec![(token("1"), 5), (token("2"), 10)]);
         assert_eq!(timers.next_due(), Some(5));
 
         timers.cancel("a", &token("2"));
-        assert_eq!(timers.due_of("a", &token("2")), None);
+        assert_eq!(timers.of_execution("a"), vec![(token("1"), 5)]);
         let taken: Vec<i64> = timers.take_due(25).into_iter().map(|t| t.2).collect();
         assert_eq!(taken, vec![5, 20]);
         assert_eq!(timers.len(), 0);
