@@ -7,6 +7,7 @@
 
 mod committer;
 mod damaged;
+mod effects;
 mod express;
 mod feed;
 mod limits;
@@ -1031,24 +1032,20 @@ impl Runtime {
                     format!("the execution {arn} already started"),
                 ),
             })?;
-        let mut batch = Batch::default();
         let mut withdraw = Vec::new();
         // Express executions keep their history and timers in memory: nothing per
         // transition reaches the store (usage is added by `account`).
-        let stored = running.express.is_none();
-        if let Some(fired) = fired.filter(|_| stored) {
-            batch.push(Write::DeleteTimer(fired));
-        }
-        if stored && !outcome.events.is_empty() {
-            batch.push(Write::AppendEvents {
-                execution: arn.clone(),
-                events: outcome.events.clone(),
-            });
-            batch.push(Write::PutExecution(record_of(
+        let mut batch = if running.express.is_none() {
+            effects::step_writes(
+                &outcome,
                 &running.execution,
                 running.revision,
-            )));
-        }
+                fired,
+                || self.inner.timers.of_execution(&arn),
+            )
+        } else {
+            Batch::default()
+        };
         // The poll that took a task (its idempotency key) is known only from its
         // TaskStarted event; everything else comes from the effects below.
         for event in &outcome.events {
@@ -1074,21 +1071,6 @@ impl Runtime {
                     queue,
                     ..
                 } => register_task(live, &arn, queue, task_token, delivery_token, None),
-                Effect::ArmTimer { key, due_ms } if stored && key.is_durable() => {
-                    batch.push(Write::PutTimer(TimerRecord {
-                        due_ms: *due_ms,
-                        execution: arn.clone(),
-                        key: key.clone(),
-                    }))
-                }
-                Effect::CancelTimer {
-                    key,
-                    due_ms: Some(due_ms),
-                } if stored && key.is_durable() => batch.push(Write::DeleteTimer(TimerRecord {
-                    due_ms: *due_ms,
-                    execution: arn.clone(),
-                    key: key.clone(),
-                })),
                 Effect::CloseTask {
                     task_token,
                     delivery_token,
@@ -1113,18 +1095,6 @@ impl Runtime {
                     }
                 }
                 _ => {}
-            }
-        }
-        if stored && running.execution.status != Status::Running {
-            // The execution's timers go with it; tokens were closed by the engine.
-            for (key, due_ms) in self.inner.timers.of_execution(&arn) {
-                if key.is_durable() {
-                    batch.push(Write::DeleteTimer(TimerRecord {
-                        due_ms,
-                        execution: arn.clone(),
-                        key,
-                    }));
-                }
             }
         }
         self.account(
