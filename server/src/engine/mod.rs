@@ -3,12 +3,16 @@
 //! durable; `Execution::evolve` applies an event, and `Execution::replay` rebuilds an
 //! execution from its history. No I/O, clock or randomness of its own.
 
+pub mod command;
 pub mod decide;
+pub mod effect;
 pub mod execution;
 pub mod history;
 pub mod machine;
 
-pub use decide::{Command, CommandError, Effect, Env, Outcome, TaskClosed, TimerKey, apply};
+pub use command::{Command, CommandError};
+pub use decide::{Env, apply};
+pub use effect::{Effect, Outcome, TaskClosed, TimerKey};
 pub use execution::{Execution, Identity, Status};
 pub use history::{Event, EventKind, ThreadId};
 pub use machine::Machine;
