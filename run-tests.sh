@@ -44,7 +44,7 @@ elapsed() {
 
 # The unit tests of the files a clone would have (tracked ones, and new ones not yet
 # committed unless ignored), copied alone into an empty directory: a test that reads
-# something beside the checkout (once ../shared/examples) fails here. It builds in a
+# something beside the checkout (as the examples once were) fails here. It builds in a
 # directory of its own: cargo does not rebuild when only CARGO_MANIFEST_DIR changes, so
 # sharing ./target would run binaries that still read the checkout (and leave ./target's
 # reading the copy). The copy's path is the same on every run and files keep their

@@ -14,7 +14,7 @@ use super::definition::{QueryLanguage, State};
 use super::error::StatesError;
 use super::eval::Env;
 use super::io::check_payload;
-use super::jsonata::{JsonataValue, States};
+use super::jsonata::States;
 use super::payload::{Data, Payload};
 use super::retry::Catcher;
 use super::states::ChoiceRule;
@@ -112,7 +112,7 @@ impl State {
                     })
                     .or_else(|| self.output.as_ref().map(|o| (o, "Output".to_string())));
                 let output = match output_field {
-                    Some((output, field)) => evaluate_output(output, &data.states, env, &field)?,
+                    Some((output, field)) => output.evaluate(&data.states, env, &field)?,
                     None => result.unwrap_or_else(|| input.clone()),
                 };
                 check_payload(&output, env, "the state's output")?;
@@ -148,7 +148,7 @@ impl State {
         let output = match (self.language, &catcher.output) {
             (QueryLanguage::Jsonata, Some(output)) => {
                 let output =
-                    evaluate_output(output, &data.states, env, &format!("Catch[{index}]/Output"))?;
+                    output.evaluate(&data.states, env, &format!("Catch[{index}]/Output"))?;
                 check_payload(&output, env, "the state's output")?;
                 output
             }
@@ -173,15 +173,6 @@ impl State {
         }
         Ok(assigned)
     }
-}
-
-fn evaluate_output(
-    output: &JsonataValue,
-    states: &States,
-    env: &mut Env,
-    field: &str,
-) -> Result<Value, StatesError> {
-    output.evaluate(states, env, field)
 }
 
 /// `$states` where JSONPath fields never read it.

@@ -681,9 +681,12 @@ impl<'a> Decider<'a, '_> {
                 StateKind::Choice(choice) => {
                     let selected = state.selected_input(input, &env)?;
                     let (rule, next) = choice.next(&selected, &mut env)?;
+                    // JSONPath passes on what InputPath selected (read once, here);
+                    // JSONata has no result for a Choice.
+                    let result = (state.language == QueryLanguage::JsonPath).then_some(selected);
                     (
                         Some(next.to_string()),
-                        state.end(input, None, rule, &mut env)?,
+                        state.end(input, result, rule, &mut env)?,
                     )
                 }
                 _ => (None, state.end(input, None, None, &mut env)?),
@@ -791,10 +794,13 @@ impl<'a> Decider<'a, '_> {
             let replaced: usize = ending
                 .assigned
                 .keys()
-                .map(|name| self.execution.variable_bytes(thread, name).0)
+                .map(|name| self.execution.variable_bytes(thread, name))
                 .sum();
-            let (_, stored) = self.execution.variable_bytes(thread, "");
-            check_assignment(&ending.assigned, stored, replaced)?;
+            check_assignment(
+                &ending.assigned,
+                self.execution.all_variable_bytes(),
+                replaced,
+            )?;
         }
         let assigned: Scope = ending.assigned.into_iter().collect();
         self.exit_to(thread, state, ending.output, next, assigned);

@@ -341,16 +341,17 @@ impl Execution {
         Variables::of(scopes)
     }
 
-    /// What `name` holds in `thread`'s own scope, in bytes (0: unset), and what every
-    /// live scope holds together.
-    pub fn variable_bytes(&self, thread: ThreadId, name: &str) -> (usize, usize) {
-        let own = self
-            .threads
+    /// What `name` holds in `thread`'s own scope, in bytes (0: unset).
+    pub fn variable_bytes(&self, thread: ThreadId, name: &str) -> usize {
+        self.threads
             .get(&thread)
             .and_then(|t| t.variables.get(name))
-            .map_or(0, payload_size);
-        let total = self.threads.values().map(|t| t.variable_bytes).sum();
-        (own, total)
+            .map_or(0, payload_size)
+    }
+
+    /// What every live scope's variables hold together, in bytes.
+    pub fn all_variable_bytes(&self) -> usize {
+        self.threads.values().map(|t| t.variable_bytes).sum()
     }
 
     /// The pending task of a thread, if it waits for one.

@@ -207,15 +207,15 @@ fn jsonata_choice_wait_fail_and_map_fields() {
 fn branch_and_iteration_variables_stay_inside_and_outer_ones_are_readable() {
     let world = World::start(
         json!({"StartAt": "Set", "States": {
-            "Set": {"Type": "Pass", "Assign": {"outer": 1, "shared": "outer"}, "Next": "Fork"},
+            "Set": {"Type": "Pass", "Assign": {"outer": 1, "common": "outer"}, "Next": "Fork"},
             "Fork": {"Type": "Parallel", "End": true,
                      "Assign": {"afterFork.$": "$[0].inner"},
                      "Branches": [
                         {"StartAt": "B1", "States": {
-                            "B1": {"Type": "Pass", "Assign": {"shared": "branch", "mine": 1}, "Next": "B2"},
-                            "B2": {"Type": "Pass", "Parameters": {"inner.$": "$shared", "outer.$": "$outer"}, "End": true}}},
+                            "B1": {"Type": "Pass", "Assign": {"common": "branch", "mine": 1}, "Next": "B2"},
+                            "B2": {"Type": "Pass", "Parameters": {"inner.$": "$common", "outer.$": "$outer"}, "End": true}}},
                         {"StartAt": "C1", "States": {
-                            "C1": {"Type": "Pass", "Parameters": {"shared.$": "$shared"}, "End": true}}}
+                            "C1": {"Type": "Pass", "Parameters": {"common.$": "$common"}, "End": true}}}
                      ]}
         }}),
         json!({}),
@@ -223,7 +223,7 @@ fn branch_and_iteration_variables_stay_inside_and_outer_ones_are_readable() {
     assert_eq!(world.status(), Status::Succeeded, "{:?}", failure(&world));
     assert_eq!(
         world.execution.output,
-        Some(json!([{"inner": "branch", "outer": 1}, {"shared": "outer"}])),
+        Some(json!([{"inner": "branch", "outer": 1}, {"common": "outer"}])),
         "a branch reads its own value first, a sibling still sees the outer one"
     );
     assert_eq!(

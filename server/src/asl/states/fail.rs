@@ -95,11 +95,7 @@ impl Reader {
     }
 
     pub(crate) fn fail_text(&mut self, obj: Obj, fixed: &str, path: &str) -> Option<Text> {
-        if obj.has(fixed) && obj.has(path) {
-            self.schema(
-                obj.loc(path),
-                format!("use either '{fixed}' or '{path}', not both"),
-            );
+        if self.both_given(obj, fixed, path) {
             return None;
         }
         if obj.has(fixed) {

@@ -157,6 +157,18 @@ impl Reader {
         })
     }
 
+    /// Whether both `fixed` and its `path` form are given (reported: keep one).
+    pub(crate) fn both_given(&mut self, obj: Obj, fixed: &str, path: &str) -> bool {
+        let both = obj.has(fixed) && obj.has(path);
+        if both {
+            self.schema(
+                obj.loc(path),
+                format!("use either '{fixed}' or '{path}', not both"),
+            );
+        }
+        both
+    }
+
     /// Exactly one of `fixed` (read by `read_fixed`) or `path` (a reference path), or neither.
     pub(crate) fn setting<T>(
         &mut self,
@@ -165,11 +177,7 @@ impl Reader {
         path: &str,
         read_fixed: impl FnOnce(&mut Self, Obj) -> Option<T>,
     ) -> Option<Setting<T>> {
-        if obj.has(fixed) && obj.has(path) {
-            self.schema(
-                obj.loc(path),
-                format!("use either '{fixed}' or '{path}', not both"),
-            );
+        if self.both_given(obj, fixed, path) {
             return None;
         }
         if obj.has(fixed) {
