@@ -60,6 +60,12 @@ pub struct Config {
     /// which start-up raises to its hard limit).
     #[arg(long, env = "STEPWISE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// How many partitions a new data directory gets (executions are spread over them by
+    /// a hash of their ARN; each runs its engine steps independently). Recorded at
+    /// creation: a directory keeps its count whatever this says later.
+    #[arg(long, default_value_t = crate::placement::DEFAULT_PARTITIONS, env = "STEPWISE_PARTITIONS",
+          value_parser = clap::value_parser!(u16).range(1..=crate::placement::MAX_PARTITIONS as i64))]
+    pub partitions: u16,
 }
 
 impl Config {
@@ -80,6 +86,7 @@ impl Config {
             otlp_endpoint: None,
             connection_idle_seconds: 30,
             max_connections: None,
+            partitions: crate::placement::DEFAULT_PARTITIONS,
         }
     }
 }

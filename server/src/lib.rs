@@ -14,6 +14,7 @@ pub mod engine;
 #[cfg(test)]
 mod examples;
 pub mod memory;
+pub mod placement;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -155,6 +155,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             express_max_seconds: config.express_max_seconds,
             express_history: config.express_history,
             prices,
+            partitions: config.partitions,
             ..RuntimeConfig::default()
         },
     )

@@ -718,9 +718,10 @@ impl<'a> Decider<'a, '_> {
         let StateKind::Task(task) = &state.kind else {
             unreachable!()
         };
-        let task_token = new_token(self.env.random);
+        let arn = &self.execution.identity.arn;
+        let task_token = new_token(arn, self.env.random);
         let delivery_token = match task.resource.pattern {
-            IntegrationPattern::WaitForTaskToken => new_token(self.env.random),
+            IntegrationPattern::WaitForTaskToken => new_token(arn, self.env.random),
             _ => task_token.clone(),
         };
         let context = self.context(thread, state, Some(&task_token), None);
@@ -1319,9 +1320,9 @@ fn next_of(state: &State) -> Option<String> {
     }
 }
 
-/// An unguessable token: 128 random bits, hex.
-fn new_token(random: &mut dyn RandomSource) -> String {
-    format!("{:016x}{:016x}", random.next_u64(), random.next_u64())
+/// An unguessable token of `arn`'s execution (see `placement::task_token`).
+fn new_token(arn: &str, random: &mut dyn RandomSource) -> String {
+    crate::placement::task_token(arn, [random.next_u64(), random.next_u64()])
 }
 
 fn ms_to_timestamp(ms: i64) -> jiff::Timestamp {

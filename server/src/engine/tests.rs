@@ -730,8 +730,13 @@ fn context_object_reaches_paths_and_tokens_are_unguessable() {
     assert_eq!(input["retries"], 1);
     assert_eq!(input["input"], json!({"k": 1}));
     assert_eq!(input["token"], token.as_str());
-    assert_eq!(token.len(), 32);
+    // The execution's ARN hash (which partition holds it), then 128 random bits.
+    assert_eq!(token.len(), 48);
     assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(
+        crate::placement::token_hash(&token),
+        Some(crate::placement::arn_hash(&world.execution.identity.arn))
+    );
 }
 
 #[test]

@@ -37,6 +37,9 @@ pub(super) struct ExpressRun {
 
 /// A finished Express execution kept for inspection.
 pub(super) struct Finished {
+    /// Its place among every partition's finished executions (0, 1, ...): the last
+    /// `express_history` of them stay inspectable, wherever they ran.
+    order: u64,
     view: ExecutionView,
     history: Vec<Event>,
 }
@@ -72,10 +75,7 @@ impl Runtime {
         input: Value,
         sync: Option<oneshot::Sender<ExecutionView>>,
     ) -> Result<ExpressStarted, RuntimeError> {
-        let id = {
-            let mut live = self.inner.live.lock().expect("runtime lock");
-            super::uuid_from(&mut live.random)
-        };
+        let id = super::random::uuid();
         let arn = self.inner.arns.express_execution(&record.name, name, &id);
         let start = ExpressStart {
             arn: arn.clone(),
@@ -88,7 +88,7 @@ impl Runtime {
         };
         self.run_express(start, sync).await?;
         let start_ms = {
-            let live = self.inner.live.lock().expect("runtime lock");
+            let live = self.inner.partitions.of_execution(&arn).lock();
             live.executions.get(&arn).map(|r| r.execution.start_ms)
         };
         Ok(ExpressStarted {
@@ -105,8 +105,9 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let arn = start.arn.clone();
         let durable = waiter.is_none();
+        let partition = self.inner.partitions.of_execution(&arn);
         let (pending, effects, committed) = {
-            let mut live = self.inner.live.lock().expect("runtime lock");
+            let mut live = partition.lock();
             let (machine, definition_bytes) =
                 self.cached_revision(&mut live, &start.machine_name, start.revision)?;
             let mut running = Running {
@@ -138,7 +139,7 @@ impl Runtime {
                 role_arn: self.role_of(start.role_arn.as_deref()),
                 timeout_seconds,
             };
-            let step = self.step(&mut live, &mut running, command, None)?;
+            let step = self.step(partition, &mut live, &mut running, command, None)?;
             live.executions.insert(arn.clone(), running);
             step
         };
@@ -192,6 +193,7 @@ impl Runtime {
     /// Express execution, keeps its events in memory instead of writing them.
     pub(super) fn account(
         &self,
+        partition: u16,
         live: &mut Live,
         running: &mut Running,
         transitions_before: u64,
@@ -206,7 +208,7 @@ impl Runtime {
         let Some(run) = running.express.as_mut() else {
             let transitions = running.execution.transitions - transitions_before;
             if started || transitions > 0 {
-                let record = count(live, &machine, now, |usage| {
+                let record = count(live, partition, &machine, now, |usage| {
                     usage.standard_executions += u64::from(started);
                     usage.standard_transitions += transitions;
                 });
@@ -232,9 +234,13 @@ impl Runtime {
         // and a caller who saw no outcome (the server died) is not billed for it.
         let start_ms = running.execution.start_ms;
         let count_request = |live: &mut Live, batch: &mut Batch| {
-            batch.push(Write::PutUsage(count(live, &machine, start_ms, |usage| {
-                usage.express_requests += 1
-            })));
+            batch.push(Write::PutUsage(count(
+                live,
+                partition,
+                &machine,
+                start_ms,
+                |usage| usage.express_requests += 1,
+            )));
         };
         if started && run.durable {
             count_request(live, batch);
@@ -255,9 +261,13 @@ impl Runtime {
                 count_request(live, batch);
             }
             let billing = billing_of(&running.execution, run);
-            batch.push(Write::PutUsage(count(live, &machine, now, |usage| {
-                usage.add_express(billing)
-            })));
+            batch.push(Write::PutUsage(count(
+                live,
+                partition,
+                &machine,
+                now,
+                |usage| usage.add_express(billing),
+            )));
             if run.durable {
                 batch.push(Write::DeleteExpressStart(
                     running.execution.identity.arn.clone(),
@@ -283,13 +293,33 @@ impl Runtime {
         if let Some(waiter) = run.waiter.take() {
             let _ = waiter.send(view.clone());
         }
+        let order = self
+            .inner
+            .express_finished
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         live.finished_express.push_back(Finished {
+            order,
             view,
             history: std::mem::take(&mut run.history),
         });
-        while live.finished_express.len() > self.inner.config.express_history {
+        while live
+            .finished_express
+            .front()
+            .is_some_and(|oldest| !self.still_kept(oldest.order))
+        {
             live.finished_express.pop_front();
         }
+    }
+
+    /// Whether the finished Express execution numbered `order` is among the last
+    /// `express_history` to finish (a partition keeps older ones until its next finish).
+    fn still_kept(&self, order: u64) -> bool {
+        let finished = self
+            .inner
+            .express_finished
+            .load(std::sync::atomic::Ordering::Relaxed);
+        order + self.inner.config.express_history as u64 >= finished
+            && self.inner.config.express_history > 0
     }
 
     /// A running or recently finished Express execution, with its events.
@@ -297,7 +327,7 @@ impl Runtime {
         &self,
         arn: &str,
     ) -> Result<(ExecutionView, Vec<Event>), RuntimeError> {
-        let live = self.inner.live.lock().expect("runtime lock");
+        let live = self.inner.partitions.of_execution(arn).lock();
         if let Some(running) = live.executions.get(arn)
             && let Some(run) = &running.express
         {
@@ -312,7 +342,7 @@ impl Runtime {
             .finished_express
             .iter()
             .rev()
-            .find(|f| f.view.record.arn == arn)
+            .find(|f| f.view.record.arn == arn && self.still_kept(f.order))
         {
             return Ok((finished.view.clone(), finished.history.clone()));
         }
@@ -325,20 +355,26 @@ impl Runtime {
     /// The Express executions in memory: running ones, then the finished ones kept for
     /// inspection, newest first.
     pub fn recent_express(&self) -> Vec<ExecutionRecord> {
-        let live = self.inner.live.lock().expect("runtime lock");
-        let mut running: Vec<ExecutionRecord> = live
-            .executions
-            .values()
-            .filter(|r| r.express.is_some())
-            .map(|r| record_of(&r.execution, r.revision))
-            .collect();
+        let mut running = Vec::new();
+        let mut finished = Vec::new();
+        for partition in self.inner.partitions.iter() {
+            let live = partition.lock();
+            running.extend(
+                live.executions
+                    .values()
+                    .filter(|r| r.express.is_some())
+                    .map(|r| record_of(&r.execution, r.revision)),
+            );
+            finished.extend(
+                live.finished_express
+                    .iter()
+                    .filter(|f| self.still_kept(f.order))
+                    .map(|f| (f.order, f.view.record.clone())),
+            );
+        }
         running.sort_by_key(|r| std::cmp::Reverse(r.start_ms));
-        running.extend(
-            live.finished_express
-                .iter()
-                .rev()
-                .map(|f| f.view.record.clone()),
-        );
+        finished.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
+        running.extend(finished.into_iter().map(|(_, record)| record));
         running
     }
 
@@ -372,11 +408,12 @@ impl Runtime {
             from_ms.div_euclid(MS_PER_HOUR),
             to_ms.div_euclid(MS_PER_HOUR),
         );
-        let live = self.inner.live.lock().expect("runtime lock");
         let mut total = Usage::default();
-        for ((name, hour), usage) in &live.usage {
-            if (first..=last).contains(hour) && machine.as_ref().is_none_or(|m| m == name) {
-                total.add(usage);
+        for partition in self.inner.partitions.iter() {
+            for ((name, hour), usage) in &partition.lock().usage {
+                if (first..=last).contains(hour) && machine.as_ref().is_none_or(|m| m == name) {
+                    total.add(usage);
+                }
             }
         }
         Ok((total, total.cost(&self.inner.config.prices)))
@@ -386,10 +423,7 @@ impl Runtime {
     pub(super) fn execution_name(&self, name: Option<&str>) -> Result<String, RuntimeError> {
         let name = match name.filter(|n| !n.is_empty()) {
             Some(name) => name.to_string(),
-            None => {
-                let mut live = self.inner.live.lock().expect("runtime lock");
-                super::uuid_from(&mut live.random)
-            }
+            None => super::random::uuid(),
         };
         super::check_name("execution", &name)?;
         Ok(name)
@@ -397,13 +431,20 @@ impl Runtime {
 }
 
 /// Adds to the counts of `machine` in the hour of `at_ms`; returns the record to store.
-fn count(live: &mut Live, machine: &str, at_ms: i64, add: impl FnOnce(&mut Usage)) -> UsageRecord {
+fn count(
+    live: &mut Live,
+    partition: u16,
+    machine: &str,
+    at_ms: i64,
+    add: impl FnOnce(&mut Usage),
+) -> UsageRecord {
     let hour = at_ms.div_euclid(MS_PER_HOUR);
     let usage = live.usage.entry((machine.to_string(), hour)).or_default();
     add(usage);
     UsageRecord {
         machine: machine.to_string(),
         hour,
+        partition,
         usage: *usage,
     }
 }

@@ -13,12 +13,14 @@ mod feed;
 mod limits;
 mod metrics;
 mod names;
+mod partition;
 mod queues;
+mod random;
 mod timers;
 pub mod watchdog;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -32,9 +34,8 @@ pub use queues::Offer;
 
 use crate::asl::definition::StateKind;
 use crate::asl::json::MAX_NESTING;
-use crate::asl::random::RandomSource;
 use crate::asl::validate::{self, Diagnostic};
-use crate::billing::{ExpressBilling, PriceTable, Usage};
+use crate::billing::{ExpressBilling, PriceTable};
 use crate::engine::execution::{PendingTask, Step, Thread};
 use crate::engine::{
     self, Command, CommandError, Effect, Event, EventKind, Execution, Identity, Machine, Status,
@@ -45,14 +46,11 @@ use crate::store::{
     TimerRecord, Write,
 };
 use committer::Committer;
+use partition::{Live, Partition, Partitions, Running};
 use queues::Queues;
-use timers::Timers;
 
 /// The longest a PollTask waits, as AWS's GetActivityTask.
 pub const MAX_POLL_SECONDS: u64 = 60;
-/// How many finished tokens are remembered, to answer a late result with "timed out"
-/// rather than "does not exist".
-const RETIRED_TOKENS: usize = 100_000;
 
 /// Why a runtime call failed. The API maps each to a gRPC status (and AWS error code).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -182,6 +180,8 @@ pub struct RuntimeConfig {
     pub express_history: usize,
     /// Prices for usage estimates.
     pub prices: PriceTable,
+    /// Partitions of a new data directory (an existing one keeps its recorded count).
+    pub partitions: u16,
 }
 
 impl Default for RuntimeConfig {
@@ -194,6 +194,7 @@ impl Default for RuntimeConfig {
             express_max_seconds: 300,
             express_history: 1000,
             prices: PriceTable::default(),
+            partitions: crate::placement::DEFAULT_PARTITIONS,
         }
     }
 }
@@ -236,77 +237,15 @@ pub struct Committed {
     pub events: Vec<Event>,
 }
 
-/// A running execution.
-struct Running {
-    execution: Execution,
-    machine: Arc<Machine>,
-    revision: u32,
-    /// Set for Express executions, which live in memory only.
-    express: Option<express::ExpressRun>,
-    /// The trace context of the call that started it (not persisted).
-    traceparent: Option<String>,
-}
-
-/// Registers a pending task's tokens (and the poll that took it, if any), so results and
-/// heartbeats sent with either token find the execution: once when the engine offers the
-/// task, again for each pending task when recovery replays an execution.
-fn register_task(
-    live: &mut Live,
-    execution: &str,
-    queue: &str,
-    task_token: &str,
-    delivery_token: &str,
-    poll_id: Option<&str>,
-) {
-    for token in [task_token, delivery_token] {
-        live.tokens.insert(
-            token.to_string(),
-            TokenInfo {
-                execution: execution.to_string(),
-                queue: queue.to_string(),
-                poll_id: poll_id.map(str::to_string),
-            },
-        );
-    }
-    if let Some(poll_id) = poll_id {
-        live.polls.insert(
-            poll_id.to_string(),
-            (execution.to_string(), delivery_token.to_string()),
-        );
-    }
-}
-
-struct TokenInfo {
-    execution: String,
-    queue: String,
-    /// The idempotency key of the poll that started the task, if any.
-    poll_id: Option<String>,
-}
-
-#[derive(Default)]
-struct Live {
-    executions: HashMap<String, Running>,
-    machines: HashMap<(String, u32), (Arc<Machine>, usize)>,
-    tokens: HashMap<String, TokenInfo>,
-    /// Poll idempotency keys of started tasks: poll id → (execution, delivery token).
-    polls: HashMap<String, (String, String)>,
-    retired: HashMap<String, (String, TaskClosed)>,
-    retired_order: VecDeque<String>,
-    random: TokenRandom,
-    /// The last finished Express executions, newest last.
-    finished_express: VecDeque<express::Finished>,
-    /// Usage counts by (state machine, hour).
-    usage: HashMap<(String, i64), Usage>,
-}
-
 struct Inner {
     config: RuntimeConfig,
     arns: Arns,
     store: Arc<dyn Store>,
     committer: Committer,
-    live: Mutex<Live>,
+    partitions: Partitions,
     queues: Queues,
-    timers: Timers,
+    /// How many Express executions have finished (orders their inspection rings).
+    express_finished: std::sync::atomic::AtomicU64,
     committed: broadcast::Sender<Arc<Committed>>,
     stop: tokio::sync::watch::Sender<bool>,
     metrics: metrics::Metrics,
@@ -323,40 +262,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
-}
-
-/// Unguessable randomness: SipHash keyed by the OS (std's `RandomState`) over a
-/// counter. Task tokens must not be predictable from earlier ones.
-struct TokenRandom {
-    keys: std::collections::hash_map::RandomState,
-    counter: u64,
-}
-
-impl Default for TokenRandom {
-    fn default() -> Self {
-        TokenRandom {
-            keys: std::collections::hash_map::RandomState::new(),
-            counter: 0,
-        }
-    }
-}
-
-impl RandomSource for TokenRandom {
-    fn next_u64(&mut self) -> u64 {
-        use std::hash::BuildHasher;
-        self.counter += 1;
-        self.keys.hash_one(self.counter)
-    }
-}
-
-/// A version 4 UUID from the token random source.
-fn uuid_from(random: &mut TokenRandom) -> String {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&random.next_u64().to_le_bytes());
-    bytes[8..].copy_from_slice(&random.next_u64().to_le_bytes());
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
 }
 
 fn now_ms() -> i64 {
@@ -429,6 +334,20 @@ impl Runtime {
         store: Arc<dyn Store>,
         config: RuntimeConfig,
     ) -> Result<Runtime, RuntimeError> {
+        if !(1..=crate::placement::MAX_PARTITIONS).contains(&config.partitions) {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "a data directory may have from 1 to {} partitions, not {}",
+                crate::placement::MAX_PARTITIONS,
+                config.partitions
+            )));
+        }
+        let partitions = store.partition_count(config.partitions)?;
+        if partitions != config.partitions {
+            tracing::info!(
+                partitions,
+                "the data directory keeps the partition count it was created with"
+            );
+        }
         let (committed, _) = broadcast::channel(4096);
         let (stop, _) = tokio::sync::watch::channel(false);
         let arns = Arns {
@@ -441,9 +360,9 @@ impl Runtime {
                 arns,
                 committer: Committer::start(store.clone()),
                 store,
-                live: Mutex::new(Live::default()),
+                partitions: Partitions::new(partitions),
                 queues: Queues::default(),
-                timers: Timers::default(),
+                express_finished: Default::default(),
                 committed,
                 stop,
                 metrics: metrics::Metrics::default(),
@@ -456,10 +375,13 @@ impl Runtime {
             }),
         };
         let express_starts = runtime.recover()?;
-        tokio::spawn(timer_loop(
-            Arc::downgrade(&runtime.inner),
-            runtime.inner.stop.subscribe(),
-        ));
+        for partition in runtime.inner.partitions.iter() {
+            tokio::spawn(timer_loop(
+                Arc::downgrade(&runtime.inner),
+                partition.id,
+                runtime.inner.stop.subscribe(),
+            ));
+        }
         // Asynchronous Express executions that had not finished start again from the
         // beginning (at-least-once).
         for start in express_starts {
@@ -516,27 +438,83 @@ impl Runtime {
         &self.inner.arns
     }
 
+    /// Reads what the store holds back into memory: usage counts, then each partition's
+    /// running executions and timers, then the Express starts to run again.
     fn recover(&self) -> Result<Vec<crate::store::ExpressStart>, RuntimeError> {
         let store = &self.inner.store;
-        let now = now_ms();
-        let mut recovered = 0usize;
-        let mut live = self.inner.live.lock().expect("runtime lock");
         let damaged = &self.inner.damaged;
+        let partitions = &self.inner.partitions;
         for record in damaged.readable(store.usage()?, "usage record") {
-            live.usage
+            let partition = partitions.get(record.partition % partitions.count());
+            partition
+                .lock()
+                .usage
                 .insert((record.machine, record.hour), record.usage);
         }
+        let mut running = vec![Vec::new(); usize::from(partitions.count())];
         let executions = store.executions()?;
         for record in executions.damaged {
             // It may have been running: say so loudly rather than skip it quietly.
             damaged.set_aside(record);
         }
         for record in executions.records {
-            if record.status != Status::Running {
-                continue;
+            if record.status == Status::Running {
+                running[usize::from(partitions.of_execution(&record.arn).id)].push(record);
             }
+        }
+        let mut timers = vec![Vec::new(); usize::from(partitions.count())];
+        let stored_timers = store.timers()?;
+        for record in stored_timers.damaged {
+            damaged.set_aside(record);
+        }
+        for timer in stored_timers.records {
+            timers[usize::from(partitions.of_execution(&timer.execution).id)].push(timer);
+        }
+        let mut stale = Batch::default();
+        let mut recovered = 0usize;
+        for ((partition, running), timers) in partitions.iter().zip(running).zip(timers) {
+            recovered += self.recover_partition(partition, running, timers, &mut stale)?;
+        }
+        if !stale.is_empty() {
+            store.write(&[&stale])?;
+            store.flush()?;
+        }
+        tracing::info!(
+            executions = recovered,
+            partitions = partitions.count(),
+            timers = partitions.iter().map(|p| p.timers.len()).sum::<usize>(),
+            "recovered"
+        );
+        let express_starts = store.express_starts()?;
+        for record in express_starts.damaged {
+            damaged.set_aside(record);
+        }
+        let set_aside = damaged.set_aside_list();
+        if !set_aside.is_empty() {
+            tracing::error!(
+                records = set_aside.len(),
+                "recovery set aside stored records that cannot be read (listed above and at /health); everything else was recovered"
+            );
+        }
+        Ok(express_starts.records)
+    }
+
+    /// Replays a partition's running executions, re-offers their unstarted tasks and
+    /// re-arms their timers; timers of executions no longer running go into `stale`.
+    /// Returns how many executions it recovered.
+    fn recover_partition(
+        &self,
+        partition: &Partition,
+        running: Vec<ExecutionRecord>,
+        timers: Vec<TimerRecord>,
+        stale: &mut Batch,
+    ) -> Result<usize, RuntimeError> {
+        let store = &self.inner.store;
+        let now = now_ms();
+        let mut live = partition.lock();
+        for record in running {
             let set_aside = |what: &str, e: RuntimeError| {
-                damaged.set_aside(Damaged {
+                self.inner.damaged.set_aside(Damaged {
                     key: format!("x|{}", record.arn),
                     reason: format!("the running execution's {what} cannot be read: {e}"),
                 })
@@ -569,14 +547,18 @@ impl Runtime {
                 let Step::Task(task) = &thread.step else {
                     continue;
                 };
-                register_task(
-                    &mut live,
+                live.register_task(
                     &record.arn,
                     &task.queue,
                     &task.task_token,
                     &task.delivery_token,
                     task.poll_id.as_deref(),
                 );
+                if let Some(poll_id) = &task.poll_id {
+                    self.inner
+                        .queues
+                        .remember_poll(poll_id, &record.arn, &task.delivery_token);
+                }
                 if task.started_ms.is_none() && !task.submitted {
                     self.inner
                         .queues
@@ -584,7 +566,7 @@ impl Runtime {
                 } else if let (Some(seconds), false) = (task.heartbeat_seconds, task.submitted) {
                     // Heartbeats are not persisted: a started task gets a fresh heartbeat
                     // window from the restart, so its worker has time to reconnect.
-                    self.inner.timers.arm(
+                    partition.timers.arm(
                         &record.arn,
                         TimerKey::Heartbeat {
                             token: task.task_token.clone(),
@@ -603,44 +585,17 @@ impl Runtime {
                     traceparent: None,
                 },
             );
-            recovered += 1;
         }
-        let mut stale = Batch::default();
-        let timers = store.timers()?;
-        for record in timers.damaged {
-            damaged.set_aside(record);
-        }
-        for timer in timers.records {
+        for timer in timers {
             if live.executions.contains_key(&timer.execution) {
-                self.inner
+                partition
                     .timers
                     .arm(&timer.execution, timer.key, timer.due_ms);
             } else {
                 stale.push(Write::DeleteTimer(timer));
             }
         }
-        drop(live);
-        if !stale.is_empty() {
-            store.write(&[&stale])?;
-            store.flush()?;
-        }
-        tracing::info!(
-            executions = recovered,
-            timers = self.inner.timers.len(),
-            "recovered"
-        );
-        let express_starts = store.express_starts()?;
-        for record in express_starts.damaged {
-            damaged.set_aside(record);
-        }
-        let set_aside = damaged.set_aside_list();
-        if !set_aside.is_empty() {
-            tracing::error!(
-                records = set_aside.len(),
-                "recovery set aside stored records that cannot be read (listed above and at /health); everything else was recovered"
-            );
-        }
-        Ok(express_starts.records)
+        Ok(live.executions.len())
     }
 
     fn machine_revision(
@@ -915,8 +870,9 @@ impl Runtime {
             return Ok((started.arn, started.start_ms));
         }
         let arn = self.inner.arns.execution(&machine_name, &name);
+        let partition = self.inner.partitions.of_execution(&arn);
         let started = {
-            let mut live = self.inner.live.lock().expect("runtime lock");
+            let mut live = partition.lock();
             if let Some(existing) = self.existing_execution(&live, &machine_name, &name, &arn)? {
                 // AWS: the same name and input as a running execution returns it;
                 // anything else is ExecutionAlreadyExists. An execution started a moment
@@ -961,7 +917,7 @@ impl Runtime {
                     role_arn: self.role_of(record.role_arn.as_deref()),
                     timeout_seconds: None,
                 };
-                let step = self.step(&mut live, &mut running, command, None)?;
+                let step = self.step(partition, &mut live, &mut running, command, None)?;
                 live.executions.insert(arn.clone(), running);
                 Ok(step)
             }
@@ -1004,6 +960,7 @@ impl Runtime {
     /// (outside the lock) and then releases the effects.
     fn step(
         &self,
+        partition: &Partition,
         live: &mut Live,
         running: &mut Running,
         command: Command,
@@ -1041,7 +998,7 @@ impl Runtime {
                 &running.execution,
                 running.revision,
                 fired,
-                || self.inner.timers.of_execution(&arn),
+                || partition.timers.of_execution(&arn),
             )
         } else {
             Batch::default()
@@ -1059,8 +1016,9 @@ impl Runtime {
                 if let Some(info) = live.tokens.get_mut(&task.delivery_token) {
                     info.poll_id = Some(poll_id.clone());
                 }
-                live.polls
-                    .insert(poll_id.clone(), (arn.clone(), task.delivery_token.clone()));
+                self.inner
+                    .queues
+                    .remember_poll(poll_id, &arn, &task.delivery_token);
             }
         }
         for effect in &outcome.effects {
@@ -1070,27 +1028,20 @@ impl Runtime {
                     delivery_token,
                     queue,
                     ..
-                } => register_task(live, &arn, queue, task_token, delivery_token, None),
+                } => live.register_task(&arn, queue, task_token, delivery_token, None),
                 Effect::CloseTask {
                     task_token,
                     delivery_token,
                     why,
                 } => {
                     for token in [task_token, delivery_token] {
-                        if let Some(info) = live.tokens.remove(token) {
+                        if let Some(info) = live.retire(token, *why) {
                             if let Some(poll_id) = &info.poll_id {
-                                live.polls.remove(poll_id);
+                                self.inner.queues.forget_poll(poll_id);
                             }
                             if token == delivery_token {
                                 withdraw.push((info.queue, token.clone()));
                             }
-                            live.retired.insert(token.clone(), (arn.clone(), *why));
-                            live.retired_order.push_back(token.clone());
-                        }
-                    }
-                    while live.retired_order.len() > RETIRED_TOKENS {
-                        if let Some(old) = live.retired_order.pop_front() {
-                            live.retired.remove(&old);
                         }
                     }
                 }
@@ -1098,6 +1049,7 @@ impl Runtime {
             }
         }
         self.account(
+            partition.id,
             live,
             running,
             transitions_before,
@@ -1155,9 +1107,10 @@ impl Runtime {
         for (queue, token) in &pending.withdraw {
             self.inner.queues.withdraw(queue, token);
         }
-        self.release(arn, effects);
+        let partition = self.inner.partitions.of_execution(arn);
+        self.release(partition, arn, effects);
         let start_ms = {
-            let mut live = self.inner.live.lock().expect("runtime lock");
+            let mut live = partition.lock();
             let start = live.executions.get(arn).map(|r| r.execution.start_ms);
             if live
                 .executions
@@ -1177,7 +1130,7 @@ impl Runtime {
     }
 
     fn reload(&self, arn: &str) {
-        let mut live = self.inner.live.lock().expect("runtime lock");
+        let mut live = self.inner.partitions.of_execution(arn).lock();
         let Some(running) = live.executions.remove(arn) else {
             return;
         };
@@ -1210,8 +1163,8 @@ impl Runtime {
         }
     }
 
-    fn release(&self, arn: &str, effects: Vec<Effect>) {
-        let live = self.inner.live.lock().expect("runtime lock");
+    fn release(&self, partition: &Partition, arn: &str, effects: Vec<Effect>) {
+        let live = partition.lock();
         let running = live.executions.get(arn);
         for effect in effects {
             match effect {
@@ -1239,12 +1192,12 @@ impl Runtime {
                 }
                 // Withdrawn from the queue through `Pending::withdraw`.
                 Effect::CloseTask { .. } => {}
-                Effect::ArmTimer { key, due_ms } => self.inner.timers.arm(arn, key, due_ms),
-                Effect::CancelTimer { key, .. } => self.inner.timers.cancel(arn, &key),
+                Effect::ArmTimer { key, due_ms } => partition.timers.arm(arn, key, due_ms),
+                Effect::CancelTimer { key, .. } => partition.timers.cancel(arn, &key),
             }
         }
         if running.is_none_or(|r| r.execution.status != Status::Running) {
-            self.inner.timers.cancel_execution(arn);
+            partition.timers.cancel_execution(arn);
         }
     }
 
@@ -1255,13 +1208,14 @@ impl Runtime {
         command: Command,
         fired: Option<TimerRecord>,
     ) -> Result<(), RuntimeError> {
+        let partition = self.inner.partitions.of_execution(arn);
         let (pending, effects, committed) = {
-            let mut live = self.inner.live.lock().expect("runtime lock");
+            let mut live = partition.lock();
             let Some(mut running) = live.executions.remove(arn) else {
                 drop(live);
                 return Err(self.not_running(arn));
             };
-            let result = self.step(&mut live, &mut running, command, fired);
+            let result = self.step(partition, &mut live, &mut running, command, fired);
             live.executions.insert(arn.to_string(), running);
             result?
         };
@@ -1401,7 +1355,8 @@ impl Runtime {
         name: &str,
         revision: u32,
     ) -> Result<Arc<Machine>, RuntimeError> {
-        let mut live = self.inner.live.lock().expect("runtime lock");
+        // Any partition's cache will do; the name spreads machines over them.
+        let mut live = self.inner.partitions.of_execution(name).lock();
         self.machine_revision(&mut live, name, revision)
     }
 
@@ -1509,15 +1464,15 @@ impl Runtime {
 
     /// The task an earlier poll with this id started, if it is still running.
     fn repeated_poll(&self, poll_id: &str) -> Option<Offer> {
-        let live = self.inner.live.lock().expect("runtime lock");
-        let (execution, delivery) = live.polls.get(poll_id)?;
-        let running = live.executions.get(execution)?;
-        let thread_id = *running.execution.tokens.get(delivery)?;
+        let (execution, delivery) = self.inner.queues.poll_of(poll_id)?;
+        let live = self.inner.partitions.of_execution(&execution).lock();
+        let running = live.executions.get(&execution)?;
+        let thread_id = *running.execution.tokens.get(&delivery)?;
         let task = running.execution.pending_task(thread_id)?;
         let thread = running.execution.threads.get(&thread_id)?;
         (task.poll_id.as_deref() == Some(poll_id)).then(|| {
             offer_of(
-                execution,
+                &execution,
                 &running.machine,
                 thread,
                 task,
@@ -1528,11 +1483,17 @@ impl Runtime {
 
     fn token_execution(&self, token: &str) -> Result<String, RuntimeError> {
         limits::check_length("taskToken", token, 1, limits::MAX_TOKEN_CHARS)?;
-        let live = self.inner.live.lock().expect("runtime lock");
-        if let Some(info) = live.tokens.get(token) {
-            return Ok(info.execution.clone());
+        let mut retired = None;
+        for partition in self.inner.partitions.of_token(token) {
+            let live = partition.lock();
+            if let Some(info) = live.tokens.get(token) {
+                return Ok(info.execution.clone());
+            }
+            if retired.is_none() {
+                retired = live.retired(token).cloned();
+            }
         }
-        if let Some((execution, why)) = live.retired.get(token) {
+        if let Some((execution, why)) = retired {
             // AWS's TaskTimedOut covers every such token ("the task token has either
             // expired or the task associated with the token has already been closed");
             // the message says which, so a worker's log does not alarm anyone when its
@@ -1599,7 +1560,8 @@ impl Runtime {
         // A heartbeat writes nothing, so it would not notice a failed store by itself.
         self.check_store()?;
         let execution = self.token_execution(token)?;
-        let live = self.inner.live.lock().expect("runtime lock");
+        let partition = self.inner.partitions.of_execution(&execution);
+        let live = partition.lock();
         let task = live
             .executions
             .get(&execution)
@@ -1613,7 +1575,7 @@ impl Runtime {
                 RuntimeError::TaskTimedOut("the task for this token is no longer running".into())
             })?;
         if let (Some(seconds), Some(_)) = (task.heartbeat_seconds, task.started_ms) {
-            self.inner.timers.arm(
+            partition.timers.arm(
                 &execution,
                 TimerKey::Heartbeat {
                     token: task.task_token.clone(),
@@ -1645,7 +1607,7 @@ impl Runtime {
         if record_of(&replayed, record.revision) != record {
             return mismatch("record");
         }
-        let live = self.inner.live.lock().expect("runtime lock");
+        let live = self.inner.partitions.of_execution(arn).lock();
         if let Some(running) = live.executions.get(arn)
             && running.execution != replayed
         {
@@ -1730,11 +1692,10 @@ impl Runtime {
     /// Executions running in memory (for tests and metrics).
     pub fn running(&self) -> usize {
         self.inner
-            .live
-            .lock()
-            .expect("runtime lock")
-            .executions
-            .len()
+            .partitions
+            .iter()
+            .map(|p| p.lock().executions.len())
+            .sum()
     }
 
     // ---- activities -----------------------------------------------------------------
@@ -1826,15 +1787,20 @@ fn offer_of(
     }
 }
 
-/// Fires due timers; sleeps until the next one or until one is armed.
-async fn timer_loop(inner: Weak<Inner>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Fires a partition's due timers; sleeps until the next one or until one is armed.
+async fn timer_loop(
+    inner: Weak<Inner>,
+    partition: u16,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
         };
         let runtime = Runtime { inner: strong };
+        let timers = &runtime.inner.partitions.get(partition).timers;
         let now = now_ms();
-        for (execution, key, due_ms) in runtime.inner.timers.take_due(now) {
+        for (execution, key, due_ms) in timers.take_due(now) {
             let fired = key.is_durable().then(|| TimerRecord {
                 due_ms,
                 execution: execution.clone(),
@@ -1854,19 +1820,13 @@ async fn timer_loop(inner: Weak<Inner>, mut stop: tokio::sync::watch::Receiver<b
                 }
             });
         }
-        let sleep = runtime
-            .inner
-            .timers
+        let sleep = timers
             .next_due()
             .map(|due| Duration::from_millis((due - now_ms()).clamp(0, 1000) as u64))
             .unwrap_or(Duration::from_secs(1));
-        let changed = {
-            let timers = &runtime.inner.timers;
-            async move { timers.changed().await }
-        };
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
-            _ = changed => {}
+            _ = timers.changed() => {}
             _ = stop.changed() => return,
         }
         drop(runtime);

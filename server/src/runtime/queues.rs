@@ -35,6 +35,10 @@ struct Waiting {
     by_queue: HashMap<String, VecDeque<Offer>>,
     /// Set at shutdown: polls return at once with nothing.
     closed: bool,
+    /// Poll idempotency keys of started tasks: poll id → (execution, delivery token). Kept
+    /// with the queues, whose lock every poll takes anyway, so a poll learns whether it
+    /// repeats an earlier one without visiting every partition.
+    polls: HashMap<String, (String, String)>,
 }
 
 /// All queues.
@@ -108,6 +112,33 @@ impl Queues {
                 return self.take(queues);
             }
         }
+    }
+
+    /// Remembers the task a poll (by its idempotency key) started.
+    pub fn remember_poll(&self, poll_id: &str, execution: &str, delivery_token: &str) {
+        self.waiting.lock().expect("queue lock").polls.insert(
+            poll_id.to_string(),
+            (execution.to_string(), delivery_token.to_string()),
+        );
+    }
+
+    /// Forgets a poll whose task closed.
+    pub fn forget_poll(&self, poll_id: &str) {
+        self.waiting
+            .lock()
+            .expect("queue lock")
+            .polls
+            .remove(poll_id);
+    }
+
+    /// The execution and delivery token of the task a poll started.
+    pub fn poll_of(&self, poll_id: &str) -> Option<(String, String)> {
+        self.waiting
+            .lock()
+            .expect("queue lock")
+            .polls
+            .get(poll_id)
+            .cloned()
     }
 
     /// How many tasks wait on `queue`.

@@ -125,3 +125,139 @@ async fn damaged_records_are_set_aside_and_everything_else_recovers() {
     );
     runtime.shutdown(Duration::from_secs(10)).await;
 }
+
+const PASSING: &str = r#"{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}"#;
+
+/// An execution name of `machine` whose execution falls (or does not fall) in `partition`.
+fn name_in(runtime: &Runtime, machine: &str, partition: u16, inside: bool, from: usize) -> String {
+    (from..)
+        .map(|i| format!("run-{i}"))
+        .find(|name| {
+            let arn = runtime.arns().execution(machine, name);
+            (runtime.inner.partitions.of_execution(&arn).id == partition) == inside
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_partition_does_not_delay_the_others() {
+    let dir = TempDir::new("partitions");
+    let store = Arc::new(SledStore::open(&dir.0).unwrap());
+    let config = RuntimeConfig {
+        partitions: 4,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::open(store, config).await.unwrap();
+    runtime
+        .create_machine("Quick", PASSING, MachineType::Standard, None)
+        .await
+        .unwrap();
+    let held = 0;
+    let held_name = name_in(&runtime, "Quick", held, true, 0);
+
+    // Hold partition 0 as a slow engine step would: every step runs under its lock.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holder = {
+        let runtime = runtime.clone();
+        let released = released.clone();
+        std::thread::spawn(move || {
+            let guard = runtime.inner.partitions.get(held).lock();
+            locked_tx.send(()).unwrap();
+            // Released when the test says so, or after 20 s whatever happens.
+            let _ = release_rx.recv_timeout(Duration::from_secs(20));
+            released.store(true, std::sync::atomic::Ordering::SeqCst);
+            drop(guard);
+        })
+    };
+    locked_rx.recv().unwrap();
+    let blocked = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            runtime
+                .start_execution("Quick", Some(&held_name), "{}")
+                .await
+        })
+    };
+
+    // Executions of the other partitions start, run and end meanwhile.
+    let mut from = 0;
+    for _ in 0..12 {
+        let name = name_in(&runtime, "Quick", held, false, from);
+        from = name[4..].parse::<usize>().unwrap() + 1;
+        let (arn, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            runtime.start_execution("Quick", Some(&name), "{}"),
+        )
+        .await
+        .expect("an execution of another partition waited for the held one")
+        .unwrap();
+        let record = runtime.execution_record(&arn).await.unwrap();
+        assert_eq!(record.status, Status::Succeeded);
+    }
+    assert!(!released.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        !blocked.is_finished(),
+        "the held partition's start went ahead"
+    );
+
+    // Once released, the held partition's execution goes on.
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let (arn, _) = tokio::time::timeout(Duration::from_secs(10), blocked)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        runtime.execution_record(&arn).await.unwrap().status,
+        Status::Succeeded
+    );
+    runtime.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_keeps_its_partition_count_and_every_execution_recovers() {
+    let dir = TempDir::new("partition-count");
+    let store = Arc::new(SledStore::open(&dir.0).unwrap());
+    let config = |partitions| RuntimeConfig {
+        partitions,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::open(store.clone(), config(3)).await.unwrap();
+    runtime
+        .create_machine("Hold", WAITING, MachineType::Standard, None)
+        .await
+        .unwrap();
+    let mut arns = Vec::new();
+    for i in 0..9 {
+        let (arn, _) = runtime
+            .start_execution("Hold", Some(&format!("w{i}")), "{}")
+            .await
+            .unwrap();
+        arns.push(arn);
+    }
+    runtime.shutdown(Duration::from_secs(10)).await;
+    drop(runtime);
+
+    // Asked for another count, the directory keeps its own, so every execution is found
+    // in the partition that holds its timers and tokens.
+    let runtime = Runtime::open(store.clone(), config(16)).await.unwrap();
+    assert_eq!(runtime.inner.partitions.count(), 3);
+    assert_eq!(runtime.running(), 9);
+    let in_partitions: usize = runtime
+        .inner
+        .partitions
+        .iter()
+        .map(|p| p.lock().executions.len())
+        .sum();
+    assert_eq!(in_partitions, 9);
+    for arn in &arns {
+        let partition = runtime.inner.partitions.of_execution(arn);
+        assert!(partition.lock().executions.contains_key(arn));
+        assert_eq!(partition.timers.of_execution(arn).len(), 1, "{arn}");
+    }
+    runtime.stop_execution(&arns[0], None, None).await.unwrap();
+    runtime.shutdown(Duration::from_secs(10)).await;
+}

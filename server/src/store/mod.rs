@@ -139,13 +139,17 @@ pub struct ExpressStart {
     pub role_arn: Option<String>,
 }
 
-/// Usage counted for one state machine in one hour.
+/// Usage counted for one state machine in one hour by one partition (each partition
+/// writes its own counts, so partitions never overwrite each other's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageRecord {
     /// The state machine's name.
     pub machine: String,
     /// Hours since the Unix epoch.
     pub hour: i64,
+    /// The partition that counted it (0 in records written before partitions).
+    #[serde(default)]
+    pub partition: u16,
     /// The counts.
     pub usage: Usage,
 }
@@ -319,4 +323,8 @@ pub trait Store: Send + Sync + 'static {
     fn usage(&self) -> Result<Scanned<UsageRecord>, StoreError>;
     /// A resource's tags, sorted by key.
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// The data directory's partition count: the one recorded, or `proposed`, recorded
+    /// and flushed, when it has none yet (a new directory, or one written before
+    /// partitions). Fixed from then on: an execution's partition depends on it.
+    fn partition_count(&self, proposed: u16) -> Result<u16, StoreError>;
 }

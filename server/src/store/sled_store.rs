@@ -4,7 +4,9 @@
 //! Keys: `m|name` machine, `r|name|rev` revision, `x|arn` execution, `n|machine|name`
 //! execution name, `e|arn|id` event (id big-endian, so events iterate in order),
 //! `t|due|arn|key` timer (due big-endian with the sign bit flipped, so timers iterate by
-//! due time), `a|name` activity. `|` is a 0 byte; names and ARNs never contain one.
+//! due time), `a|name` activity, `u|machine|hour|partition` usage (stores written before
+//! partitions have `u|machine|hour`, moved to partition 0 on open). `|` is a 0 byte;
+//! names and ARNs never contain one. `\0format` and `\0partitions` describe the store.
 
 use std::path::Path;
 
@@ -23,6 +25,8 @@ const SEP: u8 = 0;
 const FORMAT_KEY: &[u8] = b"\0format";
 /// The layout this code reads and writes.
 const FORMAT: &str = "stepwise-sled-1";
+/// The key of the partition count, recorded when the directory is first opened.
+const PARTITIONS_KEY: &[u8] = b"\0partitions";
 
 /// The embedded store.
 pub struct SledStore {
@@ -98,6 +102,7 @@ impl SledStore {
                 db.flush().map_err(io)?;
             }
         }
+        move_usage_to_partitions(&db)?;
         Ok(SledStore {
             db,
             failed: std::sync::atomic::AtomicBool::new(false),
@@ -112,6 +117,45 @@ impl SledStore {
             io(e)
         })
     }
+}
+
+/// Usage records of a store written before partitions (`u|machine|hour`) become
+/// partition 0's, in one atomic batch: their counts are then summed with the other
+/// partitions' like any other record's, never counted twice.
+fn move_usage_to_partitions(db: &sled::Db) -> Result<(), StoreError> {
+    let mut moves = sled::Batch::default();
+    let mut moved = 0usize;
+    for entry in db.scan_prefix(prefix(&[b"u"])) {
+        let (old_key, value) = entry.map_err(io)?;
+        // A record that does not decode stays where it is, reported by every scan.
+        let Ok(record) = decode::<UsageRecord>(&old_key, &value) else {
+            continue;
+        };
+        let new_key = usage_key(&record);
+        if new_key != old_key.as_ref() {
+            moves.remove(old_key);
+            moves.insert(new_key, encode(&record));
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        db.apply_batch(moves).map_err(io)?;
+        db.flush().map_err(io)?;
+        tracing::info!(
+            records = moved,
+            "usage records of a store written before partitions now belong to partition 0"
+        );
+    }
+    Ok(())
+}
+
+fn usage_key(record: &UsageRecord) -> Vec<u8> {
+    key(&[
+        b"u",
+        record.machine.as_bytes(),
+        &ordered_ms(record.hour),
+        &record.partition.to_be_bytes(),
+    ])
 }
 
 /// How long opening waits for a lock that may be on its way out.
@@ -340,10 +384,7 @@ impl Store for SledStore {
                 Write::PutTags { arn, tags } => {
                     sled_batch.insert(key(&[b"g", arn.as_bytes()]), encode(tags))
                 }
-                Write::PutUsage(record) => sled_batch.insert(
-                    key(&[b"u", record.machine.as_bytes(), &ordered_ms(record.hour)]),
-                    encode(record),
-                ),
+                Write::PutUsage(record) => sled_batch.insert(usage_key(record), encode(record)),
             }
         }
         self.noting_failure(self.db.apply_batch(sled_batch))
@@ -436,6 +477,33 @@ impl Store for SledStore {
 
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, StoreError> {
         Ok(self.get(&key(&[b"g", arn.as_bytes()]))?.unwrap_or_default())
+    }
+
+    fn partition_count(&self, proposed: u16) -> Result<u16, StoreError> {
+        let damaged = |reason: String| StoreError::Decode {
+            key: "\0partitions".replace('\0', "|"),
+            reason,
+        };
+        match self.db.get(PARTITIONS_KEY).map_err(io)? {
+            Some(bytes) => String::from_utf8_lossy(&bytes)
+                .parse::<u16>()
+                .ok()
+                .filter(|count| *count > 0)
+                .ok_or_else(|| {
+                    damaged(format!(
+                        "'{}' is not a partition count",
+                        String::from_utf8_lossy(&bytes)
+                    ))
+                }),
+            None => {
+                let recorded = self
+                    .db
+                    .insert(PARTITIONS_KEY, proposed.to_string().as_bytes())
+                    .and_then(|_| self.db.flush());
+                self.noting_failure(recorded)?;
+                Ok(proposed)
+            }
+        }
     }
 }
 
@@ -743,6 +811,60 @@ mod tests {
             "{out}"
         );
         drop(_first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_store_written_before_partitions_is_read_and_keeps_its_usage() {
+        let dir = temp_dir("before-partitions");
+        let usage = |calls: u64| crate::billing::Usage {
+            standard_transitions: calls,
+            ..Default::default()
+        };
+        {
+            // What an older server left: no partition count, usage at `u|machine|hour`.
+            let store = SledStore::open(&dir).unwrap();
+            let old = UsageRecord {
+                machine: "M".into(),
+                hour: 7,
+                partition: 0,
+                usage: usage(5),
+            };
+            let mut legacy = serde_json::to_value(&old).unwrap();
+            legacy.as_object_mut().unwrap().remove("partition");
+            store
+                .db
+                .insert(
+                    key(&[b"u", b"M", &ordered_ms(7)]),
+                    serde_json::to_vec(&legacy).unwrap(),
+                )
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = SledStore::open(&dir).unwrap();
+        let records = store.usage().unwrap();
+        assert!(records.damaged.is_empty());
+        assert_eq!(records.records.len(), 1, "moved, not copied");
+        assert_eq!(records.records[0].partition, 0);
+        assert_eq!(records.records[0].usage, usage(5));
+        // Another partition's count for the same hour is a record of its own.
+        let mut batch = Batch::default();
+        batch.push(Write::PutUsage(UsageRecord {
+            machine: "M".into(),
+            hour: 7,
+            partition: 3,
+            usage: usage(2),
+        }));
+        store.write(&[&batch]).unwrap();
+        assert_eq!(store.usage().unwrap().records.len(), 2);
+
+        // The partition count is recorded on first asking, then fixed.
+        assert_eq!(store.partition_count(8).unwrap(), 8);
+        assert_eq!(store.partition_count(64).unwrap(), 8);
+        drop(store);
+        let store = SledStore::open(&dir).unwrap();
+        assert_eq!(store.partition_count(64).unwrap(), 8);
+        drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,0 +1,213 @@
+//! Partitions: the running executions split by a stable hash of their ARN
+//! (`crate::placement`), each partition with its own lock, token tables, usage counts and
+//! armed timers. Engine work for executions of different partitions never waits on a
+//! shared lock; what stays global (task queues, the group committer) has locks of its own
+//! that no engine step holds.
+//!
+//! A partition is also the unit a cluster node owns: `Partitions` answers "which
+//! partition holds this execution or token", and the runtime touches executions only
+//! through it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::express;
+use super::random::TokenRandom;
+use super::timers::Timers;
+use crate::billing::Usage;
+use crate::engine::{Execution, Machine, TaskClosed};
+use crate::placement;
+
+/// Tokens of closed tasks remembered (across all partitions) so a late result gets a
+/// precise error rather than "unknown token".
+const RETIRED_TOKENS: usize = 100_000;
+
+/// A running execution.
+pub(super) struct Running {
+    pub execution: Execution,
+    pub machine: Arc<Machine>,
+    pub revision: u32,
+    /// Set for Express executions, which live in memory only.
+    pub express: Option<express::ExpressRun>,
+    /// The trace context of the call that started it (not persisted).
+    pub traceparent: Option<String>,
+}
+
+/// Where a token's task waits.
+pub(super) struct TokenInfo {
+    pub execution: String,
+    pub queue: String,
+    /// The idempotency key of the poll that started the task, if any.
+    pub poll_id: Option<String>,
+}
+
+/// What a partition's lock guards.
+#[derive(Default)]
+pub(super) struct Live {
+    pub executions: HashMap<String, Running>,
+    /// Parsed state machine revisions with their definition sizes, by (name, revision):
+    /// one cache per partition, so starting an execution reads no shared map.
+    pub machines: HashMap<(String, u32), (Arc<Machine>, usize)>,
+    pub tokens: HashMap<String, TokenInfo>,
+    retired: HashMap<String, (String, TaskClosed)>,
+    retired_order: VecDeque<String>,
+    retired_limit: usize,
+    pub random: TokenRandom,
+    /// The last finished Express executions, newest last.
+    pub finished_express: VecDeque<express::Finished>,
+    /// This partition's usage counts by (state machine, hour).
+    pub usage: HashMap<(String, i64), Usage>,
+}
+
+impl Live {
+    /// Registers a pending task's tokens (and the poll that took it, if any), so results
+    /// and heartbeats sent with either token find the execution: once when the engine
+    /// offers the task, again for each pending task when recovery replays an execution.
+    pub fn register_task(
+        &mut self,
+        execution: &str,
+        queue: &str,
+        task_token: &str,
+        delivery_token: &str,
+        poll_id: Option<&str>,
+    ) {
+        for token in [task_token, delivery_token] {
+            self.tokens.insert(
+                token.to_string(),
+                TokenInfo {
+                    execution: execution.to_string(),
+                    queue: queue.to_string(),
+                    poll_id: poll_id.map(str::to_string),
+                },
+            );
+        }
+    }
+
+    /// Forgets a closed task's token, remembering why it closed; returns what it was.
+    pub fn retire(&mut self, token: &str, why: TaskClosed) -> Option<TokenInfo> {
+        let info = self.tokens.remove(token)?;
+        self.retired
+            .insert(token.to_string(), (info.execution.clone(), why));
+        self.retired_order.push_back(token.to_string());
+        while self.retired_order.len() > self.retired_limit {
+            if let Some(old) = self.retired_order.pop_front() {
+                self.retired.remove(&old);
+            }
+        }
+        Some(info)
+    }
+
+    /// A closed task's execution and why it closed, while it is remembered.
+    pub fn retired(&self, token: &str) -> Option<&(String, TaskClosed)> {
+        self.retired.get(token)
+    }
+}
+
+/// One partition.
+pub(super) struct Partition {
+    /// Its number, `0..count`.
+    pub id: u16,
+    live: Mutex<Live>,
+    /// Its armed timers, fired by a timer task of its own.
+    pub timers: Timers,
+}
+
+impl Partition {
+    fn new(id: u16, count: u16) -> Partition {
+        Partition {
+            id,
+            live: Mutex::new(Live {
+                retired_limit: (RETIRED_TOKENS / usize::from(count.max(1))).max(1),
+                ..Live::default()
+            }),
+            timers: Timers::default(),
+        }
+    }
+
+    /// Its running executions and tables, locked.
+    pub fn lock(&self) -> MutexGuard<'_, Live> {
+        self.live.lock().expect("partition lock")
+    }
+}
+
+/// Every partition of the data directory.
+pub(super) struct Partitions {
+    list: Vec<Partition>,
+}
+
+impl Partitions {
+    /// `count` partitions (at least one).
+    pub fn new(count: u16) -> Partitions {
+        let count = count.max(1);
+        Partitions {
+            list: (0..count).map(|id| Partition::new(id, count)).collect(),
+        }
+    }
+
+    /// How many there are.
+    pub fn count(&self) -> u16 {
+        self.list.len() as u16
+    }
+
+    /// The partition that holds an execution.
+    pub fn of_execution(&self, arn: &str) -> &Partition {
+        &self.list[usize::from(placement::partition_of(arn, self.count()))]
+    }
+
+    /// The partitions a task token may belong to: the one its ARN hash names, or every
+    /// partition for a token of the older shape that carries none.
+    pub fn of_token(&self, token: &str) -> Vec<&Partition> {
+        match placement::token_hash(token) {
+            Some(hash) => {
+                vec![&self.list[usize::from(placement::partition_of_hash(hash, self.count()))]]
+            }
+            None => self.list.iter().collect(),
+        }
+    }
+
+    /// A partition by number.
+    pub fn get(&self, id: u16) -> &Partition {
+        &self.list[usize::from(id)]
+    }
+
+    /// Every partition, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Partition> {
+        self.list.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_leads_to_its_execution_partition() {
+        let partitions = Partitions::new(16);
+        let arn = "arn:aws:states:us-east-1:123456789012:execution:M:e";
+        let token = placement::task_token(arn, [1, 2]);
+        let found = partitions.of_token(&token);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, partitions.of_execution(arn).id);
+        // An older token is looked for everywhere.
+        assert_eq!(
+            partitions
+                .of_token("0123456789abcdef0123456789abcdef")
+                .len(),
+            16
+        );
+    }
+
+    #[test]
+    fn retired_tokens_are_bounded_per_partition() {
+        let partitions = Partitions::new(50_000);
+        let mut live = partitions.get(0).lock();
+        assert_eq!(live.retired_limit, 2);
+        for token in ["a", "b", "c"] {
+            live.register_task("x", "q", token, token, None);
+            assert!(live.retire(token, TaskClosed::Reported).is_some());
+        }
+        assert!(live.retired("a").is_none());
+        assert_eq!(live.retired("c").map(|r| r.1), Some(TaskClosed::Reported));
+        assert!(live.retire("c", TaskClosed::Reported).is_none());
+    }
+}
