@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use serde_json::{Value, json};
 use stepwise_proto::v1 as pb;
 use stepwise_server::runtime::Runtime;
+use stepwise_server::runtime::paging::PageRequest;
 use support::{Clients, TempDir, lambda};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
@@ -27,7 +28,20 @@ async fn snapshot(runtime: &Runtime) -> String {
             "{:?}",
             runtime.list_tags(&machine.arn).await.unwrap()
         ));
-        for execution in runtime.list_executions(&machine.name, None).await.unwrap() {
+        let mut executions = Vec::new();
+        let mut page = PageRequest::first(1000);
+        loop {
+            let (listed, next) = runtime
+                .list_executions(&machine.name, None, &page)
+                .await
+                .unwrap();
+            executions.extend(listed);
+            match next {
+                Some(next) => page.token = Some(next),
+                None => break,
+            }
+        }
+        for execution in executions {
             out.push(format!("{execution:?}"));
             out.push(format!(
                 "{:?}",

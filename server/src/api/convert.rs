@@ -3,8 +3,12 @@
 use serde_json::Value;
 use stepwise_proto::v1 as pb;
 
+use crate::asl::validate::{Diagnostic, Severity};
 use crate::engine::{Event, EventKind, Status};
 use crate::runtime::MachineView;
+use crate::runtime::paging::PageRequest;
+
+use super::status::to_status;
 use crate::store::{ActivityRecord, ExecutionRecord, MachineType};
 
 /// JSON text of a value.
@@ -50,11 +54,21 @@ pub fn machine(view: MachineView) -> pb::StateMachine {
         revision: view.record.revision,
         creation_time_ms: view.record.created_ms,
         update_time_ms: view.record.updated_ms,
-        warnings: view
-            .warnings
-            .iter()
-            .map(super::state_machines::to_proto)
-            .collect(),
+        warnings: view.warnings.iter().map(diagnostic).collect(),
+    }
+}
+
+/// A diagnostic as the contract carries it.
+pub fn diagnostic(diagnostic: &Diagnostic) -> pb::Diagnostic {
+    let severity = match diagnostic.severity {
+        Severity::Error => pb::Severity::Error,
+        Severity::Warning => pb::Severity::Warning,
+    };
+    pb::Diagnostic {
+        severity: severity.into(),
+        code: diagnostic.code.as_str().to_string(),
+        location: diagnostic.location.clone(),
+        message: diagnostic.message.clone(),
     }
 }
 
@@ -194,8 +208,12 @@ pub fn event(event: &Event, with_data: bool) -> pb::HistoryEvent {
     out
 }
 
-/// Pages a list: `next_token` is the index to start at (as text); returns the page and
-/// the token for the next one (empty at the end).
+/// A gRPC list request's paging (`max_results`, `next_token`), checked.
+pub fn page_request(max_results: u32, next_token: &str) -> Result<PageRequest, tonic::Status> {
+    PageRequest::new(u64::from(max_results), Some(next_token)).map_err(to_status)
+}
+
+/// Pages a list by offset (see `runtime::paging`); the next token is empty at the end.
 pub fn page<T>(
     items: Vec<T>,
     max_results: u32,
@@ -204,9 +222,7 @@ pub fn page<T>(
     page_within(items, max_results, next_token, |_| 0, usize::MAX)
 }
 
-/// Like [`page`], and also cut once the items' sizes (`size_of`) would pass `budget`
-/// (at least one item a page), so a page of large items stays under what a gRPC client
-/// accepts in one message (4 MiB by default).
+/// Like [`page`], and also cut once the items' sizes (`size_of`) would pass `budget`.
 pub fn page_within<T>(
     items: Vec<T>,
     max_results: u32,
@@ -214,39 +230,8 @@ pub fn page_within<T>(
     size_of: impl Fn(&T) -> usize,
     budget: usize,
 ) -> Result<(Vec<T>, String), tonic::Status> {
-    let start: usize = if next_token.is_empty() {
-        0
-    } else {
-        next_token.parse().map_err(|_| {
-            tonic::Status::invalid_argument(format!(
-                "InvalidToken: '{next_token}' is not a token this server issued"
-            ))
-        })?
-    };
-    let size = match max_results {
-        0 => 100,
-        n if n <= 1000 => n as usize,
-        _ => {
-            return Err(tonic::Status::invalid_argument(
-                "ValidationException: 1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000",
-            ));
-        }
-    };
-    let total = items.len();
-    let mut used = 0usize;
-    let mut page: Vec<T> = Vec::new();
-    for item in items.into_iter().skip(start).take(size) {
-        let bytes = size_of(&item);
-        if !page.is_empty() && used.saturating_add(bytes) > budget {
-            break;
-        }
-        used = used.saturating_add(bytes);
-        page.push(item);
-    }
-    let next = if start + page.len() < total {
-        (start + page.len()).to_string()
-    } else {
-        String::new()
-    };
-    Ok((page, next))
+    let (page, next) = page_request(max_results, next_token)?
+        .by_offset(items, size_of, budget)
+        .map_err(to_status)?;
+    Ok((page, next.unwrap_or_default()))
 }

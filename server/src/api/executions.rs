@@ -117,12 +117,13 @@ impl pb::executions_server::Executions for ExecutionsService {
     ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
         let request = request.into_inner();
         let filter = convert::status_filter(request.status_filter());
-        let records = self
+        let page = convert::page_request(request.max_results, &request.next_token)?;
+        let (page, next_token) = self
             .runtime
-            .list_executions(&request.state_machine, filter)
+            .list_executions(&request.state_machine, filter, &page)
             .await
             .map_err(to_status)?;
-        let (page, next_token) = convert::page(records, request.max_results, &request.next_token)?;
+        let next_token = next_token.unwrap_or_default();
         let mut executions = Vec::with_capacity(page.len());
         for record in page {
             // Listing shows no input, as AWS's ListExecutions.

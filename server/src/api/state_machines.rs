@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::status::to_status;
-use crate::asl::validate::{self, Diagnostic, Severity};
+use crate::asl::validate::{self, Severity};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::store::MachineType;
 
@@ -136,21 +136,7 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         };
         Ok(Response::new(pb::ValidateStateMachineDefinitionResponse {
             result: result.into(),
-            diagnostics: diagnostics.iter().map(to_proto).collect(),
+            diagnostics: diagnostics.iter().map(convert::diagnostic).collect(),
         }))
-    }
-}
-
-/// A diagnostic as the contract carries it.
-pub(crate) fn to_proto(diagnostic: &Diagnostic) -> pb::Diagnostic {
-    let severity = match diagnostic.severity {
-        Severity::Error => pb::Severity::Error,
-        Severity::Warning => pb::Severity::Warning,
-    };
-    pb::Diagnostic {
-        severity: severity.into(),
-        code: diagnostic.code.as_str().to_string(),
-        location: diagnostic.location.clone(),
-        message: diagnostic.message.clone(),
     }
 }

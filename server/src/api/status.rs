@@ -25,6 +25,7 @@ pub fn to_status(error: RuntimeError) -> Status {
         | RuntimeError::InvalidInput(_)
         | RuntimeError::InvalidOutput(_)
         | RuntimeError::InvalidArgument(_)
+        | RuntimeError::InvalidToken(_)
         | RuntimeError::TooManyTags(_)
         | RuntimeError::MachineTypeNotSupported(_) => Code::InvalidArgument,
         RuntimeError::Unavailable(_) => Code::Unavailable,

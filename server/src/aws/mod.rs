@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
+use crate::runtime::paging::PageRequest;
 use crate::runtime::{ExecutionView, MAX_POLL_SECONDS, Runtime, RuntimeError, check_tags};
 use crate::store::{ActivityRecord, ExecutionRecord, MachineType};
 
@@ -424,10 +425,9 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
                     )
                 })?),
             };
-            let records = runtime
-                .list_executions(m.string("stateMachineArn")?, filter)
+            let (page, next) = runtime
+                .list_executions(m.string("stateMachineArn")?, filter, &page_request(&m)?)
                 .await?;
-            let (page, next) = page(records, &m)?;
             let items: Vec<Value> = page.iter().map(summary_json).collect();
             Ok(with_next(json!({"executions": items}), next))
         }
@@ -635,31 +635,18 @@ fn activity_json(record: &ActivityRecord) -> Value {
     json!({"activityArn": record.arn, "name": record.name, "creationDate": seconds(record.created_ms)})
 }
 
-/// `maxResults` / `nextToken` paging (the token is the index of the next item).
+/// The call's `maxResults` / `nextToken` (see `runtime::paging`).
+fn page_request(m: &Members) -> Result<PageRequest, AwsError> {
+    let token = m.optional_string("nextToken")?;
+    Ok(PageRequest::new(
+        m.optional_u64("maxResults")?.unwrap_or(0),
+        token,
+    )?)
+}
+
+/// Pages a list by offset.
 fn page<T>(items: Vec<T>, m: &Members) -> Result<(Vec<T>, Option<String>), AwsError> {
-    let start = match m.optional_string("nextToken")? {
-        None => 0,
-        Some(token) => token.parse::<usize>().map_err(|_| {
-            AwsError::new(
-                "InvalidToken",
-                format!("'{token}' is not a token this server issued"),
-            )
-        })?,
-    };
-    let size = match m.optional_u64("maxResults")? {
-        None | Some(0) => 100,
-        Some(n) if n <= 1000 => n as usize,
-        Some(_) => {
-            return Err(AwsError::new(
-                "ValidationException",
-                "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000",
-            ));
-        }
-    };
-    let total = items.len();
-    let page: Vec<T> = items.into_iter().skip(start).take(size).collect();
-    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
-    Ok((page, next))
+    Ok(page_request(m)?.by_offset(items, |_| 0, usize::MAX)?)
 }
 
 fn with_next(mut value: Value, next: Option<String>) -> Value {

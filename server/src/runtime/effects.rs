@@ -4,8 +4,8 @@
 //! execution ended, the timers it still had), never by reading the events for what to
 //! do; the runtime adds usage and commits it.
 
-use crate::engine::{Effect, Execution, Outcome, Status, TimerKey};
-use crate::store::{Batch, TimerRecord, Write};
+use crate::engine::{Effect, EventKind, Execution, Outcome, Status, TimerKey};
+use crate::store::{Batch, IndexEntry, TimerRecord, Write};
 
 use super::record_of;
 
@@ -28,7 +28,21 @@ pub(super) fn step_writes(
             execution: arn.clone(),
             events: outcome.events.clone(),
         });
-        batch.push(Write::PutExecution(record_of(execution, revision)));
+        let record = record_of(execution, revision);
+        // The indexes change only when the execution starts or its status changes, not at
+        // every step.
+        let started = outcome
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ExecutionStarted { .. }));
+        let ended = outcome.events.iter().any(|e| e.kind.is_terminal());
+        if started || ended {
+            batch.push(Write::IndexExecution {
+                entry: IndexEntry::of(&record),
+                from: (!started).then_some(Status::Running),
+            });
+        }
+        batch.push(Write::PutExecution(record));
     }
     let timer = |key: &TimerKey, due_ms: i64| TimerRecord {
         due_ms,
@@ -96,6 +110,7 @@ mod tests {
             .map(|w| match w {
                 Write::AppendEvents { .. } => "events",
                 Write::PutExecution(_) => "record",
+                Write::IndexExecution { .. } => "index",
                 Write::PutTimer(_) => "put-timer",
                 Write::DeleteTimer(_) => "delete-timer",
                 _ => "other",
@@ -148,16 +163,22 @@ mod tests {
             [
                 "delete-timer",
                 "events",
+                "index",
                 "record",
                 "put-timer",
                 "delete-timer"
             ]
         );
-        let Write::PutExecution(record) = &batch.writes[2] else {
+        // A start enters the indexes.
+        let Write::IndexExecution { entry, from: None } = &batch.writes[2] else {
+            panic!("{:?}", batch.writes[2])
+        };
+        assert_eq!(entry.status, Status::Running);
+        let Write::PutExecution(record) = &batch.writes[3] else {
             panic!()
         };
         assert_eq!((record.arn.as_str(), record.revision), ("arn:e", 3));
-        let Write::DeleteTimer(cancelled) = &batch.writes[4] else {
+        let Write::DeleteTimer(cancelled) = &batch.writes[5] else {
             panic!()
         };
         assert_eq!((&cancelled.key, cancelled.due_ms), (&wait, 90));
@@ -170,9 +191,18 @@ mod tests {
             due_ms: 70,
             error: Some("E".into()),
         };
+        let aborted = Event {
+            id: 2,
+            previous_event_id: 1,
+            timestamp_ms: 6,
+            kind: EventKind::ExecutionAborted {
+                error: None,
+                cause: None,
+            },
+        };
         let batch = step_writes(
             &Outcome {
-                events: vec![started()],
+                events: vec![aborted],
                 effects: vec![],
             },
             &execution(Status::Aborted),
@@ -185,8 +215,17 @@ mod tests {
                 ]
             },
         );
-        assert_eq!(kinds(&batch), ["events", "record", "delete-timer"]);
-        let Write::DeleteTimer(gone) = &batch.writes[2] else {
+        assert_eq!(kinds(&batch), ["events", "index", "record", "delete-timer"]);
+        // An end moves it from the running index to its final status's.
+        let Write::IndexExecution {
+            entry,
+            from: Some(Status::Running),
+        } = &batch.writes[1]
+        else {
+            panic!("{:?}", batch.writes[1])
+        };
+        assert_eq!(entry.status, Status::Aborted);
+        let Write::DeleteTimer(gone) = &batch.writes[3] else {
             panic!()
         };
         assert_eq!((&gone.key, gone.due_ms), (&backoff, 70));

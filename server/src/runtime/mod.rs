@@ -13,6 +13,7 @@ mod feed;
 mod limits;
 mod metrics;
 mod names;
+pub mod paging;
 mod partition;
 mod queues;
 mod random;
@@ -61,6 +62,9 @@ pub enum RuntimeError {
     /// `ExecutionDoesNotExist`.
     #[error("{0}")]
     ExecutionNotFound(String),
+    /// `InvalidToken`: a `nextToken` this server did not issue.
+    #[error("{0}")]
+    InvalidToken(String),
     /// `ActivityDoesNotExist`.
     #[error("{0}")]
     ActivityNotFound(String),
@@ -121,6 +125,7 @@ impl RuntimeError {
         match self {
             RuntimeError::MachineNotFound(_) => "StateMachineDoesNotExist",
             RuntimeError::ExecutionNotFound(_) => "ExecutionDoesNotExist",
+            RuntimeError::InvalidToken(_) => "InvalidToken",
             RuntimeError::ActivityNotFound(_) => "ActivityDoesNotExist",
             RuntimeError::ResourceNotFound(_) => "ResourceNotFound",
             RuntimeError::TooManyTags(_) => "TooManyTags",
@@ -452,7 +457,7 @@ impl Runtime {
                 .insert((record.machine, record.hour), record.usage);
         }
         let mut running = vec![Vec::new(); usize::from(partitions.count())];
-        let executions = store.executions()?;
+        let executions = store.running_executions()?;
         for record in executions.damaged {
             // It may have been running: say so loudly rather than skip it quietly.
             damaged.set_aside(record);
@@ -1288,58 +1293,45 @@ impl Runtime {
         })
     }
 
-    /// A state machine's executions, newest first, optionally of one status.
+    /// A page of a state machine's executions, newest first, optionally of one status,
+    /// with the token of the next page (a cursor: see `paging`).
     pub async fn list_executions(
         &self,
         machine: &str,
         status: Option<Status>,
-    ) -> Result<Vec<ExecutionRecord>, RuntimeError> {
-        self.settled(self.execution_records(machine, status)).await
+        page: &paging::PageRequest,
+    ) -> Result<(Vec<ExecutionRecord>, Option<String>), RuntimeError> {
+        self.settled(self.execution_page(machine, status, page))
+            .await
     }
 
-    fn execution_records(
+    fn execution_page(
         &self,
         machine: &str,
         status: Option<Status>,
-    ) -> Result<Vec<ExecutionRecord>, RuntimeError> {
+        page: &paging::PageRequest,
+    ) -> Result<(Vec<ExecutionRecord>, Option<String>), RuntimeError> {
         let name = self.inner.arns.machine_name(machine)?;
+        let after = page.cursor()?;
         if self.inner.store.machine(&name)?.is_none() {
             return Err(RuntimeError::MachineNotFound(format!(
                 "state machine '{name}' does not exist"
             )));
         }
-        let mut records: Vec<ExecutionRecord> = self
-            .inner
-            .damaged
-            .readable(self.inner.store.executions()?, "execution")
-            .into_iter()
-            .filter(|r| r.machine_name == name && status.is_none_or(|s| r.status == s))
-            .collect();
-        records.sort_by(|a, b| {
-            b.start_ms
-                .cmp(&a.start_ms)
-                .then_with(|| b.name.cmp(&a.name))
-        });
-        Ok(records)
+        let found =
+            self.inner
+                .store
+                .machine_executions(&name, status, after.as_deref(), page.size)?;
+        let records = self.inner.damaged.readable(found.records, "execution");
+        Ok((records, found.next.as_deref().map(paging::cursor_token)))
     }
 
     /// How many executions of each state machine are in each status (for the console's
-    /// list; reads every execution record).
+    /// list; counters kept by the store, not a scan).
     pub async fn execution_counts(
         &self,
     ) -> Result<HashMap<String, HashMap<Status, u64>>, RuntimeError> {
-        let mut counts: HashMap<String, HashMap<Status, u64>> = HashMap::new();
-        for record in self
-            .inner
-            .damaged
-            .readable(self.inner.store.executions()?, "execution")
-        {
-            *counts
-                .entry(record.machine_name)
-                .or_default()
-                .entry(record.status)
-                .or_default() += 1;
-        }
+        let counts = self.inner.store.execution_counts()?;
         self.settled(Ok(counts)).await
     }
 

@@ -73,9 +73,10 @@ async fn damaged_records_are_set_aside_and_everything_else_recovers() {
 
     // A listing skips the unreadable record and counts it; the others are listed.
     let listed: Vec<String> = runtime
-        .list_executions("Hold", None)
+        .list_executions("Hold", None, &paging::PageRequest::first(100))
         .await
         .unwrap()
+        .0
         .into_iter()
         .map(|r| r.arn)
         .collect();

@@ -172,8 +172,17 @@ pub enum Write {
     },
     /// Remove a state machine record (its revisions stay for running executions).
     DeleteMachine(String),
-    /// Store an execution record (and its name index).
+    /// Store an execution record.
     PutExecution(ExecutionRecord),
+    /// Place an execution in the indexes (its name, its machine's listing by start time
+    /// and by status, the running set, the counts by status): when it starts
+    /// (`from: None`), and again when its status changes.
+    IndexExecution {
+        /// What the indexes know of it.
+        entry: IndexEntry,
+        /// Its status before (`None`: it has just started).
+        from: Option<Status>,
+    },
     /// Append history events to an execution.
     AppendEvents {
         /// The execution ARN.
@@ -203,6 +212,47 @@ pub enum Write {
         tags: Vec<(String, String)>,
     },
 }
+
+/// An execution as the indexes know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Its ARN.
+    pub arn: String,
+    /// The state machine's name.
+    pub machine: String,
+    /// Its name.
+    pub name: String,
+    /// When it started.
+    pub start_ms: i64,
+    /// Its status now.
+    pub status: Status,
+}
+
+impl IndexEntry {
+    /// The entry of an execution's record.
+    pub fn of(record: &ExecutionRecord) -> IndexEntry {
+        IndexEntry {
+            arn: record.arn.clone(),
+            machine: record.machine_name.clone(),
+            name: record.name.clone(),
+            start_ms: record.start_ms,
+            status: record.status,
+        }
+    }
+}
+
+/// One page of a state machine's executions, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionPage {
+    /// The executions (and the records of the page that do not decode).
+    pub records: Scanned<ExecutionRecord>,
+    /// Where the next page starts (opaque bytes), when more follow.
+    pub next: Option<Vec<u8>>,
+}
+
+/// Executions by state machine and status.
+pub type ExecutionCounts =
+    std::collections::HashMap<String, std::collections::HashMap<Status, u64>>;
 
 /// Writes applied together or not at all.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -288,6 +338,17 @@ pub enum StoreError {
 /// What the runtime needs from durable storage. A read that finds a record it cannot
 /// decode answers `StoreError::Decode` for that record alone; a scan reports such
 /// records beside the others (`Scanned`).
+///
+/// The write/flush contract: `write` applies its batches atomically and in order (all of
+/// them or none, a later write to a key winning), and its effects are visible to every
+/// read that follows it at once; they are durable, and survive a crash, only once a
+/// later `flush` returns. The runtime calls `write` from one thread (the committer) and
+/// acknowledges nothing before the flush that covers it (group commit). After a write
+/// or flush fails, the store answers `StoreError::Failed` to every later one.
+///
+/// Reads answer the runtime's questions without scanning what they do not need: the
+/// running executions without the closed ones, a machine's executions of one status a
+/// page at a time, the counts by status from counters kept with the writes.
 pub trait Store: Send + Sync + 'static {
     /// Applies batches atomically, in order: a later write to a key wins (durable
     /// only after `flush`).
@@ -304,8 +365,20 @@ pub trait Store: Send + Sync + 'static {
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
     /// The execution a machine's execution name belongs to.
     fn execution_named(&self, machine: &str, name: &str) -> Result<Option<String>, StoreError>;
-    /// Every execution.
-    fn executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError>;
+    /// Every running execution (from the running set: closed ones are not read).
+    fn running_executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError>;
+    /// Up to `limit` executions of `machine` (of `status`, or all), newest first, from
+    /// just after `after` (a page's `next`): executions added or changing status between
+    /// pages neither shift nor repeat the ones that follow.
+    fn machine_executions(
+        &self,
+        machine: &str,
+        status: Option<Status>,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<ExecutionPage, StoreError>;
+    /// How many executions each state machine has in each status.
+    fn execution_counts(&self) -> Result<ExecutionCounts, StoreError>;
     /// An execution's whole history, in order.
     fn events(&self, execution: &str) -> Result<Vec<Event>, StoreError>;
     /// An execution's first event (ExecutionStarted, with the input), without reading

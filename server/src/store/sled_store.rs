@@ -7,18 +7,27 @@
 //! due time), `a|name` activity, `u|machine|hour|partition` usage (stores written before
 //! partitions have `u|machine|hour`, moved to partition 0 on open). `|` is a 0 byte;
 //! names and ARNs never contain one. `\0format` and `\0partitions` describe the store.
+//!
+//! Indexes (kept by `Write::IndexExecution`, built once for a store written before
+//! them, marked by `\0indexes`): `l|machine|order` every execution of a machine and
+//! `k|machine|STATUS|order` those of one status, newest first (`order`: the start time
+//! inverted, then the name's bytes inverted and 0xFF, so ties list names descending);
+//! `w|arn` the running set; `c|machine|STATUS` the count of each status.
 
 use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::collections::HashMap;
+
 use super::{
-    ActivityRecord, Batch, Damaged, ExecutionRecord, ExpressStart, MachineRecord, RevisionRecord,
-    Scanned, Store, StoreError, TimerRecord, UsageRecord, Write,
+    ActivityRecord, Batch, Damaged, ExecutionCounts, ExecutionPage, ExecutionRecord, ExpressStart,
+    IndexEntry, MachineRecord, RevisionRecord, Scanned, Store, StoreError, TimerRecord,
+    UsageRecord, Write,
 };
 use crate::asl::json::measure_text;
-use crate::engine::Event;
+use crate::engine::{Event, Status};
 
 const SEP: u8 = 0;
 /// The key of the format marker (sorts before every record kind).
@@ -27,13 +36,23 @@ const FORMAT_KEY: &[u8] = b"\0format";
 const FORMAT: &str = "stepwise-sled-1";
 /// The key of the partition count, recorded when the directory is first opened.
 const PARTITIONS_KEY: &[u8] = b"\0partitions";
+/// The key marking that the execution indexes are complete.
+const INDEXES_KEY: &[u8] = b"\0indexes";
+/// Execution index entries per batch while building the indexes of an older store.
+const INDEX_BUILD_BATCH: usize = 10_000;
 
 /// The embedded store.
 pub struct SledStore {
     db: sled::Db,
     /// Set once a write or flush failed.
     failed: std::sync::atomic::AtomicBool,
+    /// The counts by state machine and status, as stored; locked across each write so
+    /// the stored counters and this copy change together.
+    counts: std::sync::Mutex<Counts>,
 }
+
+/// Executions by (state machine, status).
+type Counts = HashMap<(String, Status), u64>;
 
 /// sled flushes its log when the last handle drops, and after an I/O error that flush
 /// blocks for ever (seen with ENOSPC: the server never exited after SIGTERM). A store
@@ -103,9 +122,12 @@ impl SledStore {
             }
         }
         move_usage_to_partitions(&db)?;
+        build_indexes(&db)?;
+        let counts = read_counts(&db)?;
         Ok(SledStore {
             db,
             failed: std::sync::atomic::AtomicBool::new(false),
+            counts: std::sync::Mutex::new(counts),
         })
     }
 
@@ -147,6 +169,128 @@ fn move_usage_to_partitions(db: &sled::Db) -> Result<(), StoreError> {
         );
     }
     Ok(())
+}
+
+/// Indexes every execution of a store written before the indexes, once (a crash part
+/// way leaves no marker, and the next start builds them again from the records).
+fn build_indexes(db: &sled::Db) -> Result<(), StoreError> {
+    if db.get(INDEXES_KEY).map_err(io)?.is_some() {
+        return Ok(());
+    }
+    let mut counts = Counts::new();
+    let mut batch = sled::Batch::default();
+    let (mut indexed, mut unreadable) = (0usize, 0usize);
+    for entry in db.scan_prefix(prefix(&[b"x"])) {
+        let (key, value) = entry.map_err(io)?;
+        let Ok(record) = decode::<ExecutionRecord>(&key, &value) else {
+            unreadable += 1;
+            continue;
+        };
+        index_writes(&mut batch, &IndexEntry::of(&record), None, &mut counts);
+        indexed += 1;
+        if indexed % INDEX_BUILD_BATCH == 0 {
+            db.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
+        }
+    }
+    for ((machine, status), count) in &counts {
+        batch.insert(count_key(machine, *status), encode(count));
+    }
+    batch.insert(INDEXES_KEY, &b"1"[..]);
+    db.apply_batch(batch).map_err(io)?;
+    db.flush().map_err(io)?;
+    if indexed > 0 || unreadable > 0 {
+        tracing::info!(
+            executions = indexed,
+            unreadable,
+            "indexed the executions of a store written before execution indexes (once)"
+        );
+    }
+    Ok(())
+}
+
+/// The stored counts by state machine and status.
+fn read_counts(db: &sled::Db) -> Result<Counts, StoreError> {
+    let mut counts = Counts::new();
+    let start = prefix(&[b"c"]);
+    for entry in db.scan_prefix(&start) {
+        let (key, value) = entry.map_err(io)?;
+        let rest = &key[start.len()..];
+        let Some(split) = rest.iter().rposition(|b| *b == SEP) else {
+            continue;
+        };
+        let machine = String::from_utf8_lossy(&rest[..split]).into_owned();
+        let status = STATUSES
+            .into_iter()
+            .find(|s| s.as_str().as_bytes() == &rest[split + 1..]);
+        if let (Some(status), Ok(count)) = (status, decode::<u64>(&key, &value)) {
+            counts.insert((machine, status), count);
+        }
+    }
+    Ok(counts)
+}
+
+const STATUSES: [Status; 5] = [
+    Status::Running,
+    Status::Succeeded,
+    Status::Failed,
+    Status::TimedOut,
+    Status::Aborted,
+];
+
+fn count_key(machine: &str, status: Status) -> Vec<u8> {
+    key(&[b"c", machine.as_bytes(), status.as_str().as_bytes()])
+}
+
+/// An execution's place in its machine's listing: newest first, then names descending
+/// (as the listing was sorted before it had an index).
+fn listing_order(start_ms: i64, name: &str) -> Vec<u8> {
+    let mut order = (!u64::from_be_bytes(ordered_ms(start_ms)))
+        .to_be_bytes()
+        .to_vec();
+    // Names are UTF-8 without NUL, so no inverted byte is 0xFF: the terminator sorts a
+    // name after every longer name it begins.
+    order.extend(name.bytes().map(|b| !b));
+    order.push(0xFF);
+    order
+}
+
+/// The index writes of an execution starting (`from: None`) or changing status; `counts`
+/// collects the changes to the counters.
+fn index_writes(
+    batch: &mut sled::Batch,
+    entry: &IndexEntry,
+    from: Option<Status>,
+    counts: &mut Counts,
+) {
+    let machine = entry.machine.as_bytes();
+    let order = listing_order(entry.start_ms, &entry.name);
+    let arn = encode(&entry.arn);
+    let mut count = |status: Status, change: i64| {
+        let count = counts.entry((entry.machine.clone(), status)).or_default();
+        *count = count.saturating_add_signed(change);
+    };
+    match from {
+        None => {
+            batch.insert(key(&[b"n", machine, entry.name.as_bytes()]), arn.clone());
+            batch.insert(key(&[b"l", machine, &order]), arn.clone());
+        }
+        Some(from) if from == entry.status => return,
+        Some(from) => {
+            batch.remove(key(&[b"k", machine, from.as_str().as_bytes(), &order]));
+            if from == Status::Running {
+                batch.remove(key(&[b"w", entry.arn.as_bytes()]));
+            }
+            count(from, -1);
+        }
+    }
+    batch.insert(
+        key(&[b"k", machine, entry.status.as_str().as_bytes(), &order]),
+        arn,
+    );
+    if entry.status == Status::Running {
+        batch.insert(key(&[b"w", entry.arn.as_bytes()]), &b""[..]);
+    }
+    count(entry.status, 1);
 }
 
 fn usage_key(record: &UsageRecord) -> Vec<u8> {
@@ -305,6 +449,26 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// Reads the record an index entry points to into `scanned` (an entry whose record
+    /// is gone is skipped: nothing writes one, but an index must not invent executions).
+    fn read_listed(
+        &self,
+        arn: &str,
+        scanned: &mut Scanned<ExecutionRecord>,
+    ) -> Result<(), StoreError> {
+        match self.get(&key(&[b"x", arn.as_bytes()])) {
+            Ok(Some(record)) => scanned.records.push(record),
+            Ok(None) => {}
+            Err(StoreError::Decode { key, reason }) => {
+                scanned.damaged.push(Damaged { key, reason })
+            }
+            Err(other) => return Err(other),
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 impl SledStore {
     /// Overwrites an execution's record (`record`) or every key of its history with
@@ -332,6 +496,8 @@ impl Store for SledStore {
         // the end of every `apply_batch`, so a batch per step cost a log write (and a
         // `sync_file_range`) per step, two per execution on a Pass chain.
         let mut sled_batch = sled::Batch::default();
+        let mut counts = self.counts.lock().expect("counts lock");
+        let mut changed: Option<Counts> = None;
         for write in batches.iter().flat_map(|batch| &batch.writes) {
             match write {
                 Write::PutMachine(record) => {
@@ -351,12 +517,14 @@ impl Store for SledStore {
                 ),
                 Write::DeleteMachine(name) => sled_batch.remove(key(&[b"m", name.as_bytes()])),
                 Write::PutExecution(record) => {
-                    sled_batch.insert(key(&[b"x", record.arn.as_bytes()]), encode(record));
-                    sled_batch.insert(
-                        key(&[b"n", record.machine_name.as_bytes(), record.name.as_bytes()]),
-                        encode(&record.arn),
-                    );
+                    sled_batch.insert(key(&[b"x", record.arn.as_bytes()]), encode(record))
                 }
+                Write::IndexExecution { entry, from } => index_writes(
+                    &mut sled_batch,
+                    entry,
+                    *from,
+                    changed.get_or_insert_with(|| counts.clone()),
+                ),
                 // A step's events go under one key (its first event's id): sled copies a
                 // tree node on every insert, and one insert per event was a fifth of the
                 // server's CPU on a Pass chain (docs/PERFORMANCE.md).
@@ -387,7 +555,18 @@ impl Store for SledStore {
                 Write::PutUsage(record) => sled_batch.insert(usage_key(record), encode(record)),
             }
         }
-        self.noting_failure(self.db.apply_batch(sled_batch))
+        if let Some(changed) = &changed {
+            for ((machine, status), count) in changed {
+                if counts.get(&(machine.clone(), *status)) != Some(count) {
+                    sled_batch.insert(count_key(machine, *status), encode(count));
+                }
+            }
+        }
+        self.noting_failure(self.db.apply_batch(sled_batch))?;
+        if let Some(changed) = changed {
+            *counts = changed;
+        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -428,8 +607,80 @@ impl Store for SledStore {
         self.get(&key(&[b"n", machine.as_bytes(), name.as_bytes()]))
     }
 
-    fn executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError> {
-        self.scan(&prefix(&[b"x"]))
+    fn running_executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError> {
+        let mut scanned = Scanned {
+            records: Vec::new(),
+            damaged: Vec::new(),
+        };
+        let running = prefix(&[b"w"]);
+        for entry in self.db.scan_prefix(&running) {
+            let (key, _) = entry.map_err(io)?;
+            let arn = String::from_utf8_lossy(&key[running.len()..]).into_owned();
+            self.read_listed(&arn, &mut scanned)?;
+        }
+        Ok(scanned)
+    }
+
+    fn machine_executions(
+        &self,
+        machine: &str,
+        status: Option<Status>,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<ExecutionPage, StoreError> {
+        use std::ops::Bound;
+        let listing = match status {
+            None => prefix(&[b"l", machine.as_bytes()]),
+            Some(status) => prefix(&[b"k", machine.as_bytes(), status.as_str().as_bytes()]),
+        };
+        let start = match after {
+            Some(after) => Bound::Excluded([listing.as_slice(), after].concat()),
+            None => Bound::Included(listing.clone()),
+        };
+        let mut page = ExecutionPage {
+            records: Scanned {
+                records: Vec::new(),
+                damaged: Vec::new(),
+            },
+            next: None,
+        };
+        let mut last: Option<Vec<u8>> = None;
+        for (taken, entry) in self
+            .db
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .enumerate()
+        {
+            let (key, value) = entry.map_err(io)?;
+            if !key.starts_with(&listing) {
+                break;
+            }
+            if taken == limit {
+                page.next = last;
+                break;
+            }
+            match decode::<String>(&key, &value) {
+                Ok(arn) => self.read_listed(&arn, &mut page.records)?,
+                Err(StoreError::Decode { key, reason }) => {
+                    page.records.damaged.push(Damaged { key, reason })
+                }
+                Err(other) => return Err(other),
+            }
+            last = Some(key[listing.len()..].to_vec());
+        }
+        Ok(page)
+    }
+
+    fn execution_counts(&self) -> Result<ExecutionCounts, StoreError> {
+        let mut counts = ExecutionCounts::new();
+        for ((machine, status), count) in self.counts.lock().expect("counts lock").iter() {
+            if *count > 0 {
+                counts
+                    .entry(machine.clone())
+                    .or_default()
+                    .insert(*status, *count);
+            }
+        }
+        Ok(counts)
     }
 
     fn events(&self, execution: &str) -> Result<Vec<Event>, StoreError> {
@@ -712,7 +963,7 @@ mod tests {
                     key: TimerKey::Execution,
                 }));
             }
-            batch.push(Write::PutExecution(ExecutionRecord {
+            let execution = ExecutionRecord {
                 arn: "arn:x".into(),
                 name: "x".into(),
                 machine_name: "m".into(),
@@ -726,7 +977,13 @@ mod tests {
                 stop_ms: None,
                 transitions: 0,
                 last_event_id: 300,
-            }));
+            };
+            // The name index comes with the execution's start.
+            batch.push(Write::IndexExecution {
+                entry: IndexEntry::of(&execution),
+                from: None,
+            });
+            batch.push(Write::PutExecution(execution));
             store.write(&[&batch]).unwrap();
             store.flush().unwrap();
         }
@@ -864,6 +1121,152 @@ mod tests {
         drop(store);
         let store = SledStore::open(&dir).unwrap();
         assert_eq!(store.partition_count(64).unwrap(), 8);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn record(machine: &str, name: &str, start_ms: i64, status: Status) -> ExecutionRecord {
+        ExecutionRecord {
+            arn: format!("arn:{machine}:{name}"),
+            name: name.into(),
+            machine_name: machine.into(),
+            machine_arn: format!("arn:{machine}"),
+            revision: 1,
+            status,
+            output: None,
+            error: None,
+            cause: None,
+            start_ms,
+            stop_ms: None,
+            transitions: 0,
+            last_event_id: 1,
+        }
+    }
+
+    /// Writes an execution's record and its index change, as a step does.
+    fn put(store: &SledStore, record: &ExecutionRecord, from: Option<Status>) {
+        let mut batch = Batch::default();
+        batch.push(Write::IndexExecution {
+            entry: IndexEntry::of(record),
+            from,
+        });
+        batch.push(Write::PutExecution(record.clone()));
+        store.write(&[&batch]).unwrap();
+    }
+
+    fn names(page: &ExecutionPage) -> Vec<&str> {
+        page.records
+            .records
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn executions_are_listed_newest_first_by_status_and_paged_by_a_stable_cursor() {
+        let dir = temp_dir("listing");
+        let store = SledStore::open(&dir).unwrap();
+        for (name, start) in [("a", 10), ("b", 20), ("c", 30), ("d", 30), ("e", 40)] {
+            put(&store, &record("M", name, start, Status::Running), None);
+        }
+        put(&store, &record("Other", "x", 50, Status::Running), None);
+        // Ended in the step that started it: indexed once, in its final status.
+        put(&store, &record("M", "quick", 5, Status::Succeeded), None);
+        put(
+            &store,
+            &record("M", "b", 20, Status::Failed),
+            Some(Status::Running),
+        );
+
+        let all = store.machine_executions("M", None, None, 100).unwrap();
+        // Newest first; the two started at 30 by name, descending.
+        assert_eq!(names(&all), ["e", "d", "c", "b", "a", "quick"]);
+        assert_eq!(all.next, None);
+        let running = store
+            .machine_executions("M", Some(Status::Running), None, 100)
+            .unwrap();
+        assert_eq!(names(&running), ["e", "d", "c", "a"]);
+        let failed = store
+            .machine_executions("M", Some(Status::Failed), None, 100)
+            .unwrap();
+        assert_eq!(names(&failed), ["b"]);
+        assert_eq!(failed.records.records[0].status, Status::Failed);
+
+        // Pages of two: a start and an end between pages shift nothing after the cursor.
+        let first = store
+            .machine_executions("M", Some(Status::Running), None, 2)
+            .unwrap();
+        assert_eq!(names(&first), ["e", "d"]);
+        put(&store, &record("M", "new", 60, Status::Running), None);
+        put(
+            &store,
+            &record("M", "e", 40, Status::Aborted),
+            Some(Status::Running),
+        );
+        let second = store
+            .machine_executions("M", Some(Status::Running), first.next.as_deref(), 2)
+            .unwrap();
+        assert_eq!(names(&second), ["c", "a"]);
+        // Exactly two were left: a full page, and no token for an empty next one.
+        assert_eq!(second.next, None);
+
+        let counts = store.execution_counts().unwrap();
+        let of_m = &counts["M"];
+        assert_eq!(of_m[&Status::Running], 4, "{counts:?}");
+        assert_eq!(of_m[&Status::Failed], 1);
+        assert_eq!(of_m[&Status::Succeeded], 1);
+        assert_eq!(of_m[&Status::Aborted], 1);
+        assert_eq!(counts["Other"][&Status::Running], 1);
+        let mut running: Vec<String> = store
+            .running_executions()
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        running.sort();
+        assert_eq!(running, ["a", "c", "d", "new", "x"]);
+        assert_eq!(
+            store.execution_named("M", "quick").unwrap().as_deref(),
+            Some("arn:M:quick")
+        );
+
+        // Counts survive a restart.
+        drop(store);
+        let store = SledStore::open(&dir).unwrap();
+        assert_eq!(store.execution_counts().unwrap(), counts);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_store_written_before_the_indexes_gets_them_on_open() {
+        let dir = temp_dir("before-indexes");
+        {
+            let store = SledStore::open(&dir).unwrap();
+            // What an older server left: records without index entries or counters.
+            let mut batch = Batch::default();
+            batch.push(Write::PutExecution(record("M", "old", 1, Status::Running)));
+            batch.push(Write::PutExecution(record(
+                "M",
+                "done",
+                2,
+                Status::Succeeded,
+            )));
+            store.write(&[&batch]).unwrap();
+            store.db.remove(INDEXES_KEY).unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = SledStore::open(&dir).unwrap();
+        let all = store.machine_executions("M", None, None, 10).unwrap();
+        assert_eq!(names(&all), ["done", "old"]);
+        let running = store.running_executions().unwrap();
+        assert_eq!(running.records.len(), 1);
+        assert_eq!(running.records[0].name, "old");
+        assert_eq!(
+            store.execution_counts().unwrap()["M"][&Status::Succeeded],
+            1
+        );
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
