@@ -26,7 +26,9 @@ pub enum Workload {
     /// pass-chain in JSONata: 10 Pass states with Output expressions and one Assign,
     /// the cost of evaluating JSONata per transition.
     PassChainJsonata,
-    /// Standard, Task (echo worker) -> Choice -> Wait 0 s -> Succeed: the full path.
+    /// Standard, Task (echo worker) -> Choice -> Wait 0 s -> Succeed: the full path;
+    /// with `--steps N`, N Task states in a row instead (the shape other engines are
+    /// compared on).
     Task,
     /// Standard, Map over 100 items (MaxConcurrency 0), each a Pass then a Task.
     FanOut,
@@ -37,6 +39,11 @@ pub enum Workload {
     /// Executions waiting on timers, a server restart (`--restart-cmd`), and the time
     /// until they are live again and the first timer fires.
     Recovery,
+    /// `--executions` closed executions of one machine (one Pass state each), then the
+    /// reads that must not slow down as they pile up: the first ListExecutions page of
+    /// that machine (all, and SUCCEEDED), of a second machine with 10 executions, and
+    /// the console's machines page (with `--console-url`), 200 calls each.
+    Listing,
 }
 
 /// How to run it.
@@ -62,6 +69,10 @@ pub struct BenchConfig {
     pub wait_seconds: u64,
     /// The shell command that restarts the server (`recovery`).
     pub restart_cmd: Option<String>,
+    /// Task states in a row (`task`; `None`: the default Task, Choice, Wait shape).
+    pub steps: Option<usize>,
+    /// The server's HTTP address (`http://HOST:PORT`), for the console page (`listing`).
+    pub console_url: Option<String>,
 }
 
 /// Quantiles of one latency, in milliseconds.
@@ -119,6 +130,14 @@ pub struct Report {
     pub first_timer_after_restart_seconds: Option<f64>,
     /// Restart command -> when that timer was due (negative: overdue at the restart).
     pub first_timer_due_after_restart_seconds: Option<f64>,
+    /// The first ListExecutions page (100) of the machine with every execution (`listing`).
+    pub list_first_page: Option<Latency>,
+    /// The same, SUCCEEDED only.
+    pub list_first_page_succeeded: Option<Latency>,
+    /// The first ListExecutions page of a machine with 10 executions.
+    pub list_small_machine: Option<Latency>,
+    /// The console's machines page (`GET /console/api/machines`).
+    pub console_machines: Option<Latency>,
 }
 
 /// Why a run could not be made.
@@ -190,6 +209,11 @@ fn workload_machine(config: &BenchConfig) -> (Value, pb::StateMachineType, Value
             json!({"total": 0, "increment": 2}),
         ),
         Workload::ExpressSync => (pass_chain(10), pb::StateMachineType::Express, json!({})),
+        Workload::Task if config.steps.is_some() => (
+            task_chain(config.steps.unwrap_or(1)),
+            standard,
+            json!({"ok": true}),
+        ),
         Workload::Task => (
             json!({"StartAt": "Work", "States": {
                 "Work": {"Type": "Task", "Resource": lambda(), "Next": "Check"},
@@ -215,7 +239,23 @@ fn workload_machine(config: &BenchConfig) -> (Value, pb::StateMachineType, Value
             standard,
             json!({}),
         ),
+        Workload::Listing => (pass_chain(1), standard, json!({})),
     }
+}
+
+/// `steps` Task states in a row, each handled by the echo worker.
+fn task_chain(steps: usize) -> Value {
+    let mut map = serde_json::Map::new();
+    for i in 1..=steps {
+        let mut state = json!({"Type": "Task", "Resource": lambda()});
+        if i < steps {
+            state["Next"] = json!(format!("Step{}", i + 1));
+        } else {
+            state["End"] = json!(true);
+        }
+        map.insert(format!("Step{i}"), state);
+    }
+    json!({"StartAt": "Step1", "States": map})
 }
 
 fn now_ms() -> f64 {
@@ -311,6 +351,12 @@ fn start_workers(
 
 /// Runs one benchmark and reports what it measured.
 pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
+    if config.steps == Some(0) || (config.steps.is_some() && config.workload != Workload::Task) {
+        return Err(BenchError::Config(
+            "--steps takes a number of Task states (1 or more) and goes with --workload task"
+                .into(),
+        ));
+    }
     if config.workload == Workload::Recovery && config.restart_cmd.is_none() {
         return Err(BenchError::Config(
             "the recovery workload needs --restart-cmd (a shell command that restarts the server)"
@@ -360,7 +406,12 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
     let first_failure: Arc<Mutex<Option<String>>> = Arc::default();
     let sync_transitions = Arc::new(Mutex::new(0u64));
     let arns = Arc::new(Mutex::new(Vec::new()));
-    let waits_for_end = !matches!(config.workload, Workload::Timers | Workload::Recovery);
+    let waits_for_end = !matches!(
+        config.workload,
+        Workload::Timers | Workload::Recovery | Workload::Listing
+    );
+    // A one-Pass execution has ended when its start returns.
+    let ends_at_start = config.workload == Workload::Listing;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let began = Instant::now();
     let mut running = Vec::new();
@@ -430,6 +481,7 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
                     let _ = e2e.lock().expect("lock").record(micros.max(1));
                     *succeeded.lock().expect("lock") += 1;
                 }
+                Ok(true) if ends_at_start => *succeeded.lock().expect("lock") += 1,
                 Ok(true) => {}
                 Ok(false) => *failed.lock().expect("lock") += 1,
                 Err(status) => {
@@ -449,7 +501,12 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
     let arns = arns.lock().expect("lock").clone();
 
     let mut report_extra: (Option<f64>, Option<f64>, Option<(f64, f64)>) = (None, None, None);
-    if !waits_for_end {
+    let listing = if ends_at_start {
+        Some(time_listing(&config, &mut client, &machine).await?)
+    } else {
+        None
+    };
+    if !waits_for_end && !ends_at_start {
         // Timers and recovery: memory per waiter once all are waiting, then (after the
         // restart, for recovery) wait for every execution to end.
         let rss_waiting = config.server_pid.and_then(|pid| status_kib(pid, "VmRSS"));
@@ -552,7 +609,121 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
         recovery_seconds: report_extra.1,
         first_timer_after_restart_seconds: report_extra.2.map(|(fired, _)| fired),
         first_timer_due_after_restart_seconds: report_extra.2.map(|(_, due)| due),
+        list_first_page: listing.as_ref().map(|l| l.all.clone()),
+        list_first_page_succeeded: listing.as_ref().map(|l| l.succeeded.clone()),
+        list_small_machine: listing.as_ref().map(|l| l.small.clone()),
+        console_machines: listing.and_then(|l| l.console),
     })
+}
+
+/// What the `listing` workload timed.
+struct ListingTimes {
+    all: Latency,
+    succeeded: Latency,
+    small: Latency,
+    console: Option<Latency>,
+}
+
+/// Calls of each listing read timed.
+const LISTING_CALLS: usize = 200;
+
+/// Times the first ListExecutions pages of `machine` and of a second machine with 10
+/// executions, and the console's machines page.
+async fn time_listing(
+    config: &BenchConfig,
+    client: &mut Client,
+    machine: &str,
+) -> Result<ListingTimes, BenchError> {
+    let small = format!("{machine}-small");
+    client
+        .state_machines
+        .create_state_machine(pb::CreateStateMachineRequest {
+            name: small.clone(),
+            definition: pass_chain(1).to_string(),
+            r#type: pb::StateMachineType::Standard.into(),
+            ..Default::default()
+        })
+        .await?;
+    for i in 0..10 {
+        client
+            .executions
+            .start_execution(pb::StartExecutionRequest {
+                state_machine: small.clone(),
+                name: format!("small-{i}"),
+                input: "{}".into(),
+            })
+            .await?;
+    }
+    let mut time_page = async |machine: &str, status: pb::ExecutionStatus| {
+        let mut times = histogram();
+        for _ in 0..LISTING_CALLS {
+            let began = Instant::now();
+            let page = client
+                .executions
+                .list_executions(pb::ListExecutionsRequest {
+                    state_machine: machine.to_string(),
+                    status_filter: status.into(),
+                    max_results: 100,
+                    next_token: String::new(),
+                })
+                .await?;
+            let _ = times.record((began.elapsed().as_micros() as u64).max(1));
+            if page.into_inner().executions.is_empty() {
+                return Err(BenchError::Config(format!("{machine} lists no executions")));
+            }
+        }
+        Ok::<_, BenchError>(latency(&times))
+    };
+    let all = time_page(machine, pb::ExecutionStatus::Unspecified).await?;
+    let succeeded = time_page(machine, pb::ExecutionStatus::Succeeded).await?;
+    let small = time_page(&small, pb::ExecutionStatus::Unspecified).await?;
+    let console = match &config.console_url {
+        None => None,
+        Some(url) => {
+            let mut times = histogram();
+            for _ in 0..LISTING_CALLS {
+                let began = Instant::now();
+                http_get(url, "/console/api/machines").await?;
+                let _ = times.record((began.elapsed().as_micros() as u64).max(1));
+            }
+            Some(latency(&times))
+        }
+    };
+    Ok(ListingTimes {
+        all,
+        succeeded,
+        small,
+        console,
+    })
+}
+
+/// One HTTP/1.1 GET read to its end; fails unless the answer is 200.
+async fn http_get(base: &str, path: &str) -> Result<(), BenchError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = base
+        .strip_prefix("http://")
+        .unwrap_or(base)
+        .trim_end_matches('/');
+    let failed = |e: &dyn std::fmt::Display| BenchError::Config(format!("GET {base}{path}: {e}"));
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| failed(&e))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| failed(&e))?;
+    if answer.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        let head = String::from_utf8_lossy(&answer[..answer.len().min(80)]).into_owned();
+        Err(failed(&head))
+    }
 }
 
 /// Follows an execution's history stream until its terminal event: whether it SUCCEEDED.
@@ -688,6 +859,22 @@ pub fn table(report: &Report) -> String {
         (
             "recovery",
             report.recovery_seconds.map(|s| format!("{s:.2} s")),
+        ),
+        (
+            "ListExecutions, first page",
+            report.list_first_page.as_ref().map(quantiles),
+        ),
+        (
+            "ListExecutions, SUCCEEDED",
+            report.list_first_page_succeeded.as_ref().map(quantiles),
+        ),
+        (
+            "ListExecutions, 10-execution machine",
+            report.list_small_machine.as_ref().map(quantiles),
+        ),
+        (
+            "console machines page",
+            report.console_machines.as_ref().map(quantiles),
         ),
         (
             "first timer after restart",

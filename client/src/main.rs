@@ -160,6 +160,13 @@ enum Command {
         /// A shell command that restarts the server (recovery workload).
         #[arg(long)]
         restart_cmd: Option<String>,
+        /// Task states in a row (task workload; default: Task, Choice, Wait).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// The server's HTTP address, e.g. http://127.0.0.1:7838 (listing workload: the
+        /// console's machines page is timed too).
+        #[arg(long)]
+        console_url: Option<String>,
     },
 }
 
@@ -564,6 +571,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         server_pid,
         wait_seconds,
         restart_cmd,
+        steps,
+        console_url,
     } = &cli.command
     {
         let report = bench::run(BenchConfig {
@@ -577,6 +586,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             server_pid: *server_pid,
             wait_seconds: *wait_seconds,
             restart_cmd: restart_cmd.clone(),
+            steps: *steps,
+            console_url: console_url.clone(),
         })
         .await
         .map_err(|e| e.to_string())?;

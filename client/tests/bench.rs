@@ -19,6 +19,8 @@ fn config(endpoint: &str, workload: Workload, executions: usize) -> BenchConfig 
         server_pid: Some(std::process::id()),
         wait_seconds: 1,
         restart_cmd: None,
+        steps: None,
+        console_url: None,
     }
 }
 
@@ -31,19 +33,25 @@ async fn every_workload_reports_counts_that_add_up() {
         .unwrap();
     let endpoint = format!("http://{}", server.grpc_addr);
 
-    // (workload, executions, transitions (states entered) and tasks per execution)
+    // (workload, --steps, executions, transitions (states entered) and tasks per execution)
     let cases = [
-        (Workload::PassChain, 20, 10, 0),
-        (Workload::PassChainJsonata, 20, 10, 0),
-        (Workload::Task, 10, 4, 1),
-        (Workload::FanOut, 2, 1 + 100 * 2, 100),
-        (Workload::ExpressSync, 20, 10, 0),
-        (Workload::Timers, 5, 1, 0),
+        (Workload::PassChain, None, 20, 10, 0),
+        (Workload::PassChainJsonata, None, 20, 10, 0),
+        (Workload::Task, None, 10, 4, 1),
+        (Workload::Task, Some(5), 6, 5, 5),
+        (Workload::FanOut, None, 2, 1 + 100 * 2, 100),
+        (Workload::ExpressSync, None, 20, 10, 0),
+        (Workload::Timers, None, 5, 1, 0),
+        (Workload::Listing, None, 30, 1, 0),
     ];
-    for (workload, executions, transitions, tasks) in cases {
-        let report = bench::run(config(&endpoint, workload, executions))
-            .await
-            .unwrap_or_else(|e| panic!("{workload:?}: {e}"));
+    for (workload, steps, executions, transitions, tasks) in cases {
+        let report = bench::run(BenchConfig {
+            steps,
+            console_url: Some(format!("http://{}", server.http_addr)),
+            ..config(&endpoint, workload, executions)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{workload:?}: {e}"));
         let table = bench::table(&report);
         assert_eq!(report.executions_completed, executions as u64, "{table}");
         assert_eq!(report.executions_failed, 0, "{table}");
@@ -62,6 +70,17 @@ async fn every_workload_reports_counts_that_add_up() {
                     "one sample per task: {table}"
                 );
             }
+            Workload::Listing => {
+                assert!(report.end_to_end.is_none());
+                for figure in [
+                    &report.list_first_page,
+                    &report.list_first_page_succeeded,
+                    &report.list_small_machine,
+                    &report.console_machines,
+                ] {
+                    assert_eq!(figure.as_ref().map(|f| f.count), Some(200), "{table}");
+                }
+            }
             Workload::Timers => {
                 assert_eq!(report.timer_lateness.as_ref().unwrap().count, 5);
                 assert!(report.end_to_end.is_none());
@@ -77,6 +96,13 @@ async fn every_workload_reports_counts_that_add_up() {
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("--restart-cmd"), "{refused}");
+    let refused = bench::run(BenchConfig {
+        steps: Some(3),
+        ..config(&endpoint, Workload::PassChain, 1)
+    })
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("--steps"), "{refused}");
     server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&data);
 }
