@@ -108,8 +108,11 @@ impl Runtime {
         let partition = self.inner.partitions.of_execution(&arn);
         let (pending, effects, committed) = {
             let mut live = partition.lock();
-            let (machine, definition_bytes) =
-                self.cached_revision(&mut live, &start.machine_name, start.revision)?;
+            let (machine, definition_bytes) = live.revision_with_size(
+                &*self.inner.durable.store,
+                &start.machine_name,
+                start.revision,
+            )?;
             let mut running = Running {
                 execution: Execution::new(Identity {
                     arn: arn.clone(),
@@ -162,7 +165,7 @@ impl Runtime {
         input: &str,
     ) -> Result<ExecutionView, RuntimeError> {
         let machine_name = self.inner.arns.machine_name(machine)?;
-        let record = self.machine_record(&machine_name)?;
+        let record = self.inner.machines.record(&machine_name)?;
         if record.machine_type != crate::store::MachineType::Express {
             return Err(RuntimeError::MachineTypeNotSupported(format!(
                 "StartSyncExecution runs EXPRESS state machines only; '{machine_name}' is STANDARD"
@@ -386,7 +389,10 @@ impl Runtime {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<(Usage, Cost), RuntimeError> {
-        self.settled(self.usage_in(machine, from_ms, to_ms)).await
+        self.inner
+            .durable
+            .settled(self.usage_in(machine, from_ms, to_ms))
+            .await
     }
 
     fn usage_in(

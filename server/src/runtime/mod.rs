@@ -5,19 +5,27 @@
 //! told. On start-up it replays every running execution from its history, re-offers
 //! tasks no worker has started, and re-arms timers (overdue ones fire at once).
 
+mod activities;
 mod committer;
+mod config;
 mod damaged;
+mod durable;
 mod effects;
+mod errors;
 mod express;
 mod feed;
 mod limits;
+mod machines;
 mod metrics;
 mod names;
 pub mod paging;
 mod partition;
 mod queues;
 mod random;
+mod recovery;
+mod tags;
 mod timers;
+mod views;
 pub mod watchdog;
 
 use std::collections::HashMap;
@@ -27,226 +35,41 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+pub use config::RuntimeConfig;
+pub use errors::RuntimeError;
+use errors::summarize;
 pub use feed::HistoryFeed;
-use limits::MAX_TAGS;
 pub use limits::check_tags;
 pub use names::{Arns, check_name};
 pub use queues::Offer;
+pub use views::{Committed, ExecutionView, MachineView};
 
-use crate::asl::definition::StateKind;
 use crate::asl::json::MAX_NESTING;
-use crate::asl::validate::{self, Diagnostic};
-use crate::billing::{ExpressBilling, PriceTable};
-use crate::engine::execution::{PendingTask, Step, Thread};
 use crate::engine::{
     self, Command, CommandError, Effect, Event, EventKind, Execution, Identity, Machine, Status,
-    TaskClosed, TimerKey,
+    TimerKey,
 };
 use crate::store::{
     ActivityRecord, Batch, Damaged, ExecutionRecord, MachineRecord, MachineType, Store, StoreError,
-    TimerRecord, Write,
+    TimerRecord,
 };
-use committer::Committer;
+use activities::Activities;
+use durable::Durable;
+use machines::Machines;
 use partition::{Live, Partition, Partitions, Running};
 use queues::Queues;
+use tags::Tags;
 
 /// The longest a PollTask waits, as AWS's GetActivityTask.
 pub const MAX_POLL_SECONDS: u64 = 60;
 
-/// Why a runtime call failed. The API maps each to a gRPC status (and AWS error code).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RuntimeError {
-    /// `StateMachineDoesNotExist`.
-    #[error("{0}")]
-    MachineNotFound(String),
-    /// `ExecutionDoesNotExist`.
-    #[error("{0}")]
-    ExecutionNotFound(String),
-    /// `InvalidToken`: a `nextToken` this server did not issue.
-    #[error("{0}")]
-    InvalidToken(String),
-    /// `ActivityDoesNotExist`.
-    #[error("{0}")]
-    ActivityNotFound(String),
-    /// `ResourceNotFound`: a tagged resource that does not exist.
-    #[error("{0}")]
-    ResourceNotFound(String),
-    /// `TooManyTags`.
-    #[error("{0}")]
-    TooManyTags(String),
-    /// `StateMachineTypeNotSupported`: StartSyncExecution on a STANDARD machine.
-    #[error("{0}")]
-    MachineTypeNotSupported(String),
-    /// `TaskDoesNotExist`: the token was never issued.
-    #[error("{0}")]
-    TaskDoesNotExist(String),
-    /// `TaskTimedOut`: the token's task is no longer running.
-    #[error("{0}")]
-    TaskTimedOut(String),
-    /// `StateMachineAlreadyExists`.
-    #[error("{0}")]
-    MachineAlreadyExists(String),
-    /// `ExecutionAlreadyExists`.
-    #[error("{0}")]
-    ExecutionAlreadyExists(String),
-    /// `InvalidDefinition`, with every diagnostic.
-    #[error("the definition is invalid: {}", summarize(.0))]
-    InvalidDefinition(Vec<Diagnostic>),
-    /// `InvalidName`.
-    #[error("{0}")]
-    InvalidName(String),
-    /// `InvalidArn`.
-    #[error("{0}")]
-    InvalidArn(String),
-    /// `InvalidExecutionInput`.
-    #[error("{0}")]
-    InvalidInput(String),
-    /// `InvalidOutput`.
-    #[error("{0}")]
-    InvalidOutput(String),
-    /// Any other malformed argument (`ValidationException`).
-    #[error("{0}")]
-    InvalidArgument(String),
-    /// The request does not fit the resource's state (an execution already ended, ...).
-    #[error("{0}")]
-    FailedPrecondition(String),
-    /// The store failed; nothing of the request was committed.
-    #[error("{0}")]
-    Unavailable(String),
-    /// A stored record the request needs cannot be read (`InternalFailure`); it stays
-    /// in the store as found, and nothing else is affected.
-    #[error("{0}")]
-    Damaged(String),
-}
-
-impl RuntimeError {
-    /// The AWS Step Functions error code for this error, used by both APIs.
-    pub fn aws_code(&self) -> &'static str {
-        match self {
-            RuntimeError::MachineNotFound(_) => "StateMachineDoesNotExist",
-            RuntimeError::ExecutionNotFound(_) => "ExecutionDoesNotExist",
-            RuntimeError::InvalidToken(_) => "InvalidToken",
-            RuntimeError::ActivityNotFound(_) => "ActivityDoesNotExist",
-            RuntimeError::ResourceNotFound(_) => "ResourceNotFound",
-            RuntimeError::TooManyTags(_) => "TooManyTags",
-            RuntimeError::MachineTypeNotSupported(_) => "StateMachineTypeNotSupported",
-            RuntimeError::TaskDoesNotExist(_) => "TaskDoesNotExist",
-            RuntimeError::TaskTimedOut(_) => "TaskTimedOut",
-            RuntimeError::MachineAlreadyExists(_) => "StateMachineAlreadyExists",
-            RuntimeError::ExecutionAlreadyExists(_) => "ExecutionAlreadyExists",
-            RuntimeError::InvalidDefinition(_) => "InvalidDefinition",
-            RuntimeError::InvalidName(_) => "InvalidName",
-            RuntimeError::InvalidArn(_) => "InvalidArn",
-            RuntimeError::InvalidInput(_) => "InvalidExecutionInput",
-            RuntimeError::InvalidOutput(_) => "InvalidOutput",
-            RuntimeError::InvalidArgument(_) => "ValidationException",
-            RuntimeError::FailedPrecondition(_) => "InvalidState",
-            RuntimeError::Unavailable(_) => "ServiceUnavailable",
-            RuntimeError::Damaged(_) => "InternalFailure",
-        }
-    }
-}
-
-fn summarize(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .filter(|d| d.severity == validate::Severity::Error)
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl From<StoreError> for RuntimeError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Decode { key, reason } => RuntimeError::Damaged(format!(
-                "the stored record {key} cannot be read ({reason}); it is kept as found, and nothing else is affected"
-            )),
-            other => RuntimeError::Unavailable(other.to_string()),
-        }
-    }
-}
-
-/// How the runtime behaves.
-#[derive(Debug, Clone)]
-pub struct RuntimeConfig {
-    /// The region in ARNs.
-    pub region: String,
-    /// The account id in ARNs.
-    pub account_id: String,
-    /// The largest input, output or state payload, in bytes.
-    pub max_payload_bytes: usize,
-    /// The most events one execution may have (AWS: 25,000); reaching it fails the
-    /// execution with `States.Runtime` (the engine enforces it).
-    pub max_history_events: u64,
-    /// The longest an Express execution may run (AWS: 5 minutes).
-    pub express_max_seconds: u64,
-    /// How many finished Express executions stay inspectable in memory.
-    pub express_history: usize,
-    /// Prices for usage estimates.
-    pub prices: PriceTable,
-    /// Partitions of a new data directory (an existing one keeps its recorded count).
-    pub partitions: u16,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        RuntimeConfig {
-            region: "us-east-1".into(),
-            account_id: "000000000000".into(),
-            max_payload_bytes: crate::asl::eval::DEFAULT_MAX_PAYLOAD_BYTES,
-            max_history_events: 25_000,
-            express_max_seconds: 300,
-            express_history: 1000,
-            prices: PriceTable::default(),
-            partitions: crate::placement::DEFAULT_PARTITIONS,
-        }
-    }
-}
-
-/// A state machine as Describe shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MachineView {
-    /// Its record.
-    pub record: MachineRecord,
-    /// The latest revision's definition.
-    pub definition: String,
-    /// Warnings about the definition.
-    pub warnings: Vec<Diagnostic>,
-}
-
-/// An execution as Describe shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExecutionView {
-    /// Its record.
-    pub record: ExecutionRecord,
-    /// Its input.
-    pub input: Value,
-    /// For a finished Express execution: its billed duration and memory.
-    pub billing: Option<ExpressBilling>,
-}
-
-/// A task handed to a poller.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolledTask {
-    /// What the poller took.
-    pub offer: Offer,
-}
-
-/// Events that just became durable.
-#[derive(Debug, Clone)]
-pub struct Committed {
-    /// The execution.
-    pub execution: String,
-    /// Its new events.
-    pub events: Vec<Event>,
-}
-
 struct Inner {
     config: RuntimeConfig,
     arns: Arns,
-    store: Arc<dyn Store>,
-    committer: Committer,
+    durable: Durable,
+    machines: Machines,
+    activities: Activities,
+    tags: Tags,
     partitions: Partitions,
     queues: Queues,
     /// How many Express executions have finished (orders their inspection rings).
@@ -254,13 +77,8 @@ struct Inner {
     committed: broadcast::Sender<Arc<Committed>>,
     stop: tokio::sync::watch::Sender<bool>,
     metrics: metrics::Metrics,
-    damaged: damaged::DamagedRecords,
     /// How far one JSONata evaluation may go, with the watch that ends slow ones.
     jsonata: crate::asl::jsonata::Limits,
-    /// Serialises the read-modify-writes of state machines, activities and tags, which
-    /// await the committer between read and write: concurrent updates each get their own
-    /// revision, and a delete's clearing of tags cannot interleave with a TagResource.
-    resource_writes: tokio::sync::Mutex<()>,
 }
 
 /// The runtime handle (cheap to clone).
@@ -291,19 +109,6 @@ fn record_of(execution: &Execution, revision: u32) -> ExecutionRecord {
         stop_ms: execution.stop_ms,
         transitions: execution.transitions,
         last_event_id: execution.last_event_id,
-    }
-}
-
-/// An EXPRESS machine may not use activities, `.sync` or `.waitForTaskToken`.
-fn check_express(machine_type: MachineType, parsed: &validate::Parsed) -> Result<(), RuntimeError> {
-    if machine_type != MachineType::Express {
-        return Ok(());
-    }
-    let problems = crate::asl::express::express_problems(&parsed.machine);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(RuntimeError::InvalidDefinition(problems))
     }
 }
 
@@ -359,27 +164,34 @@ impl Runtime {
             region: config.region.clone(),
             account_id: config.account_id.clone(),
         };
+        let durable = Durable::start(store);
+        let writes = durable::ResourceWrites::default();
         let runtime = Runtime {
             inner: Arc::new(Inner {
+                machines: Machines::new(durable.clone(), arns.clone(), writes.clone()),
+                activities: Activities::new(durable.clone(), arns.clone(), writes.clone()),
+                tags: Tags::new(durable.clone(), arns.clone(), writes),
+                durable,
                 config,
                 arns,
-                committer: Committer::start(store.clone()),
-                store,
                 partitions: Partitions::new(partitions),
                 queues: Queues::default(),
                 express_finished: Default::default(),
                 committed,
                 stop,
                 metrics: metrics::Metrics::default(),
-                damaged: damaged::DamagedRecords::default(),
                 jsonata: crate::asl::jsonata::Limits {
                     watch: Some(watchdog::Watchdog::start()),
                     ..Default::default()
                 },
-                resource_writes: tokio::sync::Mutex::new(()),
             }),
         };
-        let express_starts = runtime.recover()?;
+        let express_starts = recovery::Recovery {
+            durable: &runtime.inner.durable,
+            partitions: &runtime.inner.partitions,
+            queues: &runtime.inner.queues,
+        }
+        .run()?;
         for partition in runtime.inner.partitions.iter() {
             tokio::spawn(timer_loop(
                 Arc::downgrade(&runtime.inner),
@@ -397,14 +209,17 @@ impl Runtime {
 
     /// The metrics in Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        let mut text = self.inner.metrics.render(self.inner.committer.counts());
-        self.inner.damaged.render_metrics(&mut text);
+        let mut text = self
+            .inner
+            .metrics
+            .render(self.inner.durable.committer.counts());
+        self.inner.durable.damaged.render_metrics(&mut text);
         text
     }
 
     /// Stored records recovery could not read and set aside (for `/health`).
     pub fn set_aside(&self) -> Vec<Damaged> {
-        self.inner.damaged.set_aside_list()
+        self.inner.durable.damaged.set_aside_list()
     }
 
     /// The first step of a shutdown: ends long polls and live history feeds (gRPC
@@ -422,11 +237,11 @@ impl Runtime {
         self.drain();
         let inner = self.inner.clone();
         let closing = tokio::task::spawn_blocking(move || {
-            inner.committer.close();
+            inner.durable.committer.close();
             // After a store failure nothing more can be made durable, and sled's flush on
             // a full disk blocks (seen with ENOSPC on a tmpfs).
-            if inner.committer.failure().is_none()
-                && let Err(e) = inner.store.flush()
+            if inner.durable.committer.failure().is_none()
+                && let Err(e) = inner.durable.store.flush()
             {
                 tracing::error!("final flush failed: {e}");
             }
@@ -443,217 +258,7 @@ impl Runtime {
         &self.inner.arns
     }
 
-    /// Reads what the store holds back into memory: usage counts, then each partition's
-    /// running executions and timers, then the Express starts to run again.
-    fn recover(&self) -> Result<Vec<crate::store::ExpressStart>, RuntimeError> {
-        let store = &self.inner.store;
-        let damaged = &self.inner.damaged;
-        let partitions = &self.inner.partitions;
-        for record in damaged.readable(store.usage()?, "usage record") {
-            let partition = partitions.get(record.partition % partitions.count());
-            partition
-                .lock()
-                .usage
-                .insert((record.machine, record.hour), record.usage);
-        }
-        let mut running = vec![Vec::new(); usize::from(partitions.count())];
-        let executions = store.running_executions()?;
-        for record in executions.damaged {
-            // It may have been running: say so loudly rather than skip it quietly.
-            damaged.set_aside(record);
-        }
-        for record in executions.records {
-            if record.status == Status::Running {
-                running[usize::from(partitions.of_execution(&record.arn).id)].push(record);
-            }
-        }
-        let mut timers = vec![Vec::new(); usize::from(partitions.count())];
-        let stored_timers = store.timers()?;
-        for record in stored_timers.damaged {
-            damaged.set_aside(record);
-        }
-        for timer in stored_timers.records {
-            timers[usize::from(partitions.of_execution(&timer.execution).id)].push(timer);
-        }
-        let mut stale = Batch::default();
-        let mut recovered = 0usize;
-        for ((partition, running), timers) in partitions.iter().zip(running).zip(timers) {
-            recovered += self.recover_partition(partition, running, timers, &mut stale)?;
-        }
-        if !stale.is_empty() {
-            store.write(&[&stale])?;
-            store.flush()?;
-        }
-        tracing::info!(
-            executions = recovered,
-            partitions = partitions.count(),
-            timers = partitions.iter().map(|p| p.timers.len()).sum::<usize>(),
-            "recovered"
-        );
-        let express_starts = store.express_starts()?;
-        for record in express_starts.damaged {
-            damaged.set_aside(record);
-        }
-        let set_aside = damaged.set_aside_list();
-        if !set_aside.is_empty() {
-            tracing::error!(
-                records = set_aside.len(),
-                "recovery set aside stored records that cannot be read (listed above and at /health); everything else was recovered"
-            );
-        }
-        Ok(express_starts.records)
-    }
-
-    /// Replays a partition's running executions, re-offers their unstarted tasks and
-    /// re-arms their timers; timers of executions no longer running go into `stale`.
-    /// Returns how many executions it recovered.
-    fn recover_partition(
-        &self,
-        partition: &Partition,
-        running: Vec<ExecutionRecord>,
-        timers: Vec<TimerRecord>,
-        stale: &mut Batch,
-    ) -> Result<usize, RuntimeError> {
-        let store = &self.inner.store;
-        let now = now_ms();
-        let mut live = partition.lock();
-        for record in running {
-            let set_aside = |what: &str, e: RuntimeError| {
-                self.inner.damaged.set_aside(Damaged {
-                    key: format!("x|{}", record.arn),
-                    reason: format!("the running execution's {what} cannot be read: {e}"),
-                })
-            };
-            let events = match store.events(&record.arn) {
-                Ok(events) => events,
-                Err(e @ StoreError::Decode { .. }) => {
-                    set_aside("history", e.into());
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let identity = Identity {
-                arn: record.arn.clone(),
-                name: record.name.clone(),
-                machine_arn: record.machine_arn.clone(),
-                machine_name: record.machine_name.clone(),
-            };
-            let execution = Execution::replay(identity, &events);
-            let machine =
-                match self.machine_revision(&mut live, &record.machine_name, record.revision) {
-                    Ok(machine) => machine,
-                    Err(e @ RuntimeError::Damaged(_)) => {
-                        set_aside("state machine revision", e);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-            for thread in execution.threads.values() {
-                let Step::Task(task) = &thread.step else {
-                    continue;
-                };
-                live.register_task(
-                    &record.arn,
-                    &task.queue,
-                    &task.task_token,
-                    &task.delivery_token,
-                    task.poll_id.as_deref(),
-                );
-                if let Some(poll_id) = &task.poll_id {
-                    self.inner
-                        .queues
-                        .remember_poll(poll_id, &record.arn, &task.delivery_token);
-                }
-                if task.started_ms.is_none() && !task.submitted {
-                    self.inner
-                        .queues
-                        .offer(offer_of(&record.arn, &machine, thread, task, None));
-                } else if let (Some(seconds), false) = (task.heartbeat_seconds, task.submitted) {
-                    // Heartbeats are not persisted: a started task gets a fresh heartbeat
-                    // window from the restart, so its worker has time to reconnect.
-                    partition.timers.arm(
-                        &record.arn,
-                        TimerKey::Heartbeat {
-                            token: task.task_token.clone(),
-                        },
-                        now + seconds as i64 * 1000,
-                    );
-                }
-            }
-            live.executions.insert(
-                record.arn.clone(),
-                Running {
-                    execution,
-                    machine,
-                    revision: record.revision,
-                    express: None,
-                    traceparent: None,
-                },
-            );
-        }
-        for timer in timers {
-            if live.executions.contains_key(&timer.execution) {
-                partition
-                    .timers
-                    .arm(&timer.execution, timer.key, timer.due_ms);
-            } else {
-                stale.push(Write::DeleteTimer(timer));
-            }
-        }
-        Ok(live.executions.len())
-    }
-
-    fn machine_revision(
-        &self,
-        live: &mut Live,
-        name: &str,
-        revision: u32,
-    ) -> Result<Arc<Machine>, RuntimeError> {
-        self.cached_revision(live, name, revision)
-            .map(|(machine, _)| machine)
-    }
-
-    /// A revision parsed, with its definition's size in bytes, cached by (name, revision).
-    fn cached_revision(
-        &self,
-        live: &mut Live,
-        name: &str,
-        revision: u32,
-    ) -> Result<(Arc<Machine>, usize), RuntimeError> {
-        if let Some(cached) = live.machines.get(&(name.to_string(), revision)) {
-            return Ok(cached.clone());
-        }
-        let text = self
-            .inner
-            .store
-            .revision(name, revision)?
-            .ok_or_else(|| {
-                RuntimeError::Damaged(format!(
-                    "revision {revision} of state machine '{name}' is missing from the store"
-                ))
-            })?
-            .definition;
-        let parsed = validate::parse(&text).map_err(|d| {
-            RuntimeError::Damaged(format!(
-                "stored revision {revision} of '{name}' no longer validates: {}",
-                summarize(&d)
-            ))
-        })?;
-        let cached = (Arc::new(Machine::new(parsed.machine)), text.len());
-        live.machines
-            .insert((name.to_string(), revision), cached.clone());
-        Ok(cached)
-    }
-
-    async fn commit(&self, batch: Batch) -> Result<(), RuntimeError> {
-        match self.inner.committer.submit(batch).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(RuntimeError::Unavailable("the committer stopped".into())),
-        }
-    }
-
-    // ---- state machines -------------------------------------------------------------
+    // ---- state machines (machines.rs) -------------------------------------------------
 
     /// Creates a state machine (idempotent for the same definition and type).
     pub async fn create_machine(
@@ -663,39 +268,9 @@ impl Runtime {
         machine_type: MachineType,
         role_arn: Option<&str>,
     ) -> Result<MachineView, RuntimeError> {
-        check_name("state machine", name)?;
-        let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
-        check_express(machine_type, &parsed)?;
-        let _serial = self.inner.resource_writes.lock().await;
-        if let Some(existing) = self.inner.store.machine(name)? {
-            let current = self
-                .inner
-                .store
-                .revision(name, existing.revision)?
-                .map(|r| r.definition)
-                .unwrap_or_default();
-            if current == definition && existing.machine_type == machine_type {
-                return Ok(MachineView {
-                    record: existing,
-                    definition: current,
-                    warnings: parsed.warnings,
-                });
-            }
-            return Err(RuntimeError::MachineAlreadyExists(format!(
-                "a state machine named '{name}' already exists with a different definition or type; use UpdateStateMachine"
-            )));
-        }
-        let now = now_ms();
-        let record = MachineRecord {
-            name: name.to_string(),
-            arn: self.inner.arns.machine(name),
-            machine_type,
-            revision: 1,
-            created_ms: now,
-            updated_ms: now,
-            role_arn: role_arn.map(str::to_string),
-        };
-        self.store_revision(record, definition, parsed.warnings)
+        let machines = &self.inner.machines;
+        machines
+            .create(name, definition, machine_type, role_arn)
             .await
     }
 
@@ -706,76 +281,17 @@ impl Runtime {
         definition: &str,
         role_arn: Option<&str>,
     ) -> Result<MachineView, RuntimeError> {
-        let name = self.inner.arns.machine_name(name_or_arn)?;
-        let parsed = validate::parse(definition).map_err(RuntimeError::InvalidDefinition)?;
-        let _serial = self.inner.resource_writes.lock().await;
-        let mut record = self.machine_record(&name)?;
-        check_express(record.machine_type, &parsed)?;
-        record.revision += 1;
-        record.updated_ms = now_ms();
-        if let Some(role_arn) = role_arn {
-            record.role_arn = Some(role_arn.to_string());
-        }
-        self.store_revision(record, definition, parsed.warnings)
-            .await
-    }
-
-    /// Writes `record` with its latest revision's definition.
-    async fn store_revision(
-        &self,
-        record: MachineRecord,
-        definition: &str,
-        warnings: Vec<Diagnostic>,
-    ) -> Result<MachineView, RuntimeError> {
-        let mut batch = Batch::default();
-        batch.push(Write::PutRevision {
-            machine: record.name.clone(),
-            revision: record.revision,
-            definition: definition.to_string(),
-            stored_ms: record.updated_ms,
-        });
-        batch.push(Write::PutMachine(record.clone()));
-        self.commit(batch).await?;
-        Ok(MachineView {
-            record,
-            definition: definition.to_string(),
-            warnings,
-        })
-    }
-
-    fn machine_record(&self, name: &str) -> Result<MachineRecord, RuntimeError> {
-        self.inner.store.machine(name)?.ok_or_else(|| {
-            RuntimeError::MachineNotFound(format!("state machine '{name}' does not exist"))
-        })
+        let machines = &self.inner.machines;
+        machines.update(name_or_arn, definition, role_arn).await
     }
 
     /// A state machine with its latest definition.
     pub async fn describe_machine(&self, name_or_arn: &str) -> Result<MachineView, RuntimeError> {
-        self.settled(self.machine_view(name_or_arn)).await
+        let durable = &self.inner.durable;
+        durable.settled(self.inner.machines.view(name_or_arn)).await
     }
 
-    fn machine_view(&self, name_or_arn: &str) -> Result<MachineView, RuntimeError> {
-        let name = self.inner.arns.machine_name(name_or_arn)?;
-        let record = self.machine_record(&name)?;
-        let definition = self
-            .inner
-            .store
-            .revision(&name, record.revision)?
-            .map(|r| r.definition)
-            .unwrap_or_default();
-        let warnings = validate::parse(&definition)
-            .map(|p| p.warnings)
-            .unwrap_or_default();
-        Ok(MachineView {
-            record,
-            definition,
-            warnings,
-        })
-    }
-
-    /// The state machine an execution runs, as it was at the execution's revision:
-    /// `record.revision` is that revision and `record.updated_ms` when it was stored.
-    /// Answers for a state machine deleted since, from the execution's own record.
+    /// The state machine an execution runs, as it was at the execution's revision.
     pub async fn describe_machine_for_execution(
         &self,
         arn: &str,
@@ -787,69 +303,21 @@ impl Runtime {
                 "DescribeStateMachineForExecution does not support EXPRESS executions such as {arn}"
             )));
         }
-        let view = (|| {
-            let execution = self.stored_execution(arn)?;
-            let name = &execution.machine_name;
-            let revision = self
-                .inner
-                .store
-                .revision(name, execution.revision)?
-                .ok_or_else(|| {
-                    RuntimeError::Damaged(format!(
-                        "revision {} of state machine '{name}', which {arn} runs, is missing from the store",
-                        execution.revision
-                    ))
-                })?;
-            let current = self.inner.store.machine(name)?;
-            let created_ms = current
-                .as_ref()
-                .map_or(execution.start_ms, |m| m.created_ms);
-            // Revisions stored before they carried a time: the machine's own dates.
-            let updated_ms = revision.stored_ms.unwrap_or(match &current {
-                Some(m) if m.revision == execution.revision => m.updated_ms,
-                _ => created_ms,
-            });
-            let warnings = validate::parse(&revision.definition)
-                .map(|p| p.warnings)
-                .unwrap_or_default();
-            Ok(MachineView {
-                record: MachineRecord {
-                    name: name.clone(),
-                    arn: execution.machine_arn.clone(),
-                    machine_type: MachineType::Standard,
-                    revision: execution.revision,
-                    created_ms,
-                    updated_ms,
-                    role_arn: current.as_ref().and_then(|m| m.role_arn.clone()),
-                },
-                definition: revision.definition,
-                warnings,
-            })
-        })();
-        self.settled(view).await
+        let view = self
+            .stored_execution(arn)
+            .and_then(|execution| self.inner.machines.view_for(&execution));
+        self.inner.durable.settled(view).await
     }
 
     /// Every state machine, by name.
     pub async fn list_machines(&self) -> Result<Vec<MachineRecord>, RuntimeError> {
-        let machines = self.inner.store.machines()?;
-        self.settled(Ok(self.inner.damaged.readable(machines, "state machine")))
-            .await
+        let durable = &self.inner.durable;
+        durable.settled(self.inner.machines.list()).await
     }
 
     /// Deletes a state machine; running executions finish on their revision.
     pub async fn delete_machine(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
-        let name = self.inner.arns.machine_name(name_or_arn)?;
-        // Held so a concurrent TagResource cannot write tags after the delete clears them.
-        let _serial = self.inner.resource_writes.lock().await;
-        self.machine_record(&name)?;
-        let mut batch = Batch::default();
-        // A machine re-created under the same name starts untagged, as on AWS.
-        batch.push(Write::PutTags {
-            arn: self.inner.arns.machine(&name),
-            tags: Vec::new(),
-        });
-        batch.push(Write::DeleteMachine(name));
-        self.commit(batch).await
+        self.inner.machines.delete(name_or_arn).await
     }
 
     // ---- executions -----------------------------------------------------------------
@@ -869,7 +337,7 @@ impl Runtime {
             self.inner.config.max_payload_bytes,
             RuntimeError::InvalidInput,
         )?;
-        let record = self.machine_record(&machine_name)?;
+        let record = self.inner.machines.record(&machine_name)?;
         if record.machine_type == MachineType::Express {
             let started = self.start_express(&record, &name, input, None).await?;
             return Ok((started.arn, started.start_ms));
@@ -902,7 +370,8 @@ impl Runtime {
                     )));
                 }
             } else {
-                let machine = self.machine_revision(&mut live, &machine_name, record.revision)?;
+                let machine =
+                    live.revision(&*self.inner.durable.store, &machine_name, record.revision)?;
                 let identity = Identity {
                     arn: arn.clone(),
                     name: name.clone(),
@@ -933,7 +402,7 @@ impl Runtime {
                 Ok((arn, start_ms))
             }
             // The start this call repeats: answered once it is durable.
-            Err(repeated) => self.settled(Ok(repeated)).await,
+            Err(repeated) => self.inner.durable.settled(Ok(repeated)).await,
         }
     }
 
@@ -947,14 +416,14 @@ impl Runtime {
         if let Some(running) = live.executions.get(arn) {
             return Ok(Some(record_of(&running.execution, running.revision)));
         }
-        match self.inner.store.execution_named(machine, name)? {
-            Some(arn) => Ok(self.inner.store.execution(&arn)?),
+        match self.inner.durable.store.execution_named(machine, name)? {
+            Some(arn) => Ok(self.inner.durable.store.execution(&arn)?),
             None => Ok(None),
         }
     }
 
     fn execution_input(&self, arn: &str) -> Result<Value, RuntimeError> {
-        let first = self.inner.store.first_event(arn)?;
+        let first = self.inner.durable.store.first_event(arn)?;
         Ok(match first.as_ref().map(|e| &e.kind) {
             Some(EventKind::ExecutionStarted { input, .. }) => input.clone(),
             _ => Value::Null,
@@ -1074,7 +543,7 @@ impl Runtime {
         let durable = if batch.is_empty() {
             None
         } else {
-            Some(self.inner.committer.submit(batch))
+            Some(self.inner.durable.committer.submit(batch))
         };
         Ok((
             Pending { durable, withdraw },
@@ -1145,8 +614,8 @@ impl Runtime {
             return;
         }
         match (
-            self.inner.store.execution(arn),
-            self.inner.store.events(arn),
+            self.inner.durable.store.execution(arn),
+            self.inner.durable.store.events(arn),
         ) {
             (Ok(Some(record)), Ok(events)) if record.status == Status::Running => {
                 let execution = Execution::replay(running.execution.identity.clone(), &events);
@@ -1258,7 +727,7 @@ impl Runtime {
 
     /// An execution's record and input.
     pub async fn describe_execution(&self, arn: &str) -> Result<ExecutionView, RuntimeError> {
-        self.settled(self.execution_view(arn)).await
+        self.inner.durable.settled(self.execution_view(arn)).await
     }
 
     /// An execution's record: Describe without reading the input.
@@ -1268,13 +737,13 @@ impl Runtime {
         } else {
             self.stored_execution(arn)
         };
-        self.settled(record).await
+        self.inner.durable.settled(record).await
     }
 
     /// A Standard execution's stored record (without its input), or ExecutionNotFound.
     fn stored_execution(&self, arn: &str) -> Result<ExecutionRecord, RuntimeError> {
         self.inner.arns.execution_machine(arn)?;
-        self.inner.store.execution(arn)?.ok_or_else(|| {
+        self.inner.durable.store.execution(arn)?.ok_or_else(|| {
             RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist"))
         })
     }
@@ -1301,7 +770,9 @@ impl Runtime {
         status: Option<Status>,
         page: &paging::PageRequest,
     ) -> Result<(Vec<ExecutionRecord>, Option<String>), RuntimeError> {
-        self.settled(self.execution_page(machine, status, page))
+        self.inner
+            .durable
+            .settled(self.execution_page(machine, status, page))
             .await
     }
 
@@ -1313,16 +784,22 @@ impl Runtime {
     ) -> Result<(Vec<ExecutionRecord>, Option<String>), RuntimeError> {
         let name = self.inner.arns.machine_name(machine)?;
         let after = page.cursor()?;
-        if self.inner.store.machine(&name)?.is_none() {
+        if self.inner.durable.store.machine(&name)?.is_none() {
             return Err(RuntimeError::MachineNotFound(format!(
                 "state machine '{name}' does not exist"
             )));
         }
-        let found =
-            self.inner
-                .store
-                .machine_executions(&name, status, after.as_deref(), page.size)?;
-        let records = self.inner.damaged.readable(found.records, "execution");
+        let found = self.inner.durable.store.machine_executions(
+            &name,
+            status,
+            after.as_deref(),
+            page.size,
+        )?;
+        let records = self
+            .inner
+            .durable
+            .damaged
+            .readable(found.records, "execution");
         Ok((records, found.next.as_deref().map(paging::cursor_token)))
     }
 
@@ -1331,8 +808,8 @@ impl Runtime {
     pub async fn execution_counts(
         &self,
     ) -> Result<HashMap<String, HashMap<Status, u64>>, RuntimeError> {
-        let counts = self.inner.store.execution_counts()?;
-        self.settled(Ok(counts)).await
+        let counts = self.inner.durable.store.execution_counts()?;
+        self.inner.durable.settled(Ok(counts)).await
     }
 
     /// The definition an execution runs (its machine's revision at its start).
@@ -1349,12 +826,12 @@ impl Runtime {
     ) -> Result<Arc<Machine>, RuntimeError> {
         // Any partition's cache will do; the name spreads machines over them.
         let mut live = self.inner.partitions.of_execution(name).lock();
-        self.machine_revision(&mut live, name, revision)
+        live.revision(&*self.inner.durable.store, name, revision)
     }
 
     /// An execution's whole history.
     pub async fn history(&self, arn: &str) -> Result<Vec<Event>, RuntimeError> {
-        self.settled(self.events_of(arn)).await
+        self.inner.durable.settled(self.events_of(arn)).await
     }
 
     fn events_of(&self, arn: &str) -> Result<Vec<Event>, RuntimeError> {
@@ -1363,28 +840,16 @@ impl Runtime {
         }
         // The record says whether it exists; the input (in the first event) is not needed.
         self.stored_execution(arn)?;
-        Ok(self.inner.store.events(arn)?)
-    }
-
-    /// `read`'s answer once nothing it could have seen can still be lost to a crash: the
-    /// store and memory run ahead of the disk by up to one group commit.
-    async fn settled<T>(&self, read: Result<T, RuntimeError>) -> Result<T, RuntimeError> {
-        let value = read?;
-        self.inner.committer.settled().await?;
-        Ok(value)
-    }
-
-    /// Fails once the store has failed, for calls that would otherwise not notice.
-    fn check_store(&self) -> Result<(), RuntimeError> {
-        match self.inner.committer.failure() {
-            Some(failure) => Err(failure.into()),
-            None => Ok(()),
-        }
+        Ok(self.inner.durable.store.events(arn)?)
     }
 
     /// Why the server cannot serve requests, if it cannot (for `/health`).
     pub fn store_failure(&self) -> Option<String> {
-        self.inner.committer.failure().map(|f| f.to_string())
+        self.inner
+            .durable
+            .committer
+            .failure()
+            .map(|f| f.to_string())
     }
 
     // ---- tasks ----------------------------------------------------------------------
@@ -1399,7 +864,7 @@ impl Runtime {
         poll_id: Option<&str>,
     ) -> Result<Option<Offer>, RuntimeError> {
         // An empty poll writes nothing, so it would not notice a failed store by itself.
-        self.check_store()?;
+        self.inner.durable.check()?;
         if queues.is_empty() {
             return Err(RuntimeError::InvalidArgument(
                 "PollTask needs at least one queue".into(),
@@ -1463,7 +928,7 @@ impl Runtime {
         let task = running.execution.pending_task(thread_id)?;
         let thread = running.execution.threads.get(&thread_id)?;
         (task.poll_id.as_deref() == Some(poll_id)).then(|| {
-            offer_of(
+            Offer::of_task(
                 &execution,
                 &running.machine,
                 thread,
@@ -1475,35 +940,7 @@ impl Runtime {
 
     fn token_execution(&self, token: &str) -> Result<String, RuntimeError> {
         limits::check_length("taskToken", token, 1, limits::MAX_TOKEN_CHARS)?;
-        let mut retired = None;
-        for partition in self.inner.partitions.of_token(token) {
-            let live = partition.lock();
-            if let Some(info) = live.tokens.get(token) {
-                return Ok(info.execution.clone());
-            }
-            if retired.is_none() {
-                retired = live.retired(token).cloned();
-            }
-        }
-        if let Some((execution, why)) = retired {
-            // AWS's TaskTimedOut covers every such token ("the task token has either
-            // expired or the task associated with the token has already been closed");
-            // the message says which, so a worker's log does not alarm anyone when its
-            // task was simply cancelled.
-            let what = match why {
-                TaskClosed::Reported => "already has its result",
-                TaskClosed::TimedOut => "timed out (its TimeoutSeconds or HeartbeatSeconds passed)",
-                TaskClosed::Aborted => {
-                    "was cancelled: its state was aborted (the execution ended, or a Parallel branch or Map iteration beside it failed)"
-                }
-            };
-            return Err(RuntimeError::TaskTimedOut(format!(
-                "the task for this token {what} (execution {execution})"
-            )));
-        }
-        Err(RuntimeError::TaskDoesNotExist(
-            "no task has this token (it was never issued, or it ended before the server last restarted)".into(),
-        ))
+        self.inner.partitions.execution_of_token(token)
     }
 
     /// SendTaskSuccess.
@@ -1550,7 +987,7 @@ impl Runtime {
     /// SendTaskHeartbeat: pushes the task's heartbeat deadline out by HeartbeatSeconds.
     pub fn heartbeat(&self, token: &str) -> Result<(), RuntimeError> {
         // A heartbeat writes nothing, so it would not notice a failed store by itself.
-        self.check_store()?;
+        self.inner.durable.check()?;
         let execution = self.token_execution(token)?;
         let partition = self.inner.partitions.of_execution(&execution);
         let live = partition.lock();
@@ -1583,7 +1020,7 @@ impl Runtime {
     /// differs.
     pub fn verify_replay(&self, arn: &str) -> Result<(), RuntimeError> {
         let record = self.stored_execution(arn)?;
-        let events = self.inner.store.events(arn)?;
+        let events = self.inner.durable.store.events(arn)?;
         let identity = Identity {
             arn: record.arn.clone(),
             name: record.name.clone(),
@@ -1608,72 +1045,25 @@ impl Runtime {
         Ok(())
     }
 
+    // ---- tags (tags.rs) -----------------------------------------------------------------
+
     /// Adds or replaces tags on a state machine or activity (at most 50 in all).
     pub async fn tag_resource(
         &self,
         arn: &str,
         tags: &[(String, String)],
     ) -> Result<(), RuntimeError> {
-        check_tags(tags)?;
-        let _serial = self.inner.resource_writes.lock().await;
-        let mut current = self.tagged_resource(arn)?;
-        for (key, value) in tags {
-            current.retain(|(k, _)| k != key);
-            current.push((key.clone(), value.clone()));
-        }
-        if current.len() > MAX_TAGS {
-            return Err(RuntimeError::TooManyTags(format!(
-                "{arn} would have {} tags; at most {MAX_TAGS} are allowed",
-                current.len()
-            )));
-        }
-        current.sort();
-        let mut batch = Batch::default();
-        batch.push(Write::PutTags {
-            arn: arn.to_string(),
-            tags: current,
-        });
-        self.commit(batch).await
+        self.inner.tags.tag(arn, tags).await
     }
 
     /// Removes tags by key.
     pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<(), RuntimeError> {
-        let _serial = self.inner.resource_writes.lock().await;
-        let mut current = self.tagged_resource(arn)?;
-        current.retain(|(k, _)| !keys.contains(k));
-        let mut batch = Batch::default();
-        batch.push(Write::PutTags {
-            arn: arn.to_string(),
-            tags: current,
-        });
-        self.commit(batch).await
+        self.inner.tags.untag(arn, keys).await
     }
 
     /// A resource's tags, sorted by key.
     pub async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>, RuntimeError> {
-        self.settled(self.tagged_resource(arn)).await
-    }
-
-    /// The current tags of an existing state machine or activity.
-    fn tagged_resource(&self, arn: &str) -> Result<Vec<(String, String)>, RuntimeError> {
-        let missing = || {
-            RuntimeError::ResourceNotFound(format!(
-                "{arn} is not a state machine or activity of this server"
-            ))
-        };
-        let exists = if arn.contains(":stateMachine:") {
-            let name = self.inner.arns.machine_name(arn).map_err(|_| missing())?;
-            self.inner.store.machine(&name)?.is_some()
-        } else if arn.contains(":activity:") {
-            let name = self.inner.arns.activity_name(arn).map_err(|_| missing())?;
-            self.inner.store.activity(&name)?.is_some()
-        } else {
-            false
-        };
-        if !exists {
-            return Err(missing());
-        }
-        Ok(self.inner.store.tags(arn)?)
+        self.inner.durable.settled(self.inner.tags.of(arn)).await
     }
 
     /// Tasks waiting on a queue (for tests and metrics).
@@ -1690,24 +1080,11 @@ impl Runtime {
             .sum()
     }
 
-    // ---- activities -----------------------------------------------------------------
+    // ---- activities (activities.rs) -----------------------------------------------------
 
     /// Creates an activity (idempotent).
     pub async fn create_activity(&self, name: &str) -> Result<ActivityRecord, RuntimeError> {
-        check_name("activity", name)?;
-        let _serial = self.inner.resource_writes.lock().await;
-        if let Some(existing) = self.inner.store.activity(name)? {
-            return Ok(existing);
-        }
-        let record = ActivityRecord {
-            name: name.to_string(),
-            arn: self.inner.arns.activity(name),
-            created_ms: now_ms(),
-        };
-        let mut batch = Batch::default();
-        batch.push(Write::PutActivity(record.clone()));
-        self.commit(batch).await?;
-        Ok(record)
+        self.inner.activities.create(name).await
     }
 
     /// An activity.
@@ -1715,34 +1092,21 @@ impl Runtime {
         &self,
         name_or_arn: &str,
     ) -> Result<ActivityRecord, RuntimeError> {
-        self.settled(self.activity_record(name_or_arn)).await
-    }
-
-    fn activity_record(&self, name_or_arn: &str) -> Result<ActivityRecord, RuntimeError> {
-        let name = self.inner.arns.activity_name(name_or_arn)?;
-        self.inner.store.activity(&name)?.ok_or_else(|| {
-            RuntimeError::ActivityNotFound(format!("activity '{name}' does not exist"))
-        })
+        let durable = &self.inner.durable;
+        durable
+            .settled(self.inner.activities.record(name_or_arn))
+            .await
     }
 
     /// Every activity, by name.
     pub async fn list_activities(&self) -> Result<Vec<ActivityRecord>, RuntimeError> {
-        let activities = self.inner.store.activities()?;
-        self.settled(Ok(self.inner.damaged.readable(activities, "activity")))
-            .await
+        let durable = &self.inner.durable;
+        durable.settled(self.inner.activities.list()).await
     }
 
     /// Deletes an activity.
     pub async fn delete_activity(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
-        let _serial = self.inner.resource_writes.lock().await;
-        let record = self.activity_record(name_or_arn)?;
-        let mut batch = Batch::default();
-        batch.push(Write::PutTags {
-            arn: record.arn,
-            tags: Vec::new(),
-        });
-        batch.push(Write::DeleteActivity(record.name));
-        self.commit(batch).await
+        self.inner.activities.delete(name_or_arn).await
     }
 }
 
@@ -1752,31 +1116,6 @@ struct Pending {
     durable: Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>,
     /// Offers to withdraw: (queue, delivery token).
     withdraw: Vec<(String, String)>,
-}
-
-/// The offer a pending task makes to pollers: what its worker receives.
-fn offer_of(
-    execution: &str,
-    machine: &Machine,
-    thread: &Thread,
-    task: &PendingTask,
-    traceparent: Option<String>,
-) -> Offer {
-    let state = thread.state.as_deref().and_then(|name| machine.state(name));
-    let input = match state.map(|s| &s.kind) {
-        Some(StateKind::Task(t)) => t.resource.worker_input(&task.parameters),
-        _ => task.parameters.clone(),
-    };
-    Offer {
-        token: task.delivery_token.clone(),
-        queue: task.queue.clone(),
-        execution: execution.to_string(),
-        state_name: thread.state.clone().unwrap_or_default(),
-        input,
-        heartbeat_seconds: task.heartbeat_seconds,
-        timeout_seconds: task.timeout_seconds,
-        traceparent,
-    }
 }
 
 /// Fires a partition's due timers; sleeps until the next one or until one is armed.

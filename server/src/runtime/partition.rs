@@ -14,9 +14,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::express;
 use super::random::TokenRandom;
 use super::timers::Timers;
+use super::{RuntimeError, summarize};
+use crate::asl::validate;
 use crate::billing::Usage;
 use crate::engine::{Execution, Machine, TaskClosed};
 use crate::placement;
+use crate::store::Store;
 
 /// Tokens of closed tasks remembered (across all partitions) so a late result gets a
 /// precise error rather than "unknown token".
@@ -101,6 +104,48 @@ impl Live {
     pub fn retired(&self, token: &str) -> Option<&(String, TaskClosed)> {
         self.retired.get(token)
     }
+
+    /// A state machine revision, parsed (from this partition's cache, or read from the
+    /// store and cached).
+    pub fn revision(
+        &mut self,
+        store: &dyn Store,
+        name: &str,
+        revision: u32,
+    ) -> Result<Arc<Machine>, RuntimeError> {
+        self.revision_with_size(store, name, revision)
+            .map(|(machine, _)| machine)
+    }
+
+    /// A revision parsed, with its definition's size in bytes.
+    pub fn revision_with_size(
+        &mut self,
+        store: &dyn Store,
+        name: &str,
+        revision: u32,
+    ) -> Result<(Arc<Machine>, usize), RuntimeError> {
+        if let Some(cached) = self.machines.get(&(name.to_string(), revision)) {
+            return Ok(cached.clone());
+        }
+        let text = store
+            .revision(name, revision)?
+            .ok_or_else(|| {
+                RuntimeError::Damaged(format!(
+                    "revision {revision} of state machine '{name}' is missing from the store"
+                ))
+            })?
+            .definition;
+        let parsed = validate::parse(&text).map_err(|d| {
+            RuntimeError::Damaged(format!(
+                "stored revision {revision} of '{name}' no longer validates: {}",
+                summarize(&d)
+            ))
+        })?;
+        let cached = (Arc::new(Machine::new(parsed.machine)), text.len());
+        self.machines
+            .insert((name.to_string(), revision), cached.clone());
+        Ok(cached)
+    }
 }
 
 /// One partition.
@@ -163,6 +208,40 @@ impl Partitions {
             }
             None => self.list.iter().collect(),
         }
+    }
+
+    /// The execution a task token belongs to, or why none: TaskTimedOut for a task that
+    /// closed (saying how), TaskDoesNotExist for a token never issued or forgotten.
+    pub fn execution_of_token(&self, token: &str) -> Result<String, RuntimeError> {
+        let mut retired = None;
+        for partition in self.of_token(token) {
+            let live = partition.lock();
+            if let Some(info) = live.tokens.get(token) {
+                return Ok(info.execution.clone());
+            }
+            if retired.is_none() {
+                retired = live.retired(token).cloned();
+            }
+        }
+        if let Some((execution, why)) = retired {
+            // AWS's TaskTimedOut covers every such token ("the task token has either
+            // expired or the task associated with the token has already been closed");
+            // the message says which, so a worker's log does not alarm anyone when its
+            // task was simply cancelled.
+            let what = match why {
+                TaskClosed::Reported => "already has its result",
+                TaskClosed::TimedOut => "timed out (its TimeoutSeconds or HeartbeatSeconds passed)",
+                TaskClosed::Aborted => {
+                    "was cancelled: its state was aborted (the execution ended, or a Parallel branch or Map iteration beside it failed)"
+                }
+            };
+            return Err(RuntimeError::TaskTimedOut(format!(
+                "the task for this token {what} (execution {execution})"
+            )));
+        }
+        Err(RuntimeError::TaskDoesNotExist(
+            "no task has this token (it was never issued, or it ended before the server last restarted)".into(),
+        ))
     }
 
     /// A partition by number.

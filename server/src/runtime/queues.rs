@@ -9,6 +9,10 @@ use std::sync::Mutex;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::asl::definition::StateKind;
+use crate::engine::Machine;
+use crate::engine::execution::{PendingTask, Thread};
+
 /// A task waiting for a worker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Offer {
@@ -28,6 +32,33 @@ pub struct Offer {
     pub timeout_seconds: Option<u64>,
     /// The trace context of the execution's start, if it was traced.
     pub traceparent: Option<String>,
+}
+
+impl Offer {
+    /// The offer a pending task makes to pollers: what its worker receives.
+    pub fn of_task(
+        execution: &str,
+        machine: &Machine,
+        thread: &Thread,
+        task: &PendingTask,
+        traceparent: Option<String>,
+    ) -> Offer {
+        let state = thread.state.as_deref().and_then(|name| machine.state(name));
+        let input = match state.map(|s| &s.kind) {
+            Some(StateKind::Task(t)) => t.resource.worker_input(&task.parameters),
+            _ => task.parameters.clone(),
+        };
+        Offer {
+            token: task.delivery_token.clone(),
+            queue: task.queue.clone(),
+            execution: execution.to_string(),
+            state_name: thread.state.clone().unwrap_or_default(),
+            input,
+            heartbeat_seconds: task.heartbeat_seconds,
+            timeout_seconds: task.timeout_seconds,
+            traceparent,
+        }
+    }
 }
 
 #[derive(Default)]
