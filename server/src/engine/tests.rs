@@ -28,6 +28,8 @@ pub(crate) struct World {
     timers: BTreeMap<TimerKey, i64>,
     offers: Vec<Offer>,
     closed: Vec<String>,
+    /// The most events the execution may have (AWS's 25,000 unless a test lowers it).
+    history_limit: u64,
 }
 
 impl World {
@@ -42,11 +44,18 @@ impl World {
             timers: BTreeMap::new(),
             offers: Vec::new(),
             closed: Vec::new(),
+            history_limit: 25_000,
         }
     }
 
     pub(crate) fn start(definition: Value, input: Value) -> Self {
+        Self::start_limited(definition, input, 25_000)
+    }
+
+    /// Starts an execution that may have at most `history_limit` events.
+    pub(crate) fn start_limited(definition: Value, input: Value, history_limit: u64) -> Self {
         let mut world = World::new(definition);
+        world.history_limit = history_limit;
         world
             .apply(Command::Start {
                 input,
@@ -63,7 +72,7 @@ impl World {
             now_ms: self.now_ms,
             random: &mut self.random,
             max_payload_bytes: 256 * 1024,
-            max_history_events: 25_000,
+            max_history_events: self.history_limit,
             jsonata: &limits,
         };
         let outcome = apply(&mut self.execution, &self.machine, command, &mut env)?;
