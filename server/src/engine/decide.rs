@@ -182,6 +182,10 @@ impl<'a> Decider<'a, '_> {
                 if task.started_ms.is_some() {
                     return Err(CommandError::AlreadyStarted);
                 }
+                self.effect(Effect::TaskTaken {
+                    delivery_token: task.delivery_token.clone(),
+                    poll_id: poll_id.clone(),
+                });
                 self.emit(EventKind::TaskStarted {
                     thread,
                     family: task.family,

@@ -77,6 +77,14 @@ pub enum Effect {
         /// TimeoutSeconds, shown to the worker.
         timeout_seconds: Option<u64>,
     },
+    /// A poller took the task: `poll_id` (its idempotency key, if it gave one) now names
+    /// it, so a repeated poll gets the same task back.
+    TaskTaken {
+        /// The delivery token.
+        delivery_token: String,
+        /// The poll's idempotency key.
+        poll_id: Option<String>,
+    },
     /// The task is finished or abandoned: forget its tokens and withdraw any offer.
     CloseTask {
         /// The task token.

@@ -93,6 +93,10 @@ impl World {
                     queue,
                     input,
                 }),
+                // A taken task is no longer on offer (as the runtime's queue hands it out).
+                Effect::TaskTaken { delivery_token, .. } => {
+                    self.offers.retain(|o| o.token != delivery_token)
+                }
                 Effect::CloseTask {
                     task_token,
                     delivery_token,

@@ -477,24 +477,6 @@ impl Runtime {
         } else {
             Batch::default()
         };
-        // The poll that took a task (its idempotency key) is known only from its
-        // TaskStarted event; everything else comes from the effects below.
-        for event in &outcome.events {
-            if let EventKind::TaskStarted {
-                thread,
-                poll_id: Some(poll_id),
-                ..
-            } = &event.kind
-                && let Some(task) = running.execution.pending_task(*thread)
-            {
-                if let Some(info) = live.tokens.get_mut(&task.delivery_token) {
-                    info.poll_id = Some(poll_id.clone());
-                }
-                self.inner
-                    .queues
-                    .remember_poll(poll_id, &arn, &task.delivery_token);
-            }
-        }
         for effect in &outcome.effects {
             match effect {
                 Effect::OfferTask {
@@ -503,6 +485,17 @@ impl Runtime {
                     queue,
                     ..
                 } => live.register_task(&arn, queue, task_token, delivery_token, None),
+                Effect::TaskTaken {
+                    delivery_token,
+                    poll_id: Some(poll_id),
+                } => {
+                    if let Some(info) = live.tokens.get_mut(delivery_token) {
+                        info.poll_id = Some(poll_id.clone());
+                    }
+                    self.inner
+                        .queues
+                        .remember_poll(poll_id, &arn, delivery_token);
+                }
                 Effect::CloseTask {
                     task_token,
                     delivery_token,
@@ -664,8 +657,9 @@ impl Runtime {
                         });
                     }
                 }
-                // Withdrawn from the queue through `Pending::withdraw`.
-                Effect::CloseTask { .. } => {}
+                // Recorded in the step, under the partition's lock; withdrawn from the
+                // queue through `Pending::withdraw`.
+                Effect::TaskTaken { .. } | Effect::CloseTask { .. } => {}
                 Effect::ArmTimer { key, due_ms } => partition.timers.arm(arn, key, due_ms),
                 Effect::CancelTimer { key, .. } => partition.timers.cancel(arn, &key),
             }
