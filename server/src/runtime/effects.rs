@@ -5,9 +5,7 @@
 //! do; the runtime adds usage and commits it.
 
 use crate::engine::{Effect, EventKind, Execution, Outcome, Status, TimerKey};
-use crate::store::{Batch, IndexEntry, TimerRecord, Write};
-
-use super::record_of;
+use crate::store::{Batch, ExecutionRecord, IndexEntry, TimerRecord, Write};
 
 /// The writes of one step. `fired` is the timer whose firing caused the step;
 /// `armed` lists the execution's timers still armed, whose records go once it ends.
@@ -71,6 +69,25 @@ pub(super) fn step_writes(
         }
     }
     batch
+}
+
+/// An execution's record, as its state stands.
+pub(super) fn record_of(execution: &Execution, revision: u32) -> ExecutionRecord {
+    ExecutionRecord {
+        arn: execution.identity.arn.clone(),
+        name: execution.identity.name.clone(),
+        machine_name: execution.identity.machine_name.clone(),
+        machine_arn: execution.identity.machine_arn.clone(),
+        revision,
+        status: execution.status,
+        output: execution.output.clone(),
+        error: execution.error.clone(),
+        cause: execution.cause.clone(),
+        start_ms: execution.start_ms,
+        stop_ms: execution.stop_ms,
+        transitions: execution.transitions,
+        last_event_id: execution.last_event_id,
+    }
 }
 
 #[cfg(test)]

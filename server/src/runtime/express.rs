@@ -18,7 +18,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::{ExecutionView, Live, Running, Runtime, RuntimeError, now_ms, record_of};
+use super::effects::record_of;
+use super::{ExecutionView, Live, Running, Runtime, RuntimeError, now_ms};
 use crate::billing::{Cost, ExpressBilling, Usage, express_billing};
 use crate::engine::{Command, Event, EventKind, Execution, Identity, Status};
 use crate::store::{Batch, ExecutionRecord, ExpressStart, MachineRecord, UsageRecord, Write};
@@ -172,7 +173,7 @@ impl Runtime {
             )));
         }
         let name = self.execution_name(name)?;
-        let input = super::parse_json(
+        let input = super::limits::parse_json(
             input,
             "execution input",
             self.inner.config.max_payload_bytes,

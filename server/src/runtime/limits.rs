@@ -6,7 +6,10 @@
 //! constraint: Member must have length less than or equal to 32768"), without echoing the
 //! value back (it may be a megabyte).
 
+use serde_json::Value;
+
 use super::RuntimeError;
+use crate::asl::json::MAX_NESTING;
 
 /// StopExecution and SendTaskFailure: `error` is at most 256 characters.
 pub const MAX_ERROR_CHARS: usize = 256;
@@ -82,6 +85,31 @@ fn allowed_in_tag(c: char) -> bool {
     c.is_alphanumeric()
         || (c.is_whitespace() && !c.is_control())
         || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+}
+
+/// Parses JSON text from a caller; `invalid` builds the error naming what was wrong.
+pub fn parse_json(
+    text: &str,
+    what: &str,
+    max_bytes: usize,
+    invalid: fn(String) -> RuntimeError,
+) -> Result<Value, RuntimeError> {
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    if text.len() > max_bytes {
+        return Err(invalid(format!(
+            "the {what} is {} bytes, more than the {max_bytes}-byte limit",
+            text.len()
+        )));
+    }
+    // Measured before parsing, so the message names the limit rather than serde_json's
+    // own recursion limit, and nothing deeper than the engine accepts is ever stored.
+    let depth = crate::asl::json::measure_text(text.as_bytes()).depth;
+    if depth > MAX_NESTING {
+        return Err(invalid(format!(
+            "the {what} nests {depth} levels deep; at most {MAX_NESTING} levels are allowed"
+        )));
+    }
+    serde_json::from_str(text).map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
 }
 
 #[cfg(test)]

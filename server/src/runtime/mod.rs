@@ -23,6 +23,7 @@ mod partition;
 mod queues;
 mod random;
 mod recovery;
+mod stored;
 mod tags;
 mod timers;
 mod views;
@@ -32,7 +33,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::broadcast;
 
 pub use config::RuntimeConfig;
@@ -44,7 +44,6 @@ pub use names::{Arns, check_name};
 pub use queues::Offer;
 pub use views::{Committed, ExecutionView, MachineView};
 
-use crate::asl::json::MAX_NESTING;
 use crate::engine::{
     self, Command, CommandError, Effect, Event, EventKind, Execution, Identity, Machine, Status,
     TimerKey,
@@ -55,9 +54,11 @@ use crate::store::{
 };
 use activities::Activities;
 use durable::Durable;
+use effects::record_of;
 use machines::Machines;
 use partition::{Live, Partition, Partitions, Running};
 use queues::Queues;
+use stored::StoredExecutions;
 use tags::Tags;
 
 /// The longest a PollTask waits, as AWS's GetActivityTask.
@@ -70,6 +71,7 @@ struct Inner {
     machines: Machines,
     activities: Activities,
     tags: Tags,
+    stored: StoredExecutions,
     partitions: Partitions,
     queues: Queues,
     /// How many Express executions have finished (orders their inspection rings).
@@ -92,49 +94,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
-}
-
-fn record_of(execution: &Execution, revision: u32) -> ExecutionRecord {
-    ExecutionRecord {
-        arn: execution.identity.arn.clone(),
-        name: execution.identity.name.clone(),
-        machine_name: execution.identity.machine_name.clone(),
-        machine_arn: execution.identity.machine_arn.clone(),
-        revision,
-        status: execution.status,
-        output: execution.output.clone(),
-        error: execution.error.clone(),
-        cause: execution.cause.clone(),
-        start_ms: execution.start_ms,
-        stop_ms: execution.stop_ms,
-        transitions: execution.transitions,
-        last_event_id: execution.last_event_id,
-    }
-}
-
-/// Parses JSON text from a caller; `invalid` builds the error naming what was wrong.
-fn parse_json(
-    text: &str,
-    what: &str,
-    max_bytes: usize,
-    invalid: fn(String) -> RuntimeError,
-) -> Result<Value, RuntimeError> {
-    let text = if text.trim().is_empty() { "{}" } else { text };
-    if text.len() > max_bytes {
-        return Err(invalid(format!(
-            "the {what} is {} bytes, more than the {max_bytes}-byte limit",
-            text.len()
-        )));
-    }
-    // Measured before parsing, so the message names the limit rather than serde_json's
-    // own recursion limit, and nothing deeper than the engine accepts is ever stored.
-    let depth = crate::asl::json::measure_text(text.as_bytes()).depth;
-    if depth > MAX_NESTING {
-        return Err(invalid(format!(
-            "the {what} nests {depth} levels deep; at most {MAX_NESTING} levels are allowed"
-        )));
-    }
-    serde_json::from_str(text).map_err(|e| invalid(format!("the {what} is not valid JSON: {e}")))
 }
 
 impl Runtime {
@@ -171,6 +130,7 @@ impl Runtime {
                 machines: Machines::new(durable.clone(), arns.clone(), writes.clone()),
                 activities: Activities::new(durable.clone(), arns.clone(), writes.clone()),
                 tags: Tags::new(durable.clone(), arns.clone(), writes),
+                stored: StoredExecutions::new(durable.clone(), arns.clone()),
                 durable,
                 config,
                 arns,
@@ -304,7 +264,9 @@ impl Runtime {
             )));
         }
         let view = self
-            .stored_execution(arn)
+            .inner
+            .stored
+            .record(arn)
             .and_then(|execution| self.inner.machines.view_for(&execution));
         self.inner.durable.settled(view).await
     }
@@ -331,7 +293,7 @@ impl Runtime {
     ) -> Result<(String, i64), RuntimeError> {
         let machine_name = self.inner.arns.machine_name(machine)?;
         let name = self.execution_name(name)?;
-        let input = parse_json(
+        let input = limits::parse_json(
             input,
             "execution input",
             self.inner.config.max_payload_bytes,
@@ -354,7 +316,7 @@ impl Runtime {
                 let same = existing.status == Status::Running
                     && match live.executions.get(&arn) {
                         Some(running) => running.execution.input == input,
-                        None => self.execution_input(&existing.arn)? == input,
+                        None => self.inner.stored.input(&existing.arn)? == input,
                     };
                 if same {
                     Err((existing.arn, existing.start_ms))
@@ -416,18 +378,7 @@ impl Runtime {
         if let Some(running) = live.executions.get(arn) {
             return Ok(Some(record_of(&running.execution, running.revision)));
         }
-        match self.inner.durable.store.execution_named(machine, name)? {
-            Some(arn) => Ok(self.inner.durable.store.execution(&arn)?),
-            None => Ok(None),
-        }
-    }
-
-    fn execution_input(&self, arn: &str) -> Result<Value, RuntimeError> {
-        let first = self.inner.durable.store.first_event(arn)?;
-        Ok(match first.as_ref().map(|e| &e.kind) {
-            Some(EventKind::ExecutionStarted { input, .. }) => input.clone(),
-            _ => Value::Null,
-        })
+        self.inner.stored.named(machine, name)
     }
 
     /// Applies a command under the lock and prepares its batch; the caller commits it
@@ -693,7 +644,7 @@ impl Runtime {
     }
 
     fn not_running(&self, arn: &str) -> RuntimeError {
-        match self.stored_execution(arn) {
+        match self.inner.stored.record(arn) {
             Ok(record) => RuntimeError::FailedPrecondition(format!(
                 "the execution {arn} has already ended ({})",
                 record.status.as_str()
@@ -716,7 +667,12 @@ impl Runtime {
         )?;
         self.command(arn, Command::Stop { error, cause }, None)
             .await?;
-        Ok(self.stored_execution(arn)?.stop_ms.unwrap_or_else(now_ms))
+        Ok(self
+            .inner
+            .stored
+            .record(arn)?
+            .stop_ms
+            .unwrap_or_else(now_ms))
     }
 
     /// An execution's record and input.
@@ -729,17 +685,9 @@ impl Runtime {
         let record = if self.inner.arns.is_express(arn) {
             self.express_view(arn).map(|(view, _)| view.record)
         } else {
-            self.stored_execution(arn)
+            self.inner.stored.record(arn)
         };
         self.inner.durable.settled(record).await
-    }
-
-    /// A Standard execution's stored record (without its input), or ExecutionNotFound.
-    fn stored_execution(&self, arn: &str) -> Result<ExecutionRecord, RuntimeError> {
-        self.inner.arns.execution_machine(arn)?;
-        self.inner.durable.store.execution(arn)?.ok_or_else(|| {
-            RuntimeError::ExecutionNotFound(format!("execution {arn} does not exist"))
-        })
     }
 
     fn execution_view(&self, arn: &str) -> Result<ExecutionView, RuntimeError> {
@@ -747,13 +695,7 @@ impl Runtime {
         if self.inner.arns.is_express(arn) {
             return self.express_view(arn).map(|(view, _)| view);
         }
-        let record = self.stored_execution(arn)?;
-        let input = self.execution_input(arn)?;
-        Ok(ExecutionView {
-            record,
-            input,
-            billing: None,
-        })
+        self.inner.stored.view(arn)
     }
 
     /// A page of a state machine's executions, newest first, optionally of one status,
@@ -766,35 +708,8 @@ impl Runtime {
     ) -> Result<(Vec<ExecutionRecord>, Option<String>), RuntimeError> {
         self.inner
             .durable
-            .settled(self.execution_page(machine, status, page))
+            .settled(self.inner.stored.page(machine, status, page))
             .await
-    }
-
-    fn execution_page(
-        &self,
-        machine: &str,
-        status: Option<Status>,
-        page: &paging::PageRequest,
-    ) -> Result<(Vec<ExecutionRecord>, Option<String>), RuntimeError> {
-        let name = self.inner.arns.machine_name(machine)?;
-        let after = page.cursor()?;
-        if self.inner.durable.store.machine(&name)?.is_none() {
-            return Err(RuntimeError::MachineNotFound(format!(
-                "state machine '{name}' does not exist"
-            )));
-        }
-        let found = self.inner.durable.store.machine_executions(
-            &name,
-            status,
-            after.as_deref(),
-            page.size,
-        )?;
-        let records = self
-            .inner
-            .durable
-            .damaged
-            .readable(found.records, "execution");
-        Ok((records, found.next.as_deref().map(paging::cursor_token)))
     }
 
     /// How many executions of each state machine are in each status (for the console's
@@ -802,8 +717,8 @@ impl Runtime {
     pub async fn execution_counts(
         &self,
     ) -> Result<HashMap<String, HashMap<Status, u64>>, RuntimeError> {
-        let counts = self.inner.durable.store.execution_counts()?;
-        self.inner.durable.settled(Ok(counts)).await
+        let durable = &self.inner.durable;
+        durable.settled(self.inner.stored.counts()).await
     }
 
     /// The definition an execution runs (its machine's revision at its start).
@@ -832,9 +747,7 @@ impl Runtime {
         if self.inner.arns.is_express(arn) {
             return self.express_view(arn).map(|(_, history)| history);
         }
-        // The record says whether it exists; the input (in the first event) is not needed.
-        self.stored_execution(arn)?;
-        Ok(self.inner.durable.store.events(arn)?)
+        self.inner.stored.events(arn)
     }
 
     /// Why the server cannot serve requests, if it cannot (for `/health`).
@@ -939,7 +852,7 @@ impl Runtime {
 
     /// SendTaskSuccess.
     pub async fn send_success(&self, token: &str, output: &str) -> Result<(), RuntimeError> {
-        let output = parse_json(
+        let output = limits::parse_json(
             output,
             "task output",
             self.inner.config.max_payload_bytes,
@@ -1013,7 +926,7 @@ impl Runtime {
     /// runtime holds (in memory while it runs) and the stored record. An error names what
     /// differs.
     pub fn verify_replay(&self, arn: &str) -> Result<(), RuntimeError> {
-        let record = self.stored_execution(arn)?;
+        let record = self.inner.stored.record(arn)?;
         let events = self.inner.durable.store.events(arn)?;
         let identity = Identity {
             arn: record.arn.clone(),
