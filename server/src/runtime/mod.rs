@@ -174,6 +174,7 @@ impl Runtime {
             .metrics
             .render(self.inner.durable.committer.counts());
         self.inner.durable.damaged.render_metrics(&mut text);
+        self.inner.partitions.render_metrics(&mut text);
         text
     }
 

@@ -244,6 +244,42 @@ impl Partitions {
         ))
     }
 
+    /// Each partition's running executions and armed timers, in Prometheus text (a
+    /// partition much busier than the others shows a hot spot; in a cluster, which
+    /// partitions a node serves).
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP stepwise_partitions Partitions of the data directory.\n# TYPE stepwise_partitions gauge\nstepwise_partitions {}",
+            self.count()
+        );
+        let counts: Vec<(usize, usize)> = self
+            .iter()
+            .map(|p| (p.lock().executions.len(), p.timers.len()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "# HELP stepwise_partition_running_executions Executions running in memory, by partition.\n# TYPE stepwise_partition_running_executions gauge"
+        );
+        for (id, (running, _)) in counts.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "stepwise_partition_running_executions{{partition=\"{id}\"}} {running}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP stepwise_partition_armed_timers Timers armed, by partition.\n# TYPE stepwise_partition_armed_timers gauge"
+        );
+        for (id, (_, timers)) in counts.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "stepwise_partition_armed_timers{{partition=\"{id}\"}} {timers}"
+            );
+        }
+    }
+
     /// A partition by number.
     pub fn get(&self, id: u16) -> &Partition {
         &self.list[usize::from(id)]
@@ -288,5 +324,19 @@ mod tests {
         assert!(live.retired("a").is_none());
         assert_eq!(live.retired("c").map(|r| r.1), Some(TaskClosed::Reported));
         assert!(live.retire("c", TaskClosed::Reported).is_none());
+    }
+
+    #[test]
+    fn metrics_show_each_partition() {
+        let partitions = Partitions::new(2);
+        partitions
+            .get(1)
+            .timers
+            .arm("x", crate::engine::TimerKey::Execution, 5);
+        let mut text = String::new();
+        partitions.render_metrics(&mut text);
+        assert!(text.contains("stepwise_partitions 2\n"), "{text}");
+        assert!(text.contains("stepwise_partition_running_executions{partition=\"0\"} 0\n"));
+        assert!(text.contains("stepwise_partition_armed_timers{partition=\"1\"} 1\n"));
     }
 }
