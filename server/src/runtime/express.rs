@@ -19,7 +19,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::effects::record_of;
-use super::{ExecutionView, Live, Running, Runtime, RuntimeError, now_ms};
+use super::executions::Executions;
+use super::{ExecutionView, Live, Running, RuntimeError, now_ms};
 use crate::billing::{Cost, ExpressBilling, Usage, express_billing};
 use crate::engine::{Command, Event, EventKind, Execution, Identity, Status};
 use crate::store::{Batch, ExecutionRecord, ExpressStart, MachineRecord, UsageRecord, Write};
@@ -55,16 +56,13 @@ pub struct ExpressStarted {
 
 const MS_PER_HOUR: i64 = 3_600_000;
 
-impl Runtime {
+impl Executions {
     /// The role reported in `$$.Execution.RoleArn`: the state machine's, or the
     /// server's default one when it was given none.
     pub(crate) fn role_of(&self, machine_role: Option<&str>) -> String {
         match machine_role {
             Some(role) => role.to_string(),
-            None => format!(
-                "arn:aws:iam::{}:role/stepwise",
-                self.inner.config.account_id
-            ),
+            None => format!("arn:aws:iam::{}:role/stepwise", self.config.account_id),
         }
     }
 
@@ -77,7 +75,7 @@ impl Runtime {
         sync: Option<oneshot::Sender<ExecutionView>>,
     ) -> Result<ExpressStarted, RuntimeError> {
         let id = super::random::uuid();
-        let arn = self.inner.arns.express_execution(&record.name, name, &id);
+        let arn = self.arns.express_execution(&record.name, name, &id);
         let start = ExpressStart {
             arn: arn.clone(),
             name: name.to_string(),
@@ -89,7 +87,7 @@ impl Runtime {
         };
         self.run_express(start, sync).await?;
         let start_ms = {
-            let live = self.inner.partitions.of_execution(&arn).lock();
+            let live = self.partitions.of_execution(&arn).lock();
             live.executions.get(&arn).map(|r| r.execution.start_ms)
         };
         Ok(ExpressStarted {
@@ -106,14 +104,11 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let arn = start.arn.clone();
         let durable = waiter.is_none();
-        let partition = self.inner.partitions.of_execution(&arn);
+        let partition = self.partitions.of_execution(&arn);
         let (pending, effects, committed) = {
             let mut live = partition.lock();
-            let (machine, definition_bytes) = live.revision_with_size(
-                &*self.inner.durable.store,
-                &start.machine_name,
-                start.revision,
-            )?;
+            let (machine, definition_bytes) =
+                live.revision_with_size(&*self.durable.store, &start.machine_name, start.revision)?;
             let mut running = Running {
                 execution: Execution::new(Identity {
                     arn: arn.clone(),
@@ -131,7 +126,7 @@ impl Runtime {
                     definition_bytes,
                 }),
             };
-            let limit = self.inner.config.express_max_seconds;
+            let limit = self.config.express_max_seconds;
             let timeout_seconds = Some(
                 machine
                     .definition()
@@ -165,8 +160,8 @@ impl Runtime {
         name: Option<&str>,
         input: &str,
     ) -> Result<ExecutionView, RuntimeError> {
-        let machine_name = self.inner.arns.machine_name(machine)?;
-        let record = self.inner.machines.record(&machine_name)?;
+        let machine_name = self.arns.machine_name(machine)?;
+        let record = self.machines.record(&machine_name)?;
         if record.machine_type != crate::store::MachineType::Express {
             return Err(RuntimeError::MachineTypeNotSupported(format!(
                 "StartSyncExecution runs EXPRESS state machines only; '{machine_name}' is STANDARD"
@@ -176,14 +171,14 @@ impl Runtime {
         let input = super::limits::parse_json(
             input,
             "execution input",
-            self.inner.config.max_payload_bytes,
+            self.config.max_payload_bytes,
             RuntimeError::InvalidInput,
         )?;
         let (waiter, outcome) = oneshot::channel();
         let started = self
             .start_express(&record, &name, input, Some(waiter))
             .await?;
-        let limit = Duration::from_secs(self.inner.config.express_max_seconds + 5);
+        let limit = Duration::from_secs(self.config.express_max_seconds + 5);
         match tokio::time::timeout(limit, outcome).await {
             Ok(Ok(view)) => Ok(view),
             _ => Err(RuntimeError::Unavailable(format!(
@@ -298,7 +293,6 @@ impl Runtime {
             let _ = waiter.send(view.clone());
         }
         let order = self
-            .inner
             .express_finished
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         live.finished_express.push_back(Finished {
@@ -319,11 +313,9 @@ impl Runtime {
     /// `express_history` to finish (a partition keeps older ones until its next finish).
     fn still_kept(&self, order: u64) -> bool {
         let finished = self
-            .inner
             .express_finished
             .load(std::sync::atomic::Ordering::Relaxed);
-        order + self.inner.config.express_history as u64 >= finished
-            && self.inner.config.express_history > 0
+        order + self.config.express_history as u64 >= finished && self.config.express_history > 0
     }
 
     /// A running or recently finished Express execution, with its events.
@@ -331,7 +323,7 @@ impl Runtime {
         &self,
         arn: &str,
     ) -> Result<(ExecutionView, Vec<Event>), RuntimeError> {
-        let live = self.inner.partitions.of_execution(arn).lock();
+        let live = self.partitions.of_execution(arn).lock();
         if let Some(running) = live.executions.get(arn)
             && let Some(run) = &running.express
         {
@@ -352,7 +344,7 @@ impl Runtime {
         }
         Err(RuntimeError::ExecutionNotFound(format!(
             "Express execution {arn} is not in memory: Express histories are not persisted; only running executions and the last {} finished ones can be inspected, and none survive a restart",
-            self.inner.config.express_history
+            self.config.express_history
         )))
     }
 
@@ -361,7 +353,7 @@ impl Runtime {
     pub fn recent_express(&self) -> Vec<ExecutionRecord> {
         let mut running = Vec::new();
         let mut finished = Vec::new();
-        for partition in self.inner.partitions.iter() {
+        for partition in self.partitions.iter() {
             let live = partition.lock();
             running.extend(
                 live.executions
@@ -390,8 +382,7 @@ impl Runtime {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<(Usage, Cost), RuntimeError> {
-        self.inner
-            .durable
+        self.durable
             .settled(self.usage_in(machine, from_ms, to_ms))
             .await
     }
@@ -409,21 +400,21 @@ impl Runtime {
         }
         let machine = machine
             .filter(|m| !m.is_empty())
-            .map(|m| self.inner.arns.machine_name(m))
+            .map(|m| self.arns.machine_name(m))
             .transpose()?;
         let (first, last) = (
             from_ms.div_euclid(MS_PER_HOUR),
             to_ms.div_euclid(MS_PER_HOUR),
         );
         let mut total = Usage::default();
-        for partition in self.inner.partitions.iter() {
+        for partition in self.partitions.iter() {
             for ((name, hour), usage) in &partition.lock().usage {
                 if (first..=last).contains(hour) && machine.as_ref().is_none_or(|m| m == name) {
                     total.add(usage);
                 }
             }
         }
-        Ok((total, total.cost(&self.inner.config.prices)))
+        Ok((total, total.cost(&self.config.prices)))
     }
 
     /// A caller's execution name, or a fresh one.

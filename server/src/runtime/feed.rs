@@ -25,14 +25,14 @@ pub struct HistoryFeed {
 impl Runtime {
     /// Follows `arn`'s history from its first event.
     pub async fn follow(&self, arn: &str) -> Result<HistoryFeed, RuntimeError> {
-        let committed = self.inner.committed.subscribe();
+        let committed = self.inner.executions.committed.subscribe();
         let history = self.history(arn).await?;
         Ok(HistoryFeed {
             runtime: self.clone(),
             arn: arn.to_string(),
             history: Some(history),
             committed,
-            stopping: self.inner.stop.subscribe(),
+            stopping: self.inner.executions.stop.subscribe(),
             last_id: 0,
             ended: false,
         })

@@ -135,7 +135,7 @@ fn name_in(runtime: &Runtime, machine: &str, partition: u16, inside: bool, from:
         .map(|i| format!("run-{i}"))
         .find(|name| {
             let arn = runtime.arns().execution(machine, name);
-            (runtime.inner.partitions.of_execution(&arn).id == partition) == inside
+            (runtime.inner.executions.partitions.of_execution(&arn).id == partition) == inside
         })
         .unwrap()
 }
@@ -164,7 +164,7 @@ async fn a_held_partition_does_not_delay_the_others() {
         let runtime = runtime.clone();
         let released = released.clone();
         std::thread::spawn(move || {
-            let guard = runtime.inner.partitions.get(held).lock();
+            let guard = runtime.inner.executions.partitions.get(held).lock();
             locked_tx.send(()).unwrap();
             // Released when the test says so, or after 20 s whatever happens.
             let _ = release_rx.recv_timeout(Duration::from_secs(20));
@@ -245,17 +245,18 @@ async fn a_data_directory_keeps_its_partition_count_and_every_execution_recovers
     // Asked for another count, the directory keeps its own, so every execution is found
     // in the partition that holds its timers and tokens.
     let runtime = Runtime::open(store.clone(), config(16)).await.unwrap();
-    assert_eq!(runtime.inner.partitions.count(), 3);
+    assert_eq!(runtime.inner.executions.partitions.count(), 3);
     assert_eq!(runtime.running(), 9);
     let in_partitions: usize = runtime
         .inner
+        .executions
         .partitions
         .iter()
         .map(|p| p.lock().executions.len())
         .sum();
     assert_eq!(in_partitions, 9);
     for arn in &arns {
-        let partition = runtime.inner.partitions.of_execution(arn);
+        let partition = runtime.inner.executions.partitions.of_execution(arn);
         assert!(partition.lock().executions.contains_key(arn));
         assert_eq!(partition.timers.of_execution(arn).len(), 1, "{arn}");
     }
