@@ -747,6 +747,13 @@ pub(crate) fn all_operator_names() -> Vec<String> {
     all
 }
 
+impl Choice {
+    /// The fields a Choice state may have in JSONPath.
+    pub const FIELDS: &[&str] = &["InputPath", "OutputPath", "Choices", "Default", "Assign"];
+    /// The fields a Choice state may have in JSONata.
+    pub const JSONATA_FIELDS: &[&str] = &["Choices", "Default", "Output", "Assign"];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,13 @@ impl Reader {
     }
 }
 
+impl Fail {
+    /// The fields a Fail state may have in JSONPath.
+    pub const FIELDS: &[&str] = &["Error", "ErrorPath", "Cause", "CausePath"];
+    /// The fields a Fail state may have in JSONata.
+    pub const JSONATA_FIELDS: &[&str] = &["Error", "Cause"];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -312,6 +312,48 @@ impl Reader {
     }
 }
 
+impl Map {
+    /// The fields a Map state may have in JSONPath.
+    pub const FIELDS: &[&str] = &[
+        "InputPath",
+        "OutputPath",
+        "ItemsPath",
+        "ItemSelector",
+        "Parameters",
+        "ItemProcessor",
+        "Iterator",
+        "MaxConcurrency",
+        "MaxConcurrencyPath",
+        "ToleratedFailurePercentage",
+        "ToleratedFailurePercentagePath",
+        "ToleratedFailureCount",
+        "ToleratedFailureCountPath",
+        "ResultSelector",
+        "ResultPath",
+        "Retry",
+        "Catch",
+        "Assign",
+        "Next",
+        "End",
+    ];
+    /// The fields a Map state may have in JSONata.
+    pub const JSONATA_FIELDS: &[&str] = &[
+        "Items",
+        "ItemSelector",
+        "ItemProcessor",
+        "Iterator",
+        "MaxConcurrency",
+        "ToleratedFailurePercentage",
+        "ToleratedFailureCount",
+        "Output",
+        "Assign",
+        "Retry",
+        "Catch",
+        "Next",
+        "End",
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

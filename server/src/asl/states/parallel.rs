@@ -41,3 +41,31 @@ impl Reader {
         })
     }
 }
+
+impl Parallel {
+    /// The fields a Parallel state may have in JSONPath.
+    pub const FIELDS: &[&str] = &[
+        "InputPath",
+        "OutputPath",
+        "Parameters",
+        "ResultSelector",
+        "ResultPath",
+        "Branches",
+        "Retry",
+        "Catch",
+        "Assign",
+        "Next",
+        "End",
+    ];
+    /// The fields a Parallel state may have in JSONata.
+    pub const JSONATA_FIELDS: &[&str] = &[
+        "Arguments",
+        "Branches",
+        "Output",
+        "Assign",
+        "Retry",
+        "Catch",
+        "Next",
+        "End",
+    ];
+}

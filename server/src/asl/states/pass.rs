@@ -19,6 +19,22 @@ impl Pass {
     }
 }
 
+impl Pass {
+    /// The fields a Pass state may have in JSONPath.
+    pub const FIELDS: &[&str] = &[
+        "InputPath",
+        "OutputPath",
+        "Parameters",
+        "ResultPath",
+        "Result",
+        "Assign",
+        "Next",
+        "End",
+    ];
+    /// The fields a Pass state may have in JSONata.
+    pub const JSONATA_FIELDS: &[&str] = &["Output", "Assign", "Next", "End"];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -308,6 +308,42 @@ impl Reader {
     }
 }
 
+impl Task {
+    /// The fields a Task state may have in JSONPath.
+    pub const FIELDS: &[&str] = &[
+        "InputPath",
+        "OutputPath",
+        "Parameters",
+        "ResultSelector",
+        "ResultPath",
+        "Resource",
+        "TimeoutSeconds",
+        "TimeoutSecondsPath",
+        "HeartbeatSeconds",
+        "HeartbeatSecondsPath",
+        "Retry",
+        "Catch",
+        "Credentials",
+        "Assign",
+        "Next",
+        "End",
+    ];
+    /// The fields a Task state may have in JSONata.
+    pub const JSONATA_FIELDS: &[&str] = &[
+        "Resource",
+        "Arguments",
+        "Output",
+        "Assign",
+        "TimeoutSeconds",
+        "HeartbeatSeconds",
+        "Retry",
+        "Catch",
+        "Credentials",
+        "Next",
+        "End",
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

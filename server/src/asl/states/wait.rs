@@ -148,6 +148,24 @@ impl Reader {
     }
 }
 
+impl Wait {
+    /// The fields a Wait state may have in JSONPath.
+    pub const FIELDS: &[&str] = &[
+        "InputPath",
+        "OutputPath",
+        "Seconds",
+        "SecondsPath",
+        "Timestamp",
+        "TimestampPath",
+        "Assign",
+        "Next",
+        "End",
+    ];
+    /// The fields a Wait state may have in JSONata.
+    pub const JSONATA_FIELDS: &[&str] =
+        &["Seconds", "Timestamp", "Output", "Assign", "Next", "End"];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::definition::{Branch, QueryLanguage, State, StateKind, StateMachine, Transition};
 use super::io::DataFlow;
 use super::json::{self, describe};
-use super::states::{Pass, Succeed};
+use super::states::{self, Choice, Fail, Parallel, Pass, Succeed, Task, Wait};
 use super::template::pointer_escape;
 
 /// AWS: state names are 1 to 80 characters.
@@ -193,184 +193,9 @@ const UNSUPPORTED_FIELDS: [(&str, &str); 4] = [
     ("Label", "distributed Map (Label) is not supported yet"),
 ];
 
-const PASS_FIELDS: &[&str] = &[
-    "InputPath",
-    "OutputPath",
-    "Parameters",
-    "ResultPath",
-    "Result",
-    "Assign",
-    "Next",
-    "End",
-];
-const TASK_FIELDS: &[&str] = &[
-    "InputPath",
-    "OutputPath",
-    "Parameters",
-    "ResultSelector",
-    "ResultPath",
-    "Resource",
-    "TimeoutSeconds",
-    "TimeoutSecondsPath",
-    "HeartbeatSeconds",
-    "HeartbeatSecondsPath",
-    "Retry",
-    "Catch",
-    "Credentials",
-    "Assign",
-    "Next",
-    "End",
-];
-const CHOICE_FIELDS: &[&str] = &["InputPath", "OutputPath", "Choices", "Default", "Assign"];
-const WAIT_FIELDS: &[&str] = &[
-    "InputPath",
-    "OutputPath",
-    "Seconds",
-    "SecondsPath",
-    "Timestamp",
-    "TimestampPath",
-    "Assign",
-    "Next",
-    "End",
-];
-const SUCCEED_FIELDS: &[&str] = &["InputPath", "OutputPath"];
-const FAIL_FIELDS: &[&str] = &["Error", "ErrorPath", "Cause", "CausePath"];
-const PARALLEL_FIELDS: &[&str] = &[
-    "InputPath",
-    "OutputPath",
-    "Parameters",
-    "ResultSelector",
-    "ResultPath",
-    "Branches",
-    "Retry",
-    "Catch",
-    "Assign",
-    "Next",
-    "End",
-];
-const MAP_FIELDS: &[&str] = &[
-    "InputPath",
-    "OutputPath",
-    "ItemsPath",
-    "ItemSelector",
-    "Parameters",
-    "ItemProcessor",
-    "Iterator",
-    "MaxConcurrency",
-    "MaxConcurrencyPath",
-    "ToleratedFailurePercentage",
-    "ToleratedFailurePercentagePath",
-    "ToleratedFailureCount",
-    "ToleratedFailureCountPath",
-    "ResultSelector",
-    "ResultPath",
-    "Retry",
-    "Catch",
-    "Assign",
-    "Next",
-    "End",
-];
-const JSONATA_PASS_FIELDS: &[&str] = &["Output", "Assign", "Next", "End"];
-const JSONATA_TASK_FIELDS: &[&str] = &[
-    "Resource",
-    "Arguments",
-    "Output",
-    "Assign",
-    "TimeoutSeconds",
-    "HeartbeatSeconds",
-    "Retry",
-    "Catch",
-    "Credentials",
-    "Next",
-    "End",
-];
-const JSONATA_CHOICE_FIELDS: &[&str] = &["Choices", "Default", "Output", "Assign"];
-const JSONATA_WAIT_FIELDS: &[&str] = &["Seconds", "Timestamp", "Output", "Assign", "Next", "End"];
-const JSONATA_SUCCEED_FIELDS: &[&str] = &["Output"];
-const JSONATA_FAIL_FIELDS: &[&str] = &["Error", "Cause"];
-const JSONATA_PARALLEL_FIELDS: &[&str] = &[
-    "Arguments",
-    "Branches",
-    "Output",
-    "Assign",
-    "Retry",
-    "Catch",
-    "Next",
-    "End",
-];
-const JSONATA_MAP_FIELDS: &[&str] = &[
-    "Items",
-    "ItemSelector",
-    "ItemProcessor",
-    "Iterator",
-    "MaxConcurrency",
-    "ToleratedFailurePercentage",
-    "ToleratedFailureCount",
-    "Output",
-    "Assign",
-    "Retry",
-    "Catch",
-    "Next",
-    "End",
-];
 const STATE_TYPES: [&str; 8] = [
     "Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map",
 ];
-
-/// Whether `value` holds a string mentioning `$$`: every read of the context object is
-/// a path or intrinsic argument written in the state's own fields (Parallel and Map
-/// states count their nested states too, which only errs towards building it).
-fn mentions_context(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.contains("$$"),
-        Value::Array(items) => items.iter().any(mentions_context),
-        Value::Object(fields) => fields.values().any(mentions_context),
-        _ => false,
-    }
-}
-
-/// Whether `value` holds a `$$` path that may read `$$.Execution.Input`: any that does
-/// not begin with one of the context object's other members (the whole object, a
-/// descendant or a wildcard may).
-fn mentions_execution_input(value: &Value) -> bool {
-    const ELSEWHERE: [&str; 9] = [
-        ".Map.",
-        ".State.",
-        ".Task.",
-        ".StateMachine.",
-        ".Execution.Id",
-        ".Execution.Name",
-        ".Execution.RoleArn",
-        ".Execution.StartTime",
-        ".Execution.RedriveCount",
-    ];
-    match value {
-        Value::String(text) => text.match_indices("$$").any(|(at, _)| {
-            let rest = &text[at + 2..];
-            !ELSEWHERE.iter().any(|prefix| rest.starts_with(prefix))
-        }),
-        Value::Array(items) => items.iter().any(mentions_execution_input),
-        Value::Object(fields) => fields.values().any(mentions_execution_input),
-        _ => false,
-    }
-}
-
-/// Whether `value` holds a string that may read `$states.context`: it names it, or uses
-/// `$states` whole.
-fn mentions_states_context(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.match_indices("$states").any(|(at, _)| {
-            let rest = &text[at + "$states".len()..];
-            match rest.strip_prefix('.') {
-                Some(member) => member.starts_with("context"),
-                None => true,
-            }
-        }),
-        Value::Array(items) => items.iter().any(mentions_states_context),
-        Value::Object(fields) => fields.values().any(mentions_states_context),
-        _ => false,
-    }
-}
 
 /// A JSON object being read, with its location.
 #[derive(Clone, Copy)]
@@ -807,22 +632,22 @@ impl Reader {
         let language = self.language;
         let jsonata = language == QueryLanguage::Jsonata;
         let (allowed, what) = match (type_name, jsonata) {
-            ("Pass", false) => (PASS_FIELDS, "a Pass state"),
-            ("Task", false) => (TASK_FIELDS, "a Task state"),
-            ("Choice", false) => (CHOICE_FIELDS, "a Choice state"),
-            ("Wait", false) => (WAIT_FIELDS, "a Wait state"),
-            ("Succeed", false) => (SUCCEED_FIELDS, "a Succeed state"),
-            ("Fail", false) => (FAIL_FIELDS, "a Fail state"),
-            ("Parallel", false) => (PARALLEL_FIELDS, "a Parallel state"),
-            ("Map", false) => (MAP_FIELDS, "a Map state"),
-            ("Pass", true) => (JSONATA_PASS_FIELDS, "a JSONata Pass state"),
-            ("Task", true) => (JSONATA_TASK_FIELDS, "a JSONata Task state"),
-            ("Choice", true) => (JSONATA_CHOICE_FIELDS, "a JSONata Choice state"),
-            ("Wait", true) => (JSONATA_WAIT_FIELDS, "a JSONata Wait state"),
-            ("Succeed", true) => (JSONATA_SUCCEED_FIELDS, "a JSONata Succeed state"),
-            ("Fail", true) => (JSONATA_FAIL_FIELDS, "a JSONata Fail state"),
-            ("Parallel", true) => (JSONATA_PARALLEL_FIELDS, "a JSONata Parallel state"),
-            _ => (JSONATA_MAP_FIELDS, "a JSONata Map state"),
+            ("Pass", false) => (Pass::FIELDS, "a Pass state"),
+            ("Task", false) => (Task::FIELDS, "a Task state"),
+            ("Choice", false) => (Choice::FIELDS, "a Choice state"),
+            ("Wait", false) => (Wait::FIELDS, "a Wait state"),
+            ("Succeed", false) => (Succeed::FIELDS, "a Succeed state"),
+            ("Fail", false) => (Fail::FIELDS, "a Fail state"),
+            ("Parallel", false) => (Parallel::FIELDS, "a Parallel state"),
+            ("Map", false) => (states::Map::FIELDS, "a Map state"),
+            ("Pass", true) => (Pass::JSONATA_FIELDS, "a JSONata Pass state"),
+            ("Task", true) => (Task::JSONATA_FIELDS, "a JSONata Task state"),
+            ("Choice", true) => (Choice::JSONATA_FIELDS, "a JSONata Choice state"),
+            ("Wait", true) => (Wait::JSONATA_FIELDS, "a JSONata Wait state"),
+            ("Succeed", true) => (Succeed::JSONATA_FIELDS, "a JSONata Succeed state"),
+            ("Fail", true) => (Fail::JSONATA_FIELDS, "a JSONata Fail state"),
+            ("Parallel", true) => (Parallel::JSONATA_FIELDS, "a JSONata Parallel state"),
+            _ => (states::Map::JSONATA_FIELDS, "a JSONata Map state"),
         };
         let mut allowed_with_type = allowed.to_vec();
         allowed_with_type.extend(["Type", "QueryLanguage"]);
@@ -973,11 +798,13 @@ impl Reader {
     }
 }
 
+mod context_reads;
 mod duplicates;
 mod fields;
 mod language;
 mod suggest;
 
+use context_reads::{mentions_context, mentions_execution_input, mentions_states_context};
 use duplicates::duplicate_keys;
 pub(crate) use fields::{expr_code, short};
 pub(crate) use suggest::nearest;
