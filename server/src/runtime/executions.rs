@@ -5,8 +5,6 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
 use super::durable::Durable;
 use super::effects::{self, record_of};
 use super::machines::Machines;
@@ -35,7 +33,6 @@ pub(super) struct Executions {
     pub queues: Queues,
     /// How many Express executions have finished (orders their inspection rings).
     pub express_finished: std::sync::atomic::AtomicU64,
-    pub committed: broadcast::Sender<Arc<Committed>>,
     pub stop: tokio::sync::watch::Sender<bool>,
     pub metrics: metrics::Metrics,
     /// How far one JSONata evaluation may go, with the watch that ends slow ones.
@@ -299,7 +296,8 @@ impl Executions {
             start
         };
         if !committed.events.is_empty() {
-            let _ = self.committed.send(Arc::new(committed));
+            let partition = self.partitions.of_execution(arn);
+            let _ = partition.committed.send(Arc::new(committed));
         }
         Ok(start_ms.unwrap_or_default())
     }

@@ -25,7 +25,8 @@ pub struct HistoryFeed {
 impl Runtime {
     /// Follows `arn`'s history from its first event.
     pub async fn follow(&self, arn: &str) -> Result<HistoryFeed, RuntimeError> {
-        let committed = self.inner.executions.committed.subscribe();
+        let partition = self.inner.executions.partitions.of_execution(arn);
+        let committed = partition.committed.subscribe();
         let history = self.history(arn).await?;
         Ok(HistoryFeed {
             runtime: self.clone(),

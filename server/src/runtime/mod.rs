@@ -34,8 +34,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
 pub use config::RuntimeConfig;
 pub use errors::RuntimeError;
 use errors::summarize;
@@ -104,7 +102,6 @@ impl Runtime {
                 "the data directory keeps the partition count it was created with"
             );
         }
-        let (committed, _) = broadcast::channel(4096);
         let (stop, _) = tokio::sync::watch::channel(false);
         let arns = Arns {
             region: config.region.clone(),
@@ -121,7 +118,6 @@ impl Runtime {
             partitions: Partitions::new(partitions),
             queues: Queues::default(),
             express_finished: Default::default(),
-            committed,
             stop,
             metrics: metrics::Metrics::default(),
             jsonata: crate::asl::jsonata::Limits {

@@ -11,10 +11,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::broadcast;
+
 use super::express;
 use super::random::TokenRandom;
 use super::timers::Timers;
-use super::{RuntimeError, summarize};
+use super::{Committed, RuntimeError, summarize};
 use crate::asl::validate;
 use crate::billing::Usage;
 use crate::engine::{Execution, Machine, TaskClosed};
@@ -24,6 +26,9 @@ use crate::store::Store;
 /// Tokens of closed tasks remembered (across all partitions) so a late result gets a
 /// precise error rather than "unknown token".
 const RETIRED_TOKENS: usize = 100_000;
+
+/// Commits a partition's feeds may fall behind by before they catch up from the store.
+const COMMITTED_BACKLOG: usize = 1024;
 
 /// A running execution.
 pub(super) struct Running {
@@ -155,6 +160,9 @@ pub(super) struct Partition {
     live: Mutex<Live>,
     /// Its armed timers, fired by a timer task of its own.
     pub timers: Timers,
+    /// Its executions' events as they become durable, for history feeds: a feed listens
+    /// to its execution's partition only, so a commit wakes the feeds of one partition.
+    pub committed: broadcast::Sender<Arc<Committed>>,
 }
 
 impl Partition {
@@ -166,6 +174,7 @@ impl Partition {
                 ..Live::default()
             }),
             timers: Timers::default(),
+            committed: broadcast::channel(COMMITTED_BACKLOG).0,
         }
     }
 
