@@ -174,9 +174,9 @@ pub enum Write {
     DeleteMachine(String),
     /// Store an execution record.
     PutExecution(ExecutionRecord),
-    /// Place an execution in the indexes (its name, its machine's listing by start time
-    /// and by status, the running set, the counts by status): when it starts
-    /// (`from: None`), and again when its status changes.
+    /// Place an execution in the indexes (its name, its machine's listing by status and
+    /// start time, the counts by status): when it starts (`from: None`), and again when
+    /// its status changes.
     IndexExecution {
         /// What the indexes know of it.
         entry: IndexEntry,
@@ -365,7 +365,7 @@ pub trait Store: Send + Sync + 'static {
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
     /// The execution a machine's execution name belongs to.
     fn execution_named(&self, machine: &str, name: &str) -> Result<Option<String>, StoreError>;
-    /// Every running execution (from the running set: closed ones are not read).
+    /// Every running execution (from the indexes: closed ones are not read).
     fn running_executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError>;
     /// Up to `limit` executions of `machine` (of `status`, or all), newest first, from
     /// just after `after` (a page's `next`): executions added or changing status between
