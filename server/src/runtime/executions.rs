@@ -64,7 +64,7 @@ impl Executions {
         let partition = self.partitions.of_execution(&arn);
         let started = {
             let mut live = partition.lock();
-            if let Some(existing) = self.existing_execution(&live, &machine_name, &name, &arn)? {
+            if let Some(existing) = self.existing_execution(&live, &arn)? {
                 // AWS: the same name and input as a running execution returns it;
                 // anything else is ExecutionAlreadyExists. An execution started a moment
                 // ago by a concurrent call may not be in the store yet: its input is in
@@ -124,17 +124,17 @@ impl Executions {
         }
     }
 
+    /// The execution with this ARN (a machine's execution name makes its ARN, so this
+    /// is the name check): from memory while it starts, else from the store.
     fn existing_execution(
         &self,
         live: &Live,
-        machine: &str,
-        name: &str,
         arn: &str,
     ) -> Result<Option<ExecutionRecord>, RuntimeError> {
         if let Some(running) = live.executions.get(arn) {
             return Ok(Some(record_of(&running.execution, running.revision)));
         }
-        self.stored.named(machine, name)
+        Ok(self.durable.store.execution(arn)?)
     }
 
     /// Applies a command under the lock and prepares its batch; the caller commits it

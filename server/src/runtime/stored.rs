@@ -55,19 +55,6 @@ impl StoredExecutions {
         Ok(self.durable.store.events(arn)?)
     }
 
-    /// The execution of `machine` named `name`, if there is one.
-    pub fn named(
-        &self,
-        machine: &str,
-        name: &str,
-    ) -> Result<Option<ExecutionRecord>, RuntimeError> {
-        let store = &self.durable.store;
-        match store.execution_named(machine, name)? {
-            Some(arn) => Ok(store.execution(&arn)?),
-            None => Ok(None),
-        }
-    }
-
     /// A page of a state machine's executions, newest first, optionally of one status,
     /// with the token of the next page (a cursor: see `paging`).
     pub fn page(

@@ -174,9 +174,9 @@ pub enum Write {
     DeleteMachine(String),
     /// Store an execution record.
     PutExecution(ExecutionRecord),
-    /// Place an execution in the indexes (its name, its machine's listing by status and
-    /// start time, the counts by status): when it starts (`from: None`), and again when
-    /// its status changes.
+    /// Place an execution in the indexes (its machine's listing by status and start
+    /// time, the counts by status): when it starts (`from: None`), and again when its
+    /// status changes.
     IndexExecution {
         /// What the indexes know of it.
         entry: IndexEntry,
@@ -363,8 +363,6 @@ pub trait Store: Send + Sync + 'static {
     fn revision(&self, machine: &str, revision: u32) -> Result<Option<RevisionRecord>, StoreError>;
     /// An execution by ARN.
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError>;
-    /// The execution a machine's execution name belongs to.
-    fn execution_named(&self, machine: &str, name: &str) -> Result<Option<String>, StoreError>;
     /// Every running execution (from the indexes: closed ones are not read).
     fn running_executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError>;
     /// Up to `limit` executions of `machine` (of `status`, or all), newest first, from

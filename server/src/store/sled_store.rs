@@ -1,8 +1,9 @@
 //! The sled implementation: one tree, keys prefixed by record kind, so that a batch
 //! touching several kinds is still one atomic sled batch.
 //!
-//! Keys: `m|name` machine, `r|name|rev` revision, `x|arn` execution, `n|machine|name`
-//! execution name, `e|arn|id` event (id big-endian, so events iterate in order),
+//! Keys: `m|name` machine, `r|name|rev` revision, `x|arn` execution (a Standard
+//! execution's ARN is its machine and name, so it is also the name index; stores written
+//! before that also hold `n|machine|name`, no longer read), `e|arn|id` event (id big-endian, so events iterate in order),
 //! `t|due|arn|key` timer (due big-endian with the sign bit flipped, so timers iterate by
 //! due time), `a|name` activity, `u|machine|hour|partition` usage (stores written before
 //! partitions have `u|machine|hour`, moved to partition 0 on open). `|` is a 0 byte;
@@ -292,9 +293,7 @@ fn index_writes(
         *count = count.saturating_add_signed(change);
     };
     match from {
-        None => {
-            batch.insert(key(&[b"n", machine, entry.name.as_bytes()]), arn.clone());
-        }
+        None => {}
         Some(from) if from == entry.status => return,
         Some(from) => {
             batch.remove(key(&[b"k", machine, from.as_str().as_bytes(), &order]));
@@ -616,10 +615,6 @@ impl Store for SledStore {
 
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
         self.get(&key(&[b"x", arn.as_bytes()]))
-    }
-
-    fn execution_named(&self, machine: &str, name: &str) -> Result<Option<String>, StoreError> {
-        self.get(&key(&[b"n", machine.as_bytes(), name.as_bytes()]))
     }
 
     fn running_executions(&self) -> Result<Scanned<ExecutionRecord>, StoreError> {
@@ -1042,7 +1037,6 @@ mod tests {
                 transitions: 0,
                 last_event_id: 300,
             };
-            // The name index comes with the execution's start.
             batch.push(Write::IndexExecution {
                 entry: IndexEntry::of(&execution),
                 from: None,
@@ -1081,10 +1075,7 @@ mod tests {
             .map(|t| t.due_ms)
             .collect();
         assert_eq!(timers, [-10, 50, 1_000], "timers come back by due time");
-        assert_eq!(
-            store.execution_named("m", "x").unwrap().as_deref(),
-            Some("arn:x")
-        );
+        assert_eq!(store.execution("arn:x").unwrap().unwrap().name, "x");
         assert!(
             store.events("arn:x2").unwrap().is_empty(),
             "prefixes do not leak into longer names"
@@ -1306,8 +1297,8 @@ mod tests {
         assert_eq!(running, ["a", "c", "d", "new", "x"]);
         let counts = store.execution_counts().unwrap();
         assert_eq!(
-            store.execution_named("M", "quick").unwrap().as_deref(),
-            Some("arn:M:quick")
+            store.execution("arn:M:quick").unwrap().unwrap().status,
+            Status::Succeeded
         );
 
         // Counts survive a restart.
