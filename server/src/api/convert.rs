@@ -9,7 +9,7 @@ use crate::runtime::MachineView;
 use crate::runtime::paging::PageRequest;
 
 use super::status::to_status;
-use crate::store::{ActivityRecord, ExecutionRecord, MachineType};
+use crate::runtime::{ActivityRecord, ExecutionRecord, MachineType};
 
 /// JSON text of a value.
 pub fn json_text(value: &Value) -> String {

@@ -6,8 +6,8 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use super::status::to_status;
 use crate::asl::validate::{self, Severity};
+use crate::runtime::MachineType;
 use crate::runtime::{Runtime, RuntimeError};
-use crate::store::MachineType;
 
 /// Serves `stepwise.v1.StateMachines`.
 #[derive(Clone)]

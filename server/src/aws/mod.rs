@@ -21,8 +21,8 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use crate::runtime::paging::PageRequest;
+use crate::runtime::{ActivityRecord, ExecutionRecord, MachineType};
 use crate::runtime::{ExecutionView, MAX_POLL_SECONDS, Runtime, RuntimeError, check_tags};
-use crate::store::{ActivityRecord, ExecutionRecord, MachineType};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
@@ -551,7 +551,7 @@ fn status_from(name: &str) -> Option<crate::engine::Status> {
 
 /// The role ARN shown for a state machine: the one it was given, or (for machines made
 /// through gRPC without one, or stored before roles were kept) the account's default.
-fn role_arn(record: &crate::store::MachineRecord) -> String {
+fn role_arn(record: &crate::runtime::MachineRecord) -> String {
     record.role_arn.clone().unwrap_or_else(|| {
         format!(
             "arn:aws:iam::{}:role/stepwise",
@@ -580,7 +580,7 @@ fn checked_role_arn(role: &str) -> Result<&str, AwsError> {
     Ok(role)
 }
 
-fn machine_json(record: &crate::store::MachineRecord, definition: &str) -> Value {
+fn machine_json(record: &crate::runtime::MachineRecord, definition: &str) -> Value {
     json!({
         "stateMachineArn": record.arn, "name": record.name, "status": "ACTIVE", "definition": definition,
         "roleArn": role_arn(record),

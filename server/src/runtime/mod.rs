@@ -34,6 +34,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The records the runtime answers with (stored as they are; the API layers name them
+/// through the runtime, never the store).
+pub use crate::store::{ActivityRecord, ExecutionRecord, MachineRecord, MachineType};
 pub use config::RuntimeConfig;
 pub use errors::RuntimeError;
 use errors::summarize;
@@ -45,7 +48,7 @@ pub use views::{Committed, ExecutionView, MachineView};
 
 use crate::billing::{Cost, Usage};
 use crate::engine::{Event, Machine, Status};
-use crate::store::{ActivityRecord, Damaged, ExecutionRecord, MachineRecord, MachineType, Store};
+use crate::store::{Damaged, Store};
 use activities::Activities;
 use durable::Durable;
 use executions::Executions;
