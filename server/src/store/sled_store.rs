@@ -200,11 +200,17 @@ fn build_indexes(db: &sled::Db) -> Result<(), StoreError> {
     batch.insert(INDEXES_KEY, &b"1"[..]);
     db.apply_batch(batch).map_err(io)?;
     db.flush().map_err(io)?;
-    if indexed > 0 || unreadable > 0 {
+    if indexed > 0 {
         tracing::info!(
             executions = indexed,
-            unreadable,
             "indexed the executions of a store written before execution indexes (once)"
+        );
+    }
+    if unreadable > 0 {
+        // Not indexed, so neither listed nor recovered: say so loudly, once.
+        tracing::error!(
+            records = unreadable,
+            "execution records that cannot be read were left out of the indexes; they stay in the store untouched"
         );
     }
     Ok(())
