@@ -137,8 +137,8 @@ impl Executions {
         Ok(self.durable.store.execution(arn)?)
     }
 
-    /// Applies a command under the lock and prepares its batch; the caller commits it
-    /// (outside the lock) and then releases the effects.
+    /// Applies a command under its partition's lock and prepares its batch; the caller
+    /// commits it (outside the lock) and then releases the effects.
     pub(super) fn step(
         &self,
         partition: &Partition,

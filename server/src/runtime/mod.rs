@@ -1,9 +1,13 @@
 //! The runtime: the imperative shell around the pure engine. It owns the running
-//! executions (in memory; the store is the durable copy, read back only on recovery),
-//! turns each engine step into one store batch, commits batches in groups, and only
-//! after a batch is durable releases its effects: tasks offered, timers armed, watchers
-//! told. On start-up it replays every running execution from its history, re-offers
-//! tasks no worker has started, and re-arms timers (overdue ones fire at once).
+//! executions (in memory, spread over partitions; the store is the durable copy, read
+//! back only on recovery), turns each engine step into one store batch, commits batches
+//! in groups, and only after a batch is durable releases its effects: tasks offered,
+//! timers armed, watchers told. On start-up each partition replays its running
+//! executions from their histories, re-offers tasks no worker has started, and re-arms
+//! timers (overdue ones fire at once).
+//!
+//! This file is the map: `Runtime` holds the parts (`Machines`, `Activities`, `Tags`,
+//! `StoredExecutions`, `Executions`) and hands each call to the one that owns it.
 
 mod activities;
 mod committer;
