@@ -151,14 +151,6 @@ fn svg_response(svg: String) -> Response {
         .into_response()
 }
 
-const STATUSES: [Status; 5] = [
-    Status::Running,
-    Status::Succeeded,
-    Status::Failed,
-    Status::TimedOut,
-    Status::Aborted,
-];
-
 async fn machines(State(runtime): State<Runtime>) -> Result<Response, AwsError> {
     let records = runtime.list_machines().await?;
     let counts = runtime.execution_counts().await?;
@@ -166,7 +158,7 @@ async fn machines(State(runtime): State<Runtime>) -> Result<Response, AwsError> 
         .iter()
         .map(|record| {
             let of = counts.get(&record.name);
-            let by_status: serde_json::Map<String, Value> = STATUSES
+            let by_status: serde_json::Map<String, Value> = Status::ALL
                 .iter()
                 .map(|s| {
                     let n = of.and_then(|c| c.get(s)).copied().unwrap_or_default();

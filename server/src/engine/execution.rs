@@ -33,6 +33,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, running first.
+    pub const ALL: [Status; 5] = [
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Aborted,
+    ];
+
     /// The name AWS uses (`RUNNING`, `SUCCEEDED`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

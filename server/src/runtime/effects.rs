@@ -4,7 +4,7 @@
 //! execution ended, the timers it still had), never by reading the events for what to
 //! do; the runtime adds usage and commits it.
 
-use crate::engine::{Effect, EventKind, Execution, Outcome, Status, TimerKey};
+use crate::engine::{Effect, Execution, Outcome, Status, TimerKey};
 use crate::store::{Batch, ExecutionRecord, IndexEntry, TimerRecord, Write};
 
 /// The writes of one step. `fired` is the timer whose firing caused the step;
@@ -29,11 +29,10 @@ pub(super) fn step_writes(
         let record = record_of(execution, revision);
         // The indexes change only when the execution starts or its status changes, not at
         // every step.
-        let started = outcome
-            .events
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::ExecutionStarted { .. }));
-        let ended = outcome.events.iter().any(|e| e.kind.is_terminal());
+        // A step that records event 1 started it; a step of a running execution that
+        // leaves it not running ended it (an ended execution takes no more steps).
+        let started = outcome.events.first().is_some_and(|e| e.id == 1);
+        let ended = execution.status != Status::Running;
         if started || ended {
             batch.push(Write::IndexExecution {
                 entry: IndexEntry::of(&record),

@@ -27,8 +27,8 @@ pub(super) struct Executions {
     pub arns: Arns,
     pub durable: Durable,
     /// Read when an execution starts (its machine's current revision and role).
-    pub machines: Machines,
-    pub stored: StoredExecutions,
+    pub machines: Arc<Machines>,
+    pub stored: Arc<StoredExecutions>,
     pub partitions: Partitions,
     pub queues: Queues,
     /// How many Express executions have finished (orders their inspection rings).
@@ -116,7 +116,9 @@ impl Executions {
         };
         match started {
             Ok((durable, effects, committed)) => {
-                let start_ms = self.finish_step(&arn, durable, effects, committed).await?;
+                let start_ms = self
+                    .finish_step(partition, &arn, durable, effects, committed)
+                    .await?;
                 Ok((arn, start_ms))
             }
             // The start this call repeats: answered once it is durable.
@@ -257,6 +259,7 @@ impl Executions {
     /// time (for StartExecution).
     pub(super) async fn finish_step(
         &self,
+        partition: &Partition,
         arn: &str,
         mut pending: Pending,
         effects: Vec<Effect>,
@@ -272,14 +275,13 @@ impl Executions {
             if let Err(e) = result {
                 // What is in memory is ahead of the store: drop it and rebuild the
                 // execution from what the store has, so the two agree again.
-                self.reload(arn);
+                self.reload(partition, arn);
                 return Err(e);
             }
         }
         for (queue, token) in &pending.withdraw {
             self.queues.withdraw(queue, token);
         }
-        let partition = self.partitions.of_execution(arn);
         self.release(partition, arn, effects);
         let start_ms = {
             let mut live = partition.lock();
@@ -296,14 +298,13 @@ impl Executions {
             start
         };
         if !committed.events.is_empty() {
-            let partition = self.partitions.of_execution(arn);
             let _ = partition.committed.send(Arc::new(committed));
         }
         Ok(start_ms.unwrap_or_default())
     }
 
-    fn reload(&self, arn: &str) {
-        let mut live = self.partitions.of_execution(arn).lock();
+    fn reload(&self, partition: &Partition, arn: &str) {
+        let mut live = partition.lock();
         let Some(running) = live.executions.remove(arn) else {
             return;
         };
@@ -393,7 +394,7 @@ impl Executions {
             live.executions.insert(arn.to_string(), running);
             result?
         };
-        self.finish_step(arn, pending, effects, committed)
+        self.finish_step(partition, arn, pending, effects, committed)
             .await
             .map(|_| ())
     }
@@ -640,13 +641,7 @@ impl Executions {
     pub fn verify_replay(&self, arn: &str) -> Result<(), RuntimeError> {
         let record = self.stored.record(arn)?;
         let events = self.durable.store.events(arn)?;
-        let identity = Identity {
-            arn: record.arn.clone(),
-            name: record.name.clone(),
-            machine_arn: record.machine_arn.clone(),
-            machine_name: record.machine_name.clone(),
-        };
-        let replayed = Execution::replay(identity, &events);
+        let replayed = Execution::replay(record.identity(), &events);
         let mismatch = |what: &str| {
             Err(RuntimeError::FailedPrecondition(format!(
                 "replaying {arn} gives a different {what}"

@@ -142,7 +142,7 @@ impl Executions {
             live.executions.insert(arn.clone(), running);
             step
         };
-        self.finish_step(&arn, pending, effects, committed)
+        self.finish_step(partition, &arn, pending, effects, committed)
             .await
             .map(|_| ())
     }

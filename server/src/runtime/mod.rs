@@ -68,10 +68,10 @@ pub const MAX_POLL_SECONDS: u64 = 60;
 struct Inner {
     arns: Arns,
     durable: Durable,
-    machines: Machines,
+    machines: Arc<Machines>,
     activities: Activities,
     tags: Tags,
-    stored: StoredExecutions,
+    stored: Arc<StoredExecutions>,
     executions: Arc<Executions>,
 }
 
@@ -116,12 +116,15 @@ impl Runtime {
         };
         let durable = Durable::start(store);
         let writes = durable::ResourceWrites::default();
+        // Shared by the calls that read them and the running executions.
+        let machines = Arc::new(Machines::new(durable.clone(), arns.clone(), writes.clone()));
+        let stored = Arc::new(StoredExecutions::new(durable.clone(), arns.clone()));
         let executions = Arc::new(Executions {
             config,
             arns: arns.clone(),
             durable: durable.clone(),
-            machines: Machines::new(durable.clone(), arns.clone(), writes.clone()),
-            stored: StoredExecutions::new(durable.clone(), arns.clone()),
+            machines: machines.clone(),
+            stored: stored.clone(),
             partitions: Partitions::new(partitions),
             queues: Queues::default(),
             express_finished: Default::default(),
@@ -152,10 +155,10 @@ impl Runtime {
         }
         let runtime = Runtime {
             inner: Arc::new(Inner {
-                machines: Machines::new(durable.clone(), arns.clone(), writes.clone()),
+                machines,
                 activities: Activities::new(durable.clone(), arns.clone(), writes.clone()),
                 tags: Tags::new(durable.clone(), arns.clone(), writes),
-                stored: StoredExecutions::new(durable.clone(), arns.clone()),
+                stored,
                 durable,
                 arns,
                 executions,

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 
+use crate::asl::intrinsics::uuid_from_words;
 use crate::asl::random::RandomSource;
 
 /// A keyed counter: each partition has one, and each thread one for names.
@@ -37,12 +38,8 @@ thread_local! {
 pub(super) fn uuid() -> String {
     NAMES.with(|random| {
         let mut random = random.borrow_mut();
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&random.next_u64().to_le_bytes());
-        bytes[8..].copy_from_slice(&random.next_u64().to_le_bytes());
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string()
+        let (a, b) = (random.next_u64(), random.next_u64());
+        uuid_from_words(a, b)
     })
 }
 

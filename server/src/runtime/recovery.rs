@@ -10,7 +10,7 @@ use super::partition::{Partition, Partitions, Running};
 use super::queues::{Offer, Queues};
 use super::{RuntimeError, now_ms};
 use crate::engine::execution::Step;
-use crate::engine::{Execution, Identity, Status, TimerKey};
+use crate::engine::{Execution, Status, TimerKey};
 use crate::store::{Batch, Damaged, ExecutionRecord, ExpressStart, StoreError, TimerRecord, Write};
 
 /// What recovery reads from and fills.
@@ -110,13 +110,7 @@ impl Recovery<'_> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let identity = Identity {
-                arn: record.arn.clone(),
-                name: record.name.clone(),
-                machine_arn: record.machine_arn.clone(),
-                machine_name: record.machine_name.clone(),
-            };
-            let execution = Execution::replay(identity, &events);
+            let execution = Execution::replay(record.identity(), &events);
             let machine =
                 match live.revision(&*self.durable.store, &record.machine_name, record.revision) {
                     Ok(machine) => machine,

@@ -13,7 +13,7 @@ pub use sled_store::SledStore;
 use serde::{Deserialize, Serialize};
 
 use crate::billing::Usage;
-use crate::engine::{Event, Status, TimerKey};
+use crate::engine::{Event, Identity, Status, TimerKey};
 
 /// Standard or Express.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +85,18 @@ pub struct ExecutionRecord {
     pub transitions: u64,
     /// The id of its last event.
     pub last_event_id: u64,
+}
+
+impl ExecutionRecord {
+    /// The execution's identity, as its record holds it.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            arn: self.arn.clone(),
+            name: self.name.clone(),
+            machine_arn: self.machine_arn.clone(),
+            machine_name: self.machine_name.clone(),
+        }
+    }
 }
 
 /// A durable timer.

@@ -56,6 +56,20 @@ pub struct SledStore {
 /// Executions by (state machine, status).
 type Counts = HashMap<(String, Status), u64>;
 
+/// Changes to the counts that a batch makes.
+type CountChanges = HashMap<(String, Status), i64>;
+
+/// `counts` with `changes` applied: the counters to store, and the new counts.
+fn applied(counts: &Counts, changes: &CountChanges) -> Vec<((String, Status), u64)> {
+    (changes.iter())
+        .filter(|(_, change)| **change != 0)
+        .map(|(key, change)| {
+            let now = counts.get(key).copied().unwrap_or_default();
+            (key.clone(), now.saturating_add_signed(*change))
+        })
+        .collect()
+}
+
 /// sled flushes its log when the last handle drops, and after an I/O error that flush
 /// blocks for ever (seen with ENOSPC: the server never exited after SIGTERM). A store
 /// whose disk failed is therefore abandoned, not dropped: nothing more could be made
@@ -179,7 +193,7 @@ fn build_indexes(db: &sled::Db) -> Result<(), StoreError> {
     if db.get(INDEXES_KEY).map_err(io)?.is_some() {
         return Ok(());
     }
-    let mut counts = Counts::new();
+    let mut changes = CountChanges::new();
     let mut batch = sled::Batch::default();
     let (mut indexed, mut unreadable) = (0usize, 0usize);
     for entry in db.scan_prefix(prefix(&[b"x"])) {
@@ -188,14 +202,14 @@ fn build_indexes(db: &sled::Db) -> Result<(), StoreError> {
             unreadable += 1;
             continue;
         };
-        index_writes(&mut batch, &IndexEntry::of(&record), None, &mut counts);
+        index_writes(&mut batch, &IndexEntry::of(&record), None, &mut changes);
         indexed += 1;
         if indexed % INDEX_BUILD_BATCH == 0 {
             db.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
         }
     }
-    for ((machine, status), count) in &counts {
-        batch.insert(count_key(machine, *status), encode(count));
+    for ((machine, status), count) in applied(&Counts::new(), &changes) {
+        batch.insert(count_key(&machine, status), encode(&count));
     }
     batch.insert(INDEXES_KEY, &b"1"[..]);
     db.apply_batch(batch).map_err(io)?;
@@ -248,7 +262,7 @@ fn read_counts(db: &sled::Db) -> Result<Counts, StoreError> {
             continue;
         };
         let machine = String::from_utf8_lossy(&rest[..split]).into_owned();
-        let status = STATUSES
+        let status = Status::ALL
             .into_iter()
             .find(|s| s.as_str().as_bytes() == &rest[split + 1..]);
         if let (Some(status), Ok(count)) = (status, decode::<u64>(&key, &value)) {
@@ -257,14 +271,6 @@ fn read_counts(db: &sled::Db) -> Result<Counts, StoreError> {
     }
     Ok(counts)
 }
-
-const STATUSES: [Status; 5] = [
-    Status::Running,
-    Status::Succeeded,
-    Status::Failed,
-    Status::TimedOut,
-    Status::Aborted,
-];
 
 fn count_key(machine: &str, status: Status) -> Vec<u8> {
     key(&[b"c", machine.as_bytes(), status.as_str().as_bytes()])
@@ -283,20 +289,19 @@ fn listing_order(start_ms: i64, name: &str) -> Vec<u8> {
     order
 }
 
-/// The index writes of an execution starting (`from: None`) or changing status; `counts`
+/// The index writes of an execution starting (`from: None`) or changing status; `changes`
 /// collects the changes to the counters.
 fn index_writes(
     batch: &mut sled::Batch,
     entry: &IndexEntry,
     from: Option<Status>,
-    counts: &mut Counts,
+    changes: &mut CountChanges,
 ) {
     let machine = entry.machine.as_bytes();
     let order = listing_order(entry.start_ms, &entry.name);
     let arn = encode(&entry.arn);
     let mut count = |status: Status, change: i64| {
-        let count = counts.entry((entry.machine.clone(), status)).or_default();
-        *count = count.saturating_add_signed(change);
+        *changes.entry((entry.machine.clone(), status)).or_default() += change;
     };
     match from {
         None => {}
@@ -517,7 +522,7 @@ impl Store for SledStore {
         // `sync_file_range`) per step, two per execution on a Pass chain.
         let mut sled_batch = sled::Batch::default();
         let mut counts = self.counts.lock().expect("counts lock");
-        let mut changed: Option<Counts> = None;
+        let mut changes = CountChanges::new();
         for write in batches.iter().flat_map(|batch| &batch.writes) {
             match write {
                 Write::PutMachine(record) => {
@@ -539,12 +544,9 @@ impl Store for SledStore {
                 Write::PutExecution(record) => {
                     sled_batch.insert(key(&[b"x", record.arn.as_bytes()]), encode(record))
                 }
-                Write::IndexExecution { entry, from } => index_writes(
-                    &mut sled_batch,
-                    entry,
-                    *from,
-                    changed.get_or_insert_with(|| counts.clone()),
-                ),
+                Write::IndexExecution { entry, from } => {
+                    index_writes(&mut sled_batch, entry, *from, &mut changes)
+                }
                 // A step's events go under one key (its first event's id): sled copies a
                 // tree node on every insert, and one insert per event was a fifth of the
                 // server's CPU on a Pass chain (docs/PERFORMANCE.md).
@@ -575,17 +577,12 @@ impl Store for SledStore {
                 Write::PutUsage(record) => sled_batch.insert(usage_key(record), encode(record)),
             }
         }
-        if let Some(changed) = &changed {
-            for ((machine, status), count) in changed {
-                if counts.get(&(machine.clone(), *status)) != Some(count) {
-                    sled_batch.insert(count_key(machine, *status), encode(count));
-                }
-            }
+        let counters = applied(&counts, &changes);
+        for ((machine, status), count) in &counters {
+            sled_batch.insert(count_key(machine, *status), encode(count));
         }
         self.noting_failure(self.db.apply_batch(sled_batch))?;
-        if let Some(changed) = changed {
-            *counts = changed;
-        }
+        counts.extend(counters);
         Ok(())
     }
 
@@ -688,7 +685,7 @@ impl Store for SledStore {
         // them by order (one insert per execution fewer than an index of its own).
         let statuses = match status {
             Some(status) => vec![status],
-            None => STATUSES.to_vec(),
+            None => Status::ALL.to_vec(),
         };
         let mut sources = Vec::with_capacity(statuses.len());
         for status in statuses {
@@ -1215,6 +1212,16 @@ mod tests {
         store.write(&[&batch]).unwrap();
     }
 
+    /// The names of the running executions recovery would find, sorted.
+    fn running_names(store: &SledStore) -> Vec<String> {
+        let mut names: Vec<String> = (store.running_executions().unwrap().records)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        names.sort();
+        names
+    }
+
     fn names(page: &ExecutionPage) -> Vec<&str> {
         page.records
             .records
@@ -1278,29 +1285,13 @@ mod tests {
         assert_eq!(of_m[&Status::Succeeded], 1);
         assert_eq!(of_m[&Status::Aborted], 1);
         assert_eq!(counts["Other"][&Status::Running], 1);
-        let mut running: Vec<String> = store
-            .running_executions()
-            .unwrap()
-            .records
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
-        running.sort();
-        assert_eq!(running, ["a", "c", "d", "new", "x"]);
+        assert_eq!(running_names(&store), ["a", "c", "d", "new", "x"]);
         // With most executions closed, recovery reads the RUNNING indexes instead of
         // every record, and finds the same ones.
         for name in ["z1", "z2", "z3"] {
             put(&store, &record("M", name, 1, Status::Succeeded), None);
         }
-        let mut running: Vec<String> = store
-            .running_executions()
-            .unwrap()
-            .records
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
-        running.sort();
-        assert_eq!(running, ["a", "c", "d", "new", "x"]);
+        assert_eq!(running_names(&store), ["a", "c", "d", "new", "x"]);
         let counts = store.execution_counts().unwrap();
         assert_eq!(
             store.execution("arn:M:quick").unwrap().unwrap().status,
