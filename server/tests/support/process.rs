@@ -114,7 +114,7 @@ impl ServerProcess {
         let http = format!("127.0.0.1:{}", free_port());
         let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         let child = Self::spawn(dir, &grpc, &http, prelude, &flags);
-        let server = ServerProcess {
+        let mut server = ServerProcess {
             child,
             grpc,
             http,
@@ -159,12 +159,30 @@ impl ServerProcess {
         );
     }
 
-    pub async fn wait_ready(&self) {
+    /// Waits until the server accepts connections; a server that exits instead fails the
+    /// test at once with its exit status and the end of what it wrote to stderr.
+    pub async fn wait_ready(&mut self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(&self.grpc).await.is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut said = String::new();
+                if let Some(mut stderr) = self.child.stderr.take() {
+                    use std::io::Read;
+                    let _ = stderr.read_to_string(&mut said);
+                }
+                let tail: String = said
+                    .chars()
+                    .rev()
+                    .take(4000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                panic!("the server exited instead of coming up ({status}):\n{tail}");
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the server did not come up"
+                "the server did not come up within 30 s"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
