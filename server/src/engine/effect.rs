@@ -54,6 +54,17 @@ impl TimerKey {
     pub fn is_durable(&self) -> bool {
         !matches!(self, TimerKey::Heartbeat { .. })
     }
+
+    /// The thread the timer belongs to (none for the execution's and a task's, which
+    /// belong to the execution and the task).
+    pub fn thread(&self) -> Option<ThreadId> {
+        match self {
+            TimerKey::Wait { thread, .. }
+            | TimerKey::Backoff { thread, .. }
+            | TimerKey::MapContinue { thread } => Some(*thread),
+            TimerKey::TaskTimeout { .. } | TimerKey::Heartbeat { .. } | TimerKey::Execution => None,
+        }
+    }
 }
 
 /// Something the runtime must do once the events are durable.
@@ -91,6 +102,8 @@ pub enum Effect {
         task_token: String,
         /// The delivery token.
         delivery_token: String,
+        /// The queue it was offered on.
+        queue: String,
         /// Why, so a result that arrives later is refused with the reason.
         why: TaskClosed,
     },

@@ -26,6 +26,8 @@ pub(crate) struct World {
     now_ms: i64,
     random: SeededRandom,
     timers: BTreeMap<TimerKey, i64>,
+    /// The engine's ledger of its timers, kept as the runtime keeps it.
+    armed: ArmedTimers,
     offers: Vec<Offer>,
     closed: Vec<String>,
     /// The most events the execution may have (AWS's 25,000 unless a test lowers it).
@@ -42,6 +44,7 @@ impl World {
             now_ms: START_MS,
             random: SeededRandom::new(11),
             timers: BTreeMap::new(),
+            armed: ArmedTimers::default(),
             offers: Vec::new(),
             closed: Vec::new(),
             history_limit: 25_000,
@@ -75,7 +78,13 @@ impl World {
             max_history_events: self.history_limit,
             jsonata: &limits,
         };
-        let outcome = apply(&mut self.execution, &self.machine, command, &mut env)?;
+        let outcome = apply(
+            &mut self.execution,
+            &mut self.armed,
+            &self.machine,
+            command,
+            &mut env,
+        )?;
         for (i, event) in outcome.events.iter().enumerate() {
             let expected = self.history.len() as u64 + 1 + i as u64;
             assert_eq!(event.id, expected, "event ids are contiguous");
@@ -116,6 +125,26 @@ impl World {
                     self.timers.remove(&key);
                 }
             }
+        }
+        // The engine's ledger is what its effects armed (heartbeats aside), and an ended
+        // execution leaves no timer behind: the engine cancelled every one itself.
+        let durable: BTreeMap<TimerKey, i64> = self
+            .timers
+            .iter()
+            .filter(|(key, _)| key.is_durable())
+            .map(|(key, due)| (key.clone(), *due))
+            .collect();
+        assert_eq!(
+            ArmedTimers::restore(durable.clone()),
+            self.armed,
+            "the ledger matches the armed timers"
+        );
+        if self.execution.status != Status::Running {
+            assert!(
+                self.timers.is_empty(),
+                "an ended execution leaves timers armed: {:?}",
+                self.timers
+            );
         }
         // The property the store relies on: the history alone rebuilds the state.
         assert_eq!(
@@ -186,6 +215,11 @@ impl World {
         self.now_ms = self.now_ms.max(due);
         self.apply(Command::TimerFired(key)).unwrap();
         moved
+    }
+
+    /// The timers armed now, as the runtime would hold them.
+    pub(crate) fn timer_keys(&self) -> Vec<TimerKey> {
+        self.timers.keys().cloned().collect()
     }
 
     pub(crate) fn types(&self) -> Vec<String> {

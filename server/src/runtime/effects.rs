@@ -1,20 +1,97 @@
-//! What makes one step of a stored (Standard) execution durable: the step's events, the
-//! execution's record, and the timers its effects arm and cancel, as one store batch.
-//! Built from the engine's `Outcome` alone (plus the timer that fired and, when the
-//! execution ended, the timers it still had), never by reading the events for what to
-//! do; the runtime adds usage and commits it.
+//! What a step's outcome asks of the runtime: the store batch that makes a stored
+//! (Standard) execution's step durable (its events, record, index change and the timers
+//! its effects arm and cancel), and the actions to take once that batch is durable
+//! (tasks offered and withdrawn, timers armed and cancelled in memory). Both are built
+//! from the engine's `Outcome` alone (plus the timer that fired), never by reading the
+//! events for what to do: an ending execution's timers go because the engine cancelled
+//! them. The runtime adds usage to the batch and commits it.
 
+use super::queues::Offer;
 use crate::engine::{Effect, Execution, Outcome, Status, TimerKey};
 use crate::store::{Batch, ExecutionRecord, IndexEntry, TimerRecord, Write};
 
-/// The writes of one step. `fired` is the timer whose firing caused the step;
-/// `armed` lists the execution's timers still armed, whose records go once it ends.
+/// Something to do once a step's batch is durable (before it, a crash would leave a task
+/// offered or a timer armed for events that never happened).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum AfterCommit {
+    /// Hand a task to pollers, unless it closed in the meantime.
+    Offer(Offer),
+    /// Take back a closed task's offer, if no poller took it.
+    Withdraw {
+        /// The queue it was offered on.
+        queue: String,
+        /// Its delivery token.
+        token: String,
+    },
+    /// Arm a timer of the execution.
+    Arm {
+        /// Which.
+        key: TimerKey,
+        /// When it is due.
+        due_ms: i64,
+    },
+    /// Disarm one.
+    Cancel {
+        /// Which.
+        key: TimerKey,
+    },
+}
+
+/// The actions of one step of `execution`, in the order its effects came. Token tables
+/// and poll keys are updated by the step itself, under its partition's lock.
+pub(super) fn after_commit(
+    execution: &str,
+    effects: &[Effect],
+    traceparent: Option<&str>,
+) -> Vec<AfterCommit> {
+    let mut actions = Vec::new();
+    for effect in effects {
+        match effect {
+            Effect::OfferTask {
+                delivery_token,
+                queue,
+                state_name,
+                input,
+                heartbeat_seconds,
+                timeout_seconds,
+                ..
+            } => actions.push(AfterCommit::Offer(Offer {
+                token: delivery_token.clone(),
+                queue: queue.clone(),
+                execution: execution.to_string(),
+                state_name: state_name.clone(),
+                input: input.clone(),
+                heartbeat_seconds: *heartbeat_seconds,
+                timeout_seconds: *timeout_seconds,
+                traceparent: traceparent.map(str::to_string),
+            })),
+            Effect::CloseTask {
+                delivery_token,
+                queue,
+                ..
+            } => actions.push(AfterCommit::Withdraw {
+                queue: queue.clone(),
+                token: delivery_token.clone(),
+            }),
+            Effect::ArmTimer { key, due_ms } => actions.push(AfterCommit::Arm {
+                key: key.clone(),
+                due_ms: *due_ms,
+            }),
+            Effect::CancelTimer { key, .. } => {
+                actions.push(AfterCommit::Cancel { key: key.clone() })
+            }
+            Effect::TaskTaken { .. } => {}
+        }
+    }
+    actions
+}
+
+/// The writes of one step. `fired` is the timer whose firing caused the step.
 pub(super) fn step_writes(
     outcome: &Outcome,
     execution: &Execution,
     revision: u32,
     fired: Option<TimerRecord>,
-    armed: impl FnOnce() -> Vec<(TimerKey, i64)>,
 ) -> Batch {
     let arn = &execution.identity.arn;
     let mut batch = Batch::default();
@@ -56,15 +133,6 @@ pub(super) fn step_writes(
                 due_ms: Some(due_ms),
             } if key.is_durable() => batch.push(Write::DeleteTimer(timer(key, *due_ms))),
             _ => {}
-        }
-    }
-    if execution.status != Status::Running {
-        // Its timers go with it (a Parallel or Map waiting to retry has one the engine
-        // cannot name: its due time is only in the timer).
-        for (key, due_ms) in armed() {
-            if key.is_durable() {
-                batch.push(Write::DeleteTimer(timer(&key, due_ms)));
-            }
         }
     }
     batch
@@ -167,13 +235,7 @@ mod tests {
             execution: "arn:e".into(),
             key: TimerKey::Execution,
         };
-        let batch = step_writes(
-            &outcome,
-            &execution(Status::Running),
-            3,
-            Some(fired),
-            || panic!("a running execution keeps its timers"),
-        );
+        let batch = step_writes(&outcome, &execution(Status::Running), 3, Some(fired));
         assert_eq!(
             kinds(&batch),
             [
@@ -216,20 +278,24 @@ mod tests {
                 cause: None,
             },
         };
+        // The engine cancels what the execution still had armed as it ends.
         let batch = step_writes(
             &Outcome {
                 events: vec![aborted],
-                effects: vec![],
+                effects: vec![
+                    Effect::CancelTimer {
+                        key: backoff.clone(),
+                        due_ms: Some(70),
+                    },
+                    Effect::CancelTimer {
+                        key: TimerKey::Heartbeat { token: "t".into() },
+                        due_ms: None,
+                    },
+                ],
             },
             &execution(Status::Aborted),
             1,
             None,
-            || {
-                vec![
-                    (backoff.clone(), 70),
-                    (TimerKey::Heartbeat { token: "t".into() }, 60),
-                ]
-            },
         );
         assert_eq!(kinds(&batch), ["events", "index", "record", "delete-timer"]);
         // An end moves it from the running index to its final status's.
@@ -248,14 +314,70 @@ mod tests {
     }
 
     #[test]
-    fn a_step_with_nothing_to_record_writes_nothing() {
-        let batch = step_writes(
-            &Outcome::default(),
-            &execution(Status::Running),
-            1,
-            None,
-            Vec::new,
+    fn after_commit_offers_withdraws_and_times_in_the_effects_order() {
+        let wait = TimerKey::Wait {
+            thread: 1,
+            due_ms: 80,
+        };
+        let effects = vec![
+            Effect::OfferTask {
+                delivery_token: "d".into(),
+                task_token: "t".into(),
+                queue: "q".into(),
+                state_name: "Work".into(),
+                input: json!({"a": 1}),
+                heartbeat_seconds: Some(5),
+                timeout_seconds: None,
+            },
+            Effect::TaskTaken {
+                delivery_token: "d".into(),
+                poll_id: Some("p".into()),
+            },
+            Effect::CloseTask {
+                task_token: "t".into(),
+                delivery_token: "d".into(),
+                queue: "q".into(),
+                why: crate::engine::TaskClosed::Aborted,
+            },
+            Effect::ArmTimer {
+                key: wait.clone(),
+                due_ms: 80,
+            },
+            Effect::CancelTimer {
+                key: wait.clone(),
+                due_ms: Some(80),
+            },
+        ];
+        let actions = after_commit("arn:e", &effects, Some("00-trace"));
+        let [
+            AfterCommit::Offer(offer),
+            AfterCommit::Withdraw { queue, token },
+            AfterCommit::Arm { key: armed, due_ms },
+            AfterCommit::Cancel { key: cancelled },
+        ] = &actions[..]
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(
+            (
+                offer.token.as_str(),
+                offer.queue.as_str(),
+                offer.execution.as_str()
+            ),
+            ("d", "q", "arn:e")
         );
+        assert_eq!(offer.state_name, "Work");
+        assert_eq!(offer.input, json!({"a": 1}));
+        assert_eq!(offer.heartbeat_seconds, Some(5));
+        assert_eq!(offer.traceparent.as_deref(), Some("00-trace"));
+        assert_eq!((queue.as_str(), token.as_str()), ("q", "d"));
+        assert_eq!((armed, *due_ms), (&wait, 80));
+        assert_eq!(cancelled, &wait);
+    }
+
+    #[test]
+    fn a_step_with_nothing_to_record_writes_nothing() {
+        let batch = step_writes(&Outcome::default(), &execution(Status::Running), 1, None);
         assert!(batch.is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::durable::Durable;
-use super::effects::{self, record_of};
+use super::effects::{self, AfterCommit, record_of};
 use super::machines::Machines;
 use super::partition::{Live, Partition, Partitions, Running};
 use super::queues::{Offer, Queues};
@@ -16,8 +16,8 @@ use super::{
     now_ms,
 };
 use crate::engine::{
-    self, Command, CommandError, Effect, Event, EventKind, Execution, Identity, Machine, Status,
-    TimerKey,
+    self, ArmedTimers, Command, CommandError, Effect, Event, EventKind, Execution, Identity,
+    Machine, Status, TimerKey,
 };
 use crate::store::{Batch, ExecutionRecord, MachineType, StoreError, TimerRecord};
 
@@ -98,6 +98,7 @@ impl Executions {
                 };
                 let mut running = Running {
                     execution: Execution::new(identity),
+                    armed: ArmedTimers::default(),
                     machine,
                     revision: record.revision,
                     express: None,
@@ -115,9 +116,9 @@ impl Executions {
             }
         };
         match started {
-            Ok((durable, effects, committed)) => {
+            Ok((durable, committed)) => {
                 let start_ms = self
-                    .finish_step(partition, &arn, durable, effects, committed)
+                    .finish_step(partition, &arn, durable, committed)
                     .await?;
                 Ok((arn, start_ms))
             }
@@ -139,8 +140,9 @@ impl Executions {
         Ok(self.durable.store.execution(arn)?)
     }
 
-    /// Applies a command under its partition's lock and prepares its batch; the caller
-    /// commits it (outside the lock) and then releases the effects.
+    /// Applies a command under its partition's lock: updates the partition's token
+    /// tables and prepares the batch and what to do once it is durable; the caller waits
+    /// for it outside the lock (`finish_step`).
     pub(super) fn step(
         &self,
         partition: &Partition,
@@ -148,7 +150,7 @@ impl Executions {
         running: &mut Running,
         command: Command,
         fired: Option<TimerRecord>,
-    ) -> Result<(Pending, Vec<Effect>, Committed), RuntimeError> {
+    ) -> Result<(Pending, Committed), RuntimeError> {
         let arn = running.execution.identity.arn.clone();
         let transitions_before = running.execution.transitions;
         let mut env = engine::Env {
@@ -158,31 +160,30 @@ impl Executions {
             max_history_events: self.config.max_history_events,
             jsonata: &self.jsonata,
         };
-        let outcome = engine::apply(&mut running.execution, &running.machine, command, &mut env)
-            .map_err(|e| match e {
-                CommandError::UnknownToken | CommandError::AlreadyStarted => {
-                    RuntimeError::TaskTimedOut(format!(
-                        "the task for this token is no longer running in {arn}"
-                    ))
-                }
-                CommandError::NotRunning(status) => RuntimeError::FailedPrecondition(format!(
-                    "the execution {arn} has already ended ({status})"
-                )),
-                CommandError::ExecutionAlreadyStarted => RuntimeError::ExecutionAlreadyExists(
-                    format!("the execution {arn} already started"),
-                ),
-            })?;
-        let mut withdraw = Vec::new();
+        let outcome = engine::apply(
+            &mut running.execution,
+            &mut running.armed,
+            &running.machine,
+            command,
+            &mut env,
+        )
+        .map_err(|e| match e {
+            CommandError::UnknownToken | CommandError::AlreadyStarted => {
+                RuntimeError::TaskTimedOut(format!(
+                    "the task for this token is no longer running in {arn}"
+                ))
+            }
+            CommandError::NotRunning(status) => RuntimeError::FailedPrecondition(format!(
+                "the execution {arn} has already ended ({status})"
+            )),
+            CommandError::ExecutionAlreadyStarted => {
+                RuntimeError::ExecutionAlreadyExists(format!("the execution {arn} already started"))
+            }
+        })?;
         // Express executions keep their history and timers in memory: nothing per
         // transition reaches the store (usage is added by `account`).
         let mut batch = if running.express.is_none() {
-            effects::step_writes(
-                &outcome,
-                &running.execution,
-                running.revision,
-                fired,
-                || partition.timers.of_execution(&arn),
-            )
+            effects::step_writes(&outcome, &running.execution, running.revision, fired)
         } else {
             Batch::default()
         };
@@ -191,9 +192,8 @@ impl Executions {
                 Effect::OfferTask {
                     task_token,
                     delivery_token,
-                    queue,
                     ..
-                } => live.register_task(&arn, queue, task_token, delivery_token, None),
+                } => live.register_task(&arn, task_token, delivery_token, None),
                 Effect::TaskTaken {
                     delivery_token,
                     poll_id: Some(poll_id),
@@ -207,15 +207,13 @@ impl Executions {
                     task_token,
                     delivery_token,
                     why,
+                    ..
                 } => {
                     for token in [task_token, delivery_token] {
-                        if let Some(info) = live.retire(token, *why) {
-                            if let Some(poll_id) = &info.poll_id {
-                                self.queues.forget_poll(poll_id);
-                            }
-                            if token == delivery_token {
-                                withdraw.push((info.queue, token.clone()));
-                            }
+                        if let Some(info) = live.retire(token, *why)
+                            && let Some(poll_id) = &info.poll_id
+                        {
+                            self.queues.forget_poll(poll_id);
                         }
                     }
                 }
@@ -245,9 +243,9 @@ impl Executions {
         } else {
             Some(self.durable.committer.submit(batch))
         };
+        let after = effects::after_commit(&arn, &outcome.effects, running.traceparent.as_deref());
         Ok((
-            Pending { durable, withdraw },
-            outcome.effects,
+            Pending { durable, after },
             Committed {
                 execution: arn,
                 events: outcome.events,
@@ -255,14 +253,13 @@ impl Executions {
         ))
     }
 
-    /// Waits for a step's batch and releases its effects. Returns the execution's start
-    /// time (for StartExecution).
+    /// Waits for a step's batch, then does what the step left for after it. Returns the
+    /// execution's start time (for StartExecution).
     pub(super) async fn finish_step(
         &self,
         partition: &Partition,
         arn: &str,
         mut pending: Pending,
-        effects: Vec<Effect>,
         committed: Committed,
     ) -> Result<i64, RuntimeError> {
         if let Some(durable) = pending.durable.take() {
@@ -279,10 +276,7 @@ impl Executions {
                 return Err(e);
             }
         }
-        for (queue, token) in &pending.withdraw {
-            self.queues.withdraw(queue, token);
-        }
-        self.release(partition, arn, effects);
+        self.release(partition, arn, pending.after);
         let start_ms = {
             let mut live = partition.lock();
             let start = live.executions.get(arn).map(|r| r.execution.start_ms);
@@ -323,6 +317,9 @@ impl Executions {
                     arn.to_string(),
                     Running {
                         execution,
+                        // The failed step's timers were never armed: the partition's are
+                        // the durable ones.
+                        armed: ArmedTimers::restore(partition.timers.of_execution(arn)),
                         machine: running.machine,
                         revision: running.revision,
                         express: None,
@@ -337,42 +334,23 @@ impl Executions {
         }
     }
 
-    fn release(&self, partition: &Partition, arn: &str, effects: Vec<Effect>) {
+    /// Does what a durable step left for after it.
+    fn release(&self, partition: &Partition, arn: &str, actions: Vec<AfterCommit>) {
+        // Held throughout, so a later step cannot close a task between the check below
+        // and its offer (its withdrawal would then come first and miss it).
         let live = partition.lock();
-        let running = live.executions.get(arn);
-        for effect in effects {
-            match effect {
-                Effect::OfferTask {
-                    delivery_token,
-                    queue,
-                    state_name,
-                    input,
-                    heartbeat_seconds,
-                    timeout_seconds,
-                    ..
-                } => {
-                    if live.tokens.contains_key(&delivery_token) {
-                        self.queues.offer(Offer {
-                            token: delivery_token,
-                            queue,
-                            execution: arn.to_string(),
-                            state_name,
-                            input,
-                            heartbeat_seconds,
-                            timeout_seconds,
-                            traceparent: running.and_then(|r| r.traceparent.clone()),
-                        });
+        for action in actions {
+            match action {
+                AfterCommit::Offer(offer) => {
+                    // A task closed since (by a later step) is no longer offered.
+                    if live.tokens.contains_key(&offer.token) {
+                        self.queues.offer(offer);
                     }
                 }
-                // Recorded in the step, under the partition's lock; withdrawn from the
-                // queue through `Pending::withdraw`.
-                Effect::TaskTaken { .. } | Effect::CloseTask { .. } => {}
-                Effect::ArmTimer { key, due_ms } => partition.timers.arm(arn, key, due_ms),
-                Effect::CancelTimer { key, .. } => partition.timers.cancel(arn, &key),
+                AfterCommit::Withdraw { queue, token } => self.queues.withdraw(&queue, &token),
+                AfterCommit::Arm { key, due_ms } => partition.timers.arm(arn, key, due_ms),
+                AfterCommit::Cancel { key } => partition.timers.cancel(arn, &key),
             }
-        }
-        if running.is_none_or(|r| r.execution.status != Status::Running) {
-            partition.timers.cancel_execution(arn);
         }
     }
 
@@ -384,7 +362,7 @@ impl Executions {
         fired: Option<TimerRecord>,
     ) -> Result<(), RuntimeError> {
         let partition = self.partitions.of_execution(arn);
-        let (pending, effects, committed) = {
+        let (pending, committed) = {
             let mut live = partition.lock();
             let Some(mut running) = live.executions.remove(arn) else {
                 drop(live);
@@ -394,7 +372,7 @@ impl Executions {
             live.executions.insert(arn.to_string(), running);
             result?
         };
-        self.finish_step(partition, arn, pending, effects, committed)
+        self.finish_step(partition, arn, pending, committed)
             .await
             .map(|_| ())
     }
@@ -672,8 +650,8 @@ impl Executions {
 pub(super) struct Pending {
     /// None when the step wrote nothing.
     durable: Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>,
-    /// Offers to withdraw: (queue, delivery token).
-    withdraw: Vec<(String, String)>,
+    /// What to do once it is.
+    after: Vec<AfterCommit>,
 }
 
 /// Fires a partition's due timers; sleeps until the next one or until one is armed.

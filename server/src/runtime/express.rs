@@ -22,7 +22,7 @@ use super::effects::record_of;
 use super::executions::Executions;
 use super::{ExecutionView, Live, Running, RuntimeError, now_ms};
 use crate::billing::{Cost, ExpressBilling, Usage, express_billing};
-use crate::engine::{Command, Event, EventKind, Execution, Identity, Status};
+use crate::engine::{ArmedTimers, Command, Event, EventKind, Execution, Identity, Status};
 use crate::store::{Batch, ExecutionRecord, ExpressStart, MachineRecord, UsageRecord, Write};
 
 /// The in-memory part of a running Express execution.
@@ -105,7 +105,7 @@ impl Executions {
         let arn = start.arn.clone();
         let durable = waiter.is_none();
         let partition = self.partitions.of_execution(&arn);
-        let (pending, effects, committed) = {
+        let (pending, committed) = {
             let mut live = partition.lock();
             let (machine, definition_bytes) =
                 live.revision_with_size(&*self.durable.store, &start.machine_name, start.revision)?;
@@ -116,6 +116,7 @@ impl Executions {
                     machine_arn: start.machine_arn.clone(),
                     machine_name: start.machine_name.clone(),
                 }),
+                armed: ArmedTimers::default(),
                 machine: machine.clone(),
                 revision: start.revision,
                 traceparent: stepwise_proto::trace::current_traceparent(),
@@ -142,7 +143,7 @@ impl Executions {
             live.executions.insert(arn.clone(), running);
             step
         };
-        self.finish_step(partition, &arn, pending, effects, committed)
+        self.finish_step(partition, &arn, pending, committed)
             .await
             .map(|_| ())
     }

@@ -19,7 +19,7 @@ use super::timers::Timers;
 use super::{Committed, RuntimeError, summarize};
 use crate::asl::validate;
 use crate::billing::Usage;
-use crate::engine::{Execution, Machine, TaskClosed};
+use crate::engine::{ArmedTimers, Execution, Machine, TaskClosed};
 use crate::placement;
 use crate::store::Store;
 
@@ -33,6 +33,8 @@ const COMMITTED_BACKLOG: usize = 1024;
 /// A running execution.
 pub(super) struct Running {
     pub execution: Execution,
+    /// The timers the engine armed for it and has not seen fire or cancelled.
+    pub armed: ArmedTimers,
     pub machine: Arc<Machine>,
     pub revision: u32,
     /// Set for Express executions, which live in memory only.
@@ -44,7 +46,6 @@ pub(super) struct Running {
 /// Where a token's task waits.
 pub(super) struct TokenInfo {
     pub execution: String,
-    pub queue: String,
     /// The idempotency key of the poll that started the task, if any.
     pub poll_id: Option<String>,
 }
@@ -74,7 +75,6 @@ impl Live {
     pub fn register_task(
         &mut self,
         execution: &str,
-        queue: &str,
         task_token: &str,
         delivery_token: &str,
         poll_id: Option<&str>,
@@ -84,7 +84,6 @@ impl Live {
                 token.to_string(),
                 TokenInfo {
                     execution: execution.to_string(),
-                    queue: queue.to_string(),
                     poll_id: poll_id.map(str::to_string),
                 },
             );
@@ -327,7 +326,7 @@ mod tests {
         let mut live = partitions.get(0).lock();
         assert_eq!(live.retired_limit, 2);
         for token in ["a", "b", "c"] {
-            live.register_task("x", "q", token, token, None);
+            live.register_task("x", token, token, None);
             assert!(live.retire(token, TaskClosed::Reported).is_some());
         }
         assert!(live.retired("a").is_none());

@@ -10,7 +10,7 @@ use super::partition::{Partition, Partitions, Running};
 use super::queues::{Offer, Queues};
 use super::{RuntimeError, now_ms};
 use crate::engine::execution::Step;
-use crate::engine::{Execution, Status, TimerKey};
+use crate::engine::{ArmedTimers, Execution, Status, TimerKey};
 use crate::store::{Batch, Damaged, ExecutionRecord, ExpressStart, StoreError, TimerRecord, Write};
 
 /// What recovery reads from and fills.
@@ -126,7 +126,6 @@ impl Recovery<'_> {
                 };
                 live.register_task(
                     &record.arn,
-                    &task.queue,
                     &task.task_token,
                     &task.delivery_token,
                     task.poll_id.as_deref(),
@@ -154,6 +153,8 @@ impl Recovery<'_> {
                 record.arn.clone(),
                 Running {
                     execution,
+                    // Filled from the stored timers below.
+                    armed: ArmedTimers::default(),
                     machine,
                     revision: record.revision,
                     express: None,
@@ -162,7 +163,8 @@ impl Recovery<'_> {
             );
         }
         for timer in timers {
-            if live.executions.contains_key(&timer.execution) {
+            if let Some(running) = live.executions.get_mut(&timer.execution) {
+                running.armed.arm(timer.key.clone(), timer.due_ms);
                 partition
                     .timers
                     .arm(&timer.execution, timer.key, timer.due_ms);

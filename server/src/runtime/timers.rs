@@ -76,16 +76,6 @@ impl Timers {
             .unwrap_or_default()
     }
 
-    /// Disarms every timer of `execution`.
-    pub fn cancel_execution(&self, execution: &str) {
-        let mut armed = self.armed.lock().expect("timer lock");
-        if let Some(timers) = armed.by_execution.remove(execution) {
-            for (key, due) in timers {
-                armed.by_due.remove(&(due, execution.to_string(), key));
-            }
-        }
-    }
-
     /// Removes and returns every timer due at `now_ms`, earliest first.
     pub fn take_due(&self, now_ms: i64) -> Vec<(String, TimerKey, i64)> {
         let mut armed = self.armed.lock().expect("timer lock");
@@ -149,12 +139,5 @@ mod tests {
         assert_eq!(taken, vec![5, 20]);
         assert_eq!(timers.len(), 0);
         assert!(timers.of_execution("a").is_empty());
-
-        timers.arm("c", token("4"), 1);
-        timers.arm("c", token("5"), 2);
-        timers.arm("d", token("6"), 3);
-        timers.cancel_execution("c");
-        assert_eq!(timers.len(), 1);
-        assert_eq!(timers.next_due(), Some(3));
     }
 }

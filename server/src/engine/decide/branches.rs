@@ -246,7 +246,7 @@ impl<'a> Decider<'a, '_> {
         }
     }
 
-    /// Stops whatever `thread`'s state is doing, children first.
+    /// Stops whatever `thread`'s state is doing: its timers, its task, its children.
     pub(super) fn abort(&mut self, thread: ThreadId) {
         let Some(t) = self.execution.threads.get(&thread) else {
             return;
@@ -256,20 +256,10 @@ impl<'a> Decider<'a, '_> {
             return;
         };
         let (state_type, name) = (state.kind.type_name().to_string(), state.name.clone());
+        self.cancel_timers_of(thread);
         match step {
             Step::Task(_) => self.close_task(thread, TaskClosed::Aborted),
-            Step::Waiting { due_ms } => self.effect(Effect::CancelTimer {
-                key: TimerKey::Wait { thread, due_ms },
-                due_ms: Some(due_ms),
-            }),
-            Step::Backoff { due_ms } => self.effect(Effect::CancelTimer {
-                key: TimerKey::Backoff {
-                    thread,
-                    due_ms,
-                    error: None,
-                },
-                due_ms: Some(due_ms),
-            }),
+            Step::Waiting { .. } | Step::Backoff { .. } => {}
             Step::Parallel { .. } => self.abort_children(thread),
             Step::Map(_) => self.abort_iterations(thread),
             // Between commands a Parallel or Map is Active only while it waits to retry.

@@ -150,6 +150,8 @@ impl<'a> Decider<'a, '_> {
     }
 
     pub(super) fn timer(&mut self, key: TimerKey) {
+        // Fired: the runtime deletes its record with the step.
+        self.armed.disarm(&key);
         match key {
             TimerKey::Execution => {
                 self.abort(0);
@@ -235,6 +237,7 @@ impl<'a> Decider<'a, '_> {
             self.effect(Effect::CloseTask {
                 task_token: task.task_token.clone(),
                 delivery_token: task.delivery_token.clone(),
+                queue: task.queue.clone(),
                 why,
             });
             if let Some(seconds) = task.timeout_seconds {

@@ -20,6 +20,7 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
+use super::armed::ArmedTimers;
 use super::command::{Command, CommandError};
 use super::effect::{Effect, Outcome};
 use super::execution::{Execution, Identity, Status};
@@ -54,12 +55,14 @@ pub struct Env<'a> {
 /// Applies a command to an execution.
 pub fn apply(
     execution: &mut Execution,
+    armed: &mut ArmedTimers,
     machine: &Machine,
     command: Command,
     env: &mut Env,
 ) -> Result<Outcome, CommandError> {
     let mut decider = Decider {
         execution,
+        armed,
         machine,
         env,
         outcome: Outcome::default(),
@@ -94,6 +97,8 @@ enum Ready {
 
 struct Decider<'a, 'e> {
     execution: &'a mut Execution,
+    /// The timers armed and not yet fired or cancelled, kept in step with `effect`.
+    armed: &'a mut ArmedTimers,
     machine: &'a Machine,
     env: &'a mut Env<'e>,
     outcome: Outcome,
@@ -127,12 +132,40 @@ impl<'a> Decider<'a, '_> {
             timestamp_ms: self.env.now_ms,
             kind,
         };
+        let ends = event.kind.is_terminal();
         self.execution.evolve(&event);
         self.outcome.events.push(event);
+        if ends {
+            // Its threads' timers went as they were aborted; what is left (its own
+            // TimeoutSeconds, a retry delay only the ledger knows) goes with it.
+            for (key, due_ms) in self.armed.take_all() {
+                self.outcome.effects.push(Effect::CancelTimer {
+                    key,
+                    due_ms: Some(due_ms),
+                });
+            }
+        }
     }
 
+    /// Records an effect, keeping the ledger of armed timers in step.
     fn effect(&mut self, effect: Effect) {
+        match &effect {
+            Effect::ArmTimer { key, due_ms } => self.armed.arm(key.clone(), *due_ms),
+            Effect::CancelTimer { key, .. } => self.armed.disarm(key),
+            _ => {}
+        }
         self.outcome.effects.push(effect);
+    }
+
+    /// Cancels every timer a thread armed (its Wait, its retry delay, its Map's
+    /// continuation), as its state is aborted.
+    fn cancel_timers_of(&mut self, thread: ThreadId) {
+        for (key, due_ms) in self.armed.of_thread(thread) {
+            self.effect(Effect::CancelTimer {
+                key,
+                due_ms: Some(due_ms),
+            });
+        }
     }
 
     fn running(&self) -> bool {
