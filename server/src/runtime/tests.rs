@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
+use crate::engine::TimerKey;
 use crate::store::SledStore;
 
 struct TempDir(std::path::PathBuf);
@@ -261,5 +262,56 @@ async fn a_data_directory_keeps_its_partition_count_and_every_execution_recovers
         assert_eq!(partition.timers.of_execution(arn).len(), 1, "{arn}");
     }
     runtime.stop_execution(&arns[0], None, None).await.unwrap();
+    runtime.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_stopped_after_a_restart_takes_every_stored_timer_with_it() {
+    // A Parallel retried for ten minutes: no event records when (AWS records none), only
+    // its stored timer, which the engine's ledger gets back from the store on recovery.
+    let retried = r#"{"TimeoutSeconds": 3600, "StartAt": "Fan", "States": {"Fan": {
+        "Type": "Parallel", "End": true,
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 600}],
+        "Branches": [{"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom"}}}]}}}"#;
+    let dir = TempDir::new("stopped-timers");
+    let store = Arc::new(SledStore::open(&dir.0).unwrap());
+    let runtime = Runtime::open(store.clone(), RuntimeConfig::default())
+        .await
+        .unwrap();
+    runtime
+        .create_machine("Retried", retried, MachineType::Standard, None)
+        .await
+        .unwrap();
+    let (arn, _) = runtime
+        .start_execution("Retried", Some("r"), "{}")
+        .await
+        .unwrap();
+    let stored = |store: &SledStore| -> Vec<TimerKey> {
+        let timers = store.timers().unwrap();
+        assert!(timers.damaged.is_empty());
+        timers
+            .records
+            .into_iter()
+            .filter(|t| t.execution == arn)
+            .map(|t| t.key)
+            .collect()
+    };
+    let kinds = stored(&store);
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds.contains(&TimerKey::Execution));
+    assert!(kinds.iter().any(|k| matches!(
+        k,
+        TimerKey::Backoff { error: Some(e), .. } if e == "Boom"
+    )));
+    runtime.shutdown(Duration::from_secs(10)).await;
+    drop(runtime);
+
+    let runtime = Runtime::open(store.clone(), RuntimeConfig::default())
+        .await
+        .unwrap();
+    runtime.stop_execution(&arn, None, None).await.unwrap();
+    assert_eq!(stored(&store), Vec::<TimerKey>::new());
+    let partition = runtime.inner.executions.partitions.of_execution(&arn);
+    assert!(partition.timers.of_execution(&arn).is_empty());
     runtime.shutdown(Duration::from_secs(10)).await;
 }
