@@ -1,24 +1,27 @@
-//! The durable timers an execution has armed and not yet seen fire or be cancelled: the
-//! engine's own ledger, so that it cancels every timer of an ending execution, or of an
-//! aborted thread, itself. Most due times could be read back from the execution's state,
-//! but a Parallel's or Map's retry delay and a Map's continuation are known only to the
-//! step that armed them (AWS records no event for either). The runtime keeps the ledger
-//! beside the execution and refills it from the stored timers when it replays one.
+//! The engine's ledger of the durable timers whose due time no event records: a
+//! Parallel's or Map's retry delay (AWS records no event for a retried attempt until the
+//! next one starts) and a Map's continuation. Every other timer's due time is in the
+//! replayed execution (a Wait's end, a task's timeout or retry delay, the execution's
+//! timeout), so the engine can cancel it from the execution alone; with this ledger it
+//! cancels every timer of an aborted thread or an ending execution itself. The runtime
+//! keeps the ledger beside the execution and refills it from the stored timers when it
+//! replays one. Kept to these few, it costs a typical execution nothing (a Wait's timer
+//! in it would have added about half a KiB to each of 100,000 waiting executions).
 
 use std::collections::BTreeMap;
 
 use super::effect::TimerKey;
 use super::history::ThreadId;
 
-/// Armed durable timers and their due times.
+/// Armed timers whose due time only the step that armed them knew.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArmedTimers {
     due: BTreeMap<TimerKey, i64>,
 }
 
 impl ArmedTimers {
-    /// The ledger of a replayed execution, from its stored (or re-armed) timers;
-    /// heartbeat timers, never stored, are left out as `arm` leaves them out.
+    /// The ledger of a replayed execution, from its stored timers (`arm` keeps the ones
+    /// it should).
     pub fn restore(timers: impl IntoIterator<Item = (TimerKey, i64)>) -> Self {
         let mut armed = ArmedTimers::default();
         for (key, due_ms) in timers {
@@ -27,10 +30,10 @@ impl ArmedTimers {
         armed
     }
 
-    /// Records a timer (a heartbeat timer is re-armed by every heartbeat outside the
-    /// engine and cancelled with its task, so it is not kept).
+    /// Records a timer if its due time is in no event (heartbeat timers, never stored,
+    /// are cancelled with their task and need no due time).
     pub fn arm(&mut self, key: TimerKey, due_ms: i64) {
-        if key.is_durable() {
+        if key.is_durable() && !key.due_in_history() {
             self.due.insert(key, due_ms);
         }
     }
@@ -70,34 +73,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_durable_timers_by_thread_until_disarmed_or_taken() {
-        let wait = TimerKey::Wait {
-            thread: 2,
-            due_ms: 50,
+    fn keeps_only_timers_no_event_records_by_thread_until_disarmed_or_taken() {
+        let retry = |thread, due_ms| TimerKey::Backoff {
+            thread,
+            due_ms,
+            error: Some("E".into()),
         };
         let mut armed = ArmedTimers::restore([
-            (wait.clone(), 50),
+            (
+                TimerKey::Wait {
+                    thread: 2,
+                    due_ms: 50,
+                },
+                50,
+            ),
+            (
+                TimerKey::Backoff {
+                    thread: 2,
+                    due_ms: 60,
+                    error: None,
+                },
+                60,
+            ),
+            (TimerKey::TaskTimeout { token: "t".into() }, 80),
             (TimerKey::Execution, 90),
             (TimerKey::Heartbeat { token: "t".into() }, 10),
+            (retry(2, 70), 70),
         ]);
-        assert_eq!(armed.len(), 2, "heartbeats are not kept");
-        armed.arm(
-            TimerKey::Backoff {
-                thread: 2,
-                due_ms: 70,
-                error: Some("E".into()),
-            },
-            70,
-        );
+        assert_eq!(armed.len(), 1, "only the Parallel's retry is in no event");
         armed.arm(TimerKey::MapContinue { thread: 3 }, 40);
-        assert_eq!(armed.of_thread(2).len(), 2);
+        armed.arm(retry(4, 75), 75);
+        assert_eq!(armed.of_thread(2), vec![(retry(2, 70), 70)]);
         assert_eq!(
             armed.of_thread(3),
             vec![(TimerKey::MapContinue { thread: 3 }, 40)]
         );
-        armed.disarm(&wait);
-        assert_eq!(armed.of_thread(2).len(), 1);
-        assert_eq!(armed.take_all().len(), 3);
+        armed.disarm(&retry(2, 70));
+        assert!(armed.of_thread(2).is_empty());
+        assert_eq!(armed.take_all().len(), 2);
         assert!(armed.is_empty());
     }
 }

@@ -55,6 +55,17 @@ impl TimerKey {
         !matches!(self, TimerKey::Heartbeat { .. })
     }
 
+    /// Whether the replayed execution knows when this timer is due: a Wait's end, a
+    /// task's retry delay or timeout and the execution's timeout are in its events; a
+    /// Parallel's or Map's retry that no event records yet (AWS records none) and a Map's
+    /// continuation are known only to the step that armed them.
+    pub fn due_in_history(&self) -> bool {
+        !matches!(
+            self,
+            TimerKey::Backoff { error: Some(_), .. } | TimerKey::MapContinue { .. }
+        )
+    }
+
     /// The thread the timer belongs to (none for the execution's and a task's, which
     /// belong to the execution and the task).
     pub fn thread(&self) -> Option<ThreadId> {

@@ -126,12 +126,12 @@ impl World {
                 }
             }
         }
-        // The engine's ledger is what its effects armed (heartbeats aside), and an ended
+        // The engine's ledger holds the armed timers no event records, and an ended
         // execution leaves no timer behind: the engine cancelled every one itself.
         let durable: BTreeMap<TimerKey, i64> = self
             .timers
             .iter()
-            .filter(|(key, _)| key.is_durable())
+            .filter(|(key, _)| key.is_durable() && !key.due_in_history())
             .map(|(key, due)| (key.clone(), *due))
             .collect();
         assert_eq!(

@@ -256,10 +256,23 @@ impl<'a> Decider<'a, '_> {
             return;
         };
         let (state_type, name) = (state.kind.type_name().to_string(), state.name.clone());
-        self.cancel_timers_of(thread);
+        // What no event records (a Parallel's or Map's retry delay, a Map's continuation)
+        // is in the ledger; a Wait's end and a retry delay are in the thread's step.
+        self.cancel_ledger_timers_of(thread);
         match step {
             Step::Task(_) => self.close_task(thread, TaskClosed::Aborted),
-            Step::Waiting { .. } | Step::Backoff { .. } => {}
+            Step::Waiting { due_ms } => self.effect(Effect::CancelTimer {
+                key: TimerKey::Wait { thread, due_ms },
+                due_ms: Some(due_ms),
+            }),
+            Step::Backoff { due_ms } => self.effect(Effect::CancelTimer {
+                key: TimerKey::Backoff {
+                    thread,
+                    due_ms,
+                    error: None,
+                },
+                due_ms: Some(due_ms),
+            }),
             Step::Parallel { .. } => self.abort_children(thread),
             Step::Map(_) => self.abort_iterations(thread),
             // Between commands a Parallel or Map is Active only while it waits to retry.

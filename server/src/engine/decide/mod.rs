@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::armed::ArmedTimers;
 use super::command::{Command, CommandError};
-use super::effect::{Effect, Outcome};
+use super::effect::{Effect, Outcome, TimerKey};
 use super::execution::{Execution, Identity, Status};
 use super::history::{Event, EventKind, TaskFamily, ThreadId};
 use super::machine::Machine;
@@ -97,7 +97,7 @@ enum Ready {
 
 struct Decider<'a, 'e> {
     execution: &'a mut Execution,
-    /// The timers armed and not yet fired or cancelled, kept in step with `effect`.
+    /// The armed timers no event records, kept in step with `effect`.
     armed: &'a mut ArmedTimers,
     machine: &'a Machine,
     env: &'a mut Env<'e>,
@@ -133,13 +133,22 @@ impl<'a> Decider<'a, '_> {
             kind,
         };
         let ends = event.kind.is_terminal();
+        // Only its own timer's firing times an execution out; any other end cancels it.
+        let timer_left = !matches!(event.kind, EventKind::ExecutionTimedOut { .. });
         self.execution.evolve(&event);
         self.outcome.events.push(event);
         if ends {
-            // Its threads' timers went as they were aborted; what is left (its own
-            // TimeoutSeconds, a retry delay only the ledger knows) goes with it.
+            // Its threads' timers went as they were aborted; its TimeoutSeconds and
+            // whatever the ledger still holds go with it.
+            if let (Some(seconds), true) = (self.execution.timeout_seconds, timer_left) {
+                self.effect(Effect::CancelTimer {
+                    key: TimerKey::Execution,
+                    // Armed at the start (`command`), from its event's time.
+                    due_ms: Some(self.execution.start_ms + seconds as i64 * 1000),
+                });
+            }
             for (key, due_ms) in self.armed.take_all() {
-                self.outcome.effects.push(Effect::CancelTimer {
+                self.effect(Effect::CancelTimer {
                     key,
                     due_ms: Some(due_ms),
                 });
@@ -157,9 +166,9 @@ impl<'a> Decider<'a, '_> {
         self.outcome.effects.push(effect);
     }
 
-    /// Cancels every timer a thread armed (its Wait, its retry delay, its Map's
-    /// continuation), as its state is aborted.
-    fn cancel_timers_of(&mut self, thread: ThreadId) {
+    /// Cancels the timers of a thread that only the ledger knows, as its state is
+    /// aborted.
+    fn cancel_ledger_timers_of(&mut self, thread: ThreadId) {
         for (key, due_ms) in self.armed.of_thread(thread) {
             self.effect(Effect::CancelTimer {
                 key,
