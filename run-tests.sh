@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this and nothing else):
 #
-#   1. prerequisites  what is missing of git, Python 3 with venv, Node.js and Chromium is
-#                     installed with apt-get (scripts/prerequisites.sh)
+#   1. prerequisites  what is missing of git, Python 3 with venv, Node.js, Chromium and
+#                     PostgreSQL is installed with apt-get (scripts/prerequisites.sh);
+#                     then a throwaway PostgreSQL cluster starts on a free loopback port
+#                     (scripts/postgres.sh), stopped and deleted at the end whatever
+#                     happened; its URL is in STEPWISE_TEST_DATABASE_URL
 #   2. cargo tests    every crate's unit and integration tests (crash, fault, load and
-#                     bad-input suites included)
-#   3. clone check    the unit tests again in a copy of the repository alone in an empty
+#                     bad-input suites included; the PostgreSQL store's own tests on the
+#                     cluster)
+#   3. PostgreSQL     the store-facing suites again with the server on the cluster
+#                     (durable core, crash, faults, AWS API, Express; each test's data
+#                     directory gets a database of its own), leaving out the tests of
+#                     the data directory itself
+#   4. clone check    the unit tests again in a copy of the repository alone in an empty
 #                     directory, so nothing can depend on files beside the checkout
 #                     (built in $target/clone-check: a second build, minutes the first
 #                     time)
-#   4. boto3          the AWS-compatible API driven by boto3, from a virtual environment
+#   5. boto3          the AWS-compatible API driven by boto3, from a virtual environment
 #                     made here ($target/test-venv)
-#   5. console        the web console in headless Chromium (server/tests/console/run.sh)
-#   6. JSONata suite  the reference JSONata test suite against Stepwise's evaluator, only
+#   6. console        the web console in headless Chromium (server/tests/console/run.sh)
+#   7. JSONata suite  the reference JSONata test suite against Stepwise's evaluator, only
 #                     when STEPWISE_JSONATA_SUITE names its directory (.ci/run sets it
 #                     when CI has one); it prints the pass count and fails below 99 %
-#   7. fuzzing        only with STEPWISE_LONG=1, which also makes the crash and load
+#   8. fuzzing        only with STEPWISE_LONG=1, which also makes the crash and load
 #                     suites bigger
 #
 # Builds go to the same directory as your own cargo commands: ./target, or
@@ -26,9 +34,10 @@ root="$PWD"
 target="${CARGO_TARGET_DIR:-$root/target}"
 mkdir -p "$target"
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+postgres_dir="$(mktemp -d "${TMPDIR:-/tmp}/stepwise-postgres.XXXXXX")"
+trap 'scripts/postgres.sh stop "$postgres_dir"; rm -f "$log"' EXIT
 
-steps=5
+steps=6
 [ -n "${STEPWISE_JSONATA_SUITE:-}" ] && steps=$((steps + 1))
 [ -n "${STEPWISE_LONG:-}" ] && steps=$((steps + 1))
 step=0
@@ -91,8 +100,16 @@ run_all() (
   set -e
   step "prerequisites"
   scripts/prerequisites.sh
+  STEPWISE_TEST_DATABASE_URL="$(scripts/postgres.sh start "$postgres_dir")"
+  export STEPWISE_TEST_DATABASE_URL
+  echo "a throwaway PostgreSQL for the suites: $STEPWISE_TEST_DATABASE_URL"
   step "cargo test --workspace (builds first: a few minutes from scratch)"
   cargo test --workspace
+  step "the store-facing suites with the server on PostgreSQL"
+  STEPWISE_TEST_STORE=postgres cargo test -p stepwise-server \
+    --test durable_core --test crash --test faults --test aws_api --test express -- \
+    --skip an_unusable_data_directory --skip a_second_server_on_the_same_directory \
+    --skip a_disk_that_refuses --skip after_the_disk_fills
   step "unit tests in a copy of the repository alone"
   clone_check
   step "the AWS-compatible API through boto3"

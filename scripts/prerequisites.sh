@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, with apt-get on Debian or Ubuntu, what the test suite needs beyond Rust and
-# is missing here: git, Python 3 with venv, Node.js with npm, and Chromium. Says what it
+# is missing here: git, Python 3 with venv, Node.js with npm, Chromium, and PostgreSQL
+# (its server, for the suites that run on a throwaway cluster: scripts/postgres.sh). Says what it
 # installs and how much before it starts, then shows the progress. Installs nothing when
 # all is present (a Node.js or Python from elsewhere is kept, not replaced).
 #
@@ -17,6 +18,9 @@ command -v python3 >/dev/null || packages+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  packages+=(postgresql)
+fi
 if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   packages+=(chromium)
 fi
@@ -27,7 +31,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 if [ ${#packages[@]} -eq 0 ]; then
-  echo "prerequisites: all present (git, python3 with venv, node, npm, chromium)"
+  echo "prerequisites: all present (git, python3 with venv, node, npm, chromium, postgresql)"
   exit 0
 fi
 if [ -n "$check_only" ]; then

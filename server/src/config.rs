@@ -16,6 +16,11 @@ pub struct Config {
     /// Where the embedded store keeps its data (created if missing).
     #[arg(long, default_value = "./stepwise-data", env = "STEPWISE_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Keep everything in this PostgreSQL database instead of the data directory
+    /// (`postgres://USER[:PASSWORD]@HOST:PORT/DB`); the server creates and migrates its
+    /// schema. Unset: the embedded store in --data-dir.
+    #[arg(long, env = "STEPWISE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Address of the gRPC API (loopback by default; use 0.0.0.0 to listen on every interface).
     #[arg(long, default_value = "127.0.0.1:7837", env = "STEPWISE_GRPC_ADDR")]
     pub grpc_addr: SocketAddr,
@@ -73,6 +78,7 @@ impl Config {
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             data_dir: data_dir.into(),
+            database_url: None,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             store_cache_mb: 1024,

@@ -17,7 +17,7 @@ use crate::api::{ExecutionsService, StateMachinesService, TasksService};
 use crate::billing::PriceTable;
 use crate::config::Config;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use crate::store::{SledStore, StoreError};
+use crate::store::{PgStore, SledStore, Store, StoreError};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -142,10 +142,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             })?
         }
     };
-    let store = Arc::new(SledStore::open_with_cache(
-        &config.data_dir,
-        config.store_cache_mb * 1024 * 1024,
-    )?);
+    let store: Arc<dyn Store> = match &config.database_url {
+        Some(url) => Arc::new(PgStore::connect(url)?),
+        None => Arc::new(SledStore::open_with_cache(
+            &config.data_dir,
+            config.store_cache_mb * 1024 * 1024,
+        )?),
+    };
     let runtime = Runtime::open(
         store,
         RuntimeConfig {
@@ -177,7 +180,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         tracing::info!(open_files, max_connections = limits.max, "open-file limit");
     }
     let (stop, stopped) = watch::channel(false);
-    tracing::info!(%grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "listening");
+    match &config.database_url {
+        Some(_) => tracing::info!(%grpc_addr, %http_addr, store = "postgresql", "listening"),
+        None => {
+            tracing::info!(%grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "listening")
+        }
+    }
     tracing::info!("web console at {}", crate::console::url(http_addr));
     let grpc = tokio::spawn(serve_grpc(
         runtime.clone(),

@@ -820,7 +820,7 @@ async fn state_machine_revisions_and_activities() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_are_limited_and_the_limit_fails_the_execution() {
     let dir = TempDir::new("limit");
-    let mut config = stepwise_server::Config::ephemeral(dir.path());
+    let mut config = support::config(dir.path());
     config.max_history_events = 60;
     let server = stepwise_server::start(config).await.unwrap();
     let mut clients = Clients::connect(format!("http://{}", server.grpc_addr)).await;

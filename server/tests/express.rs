@@ -15,7 +15,7 @@ async fn start_with(
     dir: &std::path::Path,
     adjust: impl FnOnce(&mut stepwise_server::Config),
 ) -> (stepwise_server::RunningServer, Clients) {
-    let mut config = stepwise_server::Config::ephemeral(dir);
+    let mut config = support::config(dir);
     adjust(&mut config);
     let server = stepwise_server::start(config).await.unwrap();
     let clients = Clients::connect(format!("http://{}", server.grpc_addr)).await;
@@ -366,7 +366,7 @@ async fn the_price_table_comes_from_configuration() {
     server.shutdown().await.unwrap();
 
     std::fs::write(&prices, r#"{"standard_transitions": 1.0}"#).unwrap();
-    let mut config = stepwise_server::Config::ephemeral(dir.path().join("other"));
+    let mut config = support::config(dir.path().join("other"));
     config.price_table = Some(prices.clone());
     let err = stepwise_server::start(config)
         .await

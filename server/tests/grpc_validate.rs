@@ -71,7 +71,7 @@ async fn a_taken_port_is_a_clear_error() {
     let dir = TempDir::new("validate");
     let (server, _clients) = start(dir.path()).await;
     let other = TempDir::new("validate-other");
-    let mut config = stepwise_server::Config::ephemeral(other.path());
+    let mut config = support::config(other.path());
     config.grpc_addr = server.grpc_addr;
     let err = stepwise_server::start(config)
         .await

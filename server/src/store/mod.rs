@@ -6,8 +6,13 @@
 //! Writes go in a `Batch`, applied atomically; `flush` makes everything written so far
 //! durable. The runtime writes many batches and flushes once (group commit).
 
+mod codec;
+#[cfg(test)]
+pub(crate) mod conformance;
+mod postgres;
 mod sled_store;
 
+pub use postgres::PgStore;
 pub use sled_store::SledStore;
 
 use serde::{Deserialize, Serialize};
@@ -320,6 +325,14 @@ pub enum StoreError {
     Locked {
         /// The directory.
         path: String,
+    },
+    /// Another server already uses the database.
+    #[error(
+        "the database {place} is in use by another Stepwise server; stop it or choose another database (one server per database until nodes share one by partition leases)"
+    )]
+    DatabaseInUse {
+        /// The server and database (never the password).
+        place: String,
     },
     /// The data cannot be read as a Stepwise store.
     #[error("the data directory {path} is corrupt or not a Stepwise store: {reason}")]

@@ -18,17 +18,16 @@
 
 use std::path::Path;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use std::collections::HashMap;
 
+use super::codec::{StoredRevision, decode, encode, step_events};
 use super::{
     ActivityRecord, Batch, Damaged, ExecutionCounts, ExecutionPage, ExecutionRecord, ExpressStart,
     IndexEntry, MachineRecord, RevisionRecord, Scanned, Store, StoreError, TimerRecord,
     UsageRecord, Write,
 };
-use crate::asl::json::measure_text;
 use crate::engine::{Event, Status};
 
 const SEP: u8 = 0;
@@ -390,57 +389,6 @@ fn timer_key(timer: &TimerRecord) -> Vec<u8> {
         timer.execution.as_bytes(),
         &timer_id,
     ])
-}
-
-/// A revision as stored: the definition with its time; stores written before revisions
-/// carried a time hold the definition alone, as a JSON string.
-#[derive(Serialize, serde::Deserialize)]
-#[serde(untagged)]
-enum StoredRevision {
-    Dated { definition: String, stored_ms: i64 },
-    Undated(String),
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("records serialize")
-}
-
-/// Deeper than any record the server writes (payloads stop at `MAX_NESTING` levels; a
-/// state's template can wrap one by at most the definition's own depth, and a record
-/// adds a few levels around it): a record nested further is damaged, and is refused
-/// before a recursive reader walks into it.
-const MAX_RECORD_NESTING: usize = 512;
-
-/// Reads a record back. serde_json's default recursion limit (128) is lifted: it would
-/// refuse records the encoder wrote without complaint, such as an event holding a
-/// payload at the nesting limit inside a few levels of its own; the depth is checked
-/// first instead, with no recursion.
-fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    let damaged = |reason: String| StoreError::Decode {
-        key: String::from_utf8_lossy(key).replace('\0', "|"),
-        reason,
-    };
-    let depth = measure_text(bytes).depth;
-    if depth > MAX_RECORD_NESTING {
-        return Err(damaged(format!(
-            "it nests {depth} levels deep, more than any record the server writes"
-        )));
-    }
-    let mut reader = serde_json::Deserializer::from_slice(bytes);
-    reader.disable_recursion_limit();
-    let value = T::deserialize(&mut reader).map_err(|e| damaged(e.to_string()))?;
-    reader.end().map_err(|e| damaged(e.to_string()))?;
-    Ok(value)
-}
-
-/// The events under one event key: a step's events are one JSON array; stores written
-/// before that hold one event (an object) per key. Both read back in id order.
-fn step_events(key: &[u8], value: &[u8]) -> Result<Vec<Event>, StoreError> {
-    if value.first() == Some(&b'[') {
-        decode(key, value)
-    } else {
-        decode(key, value).map(|event| vec![event])
-    }
 }
 
 fn io(e: sled::Error) -> StoreError {
@@ -891,40 +839,12 @@ mod tests {
     }
 
     #[test]
-    fn a_group_of_batches_applies_in_order_and_a_later_write_to_a_key_wins() {
-        let dir = temp_dir("group");
-        let store = SledStore::open(&dir).unwrap();
-        let timer = |due_ms| TimerRecord {
-            due_ms,
-            execution: "arn:x".into(),
-            key: TimerKey::Execution,
-        };
-        let batch = |writes: Vec<Write>| Batch { writes };
-        let armed = batch(vec![Write::PutTimer(timer(5)), Write::PutTimer(timer(9))]);
-        let fired = batch(vec![Write::DeleteTimer(timer(5))]);
-        let rearmed = batch(vec![Write::PutTimer(timer(5))]);
-        let cleared = batch(vec![Write::DeleteTimer(timer(9))]);
-        store.write(&[&armed, &fired]).unwrap();
-        let due: Vec<i64> = store
-            .timers()
-            .unwrap()
-            .records
-            .iter()
-            .map(|t| t.due_ms)
-            .collect();
-        assert_eq!(due, [9], "the delete later in the group wins");
-        store.write(&[&cleared, &rearmed]).unwrap();
-        let due: Vec<i64> = store
-            .timers()
-            .unwrap()
-            .records
-            .iter()
-            .map(|t| t.due_ms)
-            .collect();
-        assert_eq!(due, [5]);
-        store.write(&[]).unwrap();
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
+    fn meets_the_store_contract() {
+        let dir = temp_dir("contract");
+        let open =
+            |name: &str| Box::new(SledStore::open(&dir.join(name)).unwrap()) as Box<dyn Store>;
+        crate::store::conformance::all(&open);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn nested(levels: usize) -> serde_json::Value {
@@ -1201,109 +1121,12 @@ mod tests {
         }
     }
 
-    /// Writes an execution's record and its index change, as a step does.
-    fn put(store: &SledStore, record: &ExecutionRecord, from: Option<Status>) {
-        let mut batch = Batch::default();
-        batch.push(Write::IndexExecution {
-            entry: IndexEntry::of(record),
-            from,
-        });
-        batch.push(Write::PutExecution(record.clone()));
-        store.write(&[&batch]).unwrap();
-    }
-
-    /// The names of the running executions recovery would find, sorted.
-    fn running_names(store: &SledStore) -> Vec<String> {
-        let mut names: Vec<String> = (store.running_executions().unwrap().records)
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
-        names.sort();
-        names
-    }
-
     fn names(page: &ExecutionPage) -> Vec<&str> {
         page.records
             .records
             .iter()
             .map(|r| r.name.as_str())
             .collect()
-    }
-
-    #[test]
-    fn executions_are_listed_newest_first_by_status_and_paged_by_a_stable_cursor() {
-        let dir = temp_dir("listing");
-        let store = SledStore::open(&dir).unwrap();
-        for (name, start) in [("a", 10), ("b", 20), ("c", 30), ("d", 30), ("e", 40)] {
-            put(&store, &record("M", name, start, Status::Running), None);
-        }
-        put(&store, &record("Other", "x", 50, Status::Running), None);
-        // Ended in the step that started it: indexed once, in its final status.
-        put(&store, &record("M", "quick", 5, Status::Succeeded), None);
-        put(
-            &store,
-            &record("M", "b", 20, Status::Failed),
-            Some(Status::Running),
-        );
-
-        let all = store.machine_executions("M", None, None, 100).unwrap();
-        // Newest first; the two started at 30 by name, descending.
-        assert_eq!(names(&all), ["e", "d", "c", "b", "a", "quick"]);
-        assert_eq!(all.next, None);
-        let running = store
-            .machine_executions("M", Some(Status::Running), None, 100)
-            .unwrap();
-        assert_eq!(names(&running), ["e", "d", "c", "a"]);
-        let failed = store
-            .machine_executions("M", Some(Status::Failed), None, 100)
-            .unwrap();
-        assert_eq!(names(&failed), ["b"]);
-        assert_eq!(failed.records.records[0].status, Status::Failed);
-
-        // Pages of two: a start and an end between pages shift nothing after the cursor.
-        let first = store
-            .machine_executions("M", Some(Status::Running), None, 2)
-            .unwrap();
-        assert_eq!(names(&first), ["e", "d"]);
-        put(&store, &record("M", "new", 60, Status::Running), None);
-        put(
-            &store,
-            &record("M", "e", 40, Status::Aborted),
-            Some(Status::Running),
-        );
-        let second = store
-            .machine_executions("M", Some(Status::Running), first.next.as_deref(), 2)
-            .unwrap();
-        assert_eq!(names(&second), ["c", "a"]);
-        // Exactly two were left: a full page, and no token for an empty next one.
-        assert_eq!(second.next, None);
-
-        let counts = store.execution_counts().unwrap();
-        let of_m = &counts["M"];
-        assert_eq!(of_m[&Status::Running], 4, "{counts:?}");
-        assert_eq!(of_m[&Status::Failed], 1);
-        assert_eq!(of_m[&Status::Succeeded], 1);
-        assert_eq!(of_m[&Status::Aborted], 1);
-        assert_eq!(counts["Other"][&Status::Running], 1);
-        assert_eq!(running_names(&store), ["a", "c", "d", "new", "x"]);
-        // With most executions closed, recovery reads the RUNNING indexes instead of
-        // every record, and finds the same ones.
-        for name in ["z1", "z2", "z3"] {
-            put(&store, &record("M", name, 1, Status::Succeeded), None);
-        }
-        assert_eq!(running_names(&store), ["a", "c", "d", "new", "x"]);
-        let counts = store.execution_counts().unwrap();
-        assert_eq!(
-            store.execution("arn:M:quick").unwrap().unwrap().status,
-            Status::Succeeded
-        );
-
-        // Counts survive a restart.
-        drop(store);
-        let store = SledStore::open(&dir).unwrap();
-        assert_eq!(store.execution_counts().unwrap(), counts);
-        drop(store);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

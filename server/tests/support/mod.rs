@@ -42,7 +42,87 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        drop_database(&self.0);
     }
+}
+
+/// The suites run on the embedded store, and again on PostgreSQL with
+/// `STEPWISE_TEST_STORE=postgres` (run-tests.sh does both): then every data directory a
+/// test makes gets a database of its own on the suite's cluster
+/// (`STEPWISE_TEST_DATABASE_URL`), created when a server first starts on it and dropped
+/// with the directory.
+pub fn on_postgres() -> bool {
+    std::env::var("STEPWISE_TEST_STORE").is_ok_and(|store| store == "postgres")
+}
+
+fn databases() -> &'static std::sync::Mutex<std::collections::HashMap<PathBuf, (String, String)>> {
+    static DATABASES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, (String, String)>>,
+    > = std::sync::OnceLock::new();
+    DATABASES.get_or_init(Default::default)
+}
+
+/// Runs one administrative statement on the suite's cluster.
+fn administer(statement: String) {
+    let url = std::env::var("STEPWISE_TEST_DATABASE_URL").expect(
+        "STEPWISE_TEST_STORE=postgres needs STEPWISE_TEST_DATABASE_URL (run-tests.sh sets both)",
+    );
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(&statement).await.unwrap();
+            })
+    })
+    .join()
+    .unwrap();
+}
+
+/// The database URL of the store for `dir` when the suites run on PostgreSQL.
+pub fn database_url(dir: &Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut databases = databases().lock().unwrap();
+    if let Some((_, url)) = databases.get(dir) {
+        return Some(url.clone());
+    }
+    let name = format!(
+        "stepwise_suite_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    administer(format!("CREATE DATABASE \"{name}\""));
+    let cluster = std::env::var("STEPWISE_TEST_DATABASE_URL").unwrap();
+    let base = cluster
+        .rsplit_once('/')
+        .map_or(cluster.as_str(), |(base, _)| base);
+    let url = format!("{base}/{name}");
+    databases.insert(dir.to_path_buf(), (name, url.clone()));
+    Some(url)
+}
+
+fn drop_database(dir: &Path) {
+    let Some((name, _)) = databases().lock().unwrap().remove(dir) else {
+        return;
+    };
+    administer(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+}
+
+/// The configuration of an in-process server on `dir`, ephemeral loopback ports, on the
+/// store the suite runs on.
+pub fn config(dir: impl Into<PathBuf>) -> Config {
+    let dir = dir.into();
+    let mut config = Config::ephemeral(&dir);
+    config.database_url = database_url(&dir);
+    config
 }
 
 /// The three gRPC clients of one server.
@@ -216,7 +296,7 @@ impl Clients {
 
 /// Starts a server on `dir` with ephemeral ports.
 pub async fn start(dir: &Path) -> (RunningServer, Clients) {
-    let server = stepwise_server::start(Config::ephemeral(dir))
+    let server = stepwise_server::start(config(dir))
         .await
         .expect("server starts");
     let clients = Clients::connect(format!("http://{}", server.grpc_addr)).await;

@@ -44,6 +44,9 @@ pub fn server_command(dir: &Path, grpc: &str, http: &str) -> Command {
         "--http-addr",
         http,
     ]);
+    if let Some(url) = super::database_url(dir) {
+        command.args(["--database-url", &url]);
+    }
     command
 }
 
