@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use futures_util::future::try_join_all;
+use futures_util::future::{join_all, join3, try_join_all};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
@@ -395,22 +395,34 @@ impl PgStore {
         }
         let writer = Arc::clone(&self.writer);
         let done = wait_on(self.runtime(), async move {
-            let mut writer = writer.lock().await;
-            let connection = &mut *writer;
-            let transaction = connection.client.transaction().await?;
+            let writer = writer.lock().await;
             let refs: Vec<Vec<&(dyn ToSql + Sync)>> = statements
                 .iter()
                 .map(|(_, params)| params.iter().map(|p| &**p as _).collect())
                 .collect();
-            let statements_of = &connection.statements;
-            try_join_all(statements.iter().zip(&refs).map(|((text, _), params)| {
-                let statement = statements_of
-                    .get(text)
-                    .unwrap_or_else(|| panic!("the statement is not in sql::ALL: {text}"));
-                transaction.execute(statement, params)
-            }))
-            .await?;
-            transaction.commit().await
+            let client = &writer.client;
+            // BEGIN, the statements and COMMIT go out together and come back together:
+            // one round trip and the commit's fsync per group. A statement that fails
+            // aborts the transaction, and the COMMIT behind it then rolls it back, so
+            // the connection is idle again whatever happened; every answer is awaited
+            // (none dropped half-read) and the first error reported.
+            let body = join_all(
+                statements
+                    .iter()
+                    .zip(&refs)
+                    .map(|((text, _), params)| client.execute(writer.statement(text), params)),
+            );
+            let (begun, done, committed) = join3(
+                client.batch_execute("BEGIN"),
+                body,
+                client.batch_execute("COMMIT"),
+            )
+            .await;
+            begun?;
+            for result in done {
+                result?;
+            }
+            committed
         })
         .ok_or_else(|| StoreError::Io("the PostgreSQL client stopped".into()))?;
         done.map_err(|e| {

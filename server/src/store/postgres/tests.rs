@@ -171,3 +171,32 @@ fn a_second_server_on_the_same_database_is_refused_until_the_first_is_gone() {
     // Its connection closes a moment after: the next server waits that out.
     drop(PgStore::connect(&database.url).unwrap());
 }
+
+#[test]
+fn a_group_that_fails_part_way_leaves_nothing_and_the_store_refuses_further_writes() {
+    let database = TestDatabase::new("atomic");
+    let store = PgStore::connect(&database.url).unwrap();
+    let timer = TimerRecord {
+        due_ms: 5,
+        execution: "arn:x".into(),
+        key: crate::engine::TimerKey::Execution,
+    };
+    let first = Batch {
+        writes: vec![Write::PutTimer(timer.clone())],
+    };
+    // PostgreSQL's text holds no NUL: the second statement of the group fails.
+    let second = Batch {
+        writes: vec![Write::DeleteMachine("bad\0name".into())],
+    };
+    let err = store.write(&[&first, &second]).unwrap_err();
+    assert!(matches!(err, StoreError::Io(_)), "{err}");
+    assert!(store.timers().unwrap().records.is_empty(), "all or nothing");
+    // Memory may now be ahead of the database: nothing more is written, flush says so.
+    assert!(matches!(store.write(&[&first]), Err(StoreError::Failed(_))));
+    assert!(matches!(store.flush(), Err(StoreError::Failed(_))));
+    drop(store);
+    // A restart reads what committed and writes again.
+    let store = PgStore::connect(&database.url).unwrap();
+    store.write(&[&first]).unwrap();
+    assert_eq!(store.timers().unwrap().records, vec![timer]);
+}
