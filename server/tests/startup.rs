@@ -136,3 +136,30 @@ async fn sigterm_ends_the_server_promptly_with_watches_polls_and_live_pages_open
     }
     let _ = poll.await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_ends_the_start_with_its_reason_not_a_panic() {
+    let dir = TempDir::new("no-database");
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", free_port());
+    let closed = free_port();
+    let mut child = server_command(&dir.path().join("data"), &grpc, &http)
+        .args([
+            "--database-url",
+            &format!("postgres://who:secret@127.0.0.1:{closed}/db"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(30)).await;
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut said).unwrap();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("PostgreSQL at who@127.0.0.1:{closed}/db"))
+            && said.contains("Connection refused"),
+        "{said}"
+    );
+    assert!(!said.contains("secret") && !said.contains("panicked"), "{said}");
+}

@@ -155,10 +155,31 @@ impl Connection {
     }
 }
 
+/// The store's own runtime, shut down without waiting when dropped: dropping a runtime
+/// waits for its tasks, which a caller on another runtime must not do (it panics), and
+/// the store is opened, refused and dropped from the server's async tasks.
+struct StoreRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for StoreRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl std::ops::Deref for StoreRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
 /// The store over a PostgreSQL database.
 pub struct PgStore {
-    /// The store's own runtime (taken when the store drops, shut down without waiting).
-    runtime: Option<tokio::runtime::Runtime>,
+    /// The store's own runtime; its connections end with it.
+    runtime: StoreRuntime,
     writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Vec<Arc<Connection>>,
     next_reader: AtomicUsize,
@@ -166,16 +187,6 @@ pub struct PgStore {
     failed: AtomicBool,
     /// The server and database, for messages (never the password).
     place: String,
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        // Dropping a runtime waits for its tasks, which a caller on another runtime must
-        // not do; the connections end with it.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 /// Runs `future` on `runtime` and waits for its output on this thread.
@@ -188,6 +199,22 @@ fn wait_on<T: Send + 'static>(
         let _ = answer.send(future.await);
     });
     answered.recv().ok()
+}
+
+/// A client error with its causes ("error connecting to server: Connection refused"):
+/// tokio-postgres keeps the reason in the error's source.
+fn explained(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(reason) = cause {
+        let reason_text = reason.to_string();
+        if !text.contains(&reason_text) {
+            text.push_str(": ");
+            text.push_str(&reason_text);
+        }
+        cause = reason.source();
+    }
+    text
 }
 
 /// Where a configuration points, for messages: user, hosts, ports and database.
@@ -326,8 +353,10 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Io(format!("cannot start the PostgreSQL client: {e}")))?;
-        let unreachable =
-            |e: tokio_postgres::Error| StoreError::Io(format!("PostgreSQL at {place}: {e}"));
+        let runtime = StoreRuntime(Some(runtime));
+        let unreachable = |e: tokio_postgres::Error| {
+            StoreError::Io(format!("PostgreSQL at {place}: {}", explained(&e)))
+        };
         let opened = wait_on(&runtime, async move {
             let mut writer = open_connection(config.clone()).await?;
             if let Err(newer) = migrate(&mut writer).await? {
@@ -358,7 +387,7 @@ impl PgStore {
         };
         tracing::info!(database = %place, "PostgreSQL store open");
         Ok(PgStore {
-            runtime: Some(runtime),
+            runtime,
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             readers,
             next_reader: AtomicUsize::new(0),
@@ -368,9 +397,7 @@ impl PgStore {
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.runtime
-            .as_ref()
-            .expect("the runtime lives as long as the store")
+        &self.runtime
     }
 
     /// Runs a read on the next reader connection.
@@ -382,7 +409,7 @@ impl PgStore {
             reader.client.query(reader.statement(text), &refs).await
         })
         .ok_or_else(|| StoreError::Io("the PostgreSQL client stopped".into()))?;
-        rows.map_err(|e| StoreError::Io(format!("PostgreSQL at {}: {e}", self.place)))
+        rows.map_err(|e| StoreError::Io(format!("PostgreSQL at {}: {}", self.place, explained(&e))))
     }
 
     /// Runs statements as one transaction on the writer connection, pipelined.
@@ -427,7 +454,7 @@ impl PgStore {
         .ok_or_else(|| StoreError::Io("the PostgreSQL client stopped".into()))?;
         done.map_err(|e| {
             self.failed.store(true, Ordering::Relaxed);
-            StoreError::Io(format!("PostgreSQL at {}: {e}", self.place))
+            StoreError::Io(format!("PostgreSQL at {}: {}", self.place, explained(&e)))
         })
     }
 }

@@ -146,6 +146,10 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
         "{message}"
     );
     assert!(!message.contains("secret"), "{message}");
+    assert!(
+        message.contains("refused"),
+        "the reason is given: {message}"
+    );
     let err = PgStore::connect("not a url").err().expect("refused");
     assert!(
         err.to_string().contains("database URL is not valid"),
@@ -199,4 +203,28 @@ fn a_group_that_fails_part_way_leaves_nothing_and_the_store_refuses_further_writ
     let store = PgStore::connect(&database.url).unwrap();
     store.write(&[&first]).unwrap();
     assert_eq!(store.timers().unwrap().records, vec![timer]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_fails_cleanly_from_inside_a_runtime_as_the_server_opens_it() {
+    // The server opens its store from an async task: a refusal there must be an error
+    // it can report, not a panic from the store's own runtime being dropped.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = PgStore::connect(&format!("postgres://who@127.0.0.1:{port}/db"))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::Io(_)), "{err}");
+    let database = TestDatabase::new("async");
+    let store = PgStore::connect(&database.url).unwrap();
+    assert_eq!(store.partition_count(3).unwrap(), 3);
+    let refused = PgStore::connect(&database.url).err().expect("in use");
+    assert!(
+        matches!(refused, StoreError::DatabaseInUse { .. }),
+        "{refused}"
+    );
+    drop(store);
 }
