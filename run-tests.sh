@@ -9,8 +9,9 @@
 #   2. cargo tests    every crate's unit and integration tests (crash, fault, load and
 #                     bad-input suites included; the PostgreSQL store's own tests on the
 #                     cluster)
-#   3. PostgreSQL     the store-facing suites again with the server on the cluster
-#                     (durable core, crash, faults, AWS API, Express; each test's data
+#   3. PostgreSQL     the suites that start servers, again with the server on the
+#                     cluster (durable core, crash, faults, AWS API and SDK, Express,
+#                     bad input, races, validation, console API, load; each test's data
 #                     directory gets a database of its own), leaving out the tests of
 #                     the data directory itself
 #   4. clone check    the unit tests again in a copy of the repository alone in an empty
@@ -107,7 +108,9 @@ run_all() (
   cargo test --workspace
   step "the store-facing suites with the server on PostgreSQL"
   STEPWISE_TEST_STORE=postgres cargo test -p stepwise-server \
-    --test durable_core --test crash --test faults --test aws_api --test express -- \
+    --test durable_core --test crash --test faults --test aws_api --test aws_sdk \
+    --test express --test bad_input --test races --test grpc_validate \
+    --test console_api --test load -- \
     --skip an_unusable_data_directory --skip a_second_server_on_the_same_directory \
     --skip a_disk_that_refuses --skip after_the_disk_fills
   step "unit tests in a copy of the repository alone"
