@@ -106,7 +106,7 @@ run_all() (
   echo "a throwaway PostgreSQL for the suites: $STEPWISE_TEST_DATABASE_URL"
   step "cargo test --workspace (builds first: a few minutes from scratch)"
   cargo test --workspace
-  step "the store-facing suites with the server on PostgreSQL"
+  step "the suites that start servers, again on PostgreSQL"
   STEPWISE_TEST_STORE=postgres cargo test -p stepwise-server \
     --test durable_core --test crash --test faults --test aws_api --test aws_sdk \
     --test express --test bad_input --test races --test grpc_validate \
