@@ -161,5 +161,8 @@ async fn an_unreachable_database_ends_the_start_with_its_reason_not_a_panic() {
             && said.contains("Connection refused"),
         "{said}"
     );
-    assert!(!said.contains("secret") && !said.contains("panicked"), "{said}");
+    assert!(
+        !said.contains("secret") && !said.contains("panicked"),
+        "{said}"
+    );
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::StoreError;
+use super::{RevisionRecord, StoreError};
 use crate::asl::json::measure_text;
 use crate::engine::Event;
 
@@ -56,5 +56,23 @@ pub(super) fn step_events(key: &[u8], value: &[u8]) -> Result<Vec<Event>, StoreE
         decode(key, value)
     } else {
         decode(key, value).map(|event| vec![event])
+    }
+}
+
+impl From<StoredRevision> for RevisionRecord {
+    fn from(stored: StoredRevision) -> RevisionRecord {
+        match stored {
+            StoredRevision::Dated {
+                definition,
+                stored_ms,
+            } => RevisionRecord {
+                definition,
+                stored_ms: Some(stored_ms),
+            },
+            StoredRevision::Undated(definition) => RevisionRecord {
+                definition,
+                stored_ms: None,
+            },
+        }
     }
 }

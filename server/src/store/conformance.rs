@@ -222,7 +222,8 @@ pub(crate) fn every_record_reads_back_after_reopening(open_named: Open) {
     );
 }
 
-fn record(machine: &str, name: &str, start_ms: i64, status: Status) -> ExecutionRecord {
+/// A record of execution `name` of `machine`, started at `start_ms`.
+pub(crate) fn record(machine: &str, name: &str, start_ms: i64, status: Status) -> ExecutionRecord {
     ExecutionRecord {
         arn: format!("arn:{machine}:{name}"),
         name: name.into(),
@@ -264,7 +265,8 @@ fn running_names(store: &dyn Store) -> Vec<String> {
     names
 }
 
-fn names(page: &ExecutionPage) -> Vec<&str> {
+/// The names on a page, in order.
+pub(crate) fn names(page: &ExecutionPage) -> Vec<&str> {
     page.records
         .records
         .iter()
@@ -372,11 +374,11 @@ fn nested(levels: usize) -> serde_json::Value {
     (0..levels).fold(json!("leaf"), |inner, _| json!({ "k": inner }))
 }
 
-/// Records holding payloads nested deeper than serde_json reads by default come back.
-pub(crate) fn deeply_nested_payloads_come_back(open_named: Open) {
-    let open = || open_named("deep");
+/// Two events whose payloads nest to the payload limit and twice that: deeper than
+/// serde_json reads by default (128), as a template can wrap a payload at the limit.
+pub(crate) fn deep_events() -> Vec<Event> {
     let deepest = 2 * crate::asl::json::MAX_NESTING;
-    let events: Vec<Event> = [crate::asl::json::MAX_NESTING, deepest]
+    [crate::asl::json::MAX_NESTING, deepest]
         .into_iter()
         .enumerate()
         .map(|(i, levels)| Event {
@@ -385,7 +387,13 @@ pub(crate) fn deeply_nested_payloads_come_back(open_named: Open) {
             },
             ..event(i as u64 + 1)
         })
-        .collect();
+        .collect()
+}
+
+/// Records holding payloads nested deeper than serde_json reads by default come back.
+pub(crate) fn deeply_nested_payloads_come_back(open_named: Open) {
+    let open = || open_named("deep");
+    let events = deep_events();
     write(
         &*open(),
         vec![Write::AppendEvents {

@@ -549,19 +549,7 @@ impl Store for SledStore {
     fn revision(&self, machine: &str, revision: u32) -> Result<Option<RevisionRecord>, StoreError> {
         let stored: Option<StoredRevision> =
             self.get(&key(&[b"r", machine.as_bytes(), &revision.to_be_bytes()]))?;
-        Ok(stored.map(|stored| match stored {
-            StoredRevision::Dated {
-                definition,
-                stored_ms,
-            } => RevisionRecord {
-                definition,
-                stored_ms: Some(stored_ms),
-            },
-            StoredRevision::Undated(definition) => RevisionRecord {
-                definition,
-                stored_ms: None,
-            },
-        }))
+        Ok(stored.map(RevisionRecord::from))
     }
 
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
@@ -847,26 +835,12 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    fn nested(levels: usize) -> serde_json::Value {
-        (0..levels).fold(json!("leaf"), |inner, _| json!({ "k": inner }))
-    }
-
     #[test]
     fn records_holding_payloads_nested_deeper_than_serde_json_reads_come_back() {
         // A payload at the nesting limit inside an event inside a step's array is deeper
         // than serde_json's default 128; what a template wraps around one deeper still.
         let dir = temp_dir("deep");
-        let deepest = 2 * crate::asl::json::MAX_NESTING;
-        let events: Vec<Event> = [crate::asl::json::MAX_NESTING, deepest]
-            .into_iter()
-            .enumerate()
-            .map(|(i, levels)| Event {
-                kind: EventKind::ExecutionSucceeded {
-                    output: nested(levels),
-                },
-                ..event(i as u64 + 1)
-            })
-            .collect();
+        let events = crate::store::conformance::deep_events();
         {
             let store = SledStore::open(&dir).unwrap();
             let mut batch = Batch::default();
@@ -1103,31 +1077,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    fn record(machine: &str, name: &str, start_ms: i64, status: Status) -> ExecutionRecord {
-        ExecutionRecord {
-            arn: format!("arn:{machine}:{name}"),
-            name: name.into(),
-            machine_name: machine.into(),
-            machine_arn: format!("arn:{machine}"),
-            revision: 1,
-            status,
-            output: None,
-            error: None,
-            cause: None,
-            start_ms,
-            stop_ms: None,
-            transitions: 0,
-            last_event_id: 1,
-        }
-    }
-
-    fn names(page: &ExecutionPage) -> Vec<&str> {
-        page.records
-            .records
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect()
-    }
+    use crate::store::conformance::{names, record};
 
     #[test]
     fn a_store_written_before_the_indexes_gets_them_on_open() {

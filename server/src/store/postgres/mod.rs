@@ -10,9 +10,12 @@
 //! its answer on a channel, which blocks the caller's thread as a sled read from disk
 //! does, and never starts a runtime inside another. One connection writes (the
 //! committer's, in transactions); a few more answer reads, round robin. Every statement
-//! is prepared once per connection.
+//! (`sql.rs`) is prepared once per connection; `writes.rs` turns a group of batches into
+//! the statements of its transaction; `schema.rs` holds the migrations.
 
 mod schema;
+mod sql;
+mod writes;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,123 +26,16 @@ use futures_util::future::{join_all, join3, try_join_all};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
-use super::codec::{StoredRevision, decode, encode, step_events};
+use super::codec::{StoredRevision, decode, step_events};
 use super::{
     ActivityRecord, Batch, Damaged, ExecutionCounts, ExecutionPage, ExecutionRecord, ExpressStart,
-    MachineRecord, RevisionRecord, Scanned, Store, StoreError, TimerRecord, UsageRecord, Write,
+    MachineRecord, RevisionRecord, Scanned, Store, StoreError, TimerRecord, UsageRecord,
 };
 use crate::engine::{Event, Status};
+use writes::{Params, boxed, statements_of};
 
 /// Connections that answer reads (besides the one that writes).
 const READERS: usize = 3;
-
-/// A statement's parameters, owned so the statement can run on the store's runtime.
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
-
-/// Every statement the store runs, prepared on each connection when it opens.
-mod sql {
-    pub const PUT_MACHINE: &str = "INSERT INTO machines (name, record) VALUES ($1, $2) \
-        ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record";
-    pub const PUT_REVISION: &str = "INSERT INTO revisions (machine, revision, record) \
-        VALUES ($1, $2, $3) ON CONFLICT (machine, revision) DO UPDATE SET record = EXCLUDED.record";
-    pub const DELETE_MACHINE: &str = "DELETE FROM machines WHERE name = $1";
-    pub const PUT_EXECUTION: &str = "INSERT INTO executions \
-        (arn, machine, name, status, start_ms, record) VALUES ($1, $2, $3, $4, $5, $6) \
-        ON CONFLICT (arn) DO UPDATE SET status = EXCLUDED.status, record = EXCLUDED.record";
-    pub const COUNT_EXECUTIONS: &str = "INSERT INTO execution_counts (machine, status, count) \
-        VALUES ($1, $2, GREATEST($3::bigint, 0)) ON CONFLICT (machine, status) \
-        DO UPDATE SET count = GREATEST(execution_counts.count + $3::bigint, 0)";
-    pub const APPEND_EVENTS: &str = "INSERT INTO events (execution, first_id, events) \
-        VALUES ($1, $2, $3) ON CONFLICT (execution, first_id) DO UPDATE SET events = EXCLUDED.events";
-    pub const PUT_TIMER: &str = "INSERT INTO timers (execution, timer_key, due_ms, record) \
-        VALUES ($1, $2, $3, $4) ON CONFLICT (execution, timer_key, due_ms) \
-        DO UPDATE SET record = EXCLUDED.record";
-    pub const DELETE_TIMER: &str =
-        "DELETE FROM timers WHERE execution = $1 AND timer_key = $2 AND due_ms = $3";
-    pub const PUT_ACTIVITY: &str = "INSERT INTO activities (name, record) VALUES ($1, $2) \
-        ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record";
-    pub const DELETE_ACTIVITY: &str = "DELETE FROM activities WHERE name = $1";
-    pub const PUT_EXPRESS_START: &str = "INSERT INTO express_starts (arn, record) VALUES ($1, $2) \
-        ON CONFLICT (arn) DO UPDATE SET record = EXCLUDED.record";
-    pub const DELETE_EXPRESS_START: &str = "DELETE FROM express_starts WHERE arn = $1";
-    pub const PUT_USAGE: &str = "INSERT INTO usage (machine, hour, partition, record) \
-        VALUES ($1, $2, $3, $4) ON CONFLICT (machine, hour, partition) \
-        DO UPDATE SET record = EXCLUDED.record";
-    pub const PUT_TAGS: &str = "INSERT INTO tags (arn, tags) VALUES ($1, $2) \
-        ON CONFLICT (arn) DO UPDATE SET tags = EXCLUDED.tags";
-    pub const DELETE_TAGS: &str = "DELETE FROM tags WHERE arn = $1";
-    pub const PROPOSE_PARTITIONS: &str = "INSERT INTO stepwise_meta (key, value) \
-        VALUES ('partitions', $1) ON CONFLICT (key) DO NOTHING";
-
-    pub const MACHINE: &str = "SELECT name, record FROM machines WHERE name = $1";
-    pub const MACHINES: &str = "SELECT name, record FROM machines ORDER BY name";
-    pub const REVISION: &str = "SELECT record FROM revisions WHERE machine = $1 AND revision = $2";
-    pub const EXECUTION: &str = "SELECT arn, record FROM executions WHERE arn = $1";
-    pub const RUNNING: &str = "SELECT arn, record FROM executions WHERE status = 'RUNNING'";
-    pub const PAGE: &str = "SELECT arn, record, start_ms, name FROM executions \
-        WHERE machine = $1 ORDER BY start_ms DESC, name DESC LIMIT $2";
-    pub const PAGE_AFTER: &str = "SELECT arn, record, start_ms, name FROM executions \
-        WHERE machine = $1 AND (start_ms, name) < ($3, $4) \
-        ORDER BY start_ms DESC, name DESC LIMIT $2";
-    pub const STATUS_PAGE: &str = "SELECT arn, record, start_ms, name FROM executions \
-        WHERE machine = $1 AND status = $3 ORDER BY start_ms DESC, name DESC LIMIT $2";
-    pub const STATUS_PAGE_AFTER: &str = "SELECT arn, record, start_ms, name FROM executions \
-        WHERE machine = $1 AND status = $5 AND (start_ms, name) < ($3, $4) \
-        ORDER BY start_ms DESC, name DESC LIMIT $2";
-    pub const COUNTS: &str = "SELECT machine, status, count FROM execution_counts WHERE count > 0";
-    pub const EVENTS: &str =
-        "SELECT first_id, events FROM events WHERE execution = $1 ORDER BY first_id";
-    pub const FIRST_EVENTS: &str =
-        "SELECT first_id, events FROM events WHERE execution = $1 ORDER BY first_id LIMIT 1";
-    pub const TIMERS: &str = "SELECT execution, timer_key, due_ms, record FROM timers \
-        ORDER BY due_ms, execution, timer_key";
-    pub const ACTIVITY: &str = "SELECT name, record FROM activities WHERE name = $1";
-    pub const ACTIVITIES: &str = "SELECT name, record FROM activities ORDER BY name";
-    pub const EXPRESS_STARTS: &str = "SELECT arn, record FROM express_starts ORDER BY arn";
-    pub const USAGE: &str = "SELECT machine || '|' || hour || '|' || partition, record FROM usage \
-        ORDER BY machine, hour, partition";
-    pub const TAGS: &str = "SELECT arn, tags FROM tags WHERE arn = $1";
-    pub const PARTITIONS: &str = "SELECT value FROM stepwise_meta WHERE key = 'partitions'";
-
-    /// Every statement above.
-    pub const ALL: &[&str] = &[
-        PUT_MACHINE,
-        PUT_REVISION,
-        DELETE_MACHINE,
-        PUT_EXECUTION,
-        COUNT_EXECUTIONS,
-        APPEND_EVENTS,
-        PUT_TIMER,
-        DELETE_TIMER,
-        PUT_ACTIVITY,
-        DELETE_ACTIVITY,
-        PUT_EXPRESS_START,
-        DELETE_EXPRESS_START,
-        PUT_USAGE,
-        PUT_TAGS,
-        DELETE_TAGS,
-        PROPOSE_PARTITIONS,
-        MACHINE,
-        MACHINES,
-        REVISION,
-        EXECUTION,
-        RUNNING,
-        PAGE,
-        PAGE_AFTER,
-        STATUS_PAGE,
-        STATUS_PAGE_AFTER,
-        COUNTS,
-        EVENTS,
-        FIRST_EVENTS,
-        TIMERS,
-        ACTIVITY,
-        ACTIVITIES,
-        EXPRESS_STARTS,
-        USAGE,
-        TAGS,
-        PARTITIONS,
-    ];
-}
 
 /// One connection with its prepared statements.
 struct Connection {
@@ -509,142 +405,6 @@ fn read_cursor(bytes: &[u8]) -> Result<(i64, String), StoreError> {
     Ok((start_ms, name))
 }
 
-fn boxed<T: ToSql + Sync + Send + 'static>(value: T) -> Box<dyn ToSql + Sync + Send> {
-    Box::new(value)
-}
-
-/// The statements of a group of batches, in order, then the changes to the counts.
-fn statements_of(batches: &[&Batch]) -> Vec<(&'static str, Params)> {
-    let mut statements: Vec<(&'static str, Params)> = Vec::new();
-    let mut counts: HashMap<(String, Status), i64> = HashMap::new();
-    for write in batches.iter().flat_map(|batch| &batch.writes) {
-        let statement: (&'static str, Params) = match write {
-            Write::PutMachine(record) => (
-                sql::PUT_MACHINE,
-                vec![boxed(record.name.clone()), boxed(encode(record))],
-            ),
-            Write::PutRevision {
-                machine,
-                revision,
-                definition,
-                stored_ms,
-            } => (
-                sql::PUT_REVISION,
-                vec![
-                    boxed(machine.clone()),
-                    boxed(i64::from(*revision)),
-                    boxed(encode(&StoredRevision::Dated {
-                        definition: definition.clone(),
-                        stored_ms: *stored_ms,
-                    })),
-                ],
-            ),
-            Write::DeleteMachine(name) => (sql::DELETE_MACHINE, vec![boxed(name.clone())]),
-            Write::PutExecution(record) => (
-                sql::PUT_EXECUTION,
-                vec![
-                    boxed(record.arn.clone()),
-                    boxed(record.machine_name.clone()),
-                    boxed(record.name.clone()),
-                    boxed(record.status.as_str().to_string()),
-                    boxed(record.start_ms),
-                    boxed(encode(record)),
-                ],
-            ),
-            Write::IndexExecution { entry, from } => {
-                // The listing reads the execution rows themselves; only the counts change.
-                if *from != Some(entry.status) {
-                    if let Some(from) = from {
-                        *counts.entry((entry.machine.clone(), *from)).or_default() -= 1;
-                    }
-                    *counts
-                        .entry((entry.machine.clone(), entry.status))
-                        .or_default() += 1;
-                }
-                continue;
-            }
-            Write::AppendEvents { execution, events } => {
-                let Some(first) = events.first() else {
-                    continue;
-                };
-                (
-                    sql::APPEND_EVENTS,
-                    vec![
-                        boxed(execution.clone()),
-                        boxed(first.id as i64),
-                        boxed(encode(events)),
-                    ],
-                )
-            }
-            Write::PutTimer(timer) => (
-                sql::PUT_TIMER,
-                vec![
-                    boxed(timer.execution.clone()),
-                    boxed(timer_key(timer)),
-                    boxed(timer.due_ms),
-                    boxed(encode(timer)),
-                ],
-            ),
-            Write::DeleteTimer(timer) => (
-                sql::DELETE_TIMER,
-                vec![
-                    boxed(timer.execution.clone()),
-                    boxed(timer_key(timer)),
-                    boxed(timer.due_ms),
-                ],
-            ),
-            Write::PutActivity(record) => (
-                sql::PUT_ACTIVITY,
-                vec![boxed(record.name.clone()), boxed(encode(record))],
-            ),
-            Write::DeleteActivity(name) => (sql::DELETE_ACTIVITY, vec![boxed(name.clone())]),
-            Write::PutExpressStart(start) => (
-                sql::PUT_EXPRESS_START,
-                vec![boxed(start.arn.clone()), boxed(encode(start))],
-            ),
-            Write::DeleteExpressStart(arn) => (sql::DELETE_EXPRESS_START, vec![boxed(arn.clone())]),
-            Write::PutUsage(record) => (
-                sql::PUT_USAGE,
-                vec![
-                    boxed(record.machine.clone()),
-                    boxed(record.hour),
-                    boxed(i32::from(record.partition)),
-                    boxed(encode(record)),
-                ],
-            ),
-            Write::PutTags { arn, tags } if tags.is_empty() => {
-                (sql::DELETE_TAGS, vec![boxed(arn.clone())])
-            }
-            Write::PutTags { arn, tags } => {
-                (sql::PUT_TAGS, vec![boxed(arn.clone()), boxed(encode(tags))])
-            }
-        };
-        statements.push(statement);
-    }
-    let mut changes: Vec<_> = counts
-        .into_iter()
-        .filter(|(_, change)| *change != 0)
-        .collect();
-    // One order for every group, so two transactions never wait on each other's counters.
-    changes.sort_by(|a, b| (&a.0.0, a.0.1.as_str()).cmp(&(&b.0.0, b.0.1.as_str())));
-    for ((machine, status), change) in changes {
-        statements.push((
-            sql::COUNT_EXECUTIONS,
-            vec![
-                boxed(machine),
-                boxed(status.as_str().to_string()),
-                boxed(change),
-            ],
-        ));
-    }
-    statements
-}
-
-/// A timer's identity within its execution (its key as JSON).
-fn timer_key(timer: &TimerRecord) -> String {
-    serde_json::to_string(&timer.key).expect("timer keys serialize")
-}
-
 impl PgStore {
     fn one<T: serde::de::DeserializeOwned>(
         &self,
@@ -714,19 +474,7 @@ impl Store for PgStore {
         };
         let bytes: Vec<u8> = row.get(0);
         let stored: StoredRevision = decoded("r", &format!("{machine}|{revision}"), &bytes)?;
-        Ok(Some(match stored {
-            StoredRevision::Dated {
-                definition,
-                stored_ms,
-            } => RevisionRecord {
-                definition,
-                stored_ms: Some(stored_ms),
-            },
-            StoredRevision::Undated(definition) => RevisionRecord {
-                definition,
-                stored_ms: None,
-            },
-        }))
+        Ok(Some(stored.into()))
     }
 
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {

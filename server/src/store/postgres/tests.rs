@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::store::Write;
 
 /// The cluster's URL; without one these tests cannot run, and say how to get one.
 pub(crate) fn cluster_url() -> String {
@@ -17,10 +18,10 @@ pub(crate) fn cluster_url() -> String {
     })
 }
 
-/// Runs one administrative statement on the cluster, on a thread and runtime of its own
-/// (callers may be inside a runtime already).
-fn administer(statement: String) {
-    let url = cluster_url();
+/// Runs SQL on the database at `url`, on a thread and runtime of its own (callers may be
+/// inside a runtime already).
+fn administer_on(url: &str, statement: String) {
+    let url = url.to_string();
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -34,6 +35,11 @@ fn administer(statement: String) {
     })
     .join()
     .unwrap();
+}
+
+/// Runs one administrative statement on the cluster.
+fn administer(statement: String) {
+    administer_on(&cluster_url(), statement);
 }
 
 /// A database of the cluster for one test, dropped (with any session still on it) when
@@ -100,26 +106,10 @@ fn a_schema_newer_than_the_server_is_refused_and_an_older_one_migrated() {
     assert_eq!(store.partition_count(7).unwrap(), 7);
     drop(store);
     let newer = schema::latest() + 1;
-    let url = database.url.clone();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-                tokio::spawn(connection);
-                client
-                    .execute(
-                        "INSERT INTO stepwise_schema (version, applied_ms) VALUES ($1, 0)",
-                        &[&newer],
-                    )
-                    .await
-                    .unwrap();
-            })
-    })
-    .join()
-    .unwrap();
+    administer_on(
+        &database.url,
+        format!("INSERT INTO stepwise_schema (version, applied_ms) VALUES ({newer}, 0)"),
+    );
     let refused = PgStore::connect(&database.url).err().expect("refused");
     let message = refused.to_string();
     assert!(
