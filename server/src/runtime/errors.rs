@@ -113,6 +113,7 @@ impl From<StoreError> for RuntimeError {
             StoreError::Decode { key, reason } => RuntimeError::Damaged(format!(
                 "the stored record {key} cannot be read ({reason}); it is kept as found, and nothing else is affected"
             )),
+            StoreError::Cursor(reason) => RuntimeError::InvalidToken(reason),
             other => RuntimeError::Unavailable(other.to_string()),
         }
     }

@@ -326,6 +326,9 @@ pub enum StoreError {
         /// The directory.
         path: String,
     },
+    /// A listing cursor this store did not make (a caller's forged `nextToken`).
+    #[error("{0}")]
+    Cursor(String),
     /// Another server already uses the database.
     #[error(
         "the database {place} is in use by another Stepwise server; stop it or choose another database (one server per database until nodes share one by partition leases)"

@@ -1,7 +1,7 @@
 //! The PostgreSQL store (`--database-url`): the same trait as the embedded one, over a
 //! database the team already runs. Its contract is the trait's: a `write` is one
 //! transaction (every batch of a group commit in it, statements pipelined on one
-//! connection, so a group costs a round trip or two rather than one per write) and is
+//! connection, so a group costs one round trip rather than one per write) and is
 //! durable once it commits (with `synchronous_commit` on, PostgreSQL's default), so
 //! `flush` has nothing left to do.
 //!
@@ -395,10 +395,7 @@ fn cursor(start_ms: i64, name: &str) -> Vec<u8> {
 }
 
 fn read_cursor(bytes: &[u8]) -> Result<(i64, String), StoreError> {
-    let bad = || StoreError::Decode {
-        key: "listing cursor".into(),
-        reason: "it was not made by this store".into(),
-    };
+    let bad = || StoreError::Cursor("the nextToken is not a token this server issued".into());
     let (start, name) = bytes.split_at_checked(8).ok_or_else(bad)?;
     let start_ms = i64::from_be_bytes(start.try_into().map_err(|_| bad())?);
     let name = String::from_utf8(name.to_vec()).map_err(|_| bad())?;

@@ -218,3 +218,17 @@ async fn opening_fails_cleanly_from_inside_a_runtime_as_the_server_opens_it() {
     );
     drop(store);
 }
+
+#[test]
+fn a_cursor_it_did_not_make_is_refused_as_a_bad_token() {
+    let database = TestDatabase::new("cursor");
+    let store = PgStore::connect(&database.url).unwrap();
+    for forged in [&b"abc"[..], &[0, 0, 0, 0, 0, 0, 0, 1, 0xFF][..]] {
+        let err = store
+            .machine_executions("M", None, Some(forged), 10)
+            .expect_err("refused");
+        assert!(matches!(err, StoreError::Cursor(_)), "{err}");
+        let runtime: crate::runtime::RuntimeError = err.into();
+        assert_eq!(runtime.aws_code(), "InvalidToken");
+    }
+}
