@@ -18,6 +18,12 @@ if [ -z "$command" ] || [ -z "$dir" ]; then
   exit 2
 fi
 
+# Nothing was started (or it is gone): nothing to stop, whatever is installed.
+if [ "$command" = stop ] && [ ! -d "$dir/data" ]; then
+  rm -rf "$dir"
+  exit 0
+fi
+
 bin=""
 if command -v initdb >/dev/null; then
   bin="$(dirname "$(command -v initdb)")"
