@@ -41,12 +41,13 @@ pub(super) enum AfterCommit {
 /// and poll keys are updated by the step itself, under its partition's lock.
 pub(super) fn after_commit(
     execution: &str,
-    effects: &[Effect],
+    effects: Vec<Effect>,
     traceparent: Option<&str>,
 ) -> Vec<AfterCommit> {
-    let mut actions = Vec::new();
-    for effect in effects {
-        match effect {
+    // Taken by value: a task's input moves into its offer instead of being copied.
+    effects
+        .into_iter()
+        .filter_map(|effect| match effect {
             Effect::OfferTask {
                 delivery_token,
                 queue,
@@ -55,35 +56,29 @@ pub(super) fn after_commit(
                 heartbeat_seconds,
                 timeout_seconds,
                 ..
-            } => actions.push(AfterCommit::Offer(Offer {
-                token: delivery_token.clone(),
-                queue: queue.clone(),
+            } => Some(AfterCommit::Offer(Offer {
+                token: delivery_token,
+                queue,
                 execution: execution.to_string(),
-                state_name: state_name.clone(),
-                input: input.clone(),
-                heartbeat_seconds: *heartbeat_seconds,
-                timeout_seconds: *timeout_seconds,
+                state_name,
+                input,
+                heartbeat_seconds,
+                timeout_seconds,
                 traceparent: traceparent.map(str::to_string),
             })),
             Effect::CloseTask {
                 delivery_token,
                 queue,
                 ..
-            } => actions.push(AfterCommit::Withdraw {
-                queue: queue.clone(),
-                token: delivery_token.clone(),
+            } => Some(AfterCommit::Withdraw {
+                queue,
+                token: delivery_token,
             }),
-            Effect::ArmTimer { key, due_ms } => actions.push(AfterCommit::Arm {
-                key: key.clone(),
-                due_ms: *due_ms,
-            }),
-            Effect::CancelTimer { key, .. } => {
-                actions.push(AfterCommit::Cancel { key: key.clone() })
-            }
-            Effect::TaskTaken { .. } => {}
-        }
-    }
-    actions
+            Effect::ArmTimer { key, due_ms } => Some(AfterCommit::Arm { key, due_ms }),
+            Effect::CancelTimer { key, .. } => Some(AfterCommit::Cancel { key }),
+            Effect::TaskTaken { .. } => None,
+        })
+        .collect()
 }
 
 /// The writes of one step. `fired` is the timer whose firing caused the step.
@@ -348,7 +343,7 @@ mod tests {
                 due_ms: Some(80),
             },
         ];
-        let actions = after_commit("arn:e", &effects, Some("00-trace"));
+        let actions = after_commit("arn:e", effects, Some("00-trace"));
         let [
             AfterCommit::Offer(offer),
             AfterCommit::Withdraw { queue, token },

@@ -243,7 +243,7 @@ impl Executions {
         } else {
             Some(self.durable.committer.submit(batch))
         };
-        let after = effects::after_commit(&arn, &outcome.effects, running.traceparent.as_deref());
+        let after = effects::after_commit(&arn, outcome.effects, running.traceparent.as_deref());
         Ok((
             Pending { durable, after },
             Committed {
