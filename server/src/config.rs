@@ -71,6 +71,20 @@ pub struct Config {
     #[arg(long, default_value_t = crate::placement::DEFAULT_PARTITIONS, env = "STEPWISE_PARTITIONS",
           value_parser = clap::value_parser!(u16).range(1..=crate::placement::MAX_PARTITIONS as i64))]
     pub partitions: u16,
+    /// This node's id in a cluster (nodes sharing one --database-url); a restarted node
+    /// with the same id takes its partitions back at once. Default: the host name and
+    /// the gRPC port.
+    #[arg(long, env = "STEPWISE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The host the other nodes of a cluster reach this one at. Default: the gRPC
+    /// listener's address, or the host name when it listens on every interface.
+    #[arg(long, env = "STEPWISE_ADVERTISE_HOST")]
+    pub advertise_host: Option<String>,
+    /// Seconds a node's partition leases last without renewal (renewed every third of
+    /// it): a node that dies or is cut off has its partitions taken over after this.
+    #[arg(long, default_value_t = 10, env = "STEPWISE_LEASE_SECONDS",
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub lease_seconds: u64,
 }
 
 impl Config {
@@ -93,6 +107,9 @@ impl Config {
             connection_idle_seconds: 30,
             max_connections: None,
             partitions: crate::placement::DEFAULT_PARTITIONS,
+            node_id: None,
+            advertise_host: None,
+            lease_seconds: 10,
         }
     }
 }

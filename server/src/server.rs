@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use stepwise_proto::v1::cluster_server::ClusterServer;
 use stepwise_proto::v1::executions_server::ExecutionsServer;
 use stepwise_proto::v1::state_machines_server::StateMachinesServer;
 use stepwise_proto::v1::tasks_server::TasksServer;
@@ -13,11 +14,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{ExecutionsService, StateMachinesService, TasksService};
+use crate::api::{ClusterService, ExecutionsService, StateMachinesService, TasksService};
 use crate::billing::PriceTable;
 use crate::config::Config;
-use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use crate::store::{PgStore, SledStore, Store, StoreError};
+use crate::runtime::{ClusterConfig, Runtime, RuntimeConfig, RuntimeError};
+use crate::store::{NodeInfo, PgStore, SledStore, Store, StoreError};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +160,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             express_history: config.express_history,
             prices,
             partitions: config.partitions,
+            cluster: cluster_config(&config, grpc_addr, http_addr),
             ..RuntimeConfig::default()
         },
     )
@@ -210,6 +212,35 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     })
 }
 
+/// This node's id and the addresses the other nodes reach it at.
+fn cluster_config(config: &Config, grpc_addr: SocketAddr, http_addr: SocketAddr) -> ClusterConfig {
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let host = config.advertise_host.clone().unwrap_or_else(|| {
+        if grpc_addr.ip().is_unspecified() {
+            host_name.clone()
+        } else {
+            grpc_addr.ip().to_string()
+        }
+    });
+    let reach = |addr: SocketAddr| match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, addr.port()).to_string(),
+        Err(_) => format!("{host}:{}", addr.port()),
+    };
+    ClusterConfig {
+        node: NodeInfo {
+            id: (config.node_id.clone())
+                .unwrap_or_else(|| format!("{host_name}:{}", grpc_addr.port())),
+            grpc_addr: reach(grpc_addr),
+            http_addr: reach(http_addr),
+        },
+        lease: Duration::from_secs(config.lease_seconds),
+    }
+}
+
 async fn wait_for(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
@@ -238,7 +269,8 @@ async fn serve_grpc(
         .add_service(ExecutionsServer::new(ExecutionsService::new(
             runtime.clone(),
         )))
-        .add_service(TasksServer::new(TasksService::new(runtime)))
+        .add_service(TasksServer::new(TasksService::new(runtime.clone())))
+        .add_service(ClusterServer::new(ClusterService::new(runtime)))
         .serve_with_incoming_shutdown(
             crate::connections::grpc_incoming(listener, limits),
             shutdown,

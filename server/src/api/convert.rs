@@ -103,6 +103,23 @@ pub fn execution_view(view: crate::runtime::ExecutionView) -> pb::Execution {
     message
 }
 
+/// A poll's answer: the task, or an empty response when none came.
+pub fn poll_response(polled: Option<crate::runtime::Offer>) -> pb::PollTaskResponse {
+    match polled {
+        None => pb::PollTaskResponse::default(),
+        Some(offer) => pb::PollTaskResponse {
+            token: offer.token,
+            queue: offer.queue,
+            input: json_text(&offer.input),
+            execution_arn: offer.execution,
+            state_name: offer.state_name,
+            heartbeat_seconds: offer.heartbeat_seconds,
+            timeout_seconds: offer.timeout_seconds,
+            traceparent: offer.traceparent.unwrap_or_default(),
+        },
+    }
+}
+
 /// An activity message.
 pub fn activity(record: ActivityRecord) -> pb::Activity {
     pb::Activity {

@@ -6,7 +6,7 @@ use stepwise_proto::v1 as pb;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::convert;
+use super::{convert, from_peer, on_behalf};
 
 /// The most bytes of events in one GetExecutionHistory page: under the 4 MiB a gRPC
 /// client decodes by default, with room for the rest of the message.
@@ -35,13 +35,12 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::StartExecutionRequest>,
     ) -> Result<Response<pb::StartExecutionResponse>, Status> {
+        let from_peer = from_peer(&request);
         let request = request.into_inner();
         let name = (!request.name.is_empty()).then_some(request.name.as_str());
-        let (execution_arn, start_time_ms) = self
-            .runtime
-            .start_execution(&request.state_machine, name, &request.input)
-            .await
-            .map_err(to_status)?;
+        let started = (self.runtime).start_execution(&request.state_machine, name, &request.input);
+        let (execution_arn, start_time_ms) =
+            on_behalf(from_peer, started).await.map_err(to_status)?;
         Ok(Response::new(pb::StartExecutionResponse {
             execution_arn,
             start_time_ms,
@@ -90,12 +89,11 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::StopExecutionRequest>,
     ) -> Result<Response<pb::StopExecutionResponse>, Status> {
+        let from_peer = from_peer(&request);
         let request = request.into_inner();
-        let stop_time_ms = self
-            .runtime
-            .stop_execution(&request.execution_arn, request.error, request.cause)
-            .await
-            .map_err(to_status)?;
+        let stopped =
+            (self.runtime).stop_execution(&request.execution_arn, request.error, request.cause);
+        let stop_time_ms = on_behalf(from_peer, stopped).await.map_err(to_status)?;
         Ok(Response::new(pb::StopExecutionResponse { stop_time_ms }))
     }
 

@@ -1,12 +1,31 @@
 //! The gRPC services: thin — decode the request, call the runtime, encode the answer.
 //! Errors become gRPC statuses in `status` and nowhere else.
 
+mod cluster;
 mod convert;
 mod executions;
 mod state_machines;
 mod status;
 mod tasks;
 
+pub use cluster::ClusterService;
 pub use executions::ExecutionsService;
 pub use state_machines::StateMachinesService;
 pub use tasks::TasksService;
+
+/// Whether another node of the cluster sent this request on (it is then answered from
+/// this node's partitions only: `runtime::serve_forwarded`).
+fn from_peer<T>(request: &tonic::Request<T>) -> bool {
+    request
+        .metadata()
+        .contains_key(crate::runtime::FORWARDED_HEADER)
+}
+
+/// Runs a runtime call as the request asks: as a forwarded one when a peer sent it.
+async fn on_behalf<F: std::future::Future>(from_peer: bool, call: F) -> F::Output {
+    if from_peer {
+        crate::runtime::serve_forwarded(call).await
+    } else {
+        call.await
+    }
+}

@@ -28,7 +28,7 @@ pub fn to_status(error: RuntimeError) -> Status {
         | RuntimeError::InvalidToken(_)
         | RuntimeError::TooManyTags(_)
         | RuntimeError::MachineTypeNotSupported(_) => Code::InvalidArgument,
-        RuntimeError::Unavailable(_) => Code::Unavailable,
+        RuntimeError::Unavailable(_) | RuntimeError::Elsewhere(_) => Code::Unavailable,
         RuntimeError::Damaged(_) => Code::DataLoss,
     };
     Status::new(code, format!("{}: {error}", error.aws_code()))

@@ -6,8 +6,8 @@ use std::time::Duration;
 use stepwise_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::convert;
 use super::status::to_status;
+use super::{convert, from_peer, on_behalf};
 use crate::runtime::{MAX_POLL_SECONDS, Runtime};
 
 /// Serves `stepwise.v1.Tasks`.
@@ -92,19 +92,7 @@ impl pb::tasks_server::Tasks for TasksService {
             )
             .await
             .map_err(to_status)?;
-        let response = match polled {
-            None => pb::PollTaskResponse::default(),
-            Some(offer) => pb::PollTaskResponse {
-                token: offer.token,
-                queue: offer.queue,
-                input: convert::json_text(&offer.input),
-                execution_arn: offer.execution,
-                state_name: offer.state_name,
-                heartbeat_seconds: offer.heartbeat_seconds,
-                timeout_seconds: offer.timeout_seconds,
-                traceparent: offer.traceparent.unwrap_or_default(),
-            },
-        };
+        let response = convert::poll_response(polled);
         Ok(Response::new(response))
     }
 
@@ -112,11 +100,10 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::SendTaskSuccessRequest>,
     ) -> Result<Response<pb::SendTaskSuccessResponse>, Status> {
+        let from_peer = from_peer(&request);
         let request = request.into_inner();
-        self.runtime
-            .send_success(&request.token, &request.output)
-            .await
-            .map_err(to_status)?;
+        let sent = self.runtime.send_success(&request.token, &request.output);
+        on_behalf(from_peer, sent).await.map_err(to_status)?;
         Ok(Response::new(pb::SendTaskSuccessResponse {}))
     }
 
@@ -124,11 +111,10 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::SendTaskFailureRequest>,
     ) -> Result<Response<pb::SendTaskFailureResponse>, Status> {
+        let from_peer = from_peer(&request);
         let request = request.into_inner();
-        self.runtime
-            .send_failure(&request.token, &request.error, &request.cause)
-            .await
-            .map_err(to_status)?;
+        let sent = (self.runtime).send_failure(&request.token, &request.error, &request.cause);
+        on_behalf(from_peer, sent).await.map_err(to_status)?;
         Ok(Response::new(pb::SendTaskFailureResponse {}))
     }
 
@@ -136,9 +122,10 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::SendTaskHeartbeatRequest>,
     ) -> Result<Response<pb::SendTaskHeartbeatResponse>, Status> {
-        self.runtime
-            .heartbeat(&request.into_inner().token)
-            .map_err(to_status)?;
+        let from_peer = from_peer(&request);
+        let token = request.into_inner().token;
+        let beat = self.runtime.heartbeat(&token);
+        on_behalf(from_peer, beat).await.map_err(to_status)?;
         Ok(Response::new(pb::SendTaskHeartbeatResponse {}))
     }
 }

@@ -39,6 +39,9 @@ pub fn router(runtime: Runtime) -> Router {
                 }
                 // Serving: records recovery set aside do not stop that, but are listed.
                 let mut body = "ok\n".to_string();
+                if let Some(cluster) = runtime.cluster_status() {
+                    body.push_str(&cluster);
+                }
                 let set_aside = runtime.set_aside();
                 if !set_aside.is_empty() {
                     body.push_str(&format!(
@@ -500,7 +503,7 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             Ok(json!({}))
         }
         "SendTaskHeartbeat" => {
-            runtime.heartbeat(m.string("taskToken")?)?;
+            runtime.heartbeat(m.string("taskToken")?).await?;
             Ok(json!({}))
         }
         "TagResource" => {

@@ -54,6 +54,8 @@ pub struct GroupCounts {
     pub flushes: AtomicU64,
     /// Batches made durable by those flushes.
     pub batches: AtomicU64,
+    /// Batches refused because their partition's lease had passed to another node.
+    pub fenced: AtomicU64,
 }
 
 impl Committer {
@@ -163,6 +165,53 @@ impl Committer {
     }
 }
 
+/// Writes a group and flushes. Batches of partitions whose lease has passed to another
+/// node are answered `Fenced` and the rest written without them: the store refused the
+/// whole transaction, so nothing was written, and the other partitions' batches are
+/// not to blame.
+fn write_unfenced(
+    store: &dyn Store,
+    jobs: &mut Vec<Job>,
+    counts: &GroupCounts,
+) -> Result<(), StoreError> {
+    loop {
+        let batches: Vec<&Batch> = jobs.iter().map(|job| &job.batch).collect();
+        let written = store.write(&batches).and_then(|()| store.flush());
+        let Err(StoreError::Fenced { partitions }) = written else {
+            return written;
+        };
+        let lost = |job: &Job| {
+            job.batch
+                .fence
+                .is_some_and(|f| partitions.is_empty() || partitions.contains(&f.partition))
+        };
+        let (refused, kept): (Vec<Job>, Vec<Job>) =
+            std::mem::take(jobs).into_iter().partition(lost);
+        if refused.is_empty() {
+            // The store named partitions no batch was fenced with: nothing to leave out.
+            *jobs = kept;
+            return Err(StoreError::Io(format!(
+                "the store refused a fence for partitions {partitions:?} that no batch carries"
+            )));
+        }
+        tracing::warn!(
+            ?partitions,
+            batches = refused.len(),
+            "group commit refused by a fence: another node holds these partitions now"
+        );
+        (counts.fenced).fetch_add(refused.len() as u64, Ordering::Relaxed);
+        for job in refused {
+            let _ = job.done.send(Err(StoreError::Fenced {
+                partitions: partitions.clone(),
+            }));
+        }
+        *jobs = kept;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
 fn commit_loop(
     store: Arc<dyn Store>,
     receiver: mpsc::Receiver<Job>,
@@ -178,12 +227,11 @@ fn commit_loop(
                 Err(_) => break,
             }
         }
+        // Taken before refused batches leave the group: they are settled too.
+        let last = jobs.last().map(|job| job.sequence).unwrap_or_default();
         let outcome = match failure.get() {
             Some(earlier) => Err(earlier.clone()),
-            None => {
-                let batches: Vec<&Batch> = jobs.iter().map(|job| &job.batch).collect();
-                store.write(&batches).and_then(|()| store.flush())
-            }
+            None => write_unfenced(&*store, &mut jobs, counts),
         };
         match &outcome {
             Ok(()) => {
@@ -191,7 +239,6 @@ fn commit_loop(
                 counts
                     .batches
                     .fetch_add(jobs.len() as u64, Ordering::Relaxed);
-                let last = jobs.last().map(|job| job.sequence).unwrap_or_default();
                 flushed_sequence.send_replace(last);
             }
             Err(e) => {

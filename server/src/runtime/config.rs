@@ -22,6 +22,8 @@ pub struct RuntimeConfig {
     pub prices: PriceTable,
     /// Partitions of a new data directory (an existing one keeps its recorded count).
     pub partitions: u16,
+    /// This node's id, addresses and lease period, used when nodes share the store.
+    pub cluster: super::cluster::ClusterConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -35,6 +37,7 @@ impl Default for RuntimeConfig {
             express_history: 1000,
             prices: PriceTable::default(),
             partitions: crate::placement::DEFAULT_PARTITIONS,
+            cluster: Default::default(),
         }
     }
 }

@@ -64,6 +64,10 @@ pub enum RuntimeError {
     /// The store failed; nothing of the request was committed.
     #[error("{0}")]
     Unavailable(String),
+    /// The execution's partition is owned by another node (the call is forwarded there;
+    /// a caller sees this only when that fails).
+    #[error("partition {0} is served by another node, or is moving between nodes; try again")]
+    Elsewhere(u16),
     /// A stored record the request needs cannot be read (`InternalFailure`); it stays
     /// in the store as found, and nothing else is affected.
     #[error("{0}")]
@@ -92,7 +96,7 @@ impl RuntimeError {
             RuntimeError::InvalidOutput(_) => "InvalidOutput",
             RuntimeError::InvalidArgument(_) => "ValidationException",
             RuntimeError::FailedPrecondition(_) => "InvalidState",
-            RuntimeError::Unavailable(_) => "ServiceUnavailable",
+            RuntimeError::Unavailable(_) | RuntimeError::Elsewhere(_) => "ServiceUnavailable",
             RuntimeError::Damaged(_) => "InternalFailure",
         }
     }
@@ -114,6 +118,9 @@ impl From<StoreError> for RuntimeError {
                 "the stored record {key} cannot be read ({reason}); it is kept as found, and nothing else is affected"
             )),
             StoreError::Cursor(reason) => RuntimeError::InvalidToken(reason),
+            StoreError::Fenced { partitions } => {
+                RuntimeError::Elsewhere(partitions.first().copied().unwrap_or_default())
+            }
             other => RuntimeError::Unavailable(other.to_string()),
         }
     }

@@ -37,6 +37,8 @@ pub(super) struct Executions {
     pub metrics: metrics::Metrics,
     /// How far one JSONata evaluation may go, with the watch that ends slow ones.
     pub jsonata: crate::asl::jsonata::Limits,
+    /// This node's membership, when nodes share the store.
+    pub cluster: Option<Arc<super::cluster::Cluster>>,
 }
 
 impl Executions {
@@ -64,6 +66,7 @@ impl Executions {
         let partition = self.partitions.of_execution(&arn);
         let started = {
             let mut live = partition.lock();
+            live.fence(partition.id)?;
             if let Some(existing) = self.existing_execution(&live, &arn)? {
                 // AWS: the same name and input as a running execution returns it;
                 // anything else is ExecutionAlreadyExists. An execution started a moment
@@ -151,6 +154,7 @@ impl Executions {
         command: Command,
         fired: Option<TimerRecord>,
     ) -> Result<(Pending, Committed), RuntimeError> {
+        let fence = live.fence(partition.id)?;
         let arn = running.execution.identity.arn.clone();
         let transitions_before = running.execution.transitions;
         let mut env = engine::Env {
@@ -241,6 +245,7 @@ impl Executions {
         let durable = if batch.is_empty() {
             None
         } else {
+            batch.fence = fence;
             Some(self.durable.committer.submit(batch))
         };
         let after = effects::after_commit(&arn, outcome.effects, running.traceparent.as_deref());
@@ -270,6 +275,16 @@ impl Executions {
             };
             self.metrics.commit_latency.observe(waited.elapsed());
             if let Err(e) = result {
+                if let RuntimeError::Elsewhere(_) = e {
+                    // Another node took the partition over: what it has is the truth.
+                    let left = partition.relinquish(&self.queues);
+                    tracing::warn!(
+                        partition = partition.id,
+                        executions = left,
+                        "partition lost to another node"
+                    );
+                    return Err(e);
+                }
                 // What is in memory is ahead of the store: drop it and rebuild the
                 // execution from what the store has, so the two agree again.
                 self.reload(partition, arn);
@@ -339,6 +354,10 @@ impl Executions {
         // Held throughout, so a later step cannot close a task between the check below
         // and its offer (its withdrawal would then come first and miss it).
         let live = partition.lock();
+        if live.holding.is_none() {
+            // Given up since the step: its new owner offers and arms from the store.
+            return;
+        }
         for action in actions {
             match action {
                 AfterCommit::Offer(offer) => {
@@ -364,6 +383,7 @@ impl Executions {
         let partition = self.partitions.of_execution(arn);
         let (pending, committed) = {
             let mut live = partition.lock();
+            live.fence(partition.id)?;
             let Some(mut running) = live.executions.remove(arn) else {
                 drop(live);
                 return Err(self.not_running(arn));
@@ -589,6 +609,7 @@ impl Executions {
         let execution = self.token_execution(token)?;
         let partition = self.partitions.of_execution(&execution);
         let live = partition.lock();
+        live.fence(partition.id)?;
         let task = live
             .executions
             .get(&execution)
@@ -680,7 +701,9 @@ pub(super) async fn timer_loop(
                 {
                     Ok(())
                     | Err(
-                        RuntimeError::FailedPrecondition(_) | RuntimeError::ExecutionNotFound(_),
+                        RuntimeError::FailedPrecondition(_)
+                        | RuntimeError::ExecutionNotFound(_)
+                        | RuntimeError::Elsewhere(_),
                     ) => {}
                     Err(e) => tracing::warn!(execution, "a timer could not fire: {e}"),
                 }

@@ -74,8 +74,7 @@ impl Executions {
         input: Value,
         sync: Option<oneshot::Sender<ExecutionView>>,
     ) -> Result<ExpressStarted, RuntimeError> {
-        let id = super::random::uuid();
-        let arn = self.arns.express_execution(&record.name, name, &id);
+        let arn = self.express_arn(&record.name, name)?;
         let start = ExpressStart {
             arn: arn.clone(),
             name: name.to_string(),
@@ -94,6 +93,23 @@ impl Executions {
             arn,
             start_ms: start_ms.unwrap_or_else(now_ms),
         })
+    }
+
+    /// A new Express execution's ARN. Its id is random, so it is drawn until the ARN
+    /// falls in a partition this node serves: an Express execution lives in memory on
+    /// the node that runs it, and in a cluster that node must own its partition (the
+    /// usage it counts and its start record are written under that partition's lease).
+    fn express_arn(&self, machine: &str, name: &str) -> Result<String, RuntimeError> {
+        const DRAWS: usize = 256;
+        for _ in 0..DRAWS {
+            let arn = (self.arns).express_execution(machine, name, &super::random::uuid());
+            if self.partitions.of_execution(&arn).lock().holding.is_some() {
+                return Ok(arn);
+            }
+        }
+        Err(RuntimeError::Unavailable(
+            "this node serves no partitions at the moment (it is joining its cluster, or has lost its leases); try again or use another node".into(),
+        ))
     }
 
     /// Runs an Express execution from its start record.

@@ -153,6 +153,12 @@ impl Metrics {
             "Step batches made durable; divided by flushes, the mean group size.",
             groups.batches.load(Ordering::Relaxed),
         );
+        counter(
+            &mut out,
+            "stepwise_store_batches_fenced_total",
+            "Step batches refused because their partition's lease had passed to another node.",
+            groups.fenced.load(Ordering::Relaxed),
+        );
         out
     }
 }

@@ -10,6 +10,7 @@
 //! `StoredExecutions`, `Executions`) and hands each call to the one that owns it.
 
 mod activities;
+mod cluster;
 mod committer;
 mod config;
 mod damaged;
@@ -19,6 +20,7 @@ mod errors;
 mod executions;
 mod express;
 mod feed;
+mod forward;
 mod limits;
 mod machines;
 mod metrics;
@@ -35,16 +37,19 @@ mod views;
 pub mod watchdog;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The records the runtime answers with (stored as they are; the API layers name them
 /// through the runtime, never the store).
 pub use crate::store::{ActivityRecord, ExecutionRecord, MachineRecord, MachineType};
+pub use cluster::ClusterConfig;
 pub use config::RuntimeConfig;
 pub use errors::RuntimeError;
 use errors::summarize;
 pub use feed::HistoryFeed;
+pub use forward::{FORWARDED_HEADER, serve_forwarded};
 pub use limits::check_tags;
 pub use names::{Arns, check_name};
 pub use queues::Offer;
@@ -57,7 +62,7 @@ use activities::Activities;
 use durable::Durable;
 use executions::Executions;
 use machines::Machines;
-use partition::{Live, Partitions, Running};
+use partition::{Holding, Live, Partitions, Running};
 use queues::Queues;
 use stored::StoredExecutions;
 use tags::Tags;
@@ -114,6 +119,10 @@ impl Runtime {
             region: config.region.clone(),
             account_id: config.account_id.clone(),
         };
+        // A store that nodes share is served partition by partition, by lease; the
+        // embedded one is this server's alone.
+        let shared = store.leases().is_some();
+        let cluster = shared.then(|| Arc::new(cluster::Cluster::new(config.cluster.clone())));
         let durable = Durable::start(store);
         let writes = durable::ResourceWrites::default();
         // Shared by the calls that read them and the running executions.
@@ -125,7 +134,7 @@ impl Runtime {
             durable: durable.clone(),
             machines: machines.clone(),
             stored: stored.clone(),
-            partitions: Partitions::new(partitions),
+            partitions: Partitions::new(partitions, (!shared).then_some(Holding::Alone)),
             queues: Queues::default(),
             express_finished: Default::default(),
             stop,
@@ -134,17 +143,31 @@ impl Runtime {
                 watch: Some(watchdog::Watchdog::start()),
                 ..Default::default()
             },
+            cluster: cluster.clone(),
         });
-        let express_starts = recovery::Recovery {
-            durable: &durable,
-            partitions: &executions.partitions,
-            queues: &executions.queues,
-        }
-        .run()?;
+        let express_starts = match &cluster {
+            Some(cluster) => cluster.join(&executions)?,
+            None => {
+                let every: Vec<(u16, Holding)> =
+                    (0..partitions).map(|p| (p, Holding::Alone)).collect();
+                recovery::Recovery {
+                    durable: &durable,
+                    partitions: &executions.partitions,
+                    queues: &executions.queues,
+                }
+                .run(&every)?
+            }
+        };
         for partition in executions.partitions.iter() {
             tokio::spawn(executions::timer_loop(
                 Arc::downgrade(&executions),
                 partition.id,
+                executions.stop.subscribe(),
+            ));
+        }
+        if cluster.is_some() {
+            tokio::spawn(cluster::lease_loop(
+                Arc::downgrade(&executions),
                 executions.stop.subscribe(),
             ));
         }
@@ -172,8 +195,19 @@ impl Runtime {
         let mut text =
             (self.inner.executions.metrics).render(self.inner.durable.committer.counts());
         self.inner.durable.damaged.render_metrics(&mut text);
-        self.inner.executions.partitions.render_metrics(&mut text);
+        let executions = &self.inner.executions;
+        executions.partitions.render_metrics(&mut text);
+        if let Some(cluster) = &executions.cluster {
+            cluster.render_metrics(&executions.partitions, &mut text);
+        }
         text
+    }
+
+    /// This node's partitions and leases, when it is one of a cluster's (for `/health`).
+    pub fn cluster_status(&self) -> Option<String> {
+        let executions = &self.inner.executions;
+        let cluster = executions.cluster.as_ref()?;
+        Some(cluster.status(&executions.partitions))
     }
 
     /// Stored records recovery could not read and set aside (for `/health`).
@@ -199,10 +233,13 @@ impl Runtime {
             inner.durable.committer.close();
             // After a store failure nothing more can be made durable, and sled's flush on
             // a full disk blocks (seen with ENOSPC on a tmpfs).
-            if inner.durable.committer.failure().is_none()
-                && let Err(e) = inner.durable.store.flush()
-            {
-                tracing::error!("final flush failed: {e}");
+            if inner.durable.committer.failure().is_none() {
+                if let Err(e) = inner.durable.store.flush() {
+                    tracing::error!("final flush failed: {e}");
+                } else if let Some(cluster) = &inner.executions.cluster {
+                    // Everything is committed: the other nodes may take over at once.
+                    cluster.leave(&inner.executions);
+                }
             }
         });
         if tokio::time::timeout(limit, closing).await.is_err() {
@@ -291,7 +328,65 @@ impl Runtime {
         input: &str,
     ) -> Result<(String, i64), RuntimeError> {
         let executions = &self.inner.executions;
-        executions.start_execution(machine, name, input).await
+        // Named here when the caller gave no name: the name makes the ARN, which picks
+        // the partition, and a start forwarded to its owner must keep both.
+        let name = match (&executions.cluster, name) {
+            (Some(_), None) => Some(executions.execution_name(None)?),
+            (_, name) => name.map(str::to_string),
+        };
+        let name = name.as_deref();
+        self.routed(
+            || executions.start_execution(machine, name, input),
+            |cluster, addr| async move {
+                (cluster.peers)
+                    .start_execution(&addr, machine, name, input)
+                    .await
+            },
+        )
+        .await
+    }
+
+    /// Runs `here` on this node; when the execution's partition is served by another
+    /// node, runs `there` on that node instead, following the partition while it moves
+    /// (its owner died or was paused: until its lease has passed to another node).
+    async fn routed<T, Here, HereDone, There, ThereDone>(
+        &self,
+        here: Here,
+        there: There,
+    ) -> Result<T, RuntimeError>
+    where
+        Here: Fn() -> HereDone,
+        HereDone: Future<Output = Result<T, RuntimeError>>,
+        There: Fn(Arc<cluster::Cluster>, String) -> ThereDone,
+        ThereDone: Future<Output = Result<T, RuntimeError>>,
+    {
+        let mut result = here().await;
+        let Some(cluster) = self.inner.executions.cluster.clone() else {
+            return result;
+        };
+        if forward::is_forwarded() {
+            // One hop only: the node that forwarded this follows the partition itself.
+            return result;
+        }
+        let deadline =
+            tokio::time::Instant::now() + cluster.config.lease * 2 + Duration::from_secs(10);
+        loop {
+            let Err(RuntimeError::Elsewhere(partition)) = result else {
+                return result;
+            };
+            let forwarded = match cluster.owner_addr(partition) {
+                Some(addr) => there(cluster.clone(), addr).await,
+                None => Err(RuntimeError::Elsewhere(partition)),
+            };
+            match forwarded {
+                Err(RuntimeError::Unavailable(_) | RuntimeError::Elsewhere(_))
+                    if tokio::time::Instant::now() < deadline => {}
+                other => return other,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cluster.refresh(&*self.inner.durable.store);
+            result = here().await;
+        }
     }
 
     /// StartSyncExecution: runs an Express execution and returns its outcome.
@@ -312,10 +407,15 @@ impl Runtime {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<i64, RuntimeError> {
-        self.inner
-            .executions
-            .stop_execution(arn, error, cause)
-            .await
+        let executions = &self.inner.executions;
+        self.routed(
+            || executions.stop_execution(arn, error.clone(), cause.clone()),
+            |cluster, addr| {
+                let (error, cause) = (error.clone(), cause.clone());
+                async move { cluster.peers.stop_execution(&addr, arn, error, cause).await }
+            },
+        )
+        .await
     }
 
     /// An execution's record and input.
@@ -414,12 +514,65 @@ impl Runtime {
         poll_id: Option<&str>,
     ) -> Result<Option<Offer>, RuntimeError> {
         let executions = &self.inner.executions;
-        executions.poll(queues, worker_name, wait, poll_id).await
+        let cluster = executions.cluster.as_deref();
+        let Some(cluster) = cluster.filter(|_| !forward::is_forwarded()) else {
+            return executions.poll(queues, worker_name, wait, poll_id).await;
+        };
+        // A worker polling any node gets tasks of every node: this node's queues first,
+        // then each other node's (taken and started there, so each task still goes to
+        // one poller), then a short wait on this node's before asking again.
+        let deadline =
+            tokio::time::Instant::now() + wait.min(Duration::from_secs(MAX_POLL_SECONDS));
+        loop {
+            let here = executions.poll(queues, worker_name, Duration::ZERO, poll_id);
+            if let Some(offer) = here.await? {
+                return Ok(Some(offer));
+            }
+            for addr in cluster.peer_addrs() {
+                match cluster
+                    .peers
+                    .take_task(&addr, queues, worker_name, poll_id)
+                    .await
+                {
+                    Ok(Some(offer)) => return Ok(Some(offer)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(peer = %addr, "a node's queues could not be asked: {e}")
+                    }
+                }
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || executions.queues.is_closed() {
+                return Ok(None);
+            }
+            let wait = left.min(cluster::PEER_POLL_INTERVAL);
+            if let Some(offer) = executions.poll(queues, worker_name, wait, poll_id).await? {
+                return Ok(Some(offer));
+            }
+        }
+    }
+
+    /// A task from this node's queues for a worker polling another node (`TakeTask`):
+    /// started here, answered at once.
+    pub async fn take_task(
+        &self,
+        queues: &[String],
+        worker_name: &str,
+        poll_id: Option<&str>,
+    ) -> Result<Option<Offer>, RuntimeError> {
+        let executions = &self.inner.executions;
+        forward::serve_forwarded(executions.poll(queues, worker_name, Duration::ZERO, poll_id))
+            .await
     }
 
     /// SendTaskSuccess.
     pub async fn send_success(&self, token: &str, output: &str) -> Result<(), RuntimeError> {
-        self.inner.executions.send_success(token, output).await
+        let executions = &self.inner.executions;
+        self.routed(
+            || executions.send_success(token, output),
+            |cluster, addr| async move { cluster.peers.send_success(&addr, token, output).await },
+        )
+        .await
     }
 
     /// SendTaskFailure.
@@ -429,15 +582,26 @@ impl Runtime {
         error: &str,
         cause: &str,
     ) -> Result<(), RuntimeError> {
-        self.inner
-            .executions
-            .send_failure(token, error, cause)
-            .await
+        let executions = &self.inner.executions;
+        self.routed(
+            || executions.send_failure(token, error, cause),
+            |cluster, addr| async move {
+                (cluster.peers)
+                    .send_failure(&addr, token, error, cause)
+                    .await
+            },
+        )
+        .await
     }
 
     /// SendTaskHeartbeat: pushes the task's heartbeat deadline out by HeartbeatSeconds.
-    pub fn heartbeat(&self, token: &str) -> Result<(), RuntimeError> {
-        self.inner.executions.heartbeat(token)
+    pub async fn heartbeat(&self, token: &str) -> Result<(), RuntimeError> {
+        let executions = &self.inner.executions;
+        self.routed(
+            || std::future::ready(executions.heartbeat(token)),
+            |cluster, addr| async move { cluster.peers.heartbeat(&addr, token).await },
+        )
+        .await
     }
 
     /// Tasks waiting on a queue (for tests and metrics).

@@ -14,14 +14,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 use super::express;
+use super::queues::Queues;
 use super::random::TokenRandom;
 use super::timers::Timers;
 use super::{Committed, RuntimeError, summarize};
 use crate::asl::validate;
 use crate::billing::Usage;
+use crate::engine::execution::Step;
 use crate::engine::{ArmedTimers, Execution, Machine, TaskClosed};
 use crate::placement;
-use crate::store::Store;
+use crate::store::{Fence, Store};
 
 /// Tokens of closed tasks remembered (across all partitions) so a late result gets a
 /// precise error rather than "unknown token".
@@ -50,9 +52,20 @@ pub(super) struct TokenInfo {
     pub poll_id: Option<String>,
 }
 
+/// Whether this node serves a partition, and how its writes are fenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Holding {
+    /// The only server of its store: nothing to fence.
+    Alone,
+    /// Under a lease of this epoch.
+    Lease(u64),
+}
+
 /// What a partition's lock guards.
 #[derive(Default)]
 pub(super) struct Live {
+    /// Whether this node serves the partition (`None`: another node does, or none yet).
+    pub holding: Option<Holding>,
     pub executions: HashMap<String, Running>,
     /// Parsed state machine revisions with their definition sizes, by (name, revision):
     /// one cache per partition, so starting an execution reads no shared map.
@@ -69,6 +82,16 @@ pub(super) struct Live {
 }
 
 impl Live {
+    /// The fence for a write of this partition, or `Elsewhere` when this node does not
+    /// serve it.
+    pub fn fence(&self, partition: u16) -> Result<Option<Fence>, RuntimeError> {
+        match self.holding {
+            Some(Holding::Alone) => Ok(None),
+            Some(Holding::Lease(epoch)) => Ok(Some(Fence { partition, epoch })),
+            None => Err(RuntimeError::Elsewhere(partition)),
+        }
+    }
+
     /// Registers a pending task's tokens (and the poll that took it, if any), so results
     /// and heartbeats sent with either token find the execution: once when the engine
     /// offers the task, again for each pending task when recovery replays an execution.
@@ -165,10 +188,11 @@ pub(super) struct Partition {
 }
 
 impl Partition {
-    fn new(id: u16, count: u16) -> Partition {
+    fn new(id: u16, count: u16, holding: Option<Holding>) -> Partition {
         Partition {
             id,
             live: Mutex::new(Live {
+                holding,
                 retired_limit: (RETIRED_TOKENS / usize::from(count.max(1))).max(1),
                 ..Live::default()
             }),
@@ -181,6 +205,30 @@ impl Partition {
     pub fn lock(&self) -> MutexGuard<'_, Live> {
         self.live.lock().expect("partition lock")
     }
+
+    /// Stops serving the partition (its lease was lost or given up): its executions
+    /// leave memory with their offers, tokens, timers and usage counts. What they had
+    /// committed is in the store, for the node that takes the partition over. Returns
+    /// how many executions left.
+    pub fn relinquish(&self, queues: &Queues) -> usize {
+        let mut live = self.lock();
+        live.holding = None;
+        let executions = std::mem::take(&mut live.executions);
+        for (arn, running) in &executions {
+            for thread in running.execution.threads.values() {
+                if let Step::Task(task) = &thread.step {
+                    queues.withdraw(&task.queue, &task.delivery_token);
+                    live.tokens.remove(&task.task_token);
+                    live.tokens.remove(&task.delivery_token);
+                }
+            }
+            for (key, _) in self.timers.of_execution(arn) {
+                self.timers.cancel(arn, &key);
+            }
+        }
+        live.usage.clear();
+        executions.len()
+    }
 }
 
 /// Every partition of the data directory.
@@ -189,12 +237,22 @@ pub(super) struct Partitions {
 }
 
 impl Partitions {
-    /// `count` partitions (at least one).
-    pub fn new(count: u16) -> Partitions {
+    /// `count` partitions (at least one), each held as `holding` says.
+    pub fn new(count: u16, holding: Option<Holding>) -> Partitions {
         let count = count.max(1);
         Partitions {
-            list: (0..count).map(|id| Partition::new(id, count)).collect(),
+            list: (0..count)
+                .map(|id| Partition::new(id, count, holding))
+                .collect(),
         }
+    }
+
+    /// The partitions this node serves.
+    pub fn held(&self) -> Vec<u16> {
+        self.iter()
+            .filter(|p| p.lock().holding.is_some())
+            .map(|p| p.id)
+            .collect()
     }
 
     /// How many there are.
@@ -222,8 +280,14 @@ impl Partitions {
     /// closed (saying how), TaskDoesNotExist for a token never issued or forgotten.
     pub fn execution_of_token(&self, token: &str) -> Result<String, RuntimeError> {
         let mut retired = None;
-        for partition in self.of_token(token) {
+        let candidates = self.of_token(token);
+        let only = candidates.len() == 1;
+        for partition in candidates {
             let live = partition.lock();
+            if only && live.holding.is_none() {
+                // The token names its partition, and another node serves it.
+                return Err(RuntimeError::Elsewhere(partition.id));
+            }
             if let Some(info) = live.tokens.get(token) {
                 return Ok(info.execution.clone());
             }
@@ -305,7 +369,7 @@ mod tests {
 
     #[test]
     fn a_token_leads_to_its_execution_partition() {
-        let partitions = Partitions::new(16);
+        let partitions = Partitions::new(16, Some(Holding::Alone));
         let arn = "arn:aws:states:us-east-1:123456789012:execution:M:e";
         let token = placement::task_token(arn, [1, 2]);
         let found = partitions.of_token(&token);
@@ -322,7 +386,7 @@ mod tests {
 
     #[test]
     fn retired_tokens_are_bounded_per_partition() {
-        let partitions = Partitions::new(50_000);
+        let partitions = Partitions::new(50_000, Some(Holding::Alone));
         let mut live = partitions.get(0).lock();
         assert_eq!(live.retired_limit, 2);
         for token in ["a", "b", "c"] {
@@ -336,7 +400,7 @@ mod tests {
 
     #[test]
     fn metrics_show_each_partition() {
-        let partitions = Partitions::new(2);
+        let partitions = Partitions::new(2, Some(Holding::Alone));
         partitions
             .get(1)
             .timers

@@ -107,7 +107,8 @@ impl Queues {
         self.offered.notify_waiters();
     }
 
-    fn is_closed(&self) -> bool {
+    /// Whether the queues were closed (at shutdown).
+    pub fn is_closed(&self) -> bool {
         self.waiting.lock().expect("queue lock").closed
     }
 

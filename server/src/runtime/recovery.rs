@@ -6,7 +6,7 @@
 //! cannot be read are set aside and reported; everything else recovers.
 
 use super::durable::Durable;
-use super::partition::{Partition, Partitions, Running};
+use super::partition::{Holding, Partition, Partitions, Running};
 use super::queues::{Offer, Queues};
 use super::{RuntimeError, now_ms};
 use crate::engine::execution::Step;
@@ -21,42 +21,63 @@ pub(super) struct Recovery<'a> {
 }
 
 impl Recovery<'_> {
-    /// Reads what the store holds back into memory: usage counts, then each partition's
-    /// running executions and timers, then the Express starts to run again.
-    pub fn run(&self) -> Result<Vec<ExpressStart>, RuntimeError> {
+    /// Reads what the store holds of the partitions `taken` back into memory (usage
+    /// counts, then each partition's running executions and timers) and from then on
+    /// serves them as each says; answers the Express starts to run again. At start-up
+    /// that is every partition; in a cluster, the ones a lease was just taken for.
+    pub fn run(&self, taken: &[(u16, Holding)]) -> Result<Vec<ExpressStart>, RuntimeError> {
         let store = &self.durable.store;
         let damaged = &self.durable.damaged;
         let partitions = &self.partitions;
-        for record in damaged.readable(store.usage()?, "usage record") {
-            let partition = partitions.get(record.partition % partitions.count());
-            partition
-                .lock()
-                .usage
-                .insert((record.machine, record.hour), record.usage);
+        let count = partitions.count();
+        let mut holding = vec![None; usize::from(count)];
+        for (partition, held) in taken {
+            holding[usize::from(*partition)] = Some(*held);
         }
-        let mut running = vec![Vec::new(); usize::from(partitions.count())];
+        let wanted = |partition: u16| holding[usize::from(partition)].is_some();
+        for record in damaged.readable(store.usage()?, "usage record") {
+            let partition = partitions.get(record.partition % count);
+            if wanted(partition.id) {
+                partition
+                    .lock()
+                    .usage
+                    .insert((record.machine, record.hour), record.usage);
+            }
+        }
+        let mut running = vec![Vec::new(); usize::from(count)];
         let executions = store.running_executions()?;
         for record in executions.damaged {
             // It may have been running: say so loudly rather than skip it quietly.
             damaged.set_aside(record);
         }
         for record in executions.records {
-            if record.status == Status::Running {
-                running[usize::from(partitions.of_execution(&record.arn).id)].push(record);
+            let partition = partitions.of_execution(&record.arn).id;
+            if record.status == Status::Running && wanted(partition) {
+                running[usize::from(partition)].push(record);
             }
         }
-        let mut timers = vec![Vec::new(); usize::from(partitions.count())];
+        let mut timers = vec![Vec::new(); usize::from(count)];
         let stored_timers = store.timers()?;
         for record in stored_timers.damaged {
             damaged.set_aside(record);
         }
         for timer in stored_timers.records {
-            timers[usize::from(partitions.of_execution(&timer.execution).id)].push(timer);
+            let partition = partitions.of_execution(&timer.execution).id;
+            if wanted(partition) {
+                timers[usize::from(partition)].push(timer);
+            }
         }
         let mut stale = Batch::default();
         let mut recovered = 0usize;
-        for ((partition, running), timers) in partitions.iter().zip(running).zip(timers) {
-            recovered += self.partition(partition, running, timers, &mut stale)?;
+        let by_partition = partitions
+            .iter()
+            .zip(running)
+            .zip(timers)
+            .zip(holding.clone());
+        for (((partition, running), timers), holding) in by_partition {
+            if let Some(holding) = holding {
+                recovered += self.partition(partition, holding, running, timers, &mut stale)?;
+            }
         }
         if !stale.is_empty() {
             store.write(&[&stale])?;
@@ -64,7 +85,7 @@ impl Recovery<'_> {
         }
         tracing::info!(
             executions = recovered,
-            partitions = partitions.count(),
+            partitions = taken.len(),
             timers = partitions.iter().map(|p| p.timers.len()).sum::<usize>(),
             "recovered"
         );
@@ -79,7 +100,11 @@ impl Recovery<'_> {
                 "recovery set aside stored records that cannot be read (listed above and at /health); everything else was recovered"
             );
         }
-        Ok(express_starts.records)
+        Ok(express_starts
+            .records
+            .into_iter()
+            .filter(|start| wanted(partitions.of_execution(&start.arn).id))
+            .collect())
     }
 
     /// Replays a partition's running executions, re-offers their unstarted tasks and
@@ -88,6 +113,7 @@ impl Recovery<'_> {
     fn partition(
         &self,
         partition: &Partition,
+        holding: Holding,
         running: Vec<ExecutionRecord>,
         timers: Vec<TimerRecord>,
         stale: &mut Batch,
@@ -172,6 +198,7 @@ impl Recovery<'_> {
                 stale.push(Write::DeleteTimer(timer));
             }
         }
+        live.holding = Some(holding);
         Ok(live.executions.len())
     }
 }

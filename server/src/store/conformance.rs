@@ -25,7 +25,12 @@ fn event(id: u64) -> Event {
 }
 
 fn write(store: &dyn Store, writes: Vec<Write>) {
-    store.write(&[&Batch { writes }]).unwrap();
+    store
+        .write(&[&Batch {
+            writes,
+            fence: None,
+        }])
+        .unwrap();
     store.flush().unwrap();
 }
 
@@ -48,7 +53,10 @@ pub(crate) fn a_group_applies_in_order_and_a_later_write_wins(open_named: Open) 
         execution: "arn:x".into(),
         key: TimerKey::Execution,
     };
-    let batch = |writes: Vec<Write>| Batch { writes };
+    let batch = |writes: Vec<Write>| Batch {
+        writes,
+        fence: None,
+    };
     let armed = batch(vec![Write::PutTimer(timer(5)), Write::PutTimer(timer(9))]);
     let fired = batch(vec![Write::DeleteTimer(timer(5))]);
     let rearmed = batch(vec![Write::PutTimer(timer(5))]);

@@ -9,9 +9,11 @@
 mod codec;
 #[cfg(test)]
 pub(crate) mod conformance;
+mod leases;
 mod postgres;
 mod sled_store;
 
+pub use leases::{Acquired, ClusterView, Fence, Lease, LeaseRow, Leases, NodeInfo, NodeRow};
 pub use postgres::PgStore;
 pub use sled_store::SledStore;
 
@@ -276,6 +278,9 @@ pub type ExecutionCounts =
 pub struct Batch {
     /// The writes, in order.
     pub writes: Vec<Write>,
+    /// The lease its writer holds on the partition it writes (none: a store not shared
+    /// by nodes, or writes of no partition such as state machines).
+    pub fence: Option<Fence>,
 }
 
 impl Batch {
@@ -329,13 +334,22 @@ pub enum StoreError {
     /// A listing cursor this store did not make (a caller's forged `nextToken`).
     #[error("{0}")]
     Cursor(String),
-    /// Another server already uses the database.
+    /// A live process already runs as this node.
     #[error(
-        "the database {place} is in use by another Stepwise server; stop it or choose another database (one server per database until nodes share one by partition leases)"
+        "another Stepwise node with the id '{node}' is running on the database {place}; stop it or give this one another --node-id"
     )]
-    DatabaseInUse {
+    NodeIdInUse {
+        /// The node id.
+        node: String,
         /// The server and database (never the password).
         place: String,
+    },
+    /// Partitions whose lease the writer no longer holds: nothing of the group was
+    /// written (another node owns them now).
+    #[error("the lease of partitions {partitions:?} has passed to another node")]
+    Fenced {
+        /// The partitions.
+        partitions: Vec<u16>,
     },
     /// The data cannot be read as a Stepwise store.
     #[error("the data directory {path} is corrupt or not a Stepwise store: {reason}")]
@@ -426,4 +440,9 @@ pub trait Store: Send + Sync + 'static {
     /// and flushed, when it has none yet (a new directory, or one written before
     /// partitions). Fixed from then on: an execution's partition depends on it.
     fn partition_count(&self, proposed: u16) -> Result<u16, StoreError>;
+    /// The partition leases, when nodes share the store (the embedded store has none:
+    /// its one server owns every partition).
+    fn leases(&self) -> Option<&dyn Leases> {
+        None
+    }
 }

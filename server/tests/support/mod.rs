@@ -86,13 +86,16 @@ fn administer(statement: String) {
 
 /// The database URL of the store for `dir` when the suites run on PostgreSQL.
 pub fn database_url(dir: &Path) -> Option<String> {
-    if !on_postgres() {
-        return None;
-    }
+    on_postgres().then(|| database_of(dir))
+}
+
+/// The URL of a database of its own for `dir` on the suite's cluster, created on first
+/// use and dropped with the directory (whichever store the suite runs on).
+pub fn database_of(dir: &Path) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut databases = databases().lock().unwrap();
     if let Some((_, url)) = databases.get(dir) {
-        return Some(url.clone());
+        return url.clone();
     }
     let name = format!(
         "stepwise_suite_{}_{}",
@@ -106,7 +109,7 @@ pub fn database_url(dir: &Path) -> Option<String> {
         .map_or(cluster.as_str(), |(base, _)| base);
     let url = format!("{base}/{name}");
     databases.insert(dir.to_path_buf(), (name, url.clone()));
-    Some(url)
+    url
 }
 
 fn drop_database(dir: &Path) {
@@ -116,12 +119,18 @@ fn drop_database(dir: &Path) {
     administer(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
 }
 
+/// The node id of a suite's server on PostgreSQL (each test's database has one node).
+pub const SUITE_NODE: &str = "suite-node";
+
 /// The configuration of an in-process server on `dir`, ephemeral loopback ports, on the
 /// store the suite runs on.
 pub fn config(dir: impl Into<PathBuf>) -> Config {
     let dir = dir.into();
     let mut config = Config::ephemeral(&dir);
     config.database_url = database_url(&dir);
+    // One node per database, restarted under the same id: it takes its partitions
+    // back at once, as a single server on its data directory does.
+    config.node_id = Some(SUITE_NODE.into());
     config
 }
 

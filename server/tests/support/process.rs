@@ -45,7 +45,7 @@ pub fn server_command(dir: &Path, grpc: &str, http: &str) -> Command {
         http,
     ]);
     if let Some(url) = super::database_url(dir) {
-        command.args(["--database-url", &url]);
+        command.args(["--database-url", &url, "--node-id", super::SUITE_NODE]);
     }
     command
 }

@@ -13,23 +13,26 @@
 //! (`sql.rs`) is prepared once per connection; `writes.rs` turns a group of batches into
 //! the statements of its transaction; `schema.rs` holds the migrations.
 
+mod leases;
 mod schema;
 mod sql;
 mod writes;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use futures_util::future::{join_all, join3, try_join_all};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::codec::{StoredRevision, decode, step_events};
 use super::{
     ActivityRecord, Batch, Damaged, ExecutionCounts, ExecutionPage, ExecutionRecord, ExpressStart,
-    MachineRecord, RevisionRecord, Scanned, Store, StoreError, TimerRecord, UsageRecord,
+    Leases, MachineRecord, NodeInfo, RevisionRecord, Scanned, Store, StoreError, TimerRecord,
+    UsageRecord,
 };
 use crate::engine::{Event, Status};
 use writes::{Params, boxed, statements_of};
@@ -79,6 +82,10 @@ pub struct PgStore {
     writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Vec<Arc<Connection>>,
     next_reader: AtomicUsize,
+    /// The connection that renews leases (`leases.rs`).
+    leases: Arc<Connection>,
+    /// This node, once it joined: the owner its fences name.
+    node: OnceLock<NodeInfo>,
     /// Set once a write failed: memory may then hold what the database does not.
     failed: AtomicBool,
     /// The server and database, for messages (never the password).
@@ -202,38 +209,8 @@ async fn migrate(connection: &mut Connection) -> Result<Result<(), String>, toki
     migrated
 }
 
-/// Why a reachable database was not opened.
-enum Refused {
-    /// Its schema is newer than this server's.
-    Newer(String),
-    /// Another server holds it.
-    InUse,
-}
-
-/// How long opening waits for a server lock that may be on its way out: a server that
-/// just stopped in this process, or was killed, leaves its connection to close a moment
-/// later.
-const SERVER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Takes the server lock on the writer connection, waiting out a lock on its way out;
-/// false if another server keeps it.
-async fn hold_server_lock(connection: &Connection) -> Result<bool, tokio_postgres::Error> {
-    let deadline = tokio::time::Instant::now() + SERVER_LOCK_WAIT;
-    loop {
-        let held: bool = connection
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&schema::SERVER_LOCK])
-            .await?
-            .get(0);
-        if held {
-            return Ok(true);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
+/// Why a reachable database was not opened: its schema is newer than this server's.
+struct Newer(String);
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST:PORT/DB`),
@@ -256,10 +233,7 @@ impl PgStore {
         let opened = wait_on(&runtime, async move {
             let mut writer = open_connection(config.clone()).await?;
             if let Err(newer) = migrate(&mut writer).await? {
-                return Ok(Err(Refused::Newer(newer)));
-            }
-            if !hold_server_lock(&writer).await? {
-                return Ok(Err(Refused::InUse));
+                return Ok(Err(Newer(newer)));
             }
             prepare_all(&mut writer).await?;
             let mut readers = Vec::with_capacity(READERS);
@@ -268,18 +242,20 @@ impl PgStore {
                 prepare_all(&mut reader).await?;
                 readers.push(Arc::new(reader));
             }
-            Ok(Ok((writer, readers)))
+            // Lease renewals have a connection of their own, so that a long read or a
+            // slow group commit never delays one past the lease's expiry.
+            let leases = open_connection(config.clone()).await?;
+            Ok(Ok((writer, readers, leases)))
         })
         .ok_or_else(|| StoreError::Io("the PostgreSQL client stopped".into()))?;
-        let (writer, readers) = match opened.map_err(unreachable)? {
+        let (writer, readers, leases) = match opened.map_err(unreachable)? {
             Ok(connections) => connections,
-            Err(Refused::Newer(newer)) => {
+            Err(Newer(newer)) => {
                 return Err(StoreError::Corrupt {
                     path: place,
                     reason: newer,
                 });
             }
-            Err(Refused::InUse) => return Err(StoreError::DatabaseInUse { place }),
         };
         tracing::info!(database = %place, "PostgreSQL store open");
         Ok(PgStore {
@@ -287,6 +263,8 @@ impl PgStore {
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             readers,
             next_reader: AtomicUsize::new(0),
+            leases: Arc::new(leases),
+            node: OnceLock::new(),
             failed: AtomicBool::new(false),
             place,
         })
@@ -308,51 +286,102 @@ impl PgStore {
         rows.map_err(|e| StoreError::Io(format!("PostgreSQL at {}: {}", self.place, explained(&e))))
     }
 
-    /// Runs statements as one transaction on the writer connection, pipelined.
+    /// Runs statements as one transaction on the writer connection, pipelined. A
+    /// transaction PostgreSQL chose to abort (a deadlock between nodes' group commits, a
+    /// serialization failure) wrote nothing and runs again; a refused fence is
+    /// `Fenced`, which leaves the store working.
     fn transact(&self, statements: Vec<(&'static str, Params)>) -> Result<(), StoreError> {
+        const ATTEMPTS: usize = 5;
         if self.failed.load(Ordering::Relaxed) {
             return Err(StoreError::Failed(format!(
                 "an earlier write to PostgreSQL at {} failed",
                 self.place
             )));
         }
-        let writer = Arc::clone(&self.writer);
-        let done = wait_on(self.runtime(), async move {
-            let writer = writer.lock().await;
-            let refs: Vec<Vec<&(dyn ToSql + Sync)>> = statements
-                .iter()
-                .map(|(_, params)| params.iter().map(|p| &**p as _).collect())
-                .collect();
-            let client = &writer.client;
-            // BEGIN, the statements and COMMIT go out together and come back together:
-            // one round trip and the commit's fsync per group. A statement that fails
-            // aborts the transaction, and the COMMIT behind it then rolls it back, so
-            // the connection is idle again whatever happened; every answer is awaited
-            // (none dropped half-read) and the first error reported.
-            let body = join_all(
-                statements
-                    .iter()
-                    .zip(&refs)
-                    .map(|((text, _), params)| client.execute(writer.statement(text), params)),
-            );
-            let (begun, done, committed) = join3(
-                client.batch_execute("BEGIN"),
-                body,
-                client.batch_execute("COMMIT"),
-            )
-            .await;
-            begun?;
-            for result in done {
-                result?;
+        let statements = Arc::new(statements);
+        let mut attempt = 1;
+        loop {
+            let writer = Arc::clone(&self.writer);
+            let group = Arc::clone(&statements);
+            let done = wait_on(self.runtime(), async move {
+                let writer = writer.lock().await;
+                pipelined(&writer, &group).await
+            })
+            .ok_or_else(|| StoreError::Io("the PostgreSQL client stopped".into()))?;
+            let Err(e) = done else {
+                return Ok(());
+            };
+            if let Some(partitions) = fenced(&e) {
+                return Err(StoreError::Fenced { partitions });
             }
-            committed
-        })
-        .ok_or_else(|| StoreError::Io("the PostgreSQL client stopped".into()))?;
-        done.map_err(|e| {
+            let aborted = e.code().is_some_and(|code| {
+                *code == SqlState::T_R_DEADLOCK_DETECTED
+                    || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            });
+            if aborted && attempt < ATTEMPTS {
+                tracing::debug!(
+                    attempt,
+                    "PostgreSQL aborted a group commit; running it again: {e}"
+                );
+                attempt += 1;
+                continue;
+            }
             self.failed.store(true, Ordering::Relaxed);
-            StoreError::Io(format!("PostgreSQL at {}: {}", self.place, explained(&e)))
-        })
+            return Err(StoreError::Io(format!(
+                "PostgreSQL at {}: {}",
+                self.place,
+                explained(&e)
+            )));
+        }
     }
+}
+
+/// BEGIN, the statements and COMMIT, sent together and answered together: one round
+/// trip and the commit's fsync per group. A statement that fails aborts the transaction,
+/// and the COMMIT behind it then rolls it back, so the connection is idle again whatever
+/// happened; every answer is awaited (none dropped half-read) and the first error
+/// reported.
+async fn pipelined(
+    writer: &Connection,
+    statements: &[(&'static str, Params)],
+) -> Result<(), tokio_postgres::Error> {
+    let refs: Vec<Vec<&(dyn ToSql + Sync)>> = statements
+        .iter()
+        .map(|(_, params)| params.iter().map(|p| &**p as _).collect())
+        .collect();
+    let client = &writer.client;
+    let body = join_all(
+        statements
+            .iter()
+            .zip(&refs)
+            .map(|((text, _), params)| client.execute(writer.statement(text), params)),
+    );
+    let (begun, done, committed) = join3(
+        client.batch_execute("BEGIN"),
+        body,
+        client.batch_execute("COMMIT"),
+    )
+    .await;
+    begun?;
+    for result in done {
+        result?;
+    }
+    committed
+}
+
+/// The partitions a refused fence names (`stepwise_fence`'s error), if that is the error.
+fn fenced(error: &tokio_postgres::Error) -> Option<Vec<u16>> {
+    let db = error.as_db_error()?;
+    if db.code().code() != schema::FENCE_REFUSED {
+        return None;
+    }
+    Some(
+        db.detail()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+            .collect(),
+    )
 }
 
 /// A row's record, decoded; `key` names it as the embedded store would (`x|arn`).
@@ -435,9 +464,12 @@ impl PgStore {
 
 impl Store for PgStore {
     fn write(&self, batches: &[&Batch]) -> Result<(), StoreError> {
-        let statements = statements_of(batches);
+        let mut statements = statements_of(batches);
         if statements.is_empty() {
             return Ok(());
+        }
+        if let Some(fence) = self.fence_of(batches)? {
+            statements.insert(0, fence);
         }
         self.transact(statements)
     }
@@ -606,6 +638,10 @@ impl Store for PgStore {
                 key: "stepwise_meta|partitions".into(),
                 reason: format!("{value:?} is not a partition count"),
             })
+    }
+
+    fn leases(&self) -> Option<&dyn Leases> {
+        Some(self)
     }
 }
 

@@ -9,9 +9,10 @@
 //! "C"`), as the embedded store's keys do, so listings order the same on both.
 
 /// Migrations, oldest first: (version, SQL). Never edit one that has shipped; add one.
-pub(super) const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+pub(super) const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE stepwise_meta (
     key text COLLATE "C" PRIMARY KEY,
     value text NOT NULL
@@ -79,7 +80,50 @@ CREATE TABLE tags (
     tags bytea NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- The nodes of a cluster, as each last said it was alive (the database's clock decides).
+CREATE TABLE nodes (
+    node_id text COLLATE "C" PRIMARY KEY,
+    grpc_addr text NOT NULL,
+    http_addr text NOT NULL,
+    started_ms bigint NOT NULL,
+    seen_at timestamptz NOT NULL
+);
+-- Who owns each partition until when. The epoch grows with every change of owner; a
+-- group commit carries the epochs its writer holds and is refused if one has moved on.
+CREATE TABLE leases (
+    partition integer PRIMARY KEY,
+    owner text COLLATE "C",
+    epoch bigint NOT NULL DEFAULT 0,
+    expires_at timestamptz NOT NULL DEFAULT '-infinity',
+    acquired_at timestamptz
+);
+-- The fence at the head of every group commit: locks the lease rows (a takeover waits
+-- for the transaction, and the new owner's recovery reads what it wrote) and refuses the
+-- whole transaction if any partition's owner or epoch is no longer the writer's.
+CREATE FUNCTION stepwise_fence(p_owner text, p_partitions integer[], p_epochs bigint[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    lost integer[];
+BEGIN
+    PERFORM 1 FROM leases WHERE partition = ANY(p_partitions) ORDER BY partition FOR SHARE;
+    SELECT coalesce(array_agg(w.partition ORDER BY w.partition), '{}') INTO lost
+    FROM unnest(p_partitions, p_epochs) AS w(partition, epoch)
+    LEFT JOIN leases l
+        ON l.partition = w.partition AND l.owner = p_owner AND l.epoch = w.epoch
+    WHERE l.partition IS NULL;
+    IF cardinality(lost) > 0 THEN
+        RAISE EXCEPTION 'the lease of partitions % is no longer held by %', lost, p_owner
+            USING ERRCODE = 'SWF01', DETAIL = array_to_string(lost, ',');
+    END IF;
+END
+$$;
+"#,
+    ),
+];
 
 /// The newest schema version this server knows.
 pub(super) fn latest() -> i32 {
@@ -90,10 +134,14 @@ pub(super) fn latest() -> i32 {
 /// with the connection if the server dies mid-way).
 pub(super) const MIGRATION_LOCK: i64 = 0x5354_4550_5749_5345; // "STEPWISE"
 
-/// The advisory lock a server holds on its writer connection for as long as it runs:
-/// one server per database (PostgreSQL releases it when the connection ends, a killed
-/// server's included).
-pub(super) const SERVER_LOCK: i64 = 0x5354_4550_5749_5346;
+/// The SQLSTATE `stepwise_fence` refuses a group commit with.
+pub(super) const FENCE_REFUSED: &str = "SWF01";
+
+/// The advisory lock space of node ids: a node holds the lock of its id's hash on its
+/// writer connection while it runs (PostgreSQL releases it when the connection ends, a
+/// killed node's included), so two live processes never share an id, and a node that
+/// gets its lock knows the leases recorded under its id are a dead incarnation's.
+pub(super) const NODE_LOCK_SPACE: i32 = 0x5357_4e44; // "SWND"
 
 #[cfg(test)]
 mod tests {

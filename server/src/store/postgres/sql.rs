@@ -33,6 +33,8 @@ pub const DELETE_TAGS: &str = "DELETE FROM tags WHERE arn = $1";
 pub const PROPOSE_PARTITIONS: &str = "INSERT INTO stepwise_meta (key, value) \
     VALUES ('partitions', $1) ON CONFLICT (key) DO NOTHING";
 
+pub const FENCE: &str = "SELECT stepwise_fence($1, $2, $3)";
+
 pub const MACHINE: &str = "SELECT name, record FROM machines WHERE name = $1";
 pub const MACHINES: &str = "SELECT name, record FROM machines ORDER BY name";
 pub const REVISION: &str = "SELECT record FROM revisions WHERE machine = $1 AND revision = $2";
@@ -81,6 +83,7 @@ pub const ALL: &[&str] = &[
     PUT_TAGS,
     DELETE_TAGS,
     PROPOSE_PARTITIONS,
+    FENCE,
     MACHINE,
     MACHINES,
     REVISION,

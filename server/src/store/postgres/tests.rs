@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::store::Write;
+use crate::store::{Acquired, Lease, Write};
 
 /// The cluster's URL; without one these tests cannot run, and say how to get one.
 pub(crate) fn cluster_url() -> String {
@@ -147,23 +147,196 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
     );
 }
 
+fn node(id: &str) -> NodeInfo {
+    NodeInfo {
+        id: id.into(),
+        grpc_addr: format!("{id}:1"),
+        http_addr: format!("{id}:2"),
+    }
+}
+
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[test]
-fn a_second_server_on_the_same_database_is_refused_until_the_first_is_gone() {
-    let database = TestDatabase::new("inuse");
+fn a_second_process_with_a_node_id_is_refused_until_the_first_is_gone() {
+    let database = TestDatabase::new("nodeid");
     let first = PgStore::connect(&database.url).unwrap();
-    let refused = PgStore::connect(&database.url).err().expect("refused");
+    first.join(&node("a"), 4, LEASE).unwrap();
+    let second = PgStore::connect(&database.url).unwrap();
+    let refused = second.join(&node("a"), 4, LEASE).unwrap_err();
     assert!(
-        matches!(&refused, StoreError::DatabaseInUse { place } if place.ends_with(&database.name)),
+        matches!(&refused, StoreError::NodeIdInUse { node, place } if node == "a" && place.ends_with(&database.name)),
         "{refused}"
     );
     assert!(
         refused
             .to_string()
-            .contains("is in use by another Stepwise server")
+            .contains("another Stepwise node with the id 'a'")
     );
+    // Another id joins beside it.
+    second.join(&node("b"), 4, LEASE).unwrap();
     drop(first);
-    // Its connection closes a moment after: the next server waits that out.
-    drop(PgStore::connect(&database.url).unwrap());
+    // Its connection closes a moment after: the next process with its id waits that out.
+    let third = PgStore::connect(&database.url).unwrap();
+    third.join(&node("a"), 4, LEASE).unwrap();
+}
+
+/// Makes a node's leases expire now, as if it had stopped renewing long ago.
+fn expire(database: &TestDatabase, owner: &str) {
+    administer_on(
+        &database.url,
+        format!(
+            "UPDATE leases SET expires_at = now() - interval '1 second' WHERE owner = '{owner}'"
+        ),
+    );
+}
+
+#[test]
+fn leases_are_taken_when_free_or_expired_and_a_restarted_node_takes_its_own_back() {
+    let database = TestDatabase::new("leases");
+    let a = PgStore::connect(&database.url).unwrap();
+    assert!(a.join(&node("a"), 4, LEASE).unwrap().is_empty());
+    let taken = a.acquire("a", 3, LEASE).unwrap();
+    assert_eq!(
+        taken,
+        (0..3)
+            .map(|partition| Acquired {
+                lease: Lease {
+                    partition,
+                    epoch: 1
+                },
+                from_expired: None,
+            })
+            .collect::<Vec<_>>()
+    );
+    let b = PgStore::connect(&database.url).unwrap();
+    b.join(&node("b"), 4, LEASE).unwrap();
+    // Only the free one: a's are unexpired.
+    let taken = b.acquire("b", 4, LEASE).unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        taken[0].lease,
+        Lease {
+            partition: 3,
+            epoch: 1
+        }
+    );
+    // a stops renewing: b takes its partitions over under new epochs, saying from whom.
+    expire(&database, "a");
+    let taken = b.acquire("b", 1, LEASE).unwrap();
+    assert_eq!(
+        taken[0].lease,
+        Lease {
+            partition: 0,
+            epoch: 2
+        }
+    );
+    assert_eq!(taken[0].from_expired.as_deref(), Some("a"));
+    // a's renewal answers only what it still holds.
+    let renewed = a.renew("a", LEASE).unwrap();
+    assert_eq!(
+        renewed.iter().map(|l| l.partition).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    // A released lease goes at once, and not as a dead node's.
+    b.release("b", &[3]).unwrap();
+    let c = PgStore::connect(&database.url).unwrap();
+    c.join(&node("c"), 4, LEASE).unwrap();
+    let taken = c.acquire("c", 4, LEASE).unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        taken[0].lease,
+        Lease {
+            partition: 3,
+            epoch: 2
+        }
+    );
+    assert_eq!(taken[0].from_expired, None);
+    // a dies and comes back under its id: its leases are its own again, under new epochs.
+    drop(a);
+    let a = PgStore::connect(&database.url).unwrap();
+    let back = a.join(&node("a"), 4, LEASE).unwrap();
+    assert_eq!(
+        back,
+        vec![
+            Lease {
+                partition: 1,
+                epoch: 2
+            },
+            Lease {
+                partition: 2,
+                epoch: 2
+            }
+        ]
+    );
+    let view = c.view().unwrap();
+    assert_eq!(view.live_nodes(LEASE).count(), 3);
+    assert_eq!(view.owner_of(3).map(|n| n.node.id.as_str()), Some("c"));
+    assert_eq!(
+        view.owner_of(0).map(|n| n.node.grpc_addr.as_str()),
+        Some("b:1")
+    );
+    c.leave("c").unwrap();
+    assert_eq!(c.view().unwrap().nodes.len(), 2);
+}
+
+#[test]
+fn a_write_under_a_lost_lease_is_refused_whole_and_the_store_keeps_working() {
+    let database = TestDatabase::new("fence");
+    let a = PgStore::connect(&database.url).unwrap();
+    a.join(&node("a"), 2, LEASE).unwrap();
+    let held = a.acquire("a", 2, LEASE).unwrap();
+    assert_eq!(held.len(), 2);
+    let timer = |execution: &str| TimerRecord {
+        due_ms: 5,
+        execution: execution.into(),
+        key: crate::engine::TimerKey::Execution,
+    };
+    let fenced = |partition: u16, epoch: u64, execution: &str| Batch {
+        writes: vec![Write::PutTimer(timer(execution))],
+        fence: Some(Lease { partition, epoch }),
+    };
+    a.write(&[&fenced(0, 1, "arn:first"), &fenced(1, 1, "arn:other")])
+        .unwrap();
+    // b takes partition 0 over.
+    expire(&database, "a");
+    let b = PgStore::connect(&database.url).unwrap();
+    b.join(&node("b"), 2, LEASE).unwrap();
+    let taken = b.acquire("b", 1, LEASE).unwrap();
+    assert_eq!(
+        taken[0].lease,
+        Lease {
+            partition: 0,
+            epoch: 2
+        }
+    );
+    // a, paused through all that, writes under its old epoch: nothing of the group lands.
+    let err = a
+        .write(&[&fenced(0, 1, "arn:stale"), &fenced(1, 1, "arn:fine")])
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Fenced { partitions } if partitions == &vec![0]),
+        "{err}"
+    );
+    let executions: Vec<String> = b
+        .timers()
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|t| t.execution)
+        .collect();
+    assert_eq!(executions, vec!["arn:first", "arn:other"]);
+    // The store is not failed: a's partition 1 is still its own.
+    a.write(&[&fenced(1, 1, "arn:fine")]).unwrap();
+    a.flush().unwrap();
+    // A fence without joining is refused without asking the database.
+    let stranger = PgStore::connect(&database.url).unwrap();
+    assert!(matches!(
+        stranger.write(&[&fenced(1, 1, "arn:x")]),
+        Err(StoreError::Fenced { .. })
+    ));
+    b.write(&[&fenced(0, 2, "arn:new-owner")]).unwrap();
+    assert_eq!(b.timers().unwrap().records.len(), 4);
 }
 
 #[test]
@@ -177,10 +350,12 @@ fn a_group_that_fails_part_way_leaves_nothing_and_the_store_refuses_further_writ
     };
     let first = Batch {
         writes: vec![Write::PutTimer(timer.clone())],
+        fence: None,
     };
     // PostgreSQL's text holds no NUL: the second statement of the group fails.
     let second = Batch {
         writes: vec![Write::DeleteMachine("bad\0name".into())],
+        fence: None,
     };
     let err = store.write(&[&first, &second]).unwrap_err();
     assert!(matches!(err, StoreError::Io(_)), "{err}");
@@ -211,11 +386,14 @@ async fn opening_fails_cleanly_from_inside_a_runtime_as_the_server_opens_it() {
     let database = TestDatabase::new("async");
     let store = PgStore::connect(&database.url).unwrap();
     assert_eq!(store.partition_count(3).unwrap(), 3);
-    let refused = PgStore::connect(&database.url).err().expect("in use");
+    store.join(&node("n"), 3, LEASE).unwrap();
+    let second = PgStore::connect(&database.url).unwrap();
+    let refused = second.join(&node("n"), 3, LEASE).unwrap_err();
     assert!(
-        matches!(refused, StoreError::DatabaseInUse { .. }),
+        matches!(refused, StoreError::NodeIdInUse { .. }),
         "{refused}"
     );
+    drop(second);
     drop(store);
 }
 

@@ -1,0 +1,39 @@
+//! `stepwise.v1.Cluster`: what the nodes of a cluster ask each other (a task for a worker
+//! that polls another node).
+
+use stepwise_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::status::to_status;
+use crate::runtime::Runtime;
+
+/// Serves `stepwise.v1.Cluster`.
+#[derive(Clone)]
+pub struct ClusterService {
+    runtime: Runtime,
+}
+
+impl ClusterService {
+    /// A service over `runtime`.
+    pub fn new(runtime: Runtime) -> Self {
+        ClusterService { runtime }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::cluster_server::Cluster for ClusterService {
+    async fn take_task(
+        &self,
+        request: Request<pb::PollTaskRequest>,
+    ) -> Result<Response<pb::PollTaskResponse>, Status> {
+        let request = request.into_inner();
+        let poll_id = (!request.poll_id.is_empty()).then_some(request.poll_id.as_str());
+        let taken = self
+            .runtime
+            .take_task(&request.queues, &request.worker_name, poll_id)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::poll_response(taken)))
+    }
+}

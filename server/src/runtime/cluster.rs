@@ -1,0 +1,416 @@
+//! This node's part in a cluster: the partitions it serves, by lease (`store::Leases`).
+//! It joins by taking back what a dead earlier process with its id held, then takes
+//! free partitions up to a fair share (the partition count over the live nodes, rounded
+//! up); every round it renews, lets go of what it lost, gives partitions up when nodes
+//! have joined, and takes expired ones over when nodes have died. A partition taken is
+//! recovered from the store (its running executions replayed, timers re-armed at their
+//! due times, unstarted tasks offered) before it is served; one lost or given up leaves
+//! memory (`Partition::relinquish`).
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::executions::Executions;
+use super::forward::Peers;
+use super::partition::{Holding, Partitions};
+use super::recovery::Recovery;
+use super::{RuntimeError, now_ms};
+use crate::store::{ClusterView, ExpressStart, Lease, NodeInfo};
+
+/// How long a poll waits on this node's queues before asking the other nodes' again.
+pub(super) const PEER_POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How a node takes part in a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The node's id and the addresses the other nodes reach it at.
+    pub node: NodeInfo,
+    /// How long a lease lasts without renewal: a dead node's partitions move after it
+    /// (renewed every third of it).
+    pub lease: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node: NodeInfo {
+                id: "stepwise".into(),
+                grpc_addr: String::new(),
+                http_addr: String::new(),
+            },
+            lease: Duration::from_secs(10),
+        }
+    }
+}
+
+/// This node's membership.
+pub(super) struct Cluster {
+    pub config: ClusterConfig,
+    /// The nodes and leases as last read.
+    view: Mutex<ClusterView>,
+    /// When the leases were last renewed (this process's clock).
+    renewed: Mutex<Instant>,
+    /// Lease renewals that failed in a row.
+    pub failed_renewals: std::sync::atomic::AtomicU64,
+    /// Connections to the other nodes.
+    pub peers: Peers,
+}
+
+/// Partitions for each live node: the count over the nodes, rounded up.
+fn fair_share(partitions: u16, live_nodes: usize) -> usize {
+    usize::from(partitions).div_ceil(live_nodes.max(1))
+}
+
+impl Cluster {
+    pub fn new(config: ClusterConfig) -> Cluster {
+        Cluster {
+            config,
+            view: Mutex::default(),
+            renewed: Mutex::new(Instant::now()),
+            failed_renewals: Default::default(),
+            peers: Peers::default(),
+        }
+    }
+
+    /// The nodes and leases as last read.
+    pub fn view(&self) -> ClusterView {
+        self.view.lock().expect("cluster lock").clone()
+    }
+
+    /// The gRPC address of the node serving `partition`, unless it is this one.
+    pub fn owner_addr(&self, partition: u16) -> Option<String> {
+        let view = self.view.lock().expect("cluster lock");
+        let owner = view.owner_of(partition)?;
+        (owner.node.id != self.config.node.id).then(|| owner.node.grpc_addr.clone())
+    }
+
+    /// Reads the nodes and leases again (a call found a partition elsewhere than the
+    /// view said).
+    pub fn refresh(&self, store: &dyn crate::store::Store) {
+        let Some(leases) = store.leases() else {
+            return;
+        };
+        match leases.view() {
+            Ok(view) => *self.view.lock().expect("cluster lock") = view,
+            Err(e) => tracing::warn!("reading the cluster's leases failed: {e}"),
+        }
+    }
+
+    /// The gRPC addresses of the other live nodes.
+    pub fn peer_addrs(&self) -> Vec<String> {
+        let view = self.view.lock().expect("cluster lock");
+        view.live_nodes(self.config.lease)
+            .filter(|n| n.node.id != self.config.node.id)
+            .map(|n| n.node.grpc_addr.clone())
+            .collect()
+    }
+
+    /// Joins: takes back the leases of a dead earlier process with this id, then free
+    /// partitions up to a fair share; recovers them. Answers the Express starts to run
+    /// again.
+    pub fn join(&self, executions: &Executions) -> Result<Vec<ExpressStart>, RuntimeError> {
+        let leases = executions
+            .durable
+            .store
+            .leases()
+            .expect("a store with leases");
+        let count = executions.partitions.count();
+        let taken = leases.join(&self.config.node, count, self.config.lease)?;
+        *self.renewed.lock().expect("cluster lock") = Instant::now();
+        tracing::info!(node = %self.config.node.id, partitions = taken.len(), "joined the cluster (leases of an earlier process with this id taken back)");
+        let mut starts = self.recover(executions, &taken)?;
+        starts.extend(self.balance(executions)?);
+        Ok(starts)
+    }
+
+    /// Recovers partitions just leased and serves them.
+    fn recover(
+        &self,
+        executions: &Executions,
+        taken: &[Lease],
+    ) -> Result<Vec<ExpressStart>, RuntimeError> {
+        if taken.is_empty() {
+            return Ok(Vec::new());
+        }
+        let held: Vec<(u16, Holding)> = taken
+            .iter()
+            .map(|lease| (lease.partition, Holding::Lease(lease.epoch)))
+            .collect();
+        Recovery {
+            durable: &executions.durable,
+            partitions: &executions.partitions,
+            queues: &executions.queues,
+        }
+        .run(&held)
+    }
+
+    /// Reads the cluster and takes free partitions while this node has fewer than its
+    /// share. (Giving partitions up is `round`'s: it waits for commits in flight.)
+    fn balance(&self, executions: &Executions) -> Result<Vec<ExpressStart>, RuntimeError> {
+        let leases = executions
+            .durable
+            .store
+            .leases()
+            .expect("a store with leases");
+        let view = leases.view()?;
+        let live = view.live_nodes(self.config.lease).count();
+        *self.view.lock().expect("cluster lock") = view;
+        let share = fair_share(executions.partitions.count(), live);
+        let held = executions.partitions.held().len();
+        if held >= share {
+            return Ok(Vec::new());
+        }
+        let acquired = leases.acquire(&self.config.node.id, share - held, self.config.lease)?;
+        if acquired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dead: Vec<&str> = acquired
+            .iter()
+            .filter_map(|a| a.from_expired.as_deref())
+            .collect();
+        tracing::info!(
+            partitions = ?acquired.iter().map(|a| a.lease.partition).collect::<Vec<_>>(),
+            from_expired = ?dead,
+            "partitions taken over"
+        );
+        let taken: Vec<Lease> = acquired.iter().map(|a| a.lease).collect();
+        let starts = self.recover(executions, &taken)?;
+        // The view read before the takeover names the old owners; read it again so
+        // calls for these partitions stop being sent there.
+        *self.view.lock().expect("cluster lock") = leases.view()?;
+        Ok(starts)
+    }
+
+    /// One round: renew, let go of what was lost, give up partitions beyond the fair
+    /// share, take free ones below it.
+    async fn round(&self, executions: &Arc<Executions>) -> Result<(), RuntimeError> {
+        use std::sync::atomic::Ordering;
+        let leases = executions
+            .durable
+            .store
+            .leases()
+            .expect("a store with leases");
+        let node = &self.config.node.id;
+        let partitions = &executions.partitions;
+        let renewed = match leases.renew(node, self.config.lease) {
+            Ok(renewed) => renewed,
+            Err(e) => {
+                let failures = self.failed_renewals.fetch_add(1, Ordering::Relaxed) + 1;
+                let since = self.renewed.lock().expect("cluster lock").elapsed();
+                if since >= self.config.lease {
+                    // The leases may be someone else's by now: stop serving them (the
+                    // fences would refuse every write anyway).
+                    let held = partitions.held();
+                    for partition in &held {
+                        partitions.get(*partition).relinquish(&executions.queues);
+                    }
+                    tracing::error!(
+                        failures,
+                        partitions = held.len(),
+                        "leases not renewed for a whole lease period ({e}); their partitions are no longer served here"
+                    );
+                } else {
+                    tracing::warn!(failures, "renewing the leases failed: {e}");
+                }
+                return Ok(());
+            }
+        };
+        self.failed_renewals.store(0, Ordering::Relaxed);
+        *self.renewed.lock().expect("cluster lock") = Instant::now();
+        for partition in partitions.held() {
+            let still = renewed.iter().any(|lease| {
+                lease.partition == partition
+                    && partitions.get(partition).lock().holding == Some(Holding::Lease(lease.epoch))
+            });
+            if !still {
+                let left = partitions.get(partition).relinquish(&executions.queues);
+                tracing::warn!(partition, executions = left, "lease lost to another node");
+            }
+        }
+        let view = leases.view()?;
+        let live = view.live_nodes(self.config.lease).count();
+        *self.view.lock().expect("cluster lock") = view;
+        let share = fair_share(partitions.count(), live);
+        let held = partitions.held();
+        if held.len() > share {
+            // Nodes joined: give the highest-numbered partitions beyond the share up.
+            // Served no more from now; what was submitted commits under the lease
+            // still held; then the lease goes.
+            let given: Vec<u16> = held[share..].to_vec();
+            for partition in &given {
+                partitions.get(*partition).relinquish(&executions.queues);
+            }
+            executions.durable.committer.settled().await?;
+            leases.release(node, &given)?;
+            tracing::info!(partitions = ?given, "partitions given up to the nodes that joined");
+            return Ok(());
+        }
+        let starts = self.balance(executions)?;
+        for start in starts {
+            executions.restart_express(start).await?;
+        }
+        Ok(())
+    }
+
+    /// Seconds since the leases were last renewed.
+    fn renewed_ago(&self) -> f64 {
+        self.renewed
+            .lock()
+            .expect("cluster lock")
+            .elapsed()
+            .as_secs_f64()
+    }
+
+    /// The node's part for `/health`: what it serves and how fresh its leases are.
+    pub fn status(&self, partitions: &Partitions) -> String {
+        use std::fmt::Write;
+        let held = partitions.held();
+        let view = self.view();
+        let live: Vec<&str> = view
+            .live_nodes(self.config.lease)
+            .map(|n| n.node.id.as_str())
+            .collect();
+        let mut text = format!(
+            "node {}: serving {} of {} partitions ({}); leases renewed {:.1} s ago (lease {} s)\n",
+            self.config.node.id,
+            held.len(),
+            partitions.count(),
+            ranges(&held),
+            self.renewed_ago(),
+            self.config.lease.as_secs()
+        );
+        let _ = writeln!(text, "live nodes: {}", live.join(", "));
+        text
+    }
+
+    /// The node's leases in Prometheus text.
+    pub fn render_metrics(&self, partitions: &Partitions, out: &mut String) {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering;
+        let view = self.view();
+        let node = &self.config.node.id;
+        let _ = writeln!(
+            out,
+            "# HELP stepwise_cluster_node This node's id.\n# TYPE stepwise_cluster_node gauge\nstepwise_cluster_node{{node=\"{node}\"}} 1"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP stepwise_cluster_live_nodes Nodes that renewed within a lease period, as last read.\n# TYPE stepwise_cluster_live_nodes gauge\nstepwise_cluster_live_nodes {}",
+            view.live_nodes(self.config.lease).count()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP stepwise_cluster_lease_renewed_seconds Seconds since this node last renewed its leases.\n# TYPE stepwise_cluster_lease_renewed_seconds gauge\nstepwise_cluster_lease_renewed_seconds {:.3}",
+            self.renewed_ago()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP stepwise_cluster_lease_renewal_failures Lease renewals that failed in a row.\n# TYPE stepwise_cluster_lease_renewal_failures gauge\nstepwise_cluster_lease_renewal_failures {}",
+            self.failed_renewals.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP stepwise_cluster_lease_epoch The epoch of each partition this node serves.\n# TYPE stepwise_cluster_lease_epoch gauge"
+        );
+        for partition in partitions.iter() {
+            if let Some(Holding::Lease(epoch)) = partition.lock().holding {
+                let _ = writeln!(
+                    out,
+                    "stepwise_cluster_lease_epoch{{partition=\"{}\"}} {epoch}",
+                    partition.id
+                );
+            }
+        }
+    }
+
+    /// Gives every lease up and leaves the cluster (a graceful stop, after the last
+    /// commit): the other nodes take the partitions over at once, not after the lease.
+    pub fn leave(&self, executions: &Executions) {
+        let Some(leases) = executions.durable.store.leases() else {
+            return;
+        };
+        let held = executions.partitions.held();
+        let node = &self.config.node.id;
+        match leases
+            .release(node, &held)
+            .and_then(|()| leases.leave(node))
+        {
+            Ok(()) => tracing::info!(partitions = held.len(), "left the cluster"),
+            Err(e) => tracing::warn!("leaving the cluster failed ({e}); the leases expire instead"),
+        }
+    }
+}
+
+/// Sorted partition numbers as ranges: `0-3, 7, 9-10`.
+fn ranges(partitions: &[u16]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < partitions.len() {
+        let start = partitions[i];
+        let mut end = start;
+        while i + 1 < partitions.len() && partitions[i + 1] == end + 1 {
+            i += 1;
+            end = partitions[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Renews this node's leases every third of the lease period, until the runtime stops.
+pub(super) async fn lease_loop(
+    executions: Weak<Executions>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let Some(runtime) = executions.upgrade() else {
+            return;
+        };
+        let Some(cluster) = runtime.cluster.clone() else {
+            return;
+        };
+        let started = now_ms();
+        if let Err(e) = cluster.round(&runtime).await {
+            tracing::warn!("a lease round failed: {e}");
+        }
+        drop(runtime);
+        let period = cluster.config.lease / 3;
+        let spent = Duration::from_millis((now_ms() - started).max(0) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(period.saturating_sub(spent)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_read_as_ranges() {
+        assert_eq!(ranges(&[0, 1, 2, 3, 7, 9, 10]), "0-3, 7, 9-10");
+        assert_eq!(ranges(&[5]), "5");
+        assert_eq!(ranges(&[]), "none");
+    }
+
+    #[test]
+    fn shares_cover_every_partition() {
+        assert_eq!(fair_share(64, 1), 64);
+        assert_eq!(fair_share(64, 3), 22);
+        assert_eq!(fair_share(64, 0), 64);
+        assert_eq!(fair_share(2, 3), 1);
+        for nodes in 1..10 {
+            assert!(fair_share(64, nodes) * nodes >= 64);
+        }
+    }
+}

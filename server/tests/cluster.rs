@@ -1,0 +1,474 @@
+//! Three nodes on one PostgreSQL: partitions spread by lease, calls answered by any node,
+//! failover after kill -9, and a node paused past its lease whose stale writes are
+//! refused. Needs the suite's PostgreSQL (`STEPWISE_TEST_DATABASE_URL`, set by
+//! run-tests.sh); bounded in executions and time.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stepwise_proto::v1 as pb;
+use support::process::{free_port, http_get};
+use support::{Clients, TempDir, assert_contiguous};
+
+const PARTITIONS: &str = "12";
+const LEASE_SECONDS: u64 = 3;
+const ACTIVITY: &str = "arn:aws:states:us-east-1:000000000000:activity:work";
+
+/// One node: a server process on the shared database, restartable under its id.
+struct Node {
+    id: String,
+    grpc: String,
+    http: String,
+    url: String,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn new(id: &str, url: &str) -> Node {
+        Node {
+            id: id.into(),
+            grpc: format!("127.0.0.1:{}", free_port()),
+            http: format!("127.0.0.1:{}", free_port()),
+            url: url.into(),
+            child: None,
+        }
+    }
+
+    async fn start(&mut self, dir: &std::path::Path) {
+        let child = Command::new(env!("CARGO_BIN_EXE_stepwise-server"))
+            .args([
+                "--data-dir",
+                &dir.join(&self.id).display().to_string(),
+                "--database-url",
+                &self.url,
+                "--node-id",
+                &self.id,
+                "--lease-seconds",
+                &LEASE_SECONDS.to_string(),
+                "--partitions",
+                PARTITIONS,
+                "--grpc-addr",
+                &self.grpc,
+                "--http-addr",
+                &self.http,
+            ])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server binary starts");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(&self.grpc).await.is_err() {
+            assert!(
+                self.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+                "node {} exited instead of coming up",
+                self.id
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {} did not come up",
+                self.id
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// The partitions this node serves and their epochs, from its /metrics.
+    async fn held(&self) -> BTreeMap<u16, u64> {
+        let (status, body) = http_get(&self.http, "/metrics").await;
+        assert_eq!(status, 200);
+        body.lines()
+            .filter_map(|line| line.strip_prefix("stepwise_cluster_lease_epoch{partition=\""))
+            .filter_map(|rest| {
+                let (partition, epoch) = rest.split_once("\"} ")?;
+                Some((partition.parse().ok()?, epoch.trim().parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A paused node must be resumed to be killed cleanly.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
+        self.kill();
+    }
+}
+
+/// Waits until every partition is served by exactly one of the running nodes and each
+/// serves its share; answers who serves what.
+async fn balanced(nodes: &[&Node], limit: Duration) -> Vec<BTreeMap<u16, u64>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let total: usize = PARTITIONS.parse().unwrap();
+    loop {
+        let mut held = Vec::new();
+        for node in nodes {
+            held.push(node.held().await);
+        }
+        let all: Vec<u16> = held.iter().flat_map(|h| h.keys().copied()).collect();
+        let distinct: HashSet<u16> = all.iter().copied().collect();
+        let share = total.div_ceil(nodes.len());
+        if all.len() == total && distinct.len() == total && held.iter().all(|h| h.len() <= share) {
+            return held;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the partitions did not settle over {} nodes within {limit:?}: {held:?}",
+            nodes.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn definition() -> Value {
+    let task = |kind: &str| json!({"Type": "Task", "Resource": ACTIVITY, "Parameters": {"kind": kind}, "TimeoutSeconds": 30, "End": true});
+    json!({
+        "StartAt": "First",
+        "States": {
+            "First": {
+                "Type": "Task", "Resource": ACTIVITY,
+                "Parameters": {"kind": "flaky", "attempt.$": "$$.State.RetryCount"},
+                "TimeoutSeconds": 30,
+                "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 1}],
+                "ResultPath": "$.first", "Next": "Pause"
+            },
+            "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Fanout"},
+            "Fanout": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Left", "States": {"Left": task("plain")}},
+                    {"StartAt": "Right", "States": {"Right": task("plain")}}
+                ],
+                "ResultPath": "$.fan", "Next": "Items"
+            },
+            "Items": {
+                "Type": "Map", "ItemsPath": "$.items",
+                "Iterator": {"StartAt": "Item", "States": {"Item": task("plain")}},
+                "ResultPath": "$.mapped", "Next": "Risky"
+            },
+            "Risky": {
+                "Type": "Task", "Resource": ACTIVITY, "Parameters": {"kind": "boom"},
+                "TimeoutSeconds": 30,
+                "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.caught", "Next": "Recovered"}],
+                "Next": "Callback"
+            },
+            "Recovered": {"Type": "Pass", "Next": "Callback"},
+            "Callback": {
+                "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}},
+                "TimeoutSeconds": 30,
+                "End": true
+            }
+        }
+    })
+}
+
+/// The states each execution enters, and how often: the same for every run, whatever
+/// failed over beneath it (retries and timeouts enter no state again).
+fn expected_entries() -> BTreeMap<String, usize> {
+    [
+        ("First", 1),
+        ("Pause", 1),
+        ("Fanout", 1),
+        ("Left", 1),
+        ("Right", 1),
+        ("Items", 1),
+        ("Item", 3),
+        ("Risky", 1),
+        ("Recovered", 1),
+        ("Callback", 1),
+    ]
+    .into_iter()
+    .map(|(name, count)| (name.to_string(), count))
+    .collect()
+}
+
+/// Sends a task's answer through the node at `endpoints[first]`, or the next ones while
+/// a node is down; an answer the task already has counts as sent.
+async fn answer(endpoints: &[String], first: usize, token: &str, outcome: Result<Value, &str>) {
+    for attempt in 0..40 {
+        let endpoint = &endpoints[(first + attempt) % endpoints.len()];
+        let Ok(channel) = tonic::transport::Channel::from_shared(endpoint.clone())
+            .unwrap()
+            .connect()
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut tasks = pb::tasks_client::TasksClient::new(channel);
+        let sent = match &outcome {
+            Ok(output) => tasks
+                .send_task_success(pb::SendTaskSuccessRequest {
+                    token: token.into(),
+                    output: output.to_string(),
+                })
+                .await
+                .map(|_| ()),
+            Err(error) => tasks
+                .send_task_failure(pb::SendTaskFailureRequest {
+                    token: token.into(),
+                    error: error.to_string(),
+                    cause: "as the test asks".into(),
+                })
+                .await
+                .map(|_| ()),
+        };
+        match sent {
+            Ok(()) => return,
+            // Sent before, by an attempt whose answer was lost with its node.
+            Err(status)
+                if status.message().starts_with(
+                    "TaskTimedOut: the task for this token already has its result",
+                ) =>
+            {
+                return;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("no node took the answer for {token}");
+}
+
+/// A worker polling `endpoints[home]` (the next node while that one is down) until told
+/// to stop; every task it receives is recorded by delivery token.
+async fn worker(
+    endpoints: Arc<Vec<String>>,
+    home: usize,
+    delivered: Arc<Mutex<Vec<String>>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut at = home;
+    while !*stop.borrow() {
+        let endpoint = endpoints[at % endpoints.len()].clone();
+        let Ok(channel) = tonic::transport::Channel::from_shared(endpoint)
+            .unwrap()
+            .connect()
+            .await
+        else {
+            at += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let mut tasks = pb::tasks_client::TasksClient::new(channel);
+        let request = pb::PollTaskRequest {
+            queues: vec!["work".into(), "sqs:sendMessage".into()],
+            worker_name: format!("worker-{home}"),
+            wait_seconds: 1,
+            ..Default::default()
+        };
+        let polled = tokio::select! {
+            polled = tasks.poll_task(request) => polled,
+            _ = stop.changed() => return,
+        };
+        let task = match polled {
+            Ok(task) => task.into_inner(),
+            Err(_) => {
+                at += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if task.token.is_empty() {
+            continue;
+        }
+        delivered.lock().unwrap().push(task.token.clone());
+        let input: Value = serde_json::from_str(&task.input).unwrap();
+        let endpoints = endpoints.clone();
+        if task.queue == "sqs:sendMessage" {
+            // The integration's call is done; the callback comes later, through another
+            // node, with the task token the message carried.
+            answer(&endpoints, at, &task.token, Ok(json!({"sent": true}))).await;
+            let callback = input["MessageBody"]["token"].as_str().unwrap().to_string();
+            answer(&endpoints, at + 1, &callback, Ok(json!({"called": "back"}))).await;
+            continue;
+        }
+        let outcome = match input["kind"].as_str().unwrap() {
+            "flaky" if input["attempt"] == 0 => Err("Flaky"),
+            "boom" => Err("Boom"),
+            _ => Ok(json!({"done": input["kind"]})),
+        };
+        answer(&endpoints, at, &task.token, outcome).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_fail_over_without_losing_or_repeating_anything() {
+    let dir = TempDir::new("cluster");
+    let url = support::database_of(dir.path());
+    let mut nodes = vec![
+        Node::new("n1", &url),
+        Node::new("n2", &url),
+        Node::new("n3", &url),
+    ];
+    for node in nodes.iter_mut() {
+        node.start(dir.path()).await;
+    }
+    let limit = Duration::from_secs(4 * LEASE_SECONDS + 10);
+    let held = balanced(&nodes.iter().collect::<Vec<_>>(), limit).await;
+    eprintln!("partitions at the start: {held:?}");
+
+    let endpoints: Arc<Vec<String>> = Arc::new(nodes.iter().map(Node::endpoint).collect());
+    let mut clients = Vec::new();
+    for endpoint in endpoints.iter() {
+        clients.push(Clients::connect(endpoint.clone()).await);
+    }
+    clients[0].create("Mixed", &definition()).await;
+    let delivered = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for home in 0..3 {
+        workers.push(tokio::spawn(worker(
+            endpoints.clone(),
+            home,
+            delivered.clone(),
+            stopped.clone(),
+        )));
+    }
+
+    // Executions started through every node, whichever owns each.
+    let input = json!({"items": [1, 2, 3]});
+    let mut arns = Vec::new();
+    for i in 0..24 {
+        arns.push(
+            clients[i % 3]
+                .start("Mixed", &format!("run-{i}"), input.clone())
+                .await,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // kill -9 of n1 while executions run; it comes back under its id.
+    nodes[0].kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 24..30 {
+        arns.push(
+            clients[2]
+                .start("Mixed", &format!("run-{i}"), input.clone())
+                .await,
+        );
+    }
+    nodes[0].start(dir.path()).await;
+    balanced(&nodes.iter().collect::<Vec<_>>(), limit).await;
+
+    // n2 paused past its lease: n1 and n3 take its partitions over; resumed, it finds
+    // its leases gone, and whatever it tries to commit under them is refused.
+    let before = nodes[1].held().await;
+    nodes[1].signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(LEASE_SECONDS + 2)).await;
+    for i in 30..36 {
+        arns.push(
+            clients[2]
+                .start("Mixed", &format!("run-{i}"), input.clone())
+                .await,
+        );
+    }
+    let others = [&nodes[0], &nodes[2]];
+    let mut taken_over = false;
+    let deadline = tokio::time::Instant::now() + limit;
+    while !taken_over {
+        let mut held: Vec<u16> = Vec::new();
+        for node in others {
+            held.extend(node.held().await.keys());
+        }
+        taken_over = before.keys().all(|p| held.contains(p));
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "n2's partitions were not taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    nodes[1].signal("-CONT");
+    let after = balanced(&nodes.iter().collect::<Vec<_>>(), limit).await;
+    for (partition, epoch) in &before {
+        let now = after.iter().find_map(|h| h.get(partition)).unwrap();
+        assert!(
+            now > epoch,
+            "partition {partition} changed hands under a new epoch"
+        );
+    }
+
+    // Every execution finishes, each exactly as a run without failures would.
+    for (i, arn) in arns.iter().enumerate() {
+        let execution = clients[i % 3].wait_done(arn, Duration::from_secs(60)).await;
+        assert_eq!(
+            execution.status(),
+            pb::ExecutionStatus::Succeeded,
+            "{arn}: {execution:?}"
+        );
+        let history = clients[(i + 1) % 3].history(arn).await;
+        assert_contiguous(&history);
+        let mut entered: BTreeMap<String, usize> = BTreeMap::new();
+        for event in &history {
+            if event.r#type.ends_with("StateEntered") {
+                *entered
+                    .entry(event.name.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+        }
+        assert_eq!(entered, expected_entries(), "{arn}: no state entered twice");
+    }
+    let _ = stop.send(true);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let delivered = delivered.lock().unwrap().clone();
+    let distinct: HashSet<&String> = delivered.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        delivered.len(),
+        "no task attempt delivered twice"
+    );
+    // Per execution: First twice (one retry), Left, Right, three Items, Risky, Callback.
+    assert!(
+        delivered.len() >= arns.len() * 9,
+        "{} deliveries",
+        delivered.len()
+    );
+    let mut fenced = 0;
+    for node in &nodes {
+        let (_, metrics) = http_get(&node.http, "/metrics").await;
+        fenced += metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("stepwise_store_batches_fenced_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or_default();
+    }
+    eprintln!(
+        "{} executions, {} deliveries, {fenced} stale batches refused",
+        arns.len(),
+        delivered.len()
+    );
+}
