@@ -17,8 +17,10 @@ use super::recovery::Recovery;
 use super::{RuntimeError, now_ms};
 use crate::store::{ClusterView, ExpressStart, Lease, NodeInfo};
 
-/// How long a poll waits on this node's queues before asking the other nodes' again.
-pub(super) const PEER_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a poll waits on this node's queues, and for another node's announcement,
+/// before asking every other node again (an announcement lost with a connection, or
+/// made before the poll began).
+pub(super) const PEER_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How a node takes part in a cluster.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub(super) struct Cluster {
     view: Mutex<ClusterView>,
     /// When the leases were last renewed (this process's clock).
     renewed: Mutex<Instant>,
+    /// Whether the last view had other live nodes.
+    has_peers: std::sync::atomic::AtomicBool,
     /// Lease renewals that failed in a row.
     pub failed_renewals: std::sync::atomic::AtomicU64,
     /// Connections to the other nodes.
@@ -68,8 +72,33 @@ impl Cluster {
             view: Mutex::default(),
             renewed: Mutex::new(Instant::now()),
             failed_renewals: Default::default(),
+            has_peers: Default::default(),
             peers: Peers::default(),
         }
+    }
+
+    fn set_view(&self, view: ClusterView) {
+        let me = &self.config.node.id;
+        let peers = view.live_nodes(self.config.lease).any(|n| &n.node.id != me);
+        self.has_peers
+            .store(peers, std::sync::atomic::Ordering::Relaxed);
+        *self.view.lock().expect("cluster lock") = view;
+    }
+
+    /// Whether other live nodes share the store (a node alone announces nothing).
+    pub fn has_peers(&self) -> bool {
+        self.has_peers.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The gRPC address of a live node other than this one.
+    pub fn addr_of(&self, node: &str) -> Option<String> {
+        if node == self.config.node.id {
+            return None;
+        }
+        let view = self.view.lock().expect("cluster lock");
+        view.live_nodes(self.config.lease)
+            .find(|n| n.node.id == node)
+            .map(|n| n.node.grpc_addr.clone())
     }
 
     /// The nodes and leases as last read.
@@ -91,7 +120,7 @@ impl Cluster {
             return;
         };
         match leases.view() {
-            Ok(view) => *self.view.lock().expect("cluster lock") = view,
+            Ok(view) => self.set_view(view),
             Err(e) => tracing::warn!("reading the cluster's leases failed: {e}"),
         }
     }
@@ -154,7 +183,7 @@ impl Cluster {
             .expect("a store with leases");
         let view = leases.view()?;
         let live = view.live_nodes(self.config.lease).count();
-        *self.view.lock().expect("cluster lock") = view;
+        self.set_view(view);
         let share = fair_share(executions.partitions.count(), live);
         let held = executions.partitions.held().len();
         if held >= share {
@@ -177,7 +206,7 @@ impl Cluster {
         let starts = self.recover(executions, &taken)?;
         // The view read before the takeover names the old owners; read it again so
         // calls for these partitions stop being sent there.
-        *self.view.lock().expect("cluster lock") = leases.view()?;
+        self.set_view(leases.view()?);
         Ok(starts)
     }
 
@@ -229,7 +258,7 @@ impl Cluster {
         }
         let view = leases.view()?;
         let live = view.live_nodes(self.config.lease).count();
-        *self.view.lock().expect("cluster lock") = view;
+        self.set_view(view);
         let share = fair_share(partitions.count(), live);
         let held = partitions.held();
         if held.len() > share {

@@ -242,13 +242,21 @@ impl Executions {
                 _ => {}
             }
         }
+        let after = effects::after_commit(&arn, outcome.effects, running.traceparent.as_deref());
         let durable = if batch.is_empty() {
             None
         } else {
             batch.fence = fence;
+            if self.cluster.as_ref().is_some_and(|c| c.has_peers()) {
+                batch.announce = (after.iter())
+                    .filter_map(|action| match action {
+                        AfterCommit::Offer(offer) => Some(offer.queue.clone()),
+                        _ => None,
+                    })
+                    .collect();
+            }
             Some(self.durable.committer.submit(batch))
         };
-        let after = effects::after_commit(&arn, outcome.effects, running.traceparent.as_deref());
         Ok((
             Pending { durable, after },
             Committed {

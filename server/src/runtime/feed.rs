@@ -10,6 +10,9 @@ use tokio::sync::watch;
 use super::{Committed, Runtime, RuntimeError};
 use crate::engine::Event;
 
+/// How often a feed of an execution another node serves reads its history again.
+const ELSEWHERE_READ_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// An execution's events in order, each once, ending after the terminal event.
 pub struct HistoryFeed {
     runtime: Runtime,
@@ -51,14 +54,22 @@ impl HistoryFeed {
             let batch = match self.history.take() {
                 Some(history) => history,
                 None => {
+                    // Another node's commits reach this node only through the store:
+                    // while it serves the execution, the feed reads the store again
+                    // now and then.
+                    let elsewhere = self.runtime.served_elsewhere(&self.arn);
                     let received = tokio::select! {
                         received = self.committed.recv() => received,
+                        _ = tokio::time::sleep(ELSEWHERE_READ_INTERVAL), if elsewhere => {
+                            Err(RecvError::Lagged(0))
+                        }
                         _ = self.stopping.changed() => return None,
                     };
                     match received {
                         Ok(batch) if batch.execution == self.arn => batch.events.clone(),
                         Ok(_) => continue,
-                        // Fell behind the live feed: catch up from the store.
+                        // Fell behind the live feed, or the execution is served by
+                        // another node: catch up from the store.
                         Err(RecvError::Lagged(_)) => self.runtime.history(&self.arn).await.ok()?,
                         Err(RecvError::Closed) => return None,
                     }

@@ -203,6 +203,19 @@ impl Runtime {
         text
     }
 
+    /// Whether another node of the cluster serves this execution's partition.
+    pub(crate) fn served_elsewhere(&self, arn: &str) -> bool {
+        let executions = &self.inner.executions;
+        executions.cluster.is_some()
+            && !self.inner.arns.is_express(arn)
+            && executions
+                .partitions
+                .of_execution(arn)
+                .lock()
+                .holding
+                .is_none()
+    }
+
     /// This node's partitions and leases, when it is one of a cluster's (for `/health`).
     pub fn cluster_status(&self) -> Option<String> {
         let executions = &self.inner.executions;
@@ -520,15 +533,26 @@ impl Runtime {
         };
         // A worker polling any node gets tasks of every node: this node's queues first,
         // then each other node's (taken and started there, so each task still goes to
-        // one poller), then a short wait on this node's before asking again.
+        // one poller); then it waits for a task offered here, or for another node's
+        // announcement of one on these queues, and asks that node.
+        let names: Vec<String> = (queues.iter())
+            .map(|q| self.inner.arns.activity_name(q))
+            .collect::<Result<_, _>>()?;
+        let mut announced = (self.inner.durable.store.leases()).map(|l| l.announcements());
         let deadline =
             tokio::time::Instant::now() + wait.min(Duration::from_secs(MAX_POLL_SECONDS));
+        let mut ask: Option<Vec<String>> = None;
         loop {
+            // Registered before looking, so an offer made in between wakes the wait.
+            let offered = executions.queues.offered();
+            tokio::pin!(offered);
+            offered.as_mut().enable();
             let here = executions.poll(queues, worker_name, Duration::ZERO, poll_id);
             if let Some(offer) = here.await? {
                 return Ok(Some(offer));
             }
-            for addr in cluster.peer_addrs() {
+            let peers = ask.take().unwrap_or_else(|| cluster.peer_addrs());
+            for addr in peers {
                 match cluster
                     .peers
                     .take_task(&addr, queues, worker_name, poll_id)
@@ -545,10 +569,30 @@ impl Runtime {
             if left.is_zero() || executions.queues.is_closed() {
                 return Ok(None);
             }
-            let wait = left.min(cluster::PEER_POLL_INTERVAL);
-            if let Some(offer) = executions.poll(queues, worker_name, wait, poll_id).await? {
-                return Ok(Some(offer));
-            }
+            let sweep = tokio::time::sleep(left.min(cluster::PEER_POLL_INTERVAL));
+            tokio::pin!(sweep);
+            ask = loop {
+                let announcement = async {
+                    match announced.as_mut() {
+                        Some(receiver) => receiver.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = &mut offered => break Some(Vec::new()),
+                    _ = &mut sweep => break None,
+                    heard = announcement => match heard {
+                        Ok(said) if names.contains(&said.queue) => {
+                            if let Some(addr) = cluster.addr_of(&said.node) {
+                                break Some(vec![addr]);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break None,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => announced = None,
+                    }
+                }
+            };
         }
     }
 

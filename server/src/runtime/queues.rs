@@ -107,6 +107,11 @@ impl Queues {
         self.offered.notify_waiters();
     }
 
+    /// Resolves at the next offer on any queue (or at shutdown).
+    pub fn offered(&self) -> tokio::sync::futures::Notified<'_> {
+        self.offered.notified()
+    }
+
     /// Whether the queues were closed (at shutdown).
     pub fn is_closed(&self) -> bool {
         self.waiting.lock().expect("queue lock").closed

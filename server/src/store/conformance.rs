@@ -28,7 +28,7 @@ fn write(store: &dyn Store, writes: Vec<Write>) {
     store
         .write(&[&Batch {
             writes,
-            fence: None,
+            ..Batch::default()
         }])
         .unwrap();
     store.flush().unwrap();
@@ -55,7 +55,7 @@ pub(crate) fn a_group_applies_in_order_and_a_later_write_wins(open_named: Open) 
     };
     let batch = |writes: Vec<Write>| Batch {
         writes,
-        fence: None,
+        ..Batch::default()
     };
     let armed = batch(vec![Write::PutTimer(timer(5)), Write::PutTimer(timer(9))]);
     let fired = batch(vec![Write::DeleteTimer(timer(5))]);

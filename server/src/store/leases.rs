@@ -31,6 +31,15 @@ pub struct Lease {
 /// A batch's claim to be written by the holder of a partition's lease.
 pub type Fence = Lease;
 
+/// A node's word that it offered tasks on a queue (its commit made them available).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// The node that offers them.
+    pub node: String,
+    /// The queue.
+    pub queue: String,
+}
+
 /// A lease just taken, and from whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acquired {
@@ -118,4 +127,7 @@ pub trait Leases: Send + Sync {
     fn leave(&self, node: &str) -> Result<(), StoreError>;
     /// Every node and lease now.
     fn view(&self) -> Result<ClusterView, StoreError>;
+    /// The announcements of every node's commits that offer tasks (`Batch::announce`),
+    /// from now on.
+    fn announcements(&self) -> tokio::sync::broadcast::Receiver<Announcement>;
 }

@@ -13,7 +13,9 @@ mod leases;
 mod postgres;
 mod sled_store;
 
-pub use leases::{Acquired, ClusterView, Fence, Lease, LeaseRow, Leases, NodeInfo, NodeRow};
+pub use leases::{
+    Acquired, Announcement, ClusterView, Fence, Lease, LeaseRow, Leases, NodeInfo, NodeRow,
+};
 pub use postgres::PgStore;
 pub use sled_store::SledStore;
 
@@ -281,6 +283,9 @@ pub struct Batch {
     /// The lease its writer holds on the partition it writes (none: a store not shared
     /// by nodes, or writes of no partition such as state machines).
     pub fence: Option<Fence>,
+    /// Queues this batch offers tasks on: a store that nodes share tells the other nodes
+    /// once it commits, so that a worker polling one of them comes for the task.
+    pub announce: Vec<String>,
 }
 
 impl Batch {

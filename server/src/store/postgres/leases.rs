@@ -10,7 +10,8 @@ use tokio_postgres::types::ToSql;
 use super::writes::{Params, boxed};
 use super::{Connection, PgStore, explained, schema, sql, wait_on};
 use crate::store::{
-    Acquired, Batch, ClusterView, Lease, LeaseRow, Leases, NodeInfo, NodeRow, StoreError,
+    Acquired, Announcement, Batch, ClusterView, Lease, LeaseRow, Leases, NodeInfo, NodeRow,
+    StoreError,
 };
 
 /// How long joining waits for its node id's lock: a process that just stopped, or was
@@ -91,6 +92,25 @@ impl PgStore {
         rows.map_err(|e| StoreError::Io(format!("PostgreSQL at {}: {}", self.place, explained(&e))))
     }
 
+    /// The statements that announce a group's offers, one per queue (nothing before this
+    /// node joined: no other node listens for a node it does not know).
+    pub(super) fn announcements_of(&self, batches: &[&Batch]) -> Vec<(&'static str, Params)> {
+        let Some(node) = self.node.get() else {
+            return Vec::new();
+        };
+        let mut queues: Vec<&String> = batches.iter().flat_map(|b| &b.announce).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        queues
+            .into_iter()
+            .map(|queue| {
+                let payload = format!("{}\n{queue}", node.id);
+                let params: Params = vec![boxed(payload)];
+                (sql::ANNOUNCE, params)
+            })
+            .collect()
+    }
+
     /// The fence statement for a group's batches: every partition they write, with the
     /// epoch each was written under. A batch fenced by a node that has not joined is
     /// refused without asking the database.
@@ -119,6 +139,45 @@ impl PgStore {
             vec![boxed(node.id.clone()), boxed(partitions), boxed(epochs)],
         )))
     }
+}
+
+/// The channel of offer announcements (`pg_notify` delivers them when the group commit
+/// that sends them commits, and not if it rolls back).
+const ANNOUNCE_CHANNEL: &str = "stepwise_offers";
+
+/// Opens the connection that listens for announcements and passes each on.
+pub(super) async fn listen(
+    config: tokio_postgres::Config,
+    announcements: tokio::sync::broadcast::Sender<Announcement>,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    use futures_util::StreamExt;
+    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(notice)) => {
+                    if let Some((node, queue)) = notice.payload().split_once('\n') {
+                        let _ = announcements.send(Announcement {
+                            node: node.to_string(),
+                            queue: queue.to_string(),
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(
+                        "the PostgreSQL connection that listens for other nodes' task offers ended: {e}"
+                    );
+                    return;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {ANNOUNCE_CHANNEL}"))
+        .await?;
+    Ok(client)
 }
 
 impl Leases for PgStore {
@@ -223,6 +282,10 @@ impl Leases for PgStore {
     fn leave(&self, node: &str) -> Result<(), StoreError> {
         self.lease_query(LEAVE, vec![boxed(node.to_string())])?;
         Ok(())
+    }
+
+    fn announcements(&self) -> tokio::sync::broadcast::Receiver<Announcement> {
+        self.announcements.subscribe()
     }
 
     fn view(&self) -> Result<ClusterView, StoreError> {

@@ -40,6 +40,9 @@ use writes::{Params, boxed, statements_of};
 /// Connections that answer reads (besides the one that writes).
 const READERS: usize = 3;
 
+/// Announcements a slow poller may fall behind by (it then asks every node).
+const ANNOUNCEMENTS_BACKLOG: usize = 1024;
+
 /// One connection with its prepared statements.
 struct Connection {
     client: Client,
@@ -84,6 +87,10 @@ pub struct PgStore {
     next_reader: AtomicUsize,
     /// The connection that renews leases (`leases.rs`).
     leases: Arc<Connection>,
+    /// The connection that listens for other nodes' announcements (kept open).
+    _listener: Client,
+    /// Where those announcements go.
+    announcements: tokio::sync::broadcast::Sender<super::Announcement>,
     /// This node, once it joined: the owner its fences name.
     node: OnceLock<NodeInfo>,
     /// Set once a write failed: memory may then hold what the database does not.
@@ -230,6 +237,8 @@ impl PgStore {
         let unreachable = |e: tokio_postgres::Error| {
             StoreError::Io(format!("PostgreSQL at {place}: {}", explained(&e)))
         };
+        let (announcements, _) = tokio::sync::broadcast::channel(ANNOUNCEMENTS_BACKLOG);
+        let announced = announcements.clone();
         let opened = wait_on(&runtime, async move {
             let mut writer = open_connection(config.clone()).await?;
             if let Err(newer) = migrate(&mut writer).await? {
@@ -245,10 +254,11 @@ impl PgStore {
             // Lease renewals have a connection of their own, so that a long read or a
             // slow group commit never delays one past the lease's expiry.
             let leases = open_connection(config.clone()).await?;
-            Ok(Ok((writer, readers, leases)))
+            let listener = leases::listen(config.clone(), announced.clone()).await?;
+            Ok(Ok((writer, readers, leases, listener)))
         })
         .ok_or_else(|| StoreError::Io("the PostgreSQL client stopped".into()))?;
-        let (writer, readers, leases) = match opened.map_err(unreachable)? {
+        let (writer, readers, leases, listener) = match opened.map_err(unreachable)? {
             Ok(connections) => connections,
             Err(Newer(newer)) => {
                 return Err(StoreError::Corrupt {
@@ -264,6 +274,8 @@ impl PgStore {
             readers,
             next_reader: AtomicUsize::new(0),
             leases: Arc::new(leases),
+            _listener: listener,
+            announcements,
             node: OnceLock::new(),
             failed: AtomicBool::new(false),
             place,
@@ -471,6 +483,7 @@ impl Store for PgStore {
         if let Some(fence) = self.fence_of(batches)? {
             statements.insert(0, fence);
         }
+        statements.extend(self.announcements_of(batches));
         self.transact(statements)
     }
 

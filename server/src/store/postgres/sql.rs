@@ -34,6 +34,7 @@ pub const PROPOSE_PARTITIONS: &str = "INSERT INTO stepwise_meta (key, value) \
     VALUES ('partitions', $1) ON CONFLICT (key) DO NOTHING";
 
 pub const FENCE: &str = "SELECT stepwise_fence($1, $2, $3)";
+pub const ANNOUNCE: &str = "SELECT pg_notify('stepwise_offers', $1)";
 
 pub const MACHINE: &str = "SELECT name, record FROM machines WHERE name = $1";
 pub const MACHINES: &str = "SELECT name, record FROM machines ORDER BY name";
@@ -84,6 +85,7 @@ pub const ALL: &[&str] = &[
     DELETE_TAGS,
     PROPOSE_PARTITIONS,
     FENCE,
+    ANNOUNCE,
     MACHINE,
     MACHINES,
     REVISION,

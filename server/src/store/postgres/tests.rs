@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::store::{Acquired, Lease, Write};
+use crate::store::{Acquired, Announcement, Lease, Write};
 
 /// The cluster's URL; without one these tests cannot run, and say how to get one.
 pub(crate) fn cluster_url() -> String {
@@ -295,6 +295,7 @@ fn a_write_under_a_lost_lease_is_refused_whole_and_the_store_keeps_working() {
     let fenced = |partition: u16, epoch: u64, execution: &str| Batch {
         writes: vec![Write::PutTimer(timer(execution))],
         fence: Some(Lease { partition, epoch }),
+        ..Batch::default()
     };
     a.write(&[&fenced(0, 1, "arn:first"), &fenced(1, 1, "arn:other")])
         .unwrap();
@@ -350,12 +351,12 @@ fn a_group_that_fails_part_way_leaves_nothing_and_the_store_refuses_further_writ
     };
     let first = Batch {
         writes: vec![Write::PutTimer(timer.clone())],
-        fence: None,
+        ..Batch::default()
     };
     // PostgreSQL's text holds no NUL: the second statement of the group fails.
     let second = Batch {
         writes: vec![Write::DeleteMachine("bad\0name".into())],
-        fence: None,
+        ..Batch::default()
     };
     let err = store.write(&[&first, &second]).unwrap_err();
     assert!(matches!(err, StoreError::Io(_)), "{err}");
@@ -409,4 +410,52 @@ fn a_cursor_it_did_not_make_is_refused_as_a_bad_token() {
         let runtime: crate::runtime::RuntimeError = err.into();
         assert_eq!(runtime.aws_code(), "InvalidToken");
     }
+}
+
+#[test]
+fn offers_are_announced_to_every_node_when_their_commit_commits_and_not_otherwise() {
+    let database = TestDatabase::new("announce");
+    let a = PgStore::connect(&database.url).unwrap();
+    a.join(&node("a"), 2, LEASE).unwrap();
+    a.acquire("a", 1, LEASE).unwrap();
+    let b = PgStore::connect(&database.url).unwrap();
+    let mut heard = b.announcements();
+    let offering = |fence: Option<Lease>, queue: &str| Batch {
+        writes: vec![Write::DeleteExpressStart("arn:x".into())],
+        fence,
+        announce: vec![queue.into(), queue.into()],
+    };
+    // Refused by its fence: rolled back, so nothing is announced.
+    let stale = offering(
+        Some(Lease {
+            partition: 1,
+            epoch: 9,
+        }),
+        "never",
+    );
+    assert!(matches!(a.write(&[&stale]), Err(StoreError::Fenced { .. })));
+    a.write(&[&offering(
+        Some(Lease {
+            partition: 0,
+            epoch: 1,
+        }),
+        "work",
+    )])
+    .unwrap();
+    let said = b
+        .runtime()
+        .block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(5), heard.recv()).await
+        })
+        .expect("announced within 5 s")
+        .unwrap();
+    assert_eq!(
+        said,
+        Announcement {
+            node: "a".into(),
+            queue: "work".into()
+        }
+    );
+    // Once per queue per commit.
+    assert!(heard.try_recv().is_err());
 }
