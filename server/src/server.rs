@@ -160,7 +160,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             express_history: config.express_history,
             prices,
             partitions: config.partitions,
-            cluster: cluster_config(&config, grpc_addr, http_addr),
+            cluster: cluster_config(&config, grpc_addr, http_addr)?,
             ..RuntimeConfig::default()
         },
     )
@@ -213,7 +213,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 }
 
 /// This node's id and the addresses the other nodes reach it at.
-fn cluster_config(config: &Config, grpc_addr: SocketAddr, http_addr: SocketAddr) -> ClusterConfig {
+fn cluster_config(
+    config: &Config,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+) -> Result<ClusterConfig, ServerError> {
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_string())
         .ok()
@@ -230,15 +234,22 @@ fn cluster_config(config: &Config, grpc_addr: SocketAddr, http_addr: SocketAddr)
         Ok(ip) => SocketAddr::new(ip, addr.port()).to_string(),
         Err(_) => format!("{host}:{}", addr.port()),
     };
-    ClusterConfig {
+    let id =
+        (config.node_id.clone()).unwrap_or_else(|| format!("{host_name}:{}", grpc_addr.port()));
+    // Node ids travel in announcements and metrics labels: printable, no spaces.
+    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ServerError::Config(format!(
+            "--node-id must be 1 to 128 printable ASCII characters without spaces, not {id:?}"
+        )));
+    }
+    Ok(ClusterConfig {
         node: NodeInfo {
-            id: (config.node_id.clone())
-                .unwrap_or_else(|| format!("{host_name}:{}", grpc_addr.port())),
+            id,
             grpc_addr: reach(grpc_addr),
             http_addr: reach(http_addr),
         },
         lease: Duration::from_secs(config.lease_seconds),
-    }
+    })
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

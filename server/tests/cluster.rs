@@ -57,9 +57,9 @@ impl Node {
                 "--http-addr",
                 &self.http,
             ])
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log(dir))
             .spawn()
             .expect("the server binary starts");
         self.child = Some(child);
@@ -77,6 +77,15 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The node's log file (appended to across restarts), for a failure to show.
+    fn log(&self, dir: &std::path::Path) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{}.log", self.id)))
+            .unwrap()
     }
 
     fn signal(&self, signal: &str) {
@@ -324,9 +333,29 @@ async fn worker(
     }
 }
 
+/// Prints the nodes' logs if the test fails (they live in its directory, deleted after).
+struct LogsOnFailure(std::path::PathBuf);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for id in ["n1", "n2", "n3"] {
+            let log = std::fs::read_to_string(self.0.join(format!("{id}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("---- {id}'s log, last lines ----");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_fail_over_without_losing_or_repeating_anything() {
     let dir = TempDir::new("cluster");
+    let _logs = LogsOnFailure(dir.path().to_path_buf());
     let url = support::database_of(dir.path());
     let mut nodes = vec![
         Node::new("n1", &url),

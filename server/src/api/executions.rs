@@ -171,11 +171,35 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::WatchExecutionHistoryRequest>,
     ) -> Result<Response<Self::WatchExecutionHistoryStream>, Status> {
+        let from_peer = from_peer(&request);
         let request = request.into_inner();
         let arn = request.execution_arn;
         let with_data = !request.exclude_execution_data;
         let mut feed = self.runtime.follow(&arn).await.map_err(to_status)?;
+        // An execution another node serves: its events come from that node's live feed
+        // (the store would only be read now and then); if that node goes away before
+        // the end, the local feed takes over after the last event passed on.
+        let owner = match from_peer {
+            true => None,
+            false => (self.runtime).watch_at_owner(&arn, !with_data).await,
+        };
         let stream = async_stream(move |sender| async move {
+            if let Some(mut remote) = owner {
+                let mut last_id = 0;
+                loop {
+                    let message = tokio::select! {
+                        message = remote.message() => message,
+                        _ = sender.closed() => return,
+                    };
+                    let Ok(Some(event)) = message else { break };
+                    last_id = event.id;
+                    let terminal = TERMINAL.contains(&event.r#type.as_str());
+                    if sender.send(Ok(event)).await.is_err() || terminal {
+                        return;
+                    }
+                }
+                feed = feed.after(last_id);
+            }
             loop {
                 // A watcher that hung up stops the feed even if nothing more happens.
                 let events = tokio::select! {
@@ -197,6 +221,14 @@ impl pb::executions_server::Executions for ExecutionsService {
         Ok(Response::new(stream))
     }
 }
+
+/// The event types that end a history.
+const TERMINAL: [&str; 4] = [
+    "ExecutionSucceeded",
+    "ExecutionFailed",
+    "ExecutionAborted",
+    "ExecutionTimedOut",
+];
 
 /// A stream fed by a task through a bounded channel.
 fn async_stream<F, Fut>(produce: F) -> EventStream

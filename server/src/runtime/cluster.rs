@@ -14,6 +14,7 @@ use super::executions::Executions;
 use super::forward::Peers;
 use super::partition::{Holding, Partitions};
 use super::recovery::Recovery;
+use super::remote_offers::RemoteOffers;
 use super::{RuntimeError, now_ms};
 use crate::store::{ClusterView, ExpressStart, Lease, NodeInfo};
 
@@ -58,6 +59,8 @@ pub(super) struct Cluster {
     pub failed_renewals: std::sync::atomic::AtomicU64,
     /// Connections to the other nodes.
     pub peers: Peers,
+    /// Polls here waiting for the other nodes' tasks.
+    pub remote_offers: RemoteOffers,
 }
 
 /// Partitions for each live node: the count over the nodes, rounded up.
@@ -74,6 +77,7 @@ impl Cluster {
             failed_renewals: Default::default(),
             has_peers: Default::default(),
             peers: Peers::default(),
+            remote_offers: RemoteOffers::default(),
         }
     }
 

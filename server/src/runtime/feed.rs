@@ -44,6 +44,12 @@ impl Runtime {
 }
 
 impl HistoryFeed {
+    /// The same feed without the events up to `id` (already given by another feed).
+    pub fn after(mut self, id: u64) -> HistoryFeed {
+        self.last_id = self.last_id.max(id);
+        self
+    }
+
     /// The next events not seen yet (the whole history first); `None` once the terminal
     /// event was given or the server is stopping.
     pub async fn next(&mut self) -> Option<Vec<Event>> {

@@ -37,7 +37,7 @@ pub(super) fn is_forwarded() -> bool {
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a peer may take to answer `TakeTask` before a poll moves on to the next.
-const TAKE_TIMEOUT: Duration = Duration::from_secs(1);
+const TAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A runtime error from a peer's gRPC status: the AWS code leads its message
 /// (`api/status.rs`), so the caller's API answers with the same code.
@@ -196,6 +196,26 @@ impl Peers {
             .await
             .map_err(from_status)?;
         Ok(())
+    }
+
+    /// The owner's live history feed of an execution (a stream of its gRPC messages).
+    pub async fn watch(
+        &self,
+        addr: &str,
+        arn: &str,
+        exclude_execution_data: bool,
+    ) -> Result<tonic::Streaming<pb::HistoryEvent>, RuntimeError> {
+        let mut client = pb::executions_client::ExecutionsClient::new(self.channel(addr)?);
+        // No deadline: a watch lasts as long as its execution runs.
+        let request = stamped(tonic::Request::new(pb::WatchExecutionHistoryRequest {
+            execution_arn: arn.to_string(),
+            exclude_execution_data,
+        }));
+        Ok(client
+            .watch_execution_history(request)
+            .await
+            .map_err(from_status)?
+            .into_inner())
     }
 
     /// A task from a peer's queues, started for `worker_name`, or none at once.

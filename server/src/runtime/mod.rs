@@ -30,6 +30,7 @@ mod partition;
 mod queues;
 mod random;
 mod recovery;
+mod remote_offers;
 mod stored;
 mod tags;
 mod timers;
@@ -165,9 +166,14 @@ impl Runtime {
                 executions.stop.subscribe(),
             ));
         }
-        if cluster.is_some() {
+        if let Some(leases) = cluster.as_ref().and(executions.durable.store.leases()) {
             tokio::spawn(cluster::lease_loop(
                 Arc::downgrade(&executions),
+                executions.stop.subscribe(),
+            ));
+            tokio::spawn(remote_offers::dispatch_loop(
+                Arc::downgrade(&executions),
+                leases.announcements(),
                 executions.stop.subscribe(),
             ));
         }
@@ -201,6 +207,24 @@ impl Runtime {
             cluster.render_metrics(&executions.partitions, &mut text);
         }
         text
+    }
+
+    /// The owner's history feed of an execution another node serves, as that node's
+    /// gRPC stream; `None` when this node serves it (or nobody does at the moment: the
+    /// local feed then reads the store).
+    pub async fn watch_at_owner(
+        &self,
+        arn: &str,
+        exclude_execution_data: bool,
+    ) -> Option<tonic::Streaming<stepwise_proto::v1::HistoryEvent>> {
+        if !self.served_elsewhere(arn) {
+            return None;
+        }
+        let cluster = self.inner.executions.cluster.as_ref()?;
+        let partition = self.inner.executions.partitions.of_execution(arn).id;
+        let addr = cluster.owner_addr(partition)?;
+        let watched = cluster.peers.watch(&addr, arn, exclude_execution_data);
+        watched.await.ok()
     }
 
     /// Whether another node of the cluster serves this execution's partition.
@@ -538,30 +562,39 @@ impl Runtime {
         let names: Vec<String> = (queues.iter())
             .map(|q| self.inner.arns.activity_name(q))
             .collect::<Result<_, _>>()?;
-        let mut announced = (self.inner.durable.store.leases()).map(|l| l.announcements());
         let deadline =
             tokio::time::Instant::now() + wait.min(Duration::from_secs(MAX_POLL_SECONDS));
         let mut ask: Option<Vec<String>> = None;
+        // Another node's answer can be lost after it started the task (it was slow, or
+        // the connection broke): asked again under the same poll id, it gives that task.
+        let asked_as = poll_id.map_or_else(random::uuid, str::to_string);
         loop {
             // Registered before looking, so an offer made in between wakes the wait.
             let offered = executions.queues.offered();
             tokio::pin!(offered);
             offered.as_mut().enable();
+            let announced = cluster.remote_offers.wait(&names);
             let here = executions.poll(queues, worker_name, Duration::ZERO, poll_id);
             if let Some(offer) = here.await? {
                 return Ok(Some(offer));
             }
+            let announced_by = ask.as_ref().filter(|peers| peers.len() == 1).cloned();
             let peers = ask.take().unwrap_or_else(|| cluster.peer_addrs());
             for addr in peers {
-                match cluster
-                    .peers
-                    .take_task(&addr, queues, worker_name, poll_id)
-                    .await
+                if let Some(offer) = take_from(cluster, &addr, queues, worker_name, &asked_as).await
                 {
-                    Ok(Some(offer)) => return Ok(Some(offer)),
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::debug!(peer = %addr, "a node's queues could not be asked: {e}")
+                    return Ok(Some(offer));
+                }
+            }
+            // An announcement comes with the commit, and the task reaches its node's
+            // queue a moment after: asked too soon, the node is asked again shortly.
+            for addr in announced_by.iter().flatten() {
+                for pause_ms in [1, 3, 8] {
+                    tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                    if let Some(offer) =
+                        take_from(cluster, addr, queues, worker_name, &asked_as).await
+                    {
+                        return Ok(Some(offer));
                     }
                 }
             }
@@ -569,29 +602,13 @@ impl Runtime {
             if left.is_zero() || executions.queues.is_closed() {
                 return Ok(None);
             }
-            let sweep = tokio::time::sleep(left.min(cluster::PEER_POLL_INTERVAL));
-            tokio::pin!(sweep);
-            ask = loop {
-                let announcement = async {
-                    match announced.as_mut() {
-                        Some(receiver) => receiver.recv().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    _ = &mut offered => break Some(Vec::new()),
-                    _ = &mut sweep => break None,
-                    heard = announcement => match heard {
-                        Ok(said) if names.contains(&said.queue) => {
-                            if let Some(addr) = cluster.addr_of(&said.node) {
-                                break Some(vec![addr]);
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break None,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => announced = None,
-                    }
-                }
+            ask = tokio::select! {
+                _ = &mut offered => Some(Vec::new()),
+                _ = tokio::time::sleep(left.min(cluster::PEER_POLL_INTERVAL)) => None,
+                woken = announced => match woken {
+                    Ok(Some(addr)) => Some(vec![addr]),
+                    _ => None,
+                },
             };
         }
     }
@@ -707,6 +724,31 @@ impl Runtime {
     pub async fn delete_activity(&self, name_or_arn: &str) -> Result<(), RuntimeError> {
         self.inner.activities.delete(name_or_arn).await
     }
+}
+
+/// A task from another node's queues, started there for this poll, if it has one; a
+/// request that failed is sent again (same poll id: the task it may have started) a
+/// couple of times before the node is passed over.
+async fn take_from(
+    cluster: &cluster::Cluster,
+    addr: &str,
+    queues: &[String],
+    worker_name: &str,
+    poll_id: &str,
+) -> Option<Offer> {
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        match (cluster.peers)
+            .take_task(addr, queues, worker_name, Some(poll_id))
+            .await
+        {
+            Ok(taken) => return taken,
+            Err(e) => {
+                tracing::debug!(peer = %addr, attempt, "a node's queues could not be asked: {e}")
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]

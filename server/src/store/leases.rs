@@ -38,6 +38,8 @@ pub struct Announcement {
     pub node: String,
     /// The queue.
     pub queue: String,
+    /// How many tasks it offered there in that commit.
+    pub offers: u32,
 }
 
 /// A lease just taken, and from whom.

@@ -98,13 +98,15 @@ impl PgStore {
         let Some(node) = self.node.get() else {
             return Vec::new();
         };
-        let mut queues: Vec<&String> = batches.iter().flat_map(|b| &b.announce).collect();
-        queues.sort_unstable();
-        queues.dedup();
-        queues
+        let mut offers: std::collections::BTreeMap<&String, u32> = Default::default();
+        for queue in batches.iter().flat_map(|b| &b.announce) {
+            *offers.entry(queue).or_default() += 1;
+        }
+        offers
             .into_iter()
-            .map(|queue| {
-                let payload = format!("{}\n{queue}", node.id);
+            .map(|(queue, count)| {
+                // The queue last: it is the one part that may hold any character.
+                let payload = format!("{}\n{count}\n{queue}", node.id);
                 let params: Params = vec![boxed(payload)];
                 (sql::ANNOUNCE, params)
             })
@@ -157,10 +159,14 @@ pub(super) async fn listen(
         while let Some(message) = messages.next().await {
             match message {
                 Ok(tokio_postgres::AsyncMessage::Notification(notice)) => {
-                    if let Some((node, queue)) = notice.payload().split_once('\n') {
+                    let mut parts = notice.payload().splitn(3, '\n');
+                    if let (Some(node), Some(offers), Some(queue)) =
+                        (parts.next(), parts.next(), parts.next())
+                    {
                         let _ = announcements.send(Announcement {
                             node: node.to_string(),
                             queue: queue.to_string(),
+                            offers: offers.parse().unwrap_or(1),
                         });
                     }
                 }

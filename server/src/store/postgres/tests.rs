@@ -453,7 +453,8 @@ fn offers_are_announced_to_every_node_when_their_commit_commits_and_not_otherwis
         said,
         Announcement {
             node: "a".into(),
-            queue: "work".into()
+            queue: "work".into(),
+            offers: 2,
         }
     );
     // Once per queue per commit.
