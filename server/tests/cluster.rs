@@ -486,6 +486,25 @@ async fn three_nodes_fail_over_without_losing_or_repeating_anything() {
         "{} deliveries",
         delivered.len()
     );
+    // The console's cluster view, from any node: three live nodes, every partition
+    // served once, and what each runs.
+    let (status, body) = http_get(&nodes[2].http, "/console/api/cluster").await;
+    assert_eq!(status, 200);
+    let view: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["node"], "n3");
+    assert_eq!(view["unowned"], json!([]), "{view}");
+    let listed = view["nodes"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{view}");
+    let mut served = 0;
+    for node in listed {
+        assert_eq!(node["live"], true, "{view}");
+        assert_eq!(
+            node["runningExecutions"], 0,
+            "every execution has finished: {view}"
+        );
+        served += node["partitions"].as_array().unwrap().len();
+    }
+    assert_eq!(served, 12, "{view}");
     let mut fenced = 0;
     for node in &nodes {
         let (_, metrics) = http_get(&node.http, "/metrics").await;

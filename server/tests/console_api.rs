@@ -322,3 +322,25 @@ async fn recent_express_executions_are_listed_from_memory() {
     assert_eq!(executions[0]["status"], "SUCCEEDED");
     assert_eq!(executions[0]["stateMachineName"], "Fast");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_view_says_who_serves_what() {
+    let dir = TempDir::new("console-cluster");
+    let (server, _clients) = start(dir.path()).await;
+    let (status, cluster) = get_json(server.http_addr, "/console/api/cluster").await;
+    assert_eq!(status, 200);
+    if support::on_postgres() {
+        // A node alone on its database: a cluster of one, serving every partition.
+        assert_eq!(cluster["clustered"], true, "{cluster}");
+        assert_eq!(cluster["node"], support::SUITE_NODE);
+        assert_eq!(cluster["partitionCount"], 64);
+        assert_eq!(cluster["unowned"], json!([]));
+        let nodes = cluster["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 1, "{cluster}");
+        assert_eq!(nodes[0]["live"], true);
+        assert_eq!(nodes[0]["partitions"].as_array().unwrap().len(), 64);
+        assert_eq!(nodes[0]["runningExecutions"], 0);
+    } else {
+        assert_eq!(cluster, json!({"clustered": false}));
+    }
+}

@@ -1,5 +1,5 @@
 //! `stepwise.v1.Cluster`: what the nodes of a cluster ask each other (a task for a worker
-//! that polls another node).
+//! that polls another node, what a node serves).
 
 use stepwise_proto::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -35,5 +35,17 @@ impl pb::cluster_server::Cluster for ClusterService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(convert::poll_response(taken)))
+    }
+
+    async fn node_status(
+        &self,
+        _request: Request<pb::NodeStatusRequest>,
+    ) -> Result<Response<pb::NodeStatusResponse>, Status> {
+        let (node_id, partitions, running) = self.runtime.node_status();
+        Ok(Response::new(pb::NodeStatusResponse {
+            node_id,
+            partitions: partitions.into_iter().map(u32::from).collect(),
+            running_executions: running as u64,
+        }))
     }
 }

@@ -9,6 +9,8 @@
 //! - `GET /console/api/executions/{arn}/live`: server-sent events: the execution, its
 //!   state board and its events, then what changes as events commit, until it ends.
 //! - `GET /console/api/express`: Express executions in memory.
+//! - `GET /console/api/cluster`: the nodes sharing the database, their partitions, lease
+//!   ages and running executions (`{"clustered": false}` on the embedded store).
 //!
 //! Graphs are laid out and drawn here (`graph`), so the page needs no layout library;
 //! every user-supplied string in them is escaped. Errors use the AWS API's JSON shape.
@@ -108,10 +110,22 @@ pub fn router(runtime: Runtime) -> Router {
         .route("/console/api/executions/{arn}/graph", get(execution_graph))
         .route("/console/api/executions/{arn}/live", get(live))
         .route("/console/api/express", get(express))
+        .route("/console/api/cluster", get(cluster))
         .with_state(Console {
             runtime,
             live: Arc::default(),
         })
+}
+
+async fn cluster(State(runtime): State<Runtime>) -> Response {
+    match runtime.cluster_overview().await {
+        None => json_response(json!({"clustered": false})),
+        Some(overview) => {
+            let mut body = serde_json::to_value(overview).unwrap_or_default();
+            body["clustered"] = json!(true);
+            json_response(body)
+        }
+    }
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

@@ -46,6 +46,42 @@ impl Default for ClusterConfig {
     }
 }
 
+/// A node as the cluster overview shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeOverview {
+    /// Its id.
+    pub id: String,
+    /// Where its gRPC API and HTTP listener are.
+    pub grpc_addr: String,
+    /// Its HTTP listener (console, AWS API, health).
+    pub http_addr: String,
+    /// Whether it renewed within a lease period.
+    pub live: bool,
+    /// Seconds since it last renewed.
+    pub seen_seconds_ago: f64,
+    /// The partitions whose unexpired lease it holds.
+    pub partitions: Vec<u16>,
+    /// Executions running in its memory (`None`: it did not answer).
+    pub running_executions: Option<u64>,
+}
+
+/// The cluster as one node sees it (the console's cluster view).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterOverview {
+    /// The node that answers.
+    pub node: String,
+    /// The lease period, in seconds.
+    pub lease_seconds: u64,
+    /// The database's partitions.
+    pub partition_count: u16,
+    /// Partitions nobody holds an unexpired lease on (moving between nodes).
+    pub unowned: Vec<u16>,
+    /// Every node the database knows, by id.
+    pub nodes: Vec<NodeOverview>,
+}
+
 /// This node's membership.
 pub(super) struct Cluster {
     pub config: ClusterConfig,
@@ -353,6 +389,50 @@ impl Cluster {
                     partition.id
                 );
             }
+        }
+    }
+
+    /// The cluster now: the leases and nodes read again, and each live node asked what
+    /// it runs.
+    pub async fn overview(&self, executions: &Executions) -> ClusterOverview {
+        self.refresh(&*executions.durable.store);
+        let view = self.view();
+        let lease_ms = self.config.lease.as_millis() as i64;
+        let mut unowned = Vec::new();
+        let mut owned: std::collections::HashMap<&str, Vec<u16>> = Default::default();
+        for lease in &view.leases {
+            match (&lease.owner, lease.expires_in_ms > 0) {
+                (Some(owner), true) => owned.entry(owner).or_default().push(lease.partition),
+                _ => unowned.push(lease.partition),
+            }
+        }
+        let mut nodes = Vec::new();
+        for row in &view.nodes {
+            let live = row.seen_ms_ago <= lease_ms;
+            let running_executions = if row.node.id == self.config.node.id {
+                Some(executions.running() as u64)
+            } else if live {
+                let status = self.peers.node_status(&row.node.grpc_addr).await;
+                status.ok().map(|s| s.running_executions)
+            } else {
+                None
+            };
+            nodes.push(NodeOverview {
+                id: row.node.id.clone(),
+                grpc_addr: row.node.grpc_addr.clone(),
+                http_addr: row.node.http_addr.clone(),
+                live,
+                seen_seconds_ago: row.seen_ms_ago as f64 / 1000.0,
+                partitions: owned.remove(row.node.id.as_str()).unwrap_or_default(),
+                running_executions,
+            });
+        }
+        ClusterOverview {
+            node: self.config.node.id.clone(),
+            lease_seconds: self.config.lease.as_secs(),
+            partition_count: executions.partitions.count(),
+            unowned,
+            nodes,
         }
     }
 

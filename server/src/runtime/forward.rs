@@ -218,6 +218,18 @@ impl Peers {
             .into_inner())
     }
 
+    /// What a peer serves now.
+    pub async fn node_status(&self, addr: &str) -> Result<pb::NodeStatusResponse, RuntimeError> {
+        let mut client = pb::cluster_client::ClusterClient::new(self.channel(addr)?);
+        let mut request = tonic::Request::new(pb::NodeStatusRequest {});
+        request.set_timeout(TAKE_TIMEOUT);
+        Ok(client
+            .node_status(request)
+            .await
+            .map_err(from_status)?
+            .into_inner())
+    }
+
     /// A task from a peer's queues, started for `worker_name`, or none at once.
     pub async fn take_task(
         &self,

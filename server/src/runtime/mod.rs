@@ -45,7 +45,7 @@ use std::time::Duration;
 /// The records the runtime answers with (stored as they are; the API layers name them
 /// through the runtime, never the store).
 pub use crate::store::{ActivityRecord, ExecutionRecord, MachineRecord, MachineType};
-pub use cluster::ClusterConfig;
+pub use cluster::{ClusterConfig, ClusterOverview, NodeOverview};
 pub use config::RuntimeConfig;
 pub use errors::RuntimeError;
 use errors::summarize;
@@ -225,6 +225,21 @@ impl Runtime {
         let addr = cluster.owner_addr(partition)?;
         let watched = cluster.peers.watch(&addr, arn, exclude_execution_data);
         watched.await.ok()
+    }
+
+    /// The cluster as this node sees it, when it is one of a cluster's.
+    pub async fn cluster_overview(&self) -> Option<ClusterOverview> {
+        let executions = &self.inner.executions;
+        let cluster = executions.cluster.as_ref()?;
+        Some(cluster.overview(executions).await)
+    }
+
+    /// What this node serves now: its id, partitions and running executions.
+    pub fn node_status(&self) -> (String, Vec<u16>, usize) {
+        let executions = &self.inner.executions;
+        let id =
+            (executions.cluster.as_ref()).map_or_else(String::new, |c| c.config.node.id.clone());
+        (id, executions.partitions.held(), executions.running())
     }
 
     /// Whether another node of the cluster serves this execution's partition.

@@ -400,6 +400,11 @@ test("Stop with an error and cause, start again with the same input, Express mar
   await page.waitForSelector("#express tbody tr");
   const row = await page.textContent("#express tbody tr");
   assert(row.includes("quick-express") && row.includes("SUCCEEDED"), `the Express list: ${row}`);
+  // The cluster view of a server alone on its embedded store says so.
+  await page.click("nav a[href='#/cluster']");
+  await page.waitForSelector("main h1:text('Cluster')");
+  const alone = await page.textContent("main");
+  assert(alone.includes("runs alone on its embedded store"), `the cluster view: ${alone}`);
   assert(page.problems.length === 0, page.problems.join("; "));
 });
 

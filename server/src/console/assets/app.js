@@ -207,6 +207,7 @@ async function route() {
     if (page === "machine" && param) await machinePage(main, decodeURIComponent(param));
     else if (page === "execution" && param) await executionPage(main, decodeURIComponent(param));
     else if (page === "express") await expressPage(main);
+    else if (page === "cluster") await clusterPage(main);
     else await machinesPage(main);
   } catch (error) {
     main.append(errorBox(error));
@@ -724,4 +725,41 @@ async function expressPage(main) {
         h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "State machine"), h("th", {}, "Status"), h("th", {}, "Started"), h("th", {}, "Ended"))),
         h("tbody", {}, rows))
     : h("p", { className: "muted" }, "No Express executions in memory."));
+}
+
+// ---- cluster ------------------------------------------------------------------------
+
+/** Partition numbers as ranges: 0-3, 7, 9-10. */
+function ranges(partitions) {
+  const parts = [];
+  for (let i = 0; i < partitions.length; i++) {
+    const start = partitions[i];
+    while (i + 1 < partitions.length && partitions[i + 1] === partitions[i] + 1) i++;
+    parts.push(start === partitions[i] ? `${start}` : `${start}-${partitions[i]}`);
+  }
+  return parts.length ? parts.join(", ") : "none";
+}
+
+async function clusterPage(main) {
+  main.append(h("h1", {}, "Cluster"));
+  const cluster = await api("/console/api/cluster");
+  if (!cluster.clustered) {
+    main.append(h("p", { className: "muted" }, "This server runs alone on its embedded store: it serves every partition. Servers that share one PostgreSQL database (--database-url) form a cluster."));
+    return;
+  }
+  main.append(h("p", { className: "muted" },
+    `Seen from ${cluster.node}. ${cluster.partitionCount} partitions, leases of ${cluster.leaseSeconds} s` +
+    (cluster.unowned.length ? `; moving between nodes: ${ranges(cluster.unowned)}` : "; every partition served") + "."));
+  const rows = cluster.nodes.map((n) => h("tr", { className: n.live ? "" : "muted" },
+    h("td", {}, n.id, n.id === cluster.node ? " (this node)" : ""),
+    h("td", {}, n.live ? "live" : "gone"),
+    h("td", { className: "num" }, `${n.seenSecondsAgo.toFixed(1)} s ago`),
+    h("td", { className: "num" }, `${n.partitions.length}`),
+    h("td", {}, ranges(n.partitions)),
+    h("td", { className: "num" }, n.runningExecutions === null ? "?" : `${n.runningExecutions}`),
+    h("td", {}, n.grpcAddr)));
+  main.append(h("table", { className: "list", id: "nodes" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Node"), h("th", {}, "State"), h("th", {}, "Lease renewed"),
+      h("th", {}, "Partitions"), h("th", {}, "Which"), h("th", {}, "Running executions"), h("th", {}, "gRPC address"))),
+    h("tbody", {}, rows)));
 }
