@@ -584,6 +584,20 @@ impl Runtime {
         // the connection broke): asked again under the same poll id, it gives that task.
         let asked_as = poll_id.map_or_else(random::uuid, str::to_string);
         loop {
+            if !cluster.has_peers() {
+                // Alone in the cluster: this node's queues are all there are. It polls
+                // them as a server on its own does, looking for other nodes between.
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let wait = left.min(cluster::PEER_POLL_INTERVAL);
+                let here = executions.poll(queues, worker_name, wait, poll_id);
+                if let Some(offer) = here.await? {
+                    return Ok(Some(offer));
+                }
+                if tokio::time::Instant::now() >= deadline || executions.queues.is_closed() {
+                    return Ok(None);
+                }
+                continue;
+            }
             // Registered before looking, so an offer made in between wakes the wait.
             let offered = executions.queues.offered();
             tokio::pin!(offered);

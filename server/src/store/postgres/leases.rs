@@ -37,11 +37,12 @@ const RENEW: &str = "UPDATE leases SET expires_at = now() + $2 * interval '1 mil
     WHERE partition IN (SELECT partition FROM leases WHERE owner = $1 \
         ORDER BY partition FOR UPDATE) \
     RETURNING partition, epoch";
-/// A lease still share-locked by its old owner's group commit is skipped, and taken at a
-/// later attempt: a takeover never overtakes a commit under the old epoch.
+/// A partition whose fence lock a group commit of its old owner holds is skipped, and
+/// taken at a later attempt: a takeover never overtakes a commit under the old epoch.
 const ACQUIRE: &str = "WITH free AS ( \
         SELECT partition, owner, expires_at < now() AS expired FROM leases \
         WHERE (owner IS NULL OR expires_at < now()) AND owner IS DISTINCT FROM $1 \
+            AND pg_try_advisory_xact_lock($4, partition) \
         ORDER BY partition LIMIT $2 FOR UPDATE SKIP LOCKED) \
     UPDATE leases l SET owner = $1, epoch = l.epoch + 1, \
         expires_at = now() + $3 * interval '1 millisecond', acquired_at = now() \
@@ -263,6 +264,7 @@ impl Leases for PgStore {
                 boxed(node.to_string()),
                 boxed(want as i64),
                 boxed(millis(lease)),
+                boxed(schema::FENCE_LOCK_SPACE),
             ],
         )?;
         let mut acquired: Vec<Acquired> = rows

@@ -101,15 +101,17 @@ CREATE TABLE leases (
     expires_at timestamptz NOT NULL DEFAULT '-infinity',
     acquired_at timestamptz
 );
--- The fence at the head of every group commit: locks the lease rows (a takeover waits
--- for the transaction, and the new owner's recovery reads what it wrote) and refuses the
--- whole transaction if any partition's owner or epoch is no longer the writer's.
+-- The fence at the head of every group commit: takes each partition's fence lock shared
+-- (an advisory lock: nothing written, unlike a row lock) so a takeover, which needs it
+-- exclusive, waits for the transaction, and the new owner's recovery reads what it wrote;
+-- then, with a fresh snapshot, refuses the whole transaction if any partition's owner or
+-- epoch is no longer the writer's.
 CREATE FUNCTION stepwise_fence(p_owner text, p_partitions integer[], p_epochs bigint[])
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     lost integer[];
 BEGIN
-    PERFORM 1 FROM leases WHERE partition = ANY(p_partitions) ORDER BY partition FOR SHARE;
+    PERFORM pg_advisory_xact_lock_shared(1398228558, p) FROM unnest(p_partitions) AS p ORDER BY p;
     SELECT coalesce(array_agg(w.partition ORDER BY w.partition), '{}') INTO lost
     FROM unnest(p_partitions, p_epochs) AS w(partition, epoch)
     LEFT JOIN leases l
@@ -133,6 +135,10 @@ pub(super) fn latest() -> i32 {
 /// Any fixed number: the advisory lock taken while migrating (session-level, released
 /// with the connection if the server dies mid-way).
 pub(super) const MIGRATION_LOCK: i64 = 0x5354_4550_5749_5345; // "STEPWISE"
+
+/// The advisory lock space of the partitions' fence locks (`stepwise_fence` takes them
+/// shared, a takeover exclusive); the number is written in the function's text too.
+pub(super) const FENCE_LOCK_SPACE: i32 = 0x5357_464e; // "SWFN"
 
 /// The SQLSTATE `stepwise_fence` refuses a group commit with.
 pub(super) const FENCE_REFUSED: &str = "SWF01";

@@ -460,3 +460,47 @@ fn offers_are_announced_to_every_node_when_their_commit_commits_and_not_otherwis
     // Once per queue per commit.
     assert!(heard.try_recv().is_err());
 }
+
+#[test]
+fn a_takeover_waits_for_a_commit_in_flight_under_the_old_epoch() {
+    let database = TestDatabase::new("overtake");
+    let a = PgStore::connect(&database.url).unwrap();
+    a.join(&node("a"), 1, LEASE).unwrap();
+    assert_eq!(a.acquire("a", 1, LEASE).unwrap().len(), 1);
+    expire(&database, "a");
+    // a's group commit has passed its fence and not committed yet.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (client, connection) = runtime
+        .block_on(tokio_postgres::connect(&database.url, NoTls))
+        .unwrap();
+    runtime.spawn(connection);
+    runtime
+        .block_on(client.batch_execute("BEGIN; SELECT stepwise_fence('a', '{0}', '{1}')"))
+        .unwrap();
+    let b = PgStore::connect(&database.url).unwrap();
+    b.join(&node("b"), 1, LEASE).unwrap();
+    assert!(
+        b.acquire("b", 1, LEASE).unwrap().is_empty(),
+        "not while a commit under epoch 1 is in flight"
+    );
+    runtime.block_on(client.batch_execute("COMMIT")).unwrap();
+    let taken = b.acquire("b", 1, LEASE).unwrap();
+    assert_eq!(
+        taken[0].lease,
+        Lease {
+            partition: 0,
+            epoch: 2
+        }
+    );
+    // From then on a's fence refuses.
+    let refused = runtime
+        .block_on(client.batch_execute("SELECT stepwise_fence('a', '{0}', '{1}')"))
+        .unwrap_err();
+    assert_eq!(
+        refused.as_db_error().map(|e| e.code().code()),
+        Some(schema::FENCE_REFUSED)
+    );
+}
