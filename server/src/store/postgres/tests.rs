@@ -155,6 +155,10 @@ fn node(id: &str) -> NodeInfo {
     }
 }
 
+fn lease(partition: u16, epoch: u64) -> Lease {
+    Lease { partition, epoch }
+}
+
 const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[test]
@@ -201,10 +205,7 @@ fn leases_are_taken_when_free_or_expired_and_a_restarted_node_takes_its_own_back
         taken,
         (0..3)
             .map(|partition| Acquired {
-                lease: Lease {
-                    partition,
-                    epoch: 1
-                },
+                lease: lease(partition, 1),
                 from_expired: None,
             })
             .collect::<Vec<_>>()
@@ -214,23 +215,11 @@ fn leases_are_taken_when_free_or_expired_and_a_restarted_node_takes_its_own_back
     // Only the free one: a's are unexpired.
     let taken = b.acquire("b", 4, LEASE).unwrap();
     assert_eq!(taken.len(), 1);
-    assert_eq!(
-        taken[0].lease,
-        Lease {
-            partition: 3,
-            epoch: 1
-        }
-    );
+    assert_eq!(taken[0].lease, lease(3, 1));
     // a stops renewing: b takes its partitions over under new epochs, saying from whom.
     expire(&database, "a");
     let taken = b.acquire("b", 1, LEASE).unwrap();
-    assert_eq!(
-        taken[0].lease,
-        Lease {
-            partition: 0,
-            epoch: 2
-        }
-    );
+    assert_eq!(taken[0].lease, lease(0, 2));
     assert_eq!(taken[0].from_expired.as_deref(), Some("a"));
     // a's renewal answers only what it still holds.
     let renewed = a.renew("a", LEASE).unwrap();
@@ -244,31 +233,13 @@ fn leases_are_taken_when_free_or_expired_and_a_restarted_node_takes_its_own_back
     c.join(&node("c"), 4, LEASE).unwrap();
     let taken = c.acquire("c", 4, LEASE).unwrap();
     assert_eq!(taken.len(), 1);
-    assert_eq!(
-        taken[0].lease,
-        Lease {
-            partition: 3,
-            epoch: 2
-        }
-    );
+    assert_eq!(taken[0].lease, lease(3, 2));
     assert_eq!(taken[0].from_expired, None);
     // a dies and comes back under its id: its leases are its own again, under new epochs.
     drop(a);
     let a = PgStore::connect(&database.url).unwrap();
     let back = a.join(&node("a"), 4, LEASE).unwrap();
-    assert_eq!(
-        back,
-        vec![
-            Lease {
-                partition: 1,
-                epoch: 2
-            },
-            Lease {
-                partition: 2,
-                epoch: 2
-            }
-        ]
-    );
+    assert_eq!(back, vec![lease(1, 2), lease(2, 2)]);
     let view = c.view().unwrap();
     assert_eq!(view.live_nodes(LEASE).count(), 3);
     assert_eq!(view.owner_of(3).map(|n| n.node.id.as_str()), Some("c"));
@@ -294,7 +265,7 @@ fn a_write_under_a_lost_lease_is_refused_whole_and_the_store_keeps_working() {
     };
     let fenced = |partition: u16, epoch: u64, execution: &str| Batch {
         writes: vec![Write::PutTimer(timer(execution))],
-        fence: Some(Lease { partition, epoch }),
+        fence: Some(lease(partition, epoch)),
         ..Batch::default()
     };
     a.write(&[&fenced(0, 1, "arn:first"), &fenced(1, 1, "arn:other")])
@@ -304,13 +275,7 @@ fn a_write_under_a_lost_lease_is_refused_whole_and_the_store_keeps_working() {
     let b = PgStore::connect(&database.url).unwrap();
     b.join(&node("b"), 2, LEASE).unwrap();
     let taken = b.acquire("b", 1, LEASE).unwrap();
-    assert_eq!(
-        taken[0].lease,
-        Lease {
-            partition: 0,
-            epoch: 2
-        }
-    );
+    assert_eq!(taken[0].lease, lease(0, 2));
     // a, paused through all that, writes under its old epoch: nothing of the group lands.
     let err = a
         .write(&[&fenced(0, 1, "arn:stale"), &fenced(1, 1, "arn:fine")])
@@ -426,22 +391,9 @@ fn offers_are_announced_to_every_node_when_their_commit_commits_and_not_otherwis
         announce: vec![queue.into(), queue.into()],
     };
     // Refused by its fence: rolled back, so nothing is announced.
-    let stale = offering(
-        Some(Lease {
-            partition: 1,
-            epoch: 9,
-        }),
-        "never",
-    );
+    let stale = offering(Some(lease(1, 9)), "never");
     assert!(matches!(a.write(&[&stale]), Err(StoreError::Fenced { .. })));
-    a.write(&[&offering(
-        Some(Lease {
-            partition: 0,
-            epoch: 1,
-        }),
-        "work",
-    )])
-    .unwrap();
+    a.write(&[&offering(Some(lease(0, 1)), "work")]).unwrap();
     let said = b
         .runtime()
         .block_on(async {
@@ -488,13 +440,7 @@ fn a_takeover_waits_for_a_commit_in_flight_under_the_old_epoch() {
     );
     runtime.block_on(client.batch_execute("COMMIT")).unwrap();
     let taken = b.acquire("b", 1, LEASE).unwrap();
-    assert_eq!(
-        taken[0].lease,
-        Lease {
-            partition: 0,
-            epoch: 2
-        }
-    );
+    assert_eq!(taken[0].lease, lease(0, 2));
     // From then on a's fence refuses.
     let refused = runtime
         .block_on(client.batch_execute("SELECT stepwise_fence('a', '{0}', '{1}')"))
