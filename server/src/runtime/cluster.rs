@@ -286,6 +286,19 @@ impl Cluster {
         };
         self.failed_renewals.store(0, Ordering::Relaxed);
         *self.renewed.lock().expect("cluster lock") = Instant::now();
+        // Leases the database still gives this node but it no longer serves (it stopped
+        // serving them while it could not renew): given back, to be taken again under a
+        // new epoch and recovered, by this node or another.
+        let strays: Vec<u16> = (renewed.iter())
+            .filter(|lease| {
+                partitions.get(lease.partition).lock().holding != Some(Holding::Lease(lease.epoch))
+            })
+            .map(|lease| lease.partition)
+            .collect();
+        if !strays.is_empty() {
+            leases.release(node, &strays)?;
+            tracing::info!(partitions = ?strays, "leases this node no longer served given back");
+        }
         for partition in partitions.held() {
             let still = renewed.iter().any(|lease| {
                 lease.partition == partition
