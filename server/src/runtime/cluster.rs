@@ -188,7 +188,7 @@ impl Cluster {
         *self.renewed.lock().expect("cluster lock") = Instant::now();
         tracing::info!(node = %self.config.node.id, partitions = taken.len(), "joined the cluster (leases of an earlier process with this id taken back)");
         let mut starts = self.recover(executions, &taken)?;
-        starts.extend(self.balance(executions)?);
+        starts.extend(self.balance(executions, self.share(executions)?)?);
         Ok(starts)
     }
 
@@ -213,9 +213,8 @@ impl Cluster {
         .run(&held)
     }
 
-    /// Reads the cluster and takes free partitions while this node has fewer than its
-    /// share. (Giving partitions up is `round`'s: it waits for commits in flight.)
-    fn balance(&self, executions: &Executions) -> Result<Vec<ExpressStart>, RuntimeError> {
+    /// Reads the nodes and leases; answers this node's fair share of the partitions.
+    fn share(&self, executions: &Executions) -> Result<usize, RuntimeError> {
         let leases = executions
             .durable
             .store
@@ -224,7 +223,21 @@ impl Cluster {
         let view = leases.view()?;
         let live = view.live_nodes(self.config.lease).count();
         self.set_view(view);
-        let share = fair_share(executions.partitions.count(), live);
+        Ok(fair_share(executions.partitions.count(), live))
+    }
+
+    /// Takes free partitions while this node has fewer than its `share`. (Giving
+    /// partitions up is `round`'s: it waits for commits in flight.)
+    fn balance(
+        &self,
+        executions: &Executions,
+        share: usize,
+    ) -> Result<Vec<ExpressStart>, RuntimeError> {
+        let leases = executions
+            .durable
+            .store
+            .leases()
+            .expect("a store with leases");
         let held = executions.partitions.held().len();
         if held >= share {
             return Ok(Vec::new());
@@ -309,10 +322,7 @@ impl Cluster {
                 tracing::warn!(partition, executions = left, "lease lost to another node");
             }
         }
-        let view = leases.view()?;
-        let live = view.live_nodes(self.config.lease).count();
-        self.set_view(view);
-        let share = fair_share(partitions.count(), live);
+        let share = self.share(executions)?;
         let held = partitions.held();
         if held.len() > share {
             // Nodes joined: give the highest-numbered partitions beyond the share up.
@@ -327,7 +337,7 @@ impl Cluster {
             tracing::info!(partitions = ?given, "partitions given up to the nodes that joined");
             return Ok(());
         }
-        let starts = self.balance(executions)?;
+        let starts = self.balance(executions, share)?;
         for start in starts {
             executions.restart_express(start).await?;
         }
