@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::executions::Executions;
 use super::forward::Peers;
-use super::partition::{Holding, Partitions};
+use super::partition::Holding;
 use super::recovery::Recovery;
 use super::remote_offers::RemoteOffers;
 use super::{RuntimeError, now_ms};
@@ -44,42 +44,6 @@ impl Default for ClusterConfig {
             lease: Duration::from_secs(10),
         }
     }
-}
-
-/// A node as the cluster overview shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeOverview {
-    /// Its id.
-    pub id: String,
-    /// Where its gRPC API and HTTP listener are.
-    pub grpc_addr: String,
-    /// Its HTTP listener (console, AWS API, health).
-    pub http_addr: String,
-    /// Whether it renewed within a lease period.
-    pub live: bool,
-    /// Seconds since it last renewed.
-    pub seen_seconds_ago: f64,
-    /// The partitions whose unexpired lease it holds.
-    pub partitions: Vec<u16>,
-    /// Executions running in its memory (`None`: it did not answer).
-    pub running_executions: Option<u64>,
-}
-
-/// The cluster as one node sees it (the console's cluster view).
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterOverview {
-    /// The node that answers.
-    pub node: String,
-    /// The lease period, in seconds.
-    pub lease_seconds: u64,
-    /// The database's partitions.
-    pub partition_count: u16,
-    /// Partitions nobody holds an unexpired lease on (moving between nodes).
-    pub unowned: Vec<u16>,
-    /// Every node the database knows, by id.
-    pub nodes: Vec<NodeOverview>,
 }
 
 /// This node's membership.
@@ -345,118 +309,12 @@ impl Cluster {
     }
 
     /// Seconds since the leases were last renewed.
-    fn renewed_ago(&self) -> f64 {
+    pub(super) fn renewed_ago(&self) -> f64 {
         self.renewed
             .lock()
             .expect("cluster lock")
             .elapsed()
             .as_secs_f64()
-    }
-
-    /// The node's part for `/health`: what it serves and how fresh its leases are.
-    pub fn status(&self, partitions: &Partitions) -> String {
-        use std::fmt::Write;
-        let held = partitions.held();
-        let view = self.view();
-        let live: Vec<&str> = view
-            .live_nodes(self.config.lease)
-            .map(|n| n.node.id.as_str())
-            .collect();
-        let mut text = format!(
-            "node {}: serving {} of {} partitions ({}); leases renewed {:.1} s ago (lease {} s)\n",
-            self.config.node.id,
-            held.len(),
-            partitions.count(),
-            ranges(&held),
-            self.renewed_ago(),
-            self.config.lease.as_secs()
-        );
-        let _ = writeln!(text, "live nodes: {}", live.join(", "));
-        text
-    }
-
-    /// The node's leases in Prometheus text.
-    pub fn render_metrics(&self, partitions: &Partitions, out: &mut String) {
-        use std::fmt::Write;
-        use std::sync::atomic::Ordering;
-        let view = self.view();
-        let node = &self.config.node.id;
-        let _ = writeln!(
-            out,
-            "# HELP stepwise_cluster_node This node's id.\n# TYPE stepwise_cluster_node gauge\nstepwise_cluster_node{{node=\"{node}\"}} 1"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP stepwise_cluster_live_nodes Nodes that renewed within a lease period, as last read.\n# TYPE stepwise_cluster_live_nodes gauge\nstepwise_cluster_live_nodes {}",
-            view.live_nodes(self.config.lease).count()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP stepwise_cluster_lease_renewed_seconds Seconds since this node last renewed its leases.\n# TYPE stepwise_cluster_lease_renewed_seconds gauge\nstepwise_cluster_lease_renewed_seconds {:.3}",
-            self.renewed_ago()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP stepwise_cluster_lease_renewal_failures Lease renewals that failed in a row.\n# TYPE stepwise_cluster_lease_renewal_failures gauge\nstepwise_cluster_lease_renewal_failures {}",
-            self.failed_renewals.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP stepwise_cluster_lease_epoch The epoch of each partition this node serves.\n# TYPE stepwise_cluster_lease_epoch gauge"
-        );
-        for partition in partitions.iter() {
-            if let Some(Holding::Lease(epoch)) = partition.lock().holding {
-                let _ = writeln!(
-                    out,
-                    "stepwise_cluster_lease_epoch{{partition=\"{}\"}} {epoch}",
-                    partition.id
-                );
-            }
-        }
-    }
-
-    /// The cluster now: the leases and nodes read again, and each live node asked what
-    /// it runs.
-    pub async fn overview(&self, executions: &Executions) -> ClusterOverview {
-        self.refresh(&*executions.durable.store);
-        let view = self.view();
-        let lease_ms = self.config.lease.as_millis() as i64;
-        let mut unowned = Vec::new();
-        let mut owned: std::collections::HashMap<&str, Vec<u16>> = Default::default();
-        for lease in &view.leases {
-            match (&lease.owner, lease.expires_in_ms > 0) {
-                (Some(owner), true) => owned.entry(owner).or_default().push(lease.partition),
-                _ => unowned.push(lease.partition),
-            }
-        }
-        let mut nodes = Vec::new();
-        for row in &view.nodes {
-            let live = row.seen_ms_ago <= lease_ms;
-            let running_executions = if row.node.id == self.config.node.id {
-                Some(executions.running() as u64)
-            } else if live {
-                let status = self.peers.node_status(&row.node.grpc_addr).await;
-                status.ok().map(|s| s.running_executions)
-            } else {
-                None
-            };
-            nodes.push(NodeOverview {
-                id: row.node.id.clone(),
-                grpc_addr: row.node.grpc_addr.clone(),
-                http_addr: row.node.http_addr.clone(),
-                live,
-                seen_seconds_ago: row.seen_ms_ago as f64 / 1000.0,
-                partitions: owned.remove(row.node.id.as_str()).unwrap_or_default(),
-                running_executions,
-            });
-        }
-        ClusterOverview {
-            node: self.config.node.id.clone(),
-            lease_seconds: self.config.lease.as_secs(),
-            partition_count: executions.partitions.count(),
-            unowned,
-            nodes,
-        }
     }
 
     /// Gives every lease up and leaves the cluster (a graceful stop, after the last
@@ -477,29 +335,21 @@ impl Cluster {
     }
 }
 
-/// Sorted partition numbers as ranges: `0-3, 7, 9-10`.
-fn ranges(partitions: &[u16]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < partitions.len() {
-        let start = partitions[i];
-        let mut end = start;
-        while i + 1 < partitions.len() && partitions[i + 1] == end + 1 {
-            i += 1;
-            end = partitions[i];
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-        i += 1;
-    }
-    if parts.is_empty() {
-        "none".into()
-    } else {
-        parts.join(", ")
-    }
+/// Starts a node's cluster services: the lease rounds and the hand-over of other
+/// nodes' announced tasks to polls waiting here.
+pub(super) fn spawn_loops(executions: &Arc<Executions>) {
+    let Some(leases) = executions.durable.store.leases() else {
+        return;
+    };
+    tokio::spawn(lease_loop(
+        Arc::downgrade(executions),
+        executions.stop.subscribe(),
+    ));
+    tokio::spawn(super::remote_offers::dispatch_loop(
+        Arc::downgrade(executions),
+        leases.announcements(),
+        executions.stop.subscribe(),
+    ));
 }
 
 /// Renews this node's leases every third of the lease period, until the runtime stops.
@@ -531,13 +381,6 @@ pub(super) async fn lease_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partitions_read_as_ranges() {
-        assert_eq!(ranges(&[0, 1, 2, 3, 7, 9, 10]), "0-3, 7, 9-10");
-        assert_eq!(ranges(&[5]), "5");
-        assert_eq!(ranges(&[]), "none");
-    }
 
     #[test]
     fn shares_cover_every_partition() {

@@ -12,6 +12,7 @@
 
 mod activities;
 mod cluster;
+mod cluster_overview;
 mod committer;
 mod config;
 mod damaged;
@@ -46,7 +47,8 @@ use std::time::Duration;
 /// The records the runtime answers with (stored as they are; the API layers name them
 /// through the runtime, never the store).
 pub use crate::store::{ActivityRecord, ExecutionRecord, MachineRecord, MachineType};
-pub use cluster::{ClusterConfig, ClusterOverview, NodeOverview};
+pub use cluster::ClusterConfig;
+pub use cluster_overview::{ClusterOverview, NodeOverview};
 pub use config::RuntimeConfig;
 pub use errors::RuntimeError;
 use errors::summarize;
@@ -167,16 +169,8 @@ impl Runtime {
                 executions.stop.subscribe(),
             ));
         }
-        if let Some(leases) = cluster.as_ref().and(executions.durable.store.leases()) {
-            tokio::spawn(cluster::lease_loop(
-                Arc::downgrade(&executions),
-                executions.stop.subscribe(),
-            ));
-            tokio::spawn(remote_offers::dispatch_loop(
-                Arc::downgrade(&executions),
-                leases.announcements(),
-                executions.stop.subscribe(),
-            ));
+        if cluster.is_some() {
+            cluster::spawn_loops(&executions);
         }
         // Asynchronous Express executions that had not finished start again from the
         // beginning (at-least-once).
@@ -208,59 +202,6 @@ impl Runtime {
             cluster.render_metrics(&executions.partitions, &mut text);
         }
         text
-    }
-
-    /// The owner's history feed of an execution another node serves, as that node's
-    /// gRPC stream; `None` when this node serves it (or nobody does at the moment: the
-    /// local feed then reads the store).
-    pub async fn watch_at_owner(
-        &self,
-        arn: &str,
-        exclude_execution_data: bool,
-    ) -> Option<tonic::Streaming<stepwise_proto::v1::HistoryEvent>> {
-        if !self.served_elsewhere(arn) {
-            return None;
-        }
-        let cluster = self.inner.executions.cluster.as_ref()?;
-        let partition = self.inner.executions.partitions.of_execution(arn).id;
-        let addr = cluster.owner_addr(partition)?;
-        let watched = cluster.peers.watch(&addr, arn, exclude_execution_data);
-        watched.await.ok()
-    }
-
-    /// The cluster as this node sees it, when it is one of a cluster's.
-    pub async fn cluster_overview(&self) -> Option<ClusterOverview> {
-        let executions = &self.inner.executions;
-        let cluster = executions.cluster.as_ref()?;
-        Some(cluster.overview(executions).await)
-    }
-
-    /// What this node serves now: its id, partitions and running executions.
-    pub fn node_status(&self) -> (String, Vec<u16>, usize) {
-        let executions = &self.inner.executions;
-        let id =
-            (executions.cluster.as_ref()).map_or_else(String::new, |c| c.config.node.id.clone());
-        (id, executions.partitions.held(), executions.running())
-    }
-
-    /// Whether another node of the cluster serves this execution's partition.
-    pub(crate) fn served_elsewhere(&self, arn: &str) -> bool {
-        let executions = &self.inner.executions;
-        executions.cluster.is_some()
-            && !self.inner.arns.is_express(arn)
-            && executions
-                .partitions
-                .of_execution(arn)
-                .lock()
-                .holding
-                .is_none()
-    }
-
-    /// This node's partitions and leases, when it is one of a cluster's (for `/health`).
-    pub fn cluster_status(&self) -> Option<String> {
-        let executions = &self.inner.executions;
-        let cluster = executions.cluster.as_ref()?;
-        Some(cluster.status(&executions.partitions))
     }
 
     /// Stored records recovery could not read and set aside (for `/health`).
@@ -529,19 +470,6 @@ impl Runtime {
             return executions.poll(queues, worker_name, wait, poll_id).await;
         };
         self.poll_across(cluster, queues, worker_name, wait, poll_id)
-            .await
-    }
-
-    /// A task from this node's queues for a worker polling another node (`TakeTask`):
-    /// started here, answered at once.
-    pub async fn take_task(
-        &self,
-        queues: &[String],
-        worker_name: &str,
-        poll_id: Option<&str>,
-    ) -> Result<Option<Offer>, RuntimeError> {
-        let executions = &self.inner.executions;
-        forward::serve_forwarded(executions.poll(queues, worker_name, Duration::ZERO, poll_id))
             .await
     }
 

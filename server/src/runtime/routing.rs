@@ -9,6 +9,50 @@ use std::time::Duration;
 use super::{MAX_POLL_SECONDS, Offer, Runtime, RuntimeError, cluster, forward, random};
 
 impl Runtime {
+    /// Whether another node of the cluster serves this execution's partition.
+    pub(crate) fn served_elsewhere(&self, arn: &str) -> bool {
+        let executions = &self.inner.executions;
+        executions.cluster.is_some()
+            && !self.inner.arns.is_express(arn)
+            && executions
+                .partitions
+                .of_execution(arn)
+                .lock()
+                .holding
+                .is_none()
+    }
+
+    /// The owner's history feed of an execution another node serves, as that node's
+    /// gRPC stream; `None` when this node serves it (or nobody does at the moment: the
+    /// local feed then reads the store).
+    pub async fn watch_at_owner(
+        &self,
+        arn: &str,
+        exclude_execution_data: bool,
+    ) -> Option<tonic::Streaming<stepwise_proto::v1::HistoryEvent>> {
+        if !self.served_elsewhere(arn) {
+            return None;
+        }
+        let cluster = self.inner.executions.cluster.as_ref()?;
+        let partition = self.inner.executions.partitions.of_execution(arn).id;
+        let addr = cluster.owner_addr(partition)?;
+        let watched = cluster.peers.watch(&addr, arn, exclude_execution_data);
+        watched.await.ok()
+    }
+
+    /// A task from this node's queues for a worker polling another node (`TakeTask`):
+    /// started here, answered at once.
+    pub async fn take_task(
+        &self,
+        queues: &[String],
+        worker_name: &str,
+        poll_id: Option<&str>,
+    ) -> Result<Option<Offer>, RuntimeError> {
+        let executions = &self.inner.executions;
+        forward::serve_forwarded(executions.poll(queues, worker_name, Duration::ZERO, poll_id))
+            .await
+    }
+
     /// Runs `here` on this node; when the execution's partition is served by another
     /// node, runs `there` on that node instead, following the partition while it moves
     /// (its owner died or was paused: until its lease has passed to another node).
