@@ -99,7 +99,11 @@ pub struct PgStore {
     place: String,
 }
 
-/// Runs `future` on `runtime` and waits for its output on this thread.
+/// Runs `future` on `runtime` and waits for its output on this thread. On a worker of
+/// the server's multi-threaded runtime the wait is announced (`block_in_place`), so the
+/// worker's other tasks move to another thread instead of stalling behind a database
+/// round trip: with the server's two workers each blocked in turn, the task bench ran
+/// about 30 % slower (docs/PERFORMANCE.md).
 fn wait_on<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
     future: impl Future<Output = T> + Send + 'static,
@@ -108,7 +112,13 @@ fn wait_on<T: Send + 'static>(
     runtime.spawn(async move {
         let _ = answer.send(future.await);
     });
-    answered.recv().ok()
+    let on_worker = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if on_worker {
+        tokio::task::block_in_place(|| answered.recv().ok())
+    } else {
+        answered.recv().ok()
+    }
 }
 
 /// A client error with its causes ("error connecting to server: Connection refused"):
