@@ -61,6 +61,8 @@ pub(super) struct Cluster {
     pub peers: Peers,
     /// Polls here waiting for the other nodes' tasks.
     pub remote_offers: RemoteOffers,
+    /// New polls so far: where each starts looking (`Runtime::poll_across`).
+    pub poll_turns: std::sync::atomic::AtomicUsize,
 }
 
 /// Partitions for each live node: the count over the nodes, rounded up.
@@ -78,6 +80,7 @@ impl Cluster {
             has_peers: Default::default(),
             peers: Peers::default(),
             remote_offers: RemoteOffers::default(),
+            poll_turns: Default::default(),
         }
     }
 

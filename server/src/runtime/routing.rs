@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{MAX_POLL_SECONDS, Offer, Runtime, RuntimeError, cluster, forward, random};
@@ -139,16 +140,35 @@ impl Runtime {
             tokio::pin!(offered);
             offered.as_mut().enable();
             let announced = cluster.remote_offers.wait(&names);
-            let here = executions.poll(queues, worker_name, Duration::ZERO, poll_id);
-            if let Some(offer) = here.await? {
-                return Ok(Some(offer));
-            }
             let announced_by = ask.as_ref().filter(|peers| peers.len() == 1).cloned();
-            let peers = ask.take().unwrap_or_else(|| cluster.peer_addrs());
-            for addr in peers {
-                if let Some(offer) = take_from(cluster, &addr, queues, worker_name, &asked_as).await
-                {
-                    return Ok(Some(offer));
+            // A woken poll looks here first (a task offered here, or the announcing
+            // node next); a new poll takes its turn among the nodes, this one included,
+            // so that while this node's queues are never empty (a saturated cluster)
+            // the other nodes' tasks are not left waiting behind them.
+            let sources: Vec<Option<String>> = match ask.take() {
+                Some(peers) => std::iter::once(None)
+                    .chain(peers.into_iter().map(Some))
+                    .collect(),
+                None => {
+                    let mut every: Vec<Option<String>> = std::iter::once(None)
+                        .chain(cluster.peer_addrs().into_iter().map(Some))
+                        .collect();
+                    let turn = cluster.poll_turns.fetch_add(1, Ordering::Relaxed);
+                    let start = turn % every.len();
+                    every.rotate_left(start);
+                    every
+                }
+            };
+            for source in sources {
+                let offer = match source {
+                    None => {
+                        let here = executions.poll(queues, worker_name, Duration::ZERO, poll_id);
+                        here.await?
+                    }
+                    Some(addr) => take_from(cluster, &addr, queues, worker_name, &asked_as).await,
+                };
+                if offer.is_some() {
+                    return Ok(offer);
                 }
             }
             // An announcement comes with the commit, and the task reaches its node's
