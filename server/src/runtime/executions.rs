@@ -64,10 +64,26 @@ impl Executions {
         }
         let arn = self.arns.execution(&machine_name, &name);
         let partition = self.partitions.of_execution(&arn);
+        // The name check reads the store before the partition's lock is taken, not
+        // under it (a database round trip would hold up every call on the partition);
+        // under the lock the read stands if no execution left memory meanwhile.
+        let (departures, in_memory) = {
+            let live = partition.lock();
+            (live.departures, live.executions.contains_key(&arn))
+        };
+        let stored = match in_memory {
+            true => None,
+            false => self.durable.store.execution(&arn)?,
+        };
         let started = {
             let mut live = partition.lock();
             live.fence(partition.id)?;
-            if let Some(existing) = self.existing_execution(&live, &arn)? {
+            let existing = match live.executions.get(&arn) {
+                Some(running) => Some(record_of(&running.execution, running.revision)),
+                None if live.departures == departures => stored,
+                None => self.durable.store.execution(&arn)?,
+            };
+            if let Some(existing) = existing {
                 // AWS: the same name and input as a running execution returns it;
                 // anything else is ExecutionAlreadyExists. An execution started a moment
                 // ago by a concurrent call may not be in the store yet: its input is in
@@ -128,19 +144,6 @@ impl Executions {
             // The start this call repeats: answered once it is durable.
             Err(repeated) => self.durable.settled(Ok(repeated)).await,
         }
-    }
-
-    /// The execution with this ARN (a machine's execution name makes its ARN, so this
-    /// is the name check): from memory while it starts, else from the store.
-    fn existing_execution(
-        &self,
-        live: &Live,
-        arn: &str,
-    ) -> Result<Option<ExecutionRecord>, RuntimeError> {
-        if let Some(running) = live.executions.get(arn) {
-            return Ok(Some(record_of(&running.execution, running.revision)));
-        }
-        Ok(self.durable.store.execution(arn)?)
     }
 
     /// Applies a command under its partition's lock: updates the partition's token
@@ -308,9 +311,11 @@ impl Executions {
                 .get(arn)
                 .is_some_and(|r| r.execution.status != Status::Running)
                 && let Some(finished) = live.executions.remove(arn)
-                && let Some(run) = finished.express
             {
-                self.finish_express(&mut live, finished.execution, finished.revision, run);
+                live.departures += 1;
+                if let Some(run) = finished.express {
+                    self.finish_express(&mut live, finished.execution, finished.revision, run);
+                }
             }
             start
         };
@@ -325,6 +330,8 @@ impl Executions {
         let Some(running) = live.executions.remove(arn) else {
             return;
         };
+        // It may not come back (below): a name check in flight must read again.
+        live.departures += 1;
         if running.express.is_some() {
             // Express state lives in memory only; there is nothing to reload it from.
             live.executions.insert(arn.to_string(), running);

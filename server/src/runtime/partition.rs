@@ -67,6 +67,10 @@ pub(super) struct Live {
     /// Whether this node serves the partition (`None`: another node does, or none yet).
     pub holding: Option<Holding>,
     pub executions: HashMap<String, Running>,
+    /// Counts each time executions left memory (one finished, or the partition was
+    /// given up) or the partition was taken: a store read made while it stayed the same
+    /// missed nothing that memory does not show (`Executions::start_execution`).
+    pub departures: u64,
     /// Parsed state machine revisions with their definition sizes, by (name, revision):
     /// one cache per partition, so starting an execution reads no shared map.
     pub machines: HashMap<(String, u32), (Arc<Machine>, usize)>,
@@ -213,6 +217,7 @@ impl Partition {
     pub fn relinquish(&self, queues: &Queues) -> usize {
         let mut live = self.lock();
         live.holding = None;
+        live.departures += 1;
         let executions = std::mem::take(&mut live.executions);
         for (arn, running) in &executions {
             for thread in running.execution.threads.values() {

@@ -199,6 +199,7 @@ impl Recovery<'_> {
             }
         }
         live.holding = Some(holding);
+        live.departures += 1;
         Ok(live.executions.len())
     }
 }

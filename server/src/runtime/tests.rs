@@ -315,3 +315,143 @@ async fn an_execution_stopped_after_a_restart_takes_every_stored_timer_with_it()
     assert!(partition.timers.of_execution(&arn).is_empty());
     runtime.shutdown(Duration::from_secs(10)).await;
 }
+
+/// A sled store whose first read of one execution answers only after a pause: the
+/// caller's view of the store is then older than what happens meanwhile.
+struct SlowFirstRead {
+    inner: SledStore,
+    arn_suffix: &'static str,
+    pause: Duration,
+    paused: std::sync::atomic::AtomicBool,
+}
+
+impl crate::store::Store for SlowFirstRead {
+    fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, crate::store::StoreError> {
+        let read = self.inner.execution(arn);
+        if arn.ends_with(self.arn_suffix)
+            && !self.paused.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            std::thread::sleep(self.pause);
+        }
+        read
+    }
+    fn write(&self, batches: &[&crate::store::Batch]) -> Result<(), crate::store::StoreError> {
+        self.inner.write(batches)
+    }
+    fn flush(&self) -> Result<(), crate::store::StoreError> {
+        self.inner.flush()
+    }
+    fn machine(&self, name: &str) -> Result<Option<MachineRecord>, crate::store::StoreError> {
+        self.inner.machine(name)
+    }
+    fn machines(&self) -> Result<crate::store::Scanned<MachineRecord>, crate::store::StoreError> {
+        self.inner.machines()
+    }
+    fn revision(
+        &self,
+        machine: &str,
+        revision: u32,
+    ) -> Result<Option<crate::store::RevisionRecord>, crate::store::StoreError> {
+        self.inner.revision(machine, revision)
+    }
+    fn running_executions(
+        &self,
+    ) -> Result<crate::store::Scanned<ExecutionRecord>, crate::store::StoreError> {
+        self.inner.running_executions()
+    }
+    fn machine_executions(
+        &self,
+        machine: &str,
+        status: Option<crate::engine::Status>,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<crate::store::ExecutionPage, crate::store::StoreError> {
+        self.inner.machine_executions(machine, status, after, limit)
+    }
+    fn execution_counts(&self) -> Result<crate::store::ExecutionCounts, crate::store::StoreError> {
+        self.inner.execution_counts()
+    }
+    fn events(
+        &self,
+        execution: &str,
+    ) -> Result<Vec<crate::engine::Event>, crate::store::StoreError> {
+        self.inner.events(execution)
+    }
+    fn first_event(
+        &self,
+        execution: &str,
+    ) -> Result<Option<crate::engine::Event>, crate::store::StoreError> {
+        self.inner.first_event(execution)
+    }
+    fn timers(
+        &self,
+    ) -> Result<crate::store::Scanned<crate::store::TimerRecord>, crate::store::StoreError> {
+        self.inner.timers()
+    }
+    fn activity(&self, name: &str) -> Result<Option<ActivityRecord>, crate::store::StoreError> {
+        self.inner.activity(name)
+    }
+    fn activities(
+        &self,
+    ) -> Result<crate::store::Scanned<ActivityRecord>, crate::store::StoreError> {
+        self.inner.activities()
+    }
+    fn express_starts(
+        &self,
+    ) -> Result<crate::store::Scanned<crate::store::ExpressStart>, crate::store::StoreError> {
+        self.inner.express_starts()
+    }
+    fn usage(
+        &self,
+    ) -> Result<crate::store::Scanned<crate::store::UsageRecord>, crate::store::StoreError> {
+        self.inner.usage()
+    }
+    fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, crate::store::StoreError> {
+        self.inner.tags(arn)
+    }
+    fn partition_count(&self, proposed: u16) -> Result<u16, crate::store::StoreError> {
+        self.inner.partition_count(proposed)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_check_that_read_the_store_before_the_named_execution_ended_reads_again() {
+    // The first start reads the store (no such execution yet) and is held before it
+    // takes the partition's lock; meanwhile a second start of the same name runs the
+    // execution to its end and out of memory. The first must not start it again.
+    let dir = TempDir::new("name-check");
+    let store = Arc::new(SlowFirstRead {
+        inner: SledStore::open(&dir.0).unwrap(),
+        arn_suffix: ":once",
+        pause: Duration::from_millis(500),
+        paused: Default::default(),
+    });
+    let runtime = Runtime::open(store.clone(), RuntimeConfig::default())
+        .await
+        .unwrap();
+    let at_once = r#"{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}"#;
+    (runtime
+        .create_machine("AtOnce", at_once, MachineType::Standard, None)
+        .await)
+        .unwrap();
+    let held = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.start_execution("AtOnce", Some("once"), "{}").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (arn, _) = (runtime.start_execution("AtOnce", Some("once"), "{}").await).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while runtime.running() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(runtime.running(), 0, "the execution ended and left memory");
+    match held.await.unwrap() {
+        Err(RuntimeError::ExecutionAlreadyExists(_)) => {}
+        other => panic!("the held start should find the ended execution: {other:?}"),
+    }
+    let history = runtime.history(&arn).await.unwrap();
+    let started = (history.iter())
+        .filter(|e| matches!(e.kind, crate::engine::EventKind::ExecutionStarted { .. }));
+    assert_eq!(started.count(), 1, "{history:?}");
+    runtime.shutdown(Duration::from_secs(10)).await;
+}
