@@ -1,6 +1,6 @@
 //! Three nodes on one PostgreSQL: partitions spread by lease, calls answered by any node,
-//! failover after kill -9, and a node paused past its lease whose stale writes are
-//! refused. Needs the suite's PostgreSQL (`STEPWISE_TEST_DATABASE_URL`, set by
+//! failover after kill -9, a node paused past its lease whose stale writes are refused,
+//! and a node that could not renew for a lease period taking its partitions back. Needs the suite's PostgreSQL (`STEPWISE_TEST_DATABASE_URL`, set by
 //! run-tests.sh); bounded in executions and time.
 
 mod support;
@@ -518,5 +518,92 @@ async fn three_nodes_fail_over_without_losing_or_repeating_anything() {
         "{} executions, {} deliveries, {fenced} stale batches refused",
         arns.len(),
         delivered.len()
+    );
+}
+
+/// Runs SQL on a node's database, as an operator (or a fault) would.
+async fn run_sql(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = connection.await;
+}
+
+/// Waits until `node` serves exactly `count` partitions; answers them with their epochs.
+async fn serving(node: &Node, count: usize, limit: Duration) -> BTreeMap<u16, u64> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let held = node.held().await;
+        if held.len() == count {
+            return held;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} serves {} partitions, not {count}, after {limit:?}",
+            node.id,
+            held.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_could_not_renew_for_a_lease_period_gives_its_leases_back_and_takes_them_again()
+{
+    let dir = TempDir::new("cluster-strays");
+    let _logs = LogsOnFailure(dir.path().to_path_buf());
+    let url = support::database_of(dir.path());
+    let mut node = Node::new("n1", &url);
+    node.start(dir.path()).await;
+    let total: usize = PARTITIONS.parse().unwrap();
+    let limit = Duration::from_secs(4 * LEASE_SECONDS + 10);
+    let before = serving(&node, total, limit).await;
+    let mut clients = Clients::connect(node.endpoint()).await;
+    let wait = LEASE_SECONDS * 3 + 4;
+    let waiting = json!({"StartAt": "Hold", "States": {
+        "Hold": {"Type": "Wait", "Seconds": wait, "Next": "Done"},
+        "Done": {"Type": "Pass", "End": true}}});
+    clients.create("Holds", &waiting).await;
+    let arn = clients.start("Holds", "held", json!({"n": 1})).await;
+
+    // Every renewal first marks the node seen; refused, the renewal fails, while group
+    // commits (which never touch that row) go on. After a lease period the node stops
+    // serving its partitions; the database still names it their owner.
+    run_sql(
+        &url,
+        "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'renewals refused by the test'; END $$; \
+         CREATE TRIGGER test_refuse_renewals BEFORE UPDATE ON nodes \
+         FOR EACH ROW EXECUTE FUNCTION test_refuse();",
+    )
+    .await;
+    serving(&node, 0, limit).await;
+
+    // Renewals succeed again: the leases it renews but no longer serves are given back
+    // and taken again under new epochs, their executions recovered.
+    run_sql(&url, "DROP TRIGGER test_refuse_renewals ON nodes;").await;
+    let after = serving(&node, total, limit).await;
+    for (partition, epoch) in &after {
+        assert!(
+            *epoch > before[partition],
+            "partition {partition} is served under epoch {epoch}, not a new one (before: {})",
+            before[partition]
+        );
+    }
+    let done = clients
+        .wait_done(&arn, Duration::from_secs(wait + 4 * LEASE_SECONDS + 10))
+        .await;
+    assert_eq!(done.status(), pb::ExecutionStatus::Succeeded);
+    let history = clients.history(&arn).await;
+    assert_contiguous(&history);
+    let exits = history.iter().filter(|e| e.r#type == "WaitStateExited");
+    assert_eq!(exits.count(), 1, "{:?}", support::types(&history));
+    let log = std::fs::read_to_string(dir.path().join("n1.log")).unwrap();
+    assert!(
+        log.contains("leases this node no longer served given back"),
+        "the give-back is logged: {log}"
     );
 }

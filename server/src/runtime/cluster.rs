@@ -277,7 +277,7 @@ impl Cluster {
             .collect();
         if !strays.is_empty() {
             leases.release(node, &strays)?;
-            tracing::info!(partitions = ?strays, "leases this node no longer served given back");
+            tracing::warn!(partitions = ?strays, "leases this node no longer served given back");
         }
         for partition in partitions.held() {
             let still = renewed.iter().any(|lease| {
