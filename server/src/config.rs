@@ -21,10 +21,11 @@ pub struct Config {
     /// schema. Unset: the embedded store in --data-dir.
     #[arg(long, env = "STEPWISE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Address of the gRPC API (loopback by default; use 0.0.0.0 to listen on every interface).
+    /// Address of the gRPC API (loopback by default; any other address needs --insecure).
     #[arg(long, default_value = "127.0.0.1:7837", env = "STEPWISE_GRPC_ADDR")]
     pub grpc_addr: SocketAddr,
-    /// Address of the HTTP listener (`GET /health`).
+    /// Address of the HTTP listener: the console, the AWS API, `/health`, `/metrics`
+    /// (loopback by default; any other address needs --insecure).
     #[arg(long, default_value = "127.0.0.1:7838", env = "STEPWISE_HTTP_ADDR")]
     pub http_addr: SocketAddr,
     /// The most memory the store's page cache may use, in MiB (sled's default: 1024).
@@ -85,6 +86,11 @@ pub struct Config {
     #[arg(long, default_value_t = 10, env = "STEPWISE_LEASE_SECONDS",
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub lease_seconds: u64,
+    /// Listen on addresses other than loopback although nothing checks who calls:
+    /// whoever reaches the ports may start, stop and read every execution and complete
+    /// any task. Without it the server refuses such addresses.
+    #[arg(long, env = "STEPWISE_INSECURE")]
+    pub insecure: bool,
 }
 
 impl Config {
@@ -110,6 +116,95 @@ impl Config {
             node_id: None,
             advertise_host: None,
             lease_seconds: 10,
+            insecure: false,
+        }
+    }
+
+    /// The listeners beyond loopback, by flag: the addresses anyone on the network
+    /// could call.
+    pub fn exposed_listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        [
+            ("--grpc-addr", self.grpc_addr),
+            ("--http-addr", self.http_addr),
+        ]
+        .into_iter()
+        .filter(|(_, addr)| !is_loopback(addr.ip()))
+        .collect()
+    }
+
+    /// Refuses listeners beyond loopback unless `--insecure` accepts that nothing
+    /// checks who calls them.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        let exposed = self.exposed_listeners();
+        let Some((flag, addr)) = exposed.first() else {
+            return Ok(());
+        };
+        if self.insecure {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to listen on {addr} ({flag}): the server checks no identity, so anyone \
+             who can reach that address could start, stop and read every execution and \
+             complete any task. Listen on a loopback address (127.0.0.1, ::1), or pass \
+             --insecure (STEPWISE_INSECURE=true) to accept that"
+        ))
+    }
+}
+
+/// Whether `ip` is reached from this machine only (an IPv4 loopback written as IPv6
+/// included).
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listening(grpc: &str, http: &str, insecure: bool) -> Config {
+        Config {
+            grpc_addr: grpc.parse().unwrap(),
+            http_addr: http.parse().unwrap(),
+            insecure,
+            ..Config::ephemeral("unused")
+        }
+    }
+
+    #[test]
+    fn loopback_listeners_need_nothing() {
+        for (grpc, http) in [
+            ("127.0.0.1:7837", "127.0.0.1:7838"),
+            ("127.8.9.10:1", "[::1]:2"),
+            ("[::ffff:127.0.0.1]:1", "127.0.0.1:0"),
+        ] {
+            assert_eq!(
+                listening(grpc, http, false).check_exposure(),
+                Ok(()),
+                "{grpc} {http}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_other_listener_is_refused_by_flag_unless_insecure() {
+        for (grpc, http, flag) in [
+            ("0.0.0.0:7837", "127.0.0.1:7838", "--grpc-addr"),
+            ("127.0.0.1:7837", "[::]:7838", "--http-addr"),
+            ("127.0.0.1:7837", "192.168.1.20:7838", "--http-addr"),
+            ("[::ffff:10.0.0.1]:7837", "127.0.0.1:7838", "--grpc-addr"),
+        ] {
+            let refused = listening(grpc, http, false).check_exposure().unwrap_err();
+            assert!(
+                refused.contains(flag) && refused.contains("--insecure"),
+                "{refused}"
+            );
+            assert_eq!(listening(grpc, http, true).check_exposure(), Ok(()));
+            assert_eq!(listening(grpc, http, true).exposed_listeners().len(), 1);
         }
     }
 }

@@ -124,6 +124,14 @@ async fn bind(
 
 /// Opens the store, recovers, binds the listeners and serves in the background.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    config.check_exposure().map_err(ServerError::Config)?;
+    for (flag, addr) in config.exposed_listeners() {
+        tracing::warn!(
+            %addr,
+            flag,
+            "--insecure: listening beyond loopback without authentication; anyone who reaches this address may start, stop and read every execution and complete any task"
+        );
+    }
     let (grpc_listener, grpc_addr) = bind("gRPC", config.grpc_addr).await?;
     let (http_listener, http_addr) = bind("HTTP", config.http_addr).await?;
     let prices = match &config.price_table {

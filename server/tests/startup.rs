@@ -1,6 +1,7 @@
 //! The server binary's life: what it tells a newcomer when it starts with its log going
-//! to a file (where the web console is, in plain text, no terminal colour codes), and
-//! that SIGTERM ends it promptly and cleanly whatever calls are in flight.
+//! to a file (where the web console is, in plain text, no terminal colour codes), that
+//! SIGTERM ends it promptly and cleanly whatever calls are in flight, and the starts it
+//! refuses.
 
 mod support;
 
@@ -165,4 +166,34 @@ async fn an_unreachable_database_ends_the_start_with_its_reason_not_a_panic() {
         !said.contains("secret") && !said.contains("panicked"),
         "{said}"
     );
+}
+
+#[test]
+fn listening_beyond_loopback_without_insecure_is_refused_before_anything_is_opened() {
+    // Refused before binding: nothing listens beyond loopback, even for a moment.
+    let dir = TempDir::new("exposed");
+    let data = dir.path().join("data");
+    let http = format!("127.0.0.1:{}", free_port());
+    let mut server = server_command(&data, "0.0.0.0:0", &http)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = server.kill();
+            panic!("the server started on 0.0.0.0 without --insecure");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = server.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 (--grpc-addr)")
+            && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "the data directory was not created");
 }
