@@ -1,32 +1,30 @@
-//! Unguessable randomness for task tokens and generated names: SipHash keyed by the OS
-//! (std's `RandomState`) over a counter. A token must not be predictable from earlier
-//! ones.
+//! Unguessable randomness for task tokens and generated names: a cryptographically
+//! secure generator (ChaCha12, rand's `StdRng`) seeded by the operating system, so no
+//! token can be predicted from the ones a caller has seen.
 
 use std::cell::RefCell;
+
+use rand::{RngCore, SeedableRng};
 
 use crate::asl::intrinsics::uuid_from_words;
 use crate::asl::random::RandomSource;
 
-/// A keyed counter: each partition has one, and each thread one for names.
+/// A seeded generator: each partition has one, and each thread one for names.
 pub(super) struct TokenRandom {
-    keys: std::collections::hash_map::RandomState,
-    counter: u64,
+    rng: rand::rngs::StdRng,
 }
 
 impl Default for TokenRandom {
     fn default() -> Self {
         TokenRandom {
-            keys: std::collections::hash_map::RandomState::new(),
-            counter: 0,
+            rng: rand::rngs::StdRng::from_os_rng(),
         }
     }
 }
 
 impl RandomSource for TokenRandom {
     fn next_u64(&mut self) -> u64 {
-        use std::hash::BuildHasher;
-        self.counter += 1;
-        self.keys.hash_one(self.counter)
+        self.rng.next_u64()
     }
 }
 
