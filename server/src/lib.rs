@@ -5,6 +5,7 @@
 pub mod allocation;
 pub mod api;
 pub mod asl;
+pub mod auth;
 pub mod aws;
 pub mod billing;
 pub mod config;
