@@ -126,7 +126,12 @@ mod tests {
     #[test]
     fn each_role_against_each_action_family_on_matching_and_other_names() {
         // (role, patterns, families allowed on a matching name; on another name).
-        type Case = (Role, Vec<&'static str>, Vec<&'static str>, Vec<&'static str>);
+        type Case = (
+            Role,
+            Vec<&'static str>,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
         let cases: Vec<Case> = vec![
             (
                 Role::Admin,
