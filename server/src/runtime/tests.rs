@@ -316,13 +316,13 @@ async fn an_execution_stopped_after_a_restart_takes_every_stored_timer_with_it()
     runtime.shutdown(Duration::from_secs(10)).await;
 }
 
-/// A sled store whose first read of one execution answers only after a pause: the
+/// A sled store whose first read of one execution answers only once released: the
 /// caller's view of the store is then older than what happens meanwhile.
 struct SlowFirstRead {
     inner: SledStore,
     arn_suffix: &'static str,
-    pause: Duration,
     paused: std::sync::atomic::AtomicBool,
+    released: std::sync::atomic::AtomicBool,
 }
 
 impl crate::store::Store for SlowFirstRead {
@@ -331,7 +331,13 @@ impl crate::store::Store for SlowFirstRead {
         if arn.ends_with(self.arn_suffix)
             && !self.paused.swap(true, std::sync::atomic::Ordering::SeqCst)
         {
-            std::thread::sleep(self.pause);
+            // Bounded, so a test that never releases it fails instead of hanging.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !self.released.load(std::sync::atomic::Ordering::SeqCst)
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
         read
     }
@@ -423,8 +429,8 @@ async fn a_name_check_that_read_the_store_before_the_named_execution_ended_reads
     let store = Arc::new(SlowFirstRead {
         inner: SledStore::open(&dir.0).unwrap(),
         arn_suffix: ":once",
-        pause: Duration::from_millis(500),
         paused: Default::default(),
+        released: Default::default(),
     });
     let runtime = Runtime::open(store.clone(), RuntimeConfig::default())
         .await
@@ -438,13 +444,20 @@ async fn a_name_check_that_read_the_store_before_the_named_execution_ended_reads
         let runtime = runtime.clone();
         async move { runtime.start_execution("AtOnce", Some("once"), "{}").await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The second start begins once the first is held in its read, however slow the
+    // machine.
+    while !store.paused.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let (arn, _) = (runtime.start_execution("AtOnce", Some("once"), "{}").await).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while runtime.running() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(runtime.running(), 0, "the execution ended and left memory");
+    store
+        .released
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     match held.await.unwrap() {
         Err(RuntimeError::ExecutionAlreadyExists(_)) => {}
         other => panic!("the held start should find the ended execution: {other:?}"),
