@@ -469,6 +469,42 @@ async fn three_nodes_fail_over_without_losing_or_repeating_anything() {
         }
         assert_eq!(entered, expected_entries(), "{arn}: no state entered twice");
     }
+    // A watch through any node gives the whole history (from the owner's live feed
+    // where another node serves it); an unknown execution is NotFound through any node.
+    for (n, client) in clients.iter_mut().enumerate() {
+        for (i, arn) in arns.iter().enumerate().take(6) {
+            let watch = pb::WatchExecutionHistoryRequest {
+                execution_arn: arn.clone(),
+                exclude_execution_data: false,
+            };
+            let mut stream = (client.executions.clone())
+                .watch_execution_history(watch)
+                .await
+                .unwrap()
+                .into_inner();
+            let mut watched = Vec::new();
+            while let Some(event) = stream.message().await.unwrap() {
+                watched.push(event.id);
+            }
+            let history: Vec<u64> = (client.history(arn).await.iter()).map(|e| e.id).collect();
+            assert_eq!(watched, history, "{arn} watched through node {n} (run {i})");
+        }
+        let unknown = format!("{}-never-{n}", arns[0]);
+        let watch = pb::WatchExecutionHistoryRequest {
+            execution_arn: unknown.clone(),
+            exclude_execution_data: true,
+        };
+        let refused = (client.executions.clone())
+            .watch_execution_history(watch)
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            tonic::Code::NotFound,
+            "{unknown}: {refused}"
+        );
+    }
     let _ = stop.send(true);
     for worker in workers {
         worker.await.unwrap();

@@ -175,31 +175,46 @@ impl pb::executions_server::Executions for ExecutionsService {
         let request = request.into_inner();
         let arn = request.execution_arn;
         let with_data = !request.exclude_execution_data;
-        let mut feed = self.runtime.follow(&arn).await.map_err(to_status)?;
         // An execution another node serves: its events come from that node's live feed
         // (the store would only be read now and then); if that node goes away before
-        // the end, the local feed takes over after the last event passed on.
+        // the end, the local feed takes over after the last event passed on. The local
+        // feed, which reads the whole history first, is opened only when it is used.
         let owner = match from_peer {
             true => None,
             false => (self.runtime).watch_at_owner(&arn, !with_data).await,
         };
+        let local = match owner {
+            Some(_) => None,
+            None => Some(self.runtime.follow(&arn).await.map_err(to_status)?),
+        };
+        let runtime = self.runtime.clone();
         let stream = async_stream(move |sender| async move {
-            if let Some(mut remote) = owner {
-                let mut last_id = 0;
-                loop {
-                    let message = tokio::select! {
-                        message = remote.message() => message,
-                        _ = sender.closed() => return,
-                    };
-                    let Ok(Some(event)) = message else { break };
-                    last_id = event.id;
-                    let terminal = TERMINAL.contains(&event.r#type.as_str());
-                    if sender.send(Ok(event)).await.is_err() || terminal {
-                        return;
+            let mut feed = match local {
+                Some(feed) => feed,
+                None => {
+                    let Some(mut remote) = owner else { return };
+                    let mut last_id = 0;
+                    loop {
+                        let message = tokio::select! {
+                            message = remote.message() => message,
+                            _ = sender.closed() => return,
+                        };
+                        let Ok(Some(event)) = message else { break };
+                        last_id = event.id;
+                        let terminal = TERMINAL.contains(&event.r#type.as_str());
+                        if sender.send(Ok(event)).await.is_err() || terminal {
+                            return;
+                        }
+                    }
+                    match runtime.follow(&arn).await {
+                        Ok(feed) => feed.after(last_id),
+                        Err(e) => {
+                            let _ = sender.send(Err(to_status(e))).await;
+                            return;
+                        }
                     }
                 }
-                feed = feed.after(last_id);
-            }
+            };
             loop {
                 // A watcher that hung up stops the feed even if nothing more happens.
                 let events = tokio::select! {

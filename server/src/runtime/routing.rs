@@ -107,9 +107,9 @@ impl Runtime {
         poll_id: Option<&str>,
     ) -> Result<Option<Offer>, RuntimeError> {
         let executions = &self.inner.executions;
-        // A worker polling any node gets tasks of every node: this node's queues first,
-        // then each other node's (taken and started there, so each task still goes to
-        // one poller); then it waits for a task offered here, or for another node's
+        // A worker polling any node gets tasks of every node: this node's queues and
+        // each other node's (taken and started there, so each task still goes to one
+        // poller); then it waits for a task offered here, or for another node's
         // announcement of one on these queues, and asks that node.
         let names: Vec<String> = (queues.iter())
             .map(|q| self.inner.arns.activity_name(q))
