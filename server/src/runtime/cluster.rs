@@ -65,6 +65,11 @@ pub(super) struct Cluster {
     pub poll_turns: std::sync::atomic::AtomicUsize,
 }
 
+/// The shared store's leases (a cluster exists only over a store that has them).
+fn leases_of(executions: &Executions) -> &dyn crate::store::Leases {
+    (executions.durable.store.leases()).expect("a cluster's store has leases")
+}
+
 /// Partitions for each live node: the count over the nodes, rounded up.
 fn fair_share(partitions: u16, live_nodes: usize) -> usize {
     usize::from(partitions).div_ceil(live_nodes.max(1))
@@ -145,11 +150,7 @@ impl Cluster {
     /// partitions up to a fair share; recovers them. Answers the Express starts to run
     /// again.
     pub fn join(&self, executions: &Executions) -> Result<Vec<ExpressStart>, RuntimeError> {
-        let leases = executions
-            .durable
-            .store
-            .leases()
-            .expect("a store with leases");
+        let leases = leases_of(executions);
         let count = executions.partitions.count();
         let taken = leases.join(&self.config.node, count, self.config.lease)?;
         *self.renewed.lock().expect("cluster lock") = Instant::now();
@@ -182,11 +183,7 @@ impl Cluster {
 
     /// Reads the nodes and leases; answers this node's fair share of the partitions.
     fn share(&self, executions: &Executions) -> Result<usize, RuntimeError> {
-        let leases = executions
-            .durable
-            .store
-            .leases()
-            .expect("a store with leases");
+        let leases = leases_of(executions);
         let view = leases.view()?;
         let live = view.live_nodes(self.config.lease).count();
         self.set_view(view);
@@ -200,11 +197,7 @@ impl Cluster {
         executions: &Executions,
         share: usize,
     ) -> Result<Vec<ExpressStart>, RuntimeError> {
-        let leases = executions
-            .durable
-            .store
-            .leases()
-            .expect("a store with leases");
+        let leases = leases_of(executions);
         let held = executions.partitions.held().len();
         if held >= share {
             return Ok(Vec::new());
@@ -234,11 +227,7 @@ impl Cluster {
     /// share, take free ones below it.
     async fn round(&self, executions: &Arc<Executions>) -> Result<(), RuntimeError> {
         use std::sync::atomic::Ordering;
-        let leases = executions
-            .durable
-            .store
-            .leases()
-            .expect("a store with leases");
+        let leases = leases_of(executions);
         let node = &self.config.node.id;
         let partitions = &executions.partitions;
         let renewed = match leases.renew(node, self.config.lease) {
