@@ -11,7 +11,7 @@
 #                     cluster)
 #   3. PostgreSQL     the suites that start servers, again with the server on the
 #                     cluster (durable core, crash, faults, AWS API and SDK, Express,
-#                     bad input, races, validation, console API, load; each test's data
+#                     bad input, races, validation, console API, load, keys; each test's data
 #                     directory gets a database of its own), leaving out the tests of
 #                     the data directory itself
 #   4. clone check    the unit tests again in a copy of the repository alone in an empty
@@ -113,7 +113,7 @@ run_all() (
   STEPWISE_TEST_STORE=postgres cargo test --workspace \
     --test durable_core --test crash --test faults --test aws_api --test aws_sdk \
     --test express --test bad_input --test races --test grpc_validate \
-    --test console_api --test load -- \
+    --test console_api --test load --test auth -- \
     --skip an_unusable_data_directory --skip a_second_server_on_the_same_directory \
     --skip a_disk_that_refuses --skip after_the_disk_fills
   step "unit tests in a copy of the repository alone"

@@ -49,6 +49,8 @@ pub enum Workload {
 /// How to run it.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// The key every call presents (`KEY_ID:SECRET`), for a server that requires keys.
+    pub key: Option<String>,
     /// The server's gRPC endpoint.
     pub endpoint: String,
     /// The workload.
@@ -307,6 +309,7 @@ type Calls = Arc<Mutex<HashMap<String, Vec<f64>>>>;
 /// Starts `count` SDK workers answering every task with its input.
 fn start_workers(
     endpoint: &str,
+    key: Option<&str>,
     count: usize,
     concurrency: usize,
     calls: Calls,
@@ -319,7 +322,11 @@ fn start_workers(
     let handles = (0..count.max(1))
         .map(|i| {
             let calls = calls.clone();
-            let worker = stepwise_worker::Worker::new(endpoint)
+            let mut worker = stepwise_worker::Worker::new(endpoint);
+            if let Some(key) = key {
+                worker = worker.key(key);
+            }
+            let worker = worker
                 .name(format!("bench-worker-{i}-{}", std::process::id()))
                 .concurrency(per_worker)
                 .handle(TASK_QUEUE, move |task: stepwise_worker::Task| {
@@ -363,7 +370,7 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
                 .into(),
         ));
     }
-    let mut client = Client::connect(&config.endpoint).await?;
+    let mut client = Client::connect_with_key(&config.endpoint, config.key.as_deref()).await?;
     let (definition, machine_type, input) = workload_machine(&config);
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -391,6 +398,7 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
     let workers = uses_tasks.then(|| {
         start_workers(
             &config.endpoint,
+            config.key.as_deref(),
             config.workers,
             config.concurrency.max(config.workers),
             calls.clone(),
@@ -517,7 +525,7 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
             let (recovered, first_timer) = restart_and_time(&config, arns.first()).await?;
             report_extra.1 = Some(recovered);
             report_extra.2 = first_timer;
-            client = Client::connect(&config.endpoint).await?;
+            client = Client::connect_with_key(&config.endpoint, config.key.as_deref()).await?;
         }
         for arn in &arns {
             match end_of(&mut client, arn).await {
@@ -771,7 +779,7 @@ async fn restart_and_time(
     }
     let deadline = began + Duration::from_secs(600);
     let mut client = loop {
-        match Client::connect(&config.endpoint).await {
+        match Client::connect_with_key(&config.endpoint, config.key.as_deref()).await {
             Ok(client) => break client,
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(5)).await

@@ -6,11 +6,13 @@ pub mod graph;
 
 use std::time::Duration;
 
+use stepwise_proto::key::{KeyedChannel, PresentKey};
 use stepwise_proto::v1 as pb;
 use stepwise_proto::v1::executions_client::ExecutionsClient;
+use stepwise_proto::v1::keys_client::KeysClient;
 use stepwise_proto::v1::state_machines_client::StateMachinesClient;
 use stepwise_proto::v1::tasks_client::TasksClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 pub use stepwise_proto::v1::{Diagnostic, Severity, ValidationResult};
 
@@ -38,6 +40,9 @@ pub enum ClientError {
         /// The transport's reason.
         source: tonic::transport::Error,
     },
+    /// The key is not `KEY_ID:SECRET`.
+    #[error(transparent)]
+    InvalidKey(#[from] stepwise_proto::key::InvalidKey),
     /// The server answered with an error status.
     #[error("{}", .0.message())]
     Status(#[from] tonic::Status),
@@ -52,20 +57,32 @@ pub struct Validation {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// A connection to a Stepwise server: the three services of the contract.
+/// A connection to a Stepwise server: the services of the contract, each call carrying
+/// the key the client was made with.
 #[derive(Debug, Clone)]
 pub struct Client {
     /// `stepwise.v1.StateMachines`.
-    pub state_machines: StateMachinesClient<Channel>,
+    pub state_machines: StateMachinesClient<KeyedChannel>,
     /// `stepwise.v1.Executions`.
-    pub executions: ExecutionsClient<Channel>,
+    pub executions: ExecutionsClient<KeyedChannel>,
     /// `stepwise.v1.Tasks`.
-    pub tasks: TasksClient<Channel>,
+    pub tasks: TasksClient<KeyedChannel>,
+    /// `stepwise.v1.Keys`.
+    pub keys: KeysClient<KeyedChannel>,
 }
 
 impl Client {
-    /// Connects to `endpoint`, e.g. `http://127.0.0.1:7837`.
+    /// Connects to `endpoint`, e.g. `http://127.0.0.1:7837`, presenting no key.
     pub async fn connect(endpoint: &str) -> Result<Client, ClientError> {
+        Client::connect_with_key(endpoint, None).await
+    }
+
+    /// Connects to `endpoint`, presenting `key` (`KEY_ID:SECRET`) on every call.
+    pub async fn connect_with_key(
+        endpoint: &str,
+        key: Option<&str>,
+    ) -> Result<Client, ClientError> {
+        let key = PresentKey::new(key)?;
         let channel = Endpoint::from_shared(endpoint.to_string())
             .map_err(|source| ClientError::InvalidEndpoint {
                 endpoint: endpoint.to_string(),
@@ -77,10 +94,12 @@ impl Client {
                 endpoint: endpoint.to_string(),
                 source,
             })?;
+        let channel = key.on(channel);
         Ok(Client {
             state_machines: StateMachinesClient::new(channel.clone()),
             executions: ExecutionsClient::new(channel.clone()),
-            tasks: TasksClient::new(channel),
+            tasks: TasksClient::new(channel.clone()),
+            keys: KeysClient::new(channel),
         })
     }
 

@@ -2,6 +2,8 @@
 //! `--output json` for scripts; `start --wait`, `start --sync` and `history --follow`
 //! exit 0 only when the execution SUCCEEDED, so CI can gate on them.
 
+mod key_command;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,6 +25,10 @@ struct Cli {
     /// The server's gRPC endpoint.
     #[arg(long, global = true, default_value = DEFAULT_ENDPOINT, env = "STEPWISE_ENDPOINT")]
     endpoint: String,
+    /// The key to present (KEY_ID:SECRET, as `stepwise key create` prints it), for a
+    /// server that requires keys.
+    #[arg(long, global = true, env = "STEPWISE_KEY", hide_env_values = true)]
+    key: Option<String>,
     /// How to print results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -35,7 +41,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum Output {
+pub(crate) enum Output {
     /// Lines and tables for people.
     Text,
     /// JSON for scripts.
@@ -110,6 +116,9 @@ enum Command {
     /// Activities: create, describe, list, delete.
     #[command(subcommand)]
     Activity(ActivityCommand),
+    /// API keys: create, list, revoke (admin keys only).
+    #[command(subcommand)]
+    Key(key_command::KeyCommand),
     /// Usage and estimated cost over a window.
     Usage {
         /// One state machine (all when absent).
@@ -517,7 +526,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     if let Command::Validate { file } = &cli.command {
         // Read the file first, so a missing file is reported before the connection.
         let definition = read(file)?;
-        let mut client = Client::connect(&cli.endpoint)
+        let mut client = Client::connect_with_key(&cli.endpoint, cli.key.as_deref())
             .await
             .map_err(|e| e.to_string())?;
         let validation = client
@@ -577,6 +586,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     {
         let report = bench::run(BenchConfig {
             endpoint: cli.endpoint.clone(),
+            key: cli.key.clone(),
             workload: *workload,
             executions: *executions,
             concurrency: *concurrency,
@@ -604,7 +614,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             ExitCode::FAILURE
         });
     }
-    let mut client = Client::connect(&cli.endpoint)
+    let mut client = Client::connect_with_key(&cli.endpoint, cli.key.as_deref())
         .await
         .map_err(|e| e.to_string())?;
     let status = |s: tonic::Status| s.message().to_string();
@@ -892,6 +902,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Key(command) => key_command::run(&mut client, command, output).await,
         Command::Activity(command) => {
             let activities = match command {
                 ActivityCommand::Create { name } => {

@@ -10,6 +10,7 @@ use stepwise_server::Config;
 fn config(endpoint: &str, workload: Workload, executions: usize) -> BenchConfig {
     BenchConfig {
         endpoint: endpoint.to_string(),
+        key: None,
         workload,
         executions,
         concurrency: 8,

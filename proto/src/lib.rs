@@ -6,4 +6,5 @@ pub mod v1 {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("stepwise.v1");
 }
+pub mod key;
 pub mod trace;

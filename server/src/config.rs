@@ -21,11 +21,12 @@ pub struct Config {
     /// schema. Unset: the embedded store in --data-dir.
     #[arg(long, env = "STEPWISE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Address of the gRPC API (loopback by default; any other address needs --insecure).
+    /// Address of the gRPC API (loopback by default; any other address needs
+    /// --admin-credentials or --insecure).
     #[arg(long, default_value = "127.0.0.1:7837", env = "STEPWISE_GRPC_ADDR")]
     pub grpc_addr: SocketAddr,
     /// Address of the HTTP listener: the console, the AWS API, `/health`, `/metrics`
-    /// (loopback by default; any other address needs --insecure).
+    /// (loopback by default; any other address needs --admin-credentials or --insecure).
     #[arg(long, default_value = "127.0.0.1:7838", env = "STEPWISE_HTTP_ADDR")]
     pub http_addr: SocketAddr,
     /// The most memory the store's page cache may use, in MiB (sled's default: 1024).
@@ -86,9 +87,15 @@ pub struct Config {
     #[arg(long, default_value_t = 10, env = "STEPWISE_LEASE_SECONDS",
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub lease_seconds: u64,
-    /// Listen on addresses other than loopback although nothing checks who calls:
-    /// whoever reaches the ports may start, stop and read every execution and complete
-    /// any task. Without it the server refuses such addresses.
+    /// The admin credential, in an AWS credentials file (its `[default]` section's
+    /// aws_access_key_id and aws_secret_access_key). With it, or with keys made by
+    /// `stepwise key create`, every call must present a key.
+    #[arg(long, env = "STEPWISE_ADMIN_CREDENTIALS")]
+    pub admin_credentials: Option<PathBuf>,
+    /// Listen on addresses other than loopback without --admin-credentials, although
+    /// then nothing may check who calls: whoever reaches the ports may start, stop and
+    /// read every execution and complete any task. Without it (or the credentials) the
+    /// server refuses such addresses.
     #[arg(long, env = "STEPWISE_INSECURE")]
     pub insecure: bool,
 }
@@ -116,6 +123,7 @@ impl Config {
             node_id: None,
             advertise_host: None,
             lease_seconds: 10,
+            admin_credentials: None,
             insecure: false,
         }
     }
@@ -139,14 +147,15 @@ impl Config {
         let Some((flag, addr)) = exposed.first() else {
             return Ok(());
         };
-        if self.insecure {
+        if self.insecure || self.admin_credentials.is_some() {
             return Ok(());
         }
         Err(format!(
-            "refusing to listen on {addr} ({flag}): the server checks no identity, so anyone \
-             who can reach that address could start, stop and read every execution and \
-             complete any task. Listen on a loopback address (127.0.0.1, ::1), or pass \
-             --insecure (STEPWISE_INSECURE=true) to accept that"
+            "refusing to listen on {addr} ({flag}): without --admin-credentials the server \
+             checks no identity, so anyone who can reach that address could start, stop and \
+             read every execution and complete any task. Listen on a loopback address \
+             (127.0.0.1, ::1), give --admin-credentials FILE (keys are then required), or \
+             pass --insecure (STEPWISE_INSECURE=true) to accept that"
         ))
     }
 }
@@ -205,6 +214,11 @@ mod tests {
             );
             assert_eq!(listening(grpc, http, true).check_exposure(), Ok(()));
             assert_eq!(listening(grpc, http, true).exposed_listeners().len(), 1);
+            let with_keys = Config {
+                admin_credentials: Some("admin.ini".into()),
+                ..listening(grpc, http, false)
+            };
+            assert_eq!(with_keys.check_exposure(), Ok(()), "keys are required");
         }
     }
 }

@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use stepwise_proto::v1::cluster_server::ClusterServer;
 use stepwise_proto::v1::executions_server::ExecutionsServer;
+use stepwise_proto::v1::keys_server::KeysServer;
 use stepwise_proto::v1::state_machines_server::StateMachinesServer;
 use stepwise_proto::v1::tasks_server::TasksServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{ClusterService, ExecutionsService, StateMachinesService, TasksService};
+use crate::api::{
+    ClusterService, ExecutionsService, KeysService, StateMachinesService, TasksService, interceptor,
+};
 use crate::billing::PriceTable;
 use crate::config::Config;
 use crate::runtime::{ClusterConfig, Runtime, RuntimeConfig, RuntimeError};
@@ -122,15 +125,42 @@ async fn bind(
     Ok((listener, local))
 }
 
+/// The admin credential of `--admin-credentials`, with what is wrong named.
+fn read_admin_credentials(path: &std::path::Path) -> Result<crate::auth::Credential, ServerError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ServerError::Config(format!(
+            "cannot read --admin-credentials {}: {e}",
+            path.display()
+        ))
+    })?;
+    crate::auth::credentials::parse(&text).map_err(|e| {
+        ServerError::Config(format!(
+            "--admin-credentials {} is not an AWS credentials file: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// Opens the store, recovers, binds the listeners and serves in the background.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     config.check_exposure().map_err(ServerError::Config)?;
+    let admin_credential = match &config.admin_credentials {
+        None => None,
+        Some(path) => Some(read_admin_credentials(path)?),
+    };
     for (flag, addr) in config.exposed_listeners() {
-        tracing::warn!(
-            %addr,
-            flag,
-            "--insecure: listening beyond loopback without authentication; anyone who reaches this address may start, stop and read every execution and complete any task"
-        );
+        match admin_credential {
+            Some(_) => tracing::warn!(
+                %addr,
+                flag,
+                "listening beyond loopback without TLS: keys and payloads cross the network in clear text"
+            ),
+            None => tracing::warn!(
+                %addr,
+                flag,
+                "--insecure: listening beyond loopback without authentication; anyone who reaches this address may start, stop and read every execution and complete any task"
+            ),
+        }
     }
     let (grpc_listener, grpc_addr) = bind("gRPC", config.grpc_addr).await?;
     let (http_listener, http_addr) = bind("HTTP", config.http_addr).await?;
@@ -169,6 +199,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             prices,
             partitions: config.partitions,
             cluster: cluster_config(&config, grpc_addr, http_addr)?,
+            admin_credential,
             ..RuntimeConfig::default()
         },
     )
@@ -282,14 +313,26 @@ async fn serve_grpc(
             stepwise_proto::trace::adopt(&span, request.headers());
             span
         })
-        .add_service(StateMachinesServer::new(StateMachinesService::new(
-            runtime.clone(),
-        )))
-        .add_service(ExecutionsServer::new(ExecutionsService::new(
-            runtime.clone(),
-        )))
-        .add_service(TasksServer::new(TasksService::new(runtime.clone())))
-        .add_service(ClusterServer::new(ClusterService::new(runtime)))
+        .add_service(StateMachinesServer::with_interceptor(
+            StateMachinesService::new(runtime.clone()),
+            interceptor(runtime.clone()),
+        ))
+        .add_service(ExecutionsServer::with_interceptor(
+            ExecutionsService::new(runtime.clone()),
+            interceptor(runtime.clone()),
+        ))
+        .add_service(TasksServer::with_interceptor(
+            TasksService::new(runtime.clone()),
+            interceptor(runtime.clone()),
+        ))
+        .add_service(KeysServer::with_interceptor(
+            KeysService::new(runtime.clone()),
+            interceptor(runtime.clone()),
+        ))
+        .add_service(ClusterServer::with_interceptor(
+            ClusterService::new(runtime.clone()),
+            interceptor(runtime),
+        ))
         .serve_with_incoming_shutdown(
             crate::connections::grpc_incoming(listener, limits),
             shutdown,

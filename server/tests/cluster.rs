@@ -1,7 +1,9 @@
 //! Three nodes on one PostgreSQL: partitions spread by lease, calls answered by any node,
 //! failover after kill -9, a node paused past its lease whose stale writes are refused,
-//! and a node that could not renew for a lease period taking its partitions back. Needs the suite's PostgreSQL (`STEPWISE_TEST_DATABASE_URL`, set by
-//! run-tests.sh); bounded in executions and time.
+//! a node that could not renew for a lease period taking its partitions back, and keys
+//! checked by the node that owns a task when another node forwards its result. Needs the
+//! suite's PostgreSQL (`STEPWISE_TEST_DATABASE_URL`, set by run-tests.sh); bounded in
+//! executions and time.
 
 mod support;
 
@@ -25,6 +27,8 @@ struct Node {
     grpc: String,
     http: String,
     url: String,
+    /// More arguments for the server.
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -35,6 +39,7 @@ impl Node {
             grpc: format!("127.0.0.1:{}", free_port()),
             http: format!("127.0.0.1:{}", free_port()),
             url: url.into(),
+            extra: Vec::new(),
             child: None,
         }
     }
@@ -57,6 +62,7 @@ impl Node {
                 "--http-addr",
                 &self.http,
             ])
+            .args(&self.extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(self.log(dir))
@@ -341,7 +347,15 @@ impl Drop for LogsOnFailure {
         if !std::thread::panicking() {
             return;
         }
-        for id in ["n1", "n2", "n3"] {
+        let logs = std::fs::read_dir(&self.0).into_iter().flatten().flatten();
+        let mut ids: Vec<String> = logs
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().to_string();
+                name.strip_suffix(".log").map(str::to_string)
+            })
+            .collect();
+        ids.sort();
+        for id in ids {
             let log = std::fs::read_to_string(self.0.join(format!("{id}.log"))).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             eprintln!("---- {id}'s log, last lines ----");
@@ -642,4 +656,118 @@ async fn a_node_that_could_not_renew_for_a_lease_period_gives_its_leases_back_an
         log.contains("leases this node no longer served given back"),
         "the give-back is logged: {log}"
     );
+}
+
+/// With keys required, a task's result sent to any node is decided by the node that owns
+/// the task: a worker completes the tasks of its queues wherever they live, and is
+/// refused another queue's task on every node, even when it claims to forward for an
+/// admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_result_is_allowed_or_refused_by_the_owner_by_the_callers_key() {
+    let dir = TempDir::new("cluster-keys");
+    let _logs = LogsOnFailure(dir.path().to_path_buf());
+    let url = support::database_of(dir.path());
+    let credentials = dir.path().join("admin-credentials");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = AKIDCLUSTER\naws_secret_access_key = cluster-admin-secret\n",
+    )
+    .unwrap();
+    let admin_key = "AKIDCLUSTER:cluster-admin-secret";
+    let mut nodes = [Node::new("k1", &url), Node::new("k2", &url)];
+    for node in nodes.iter_mut() {
+        node.extra = vec![
+            "--admin-credentials".into(),
+            credentials.display().to_string(),
+        ];
+        node.start(dir.path()).await;
+    }
+    let limit = Duration::from_secs(4 * LEASE_SECONDS + 10);
+    let held = balanced(&[&nodes[0], &nodes[1]], limit).await;
+    let mut admin = Clients::connect_with_key(nodes[0].endpoint(), Some(admin_key)).await;
+    let created = admin
+        .keys
+        .create_key(pb::CreateKeyRequest {
+            role: "worker".into(),
+            patterns: vec!["tests-*".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let worker_key = format!("{}:{}", created.key.unwrap().key_id, created.secret);
+    for queue in ["tests-q", "billing-q"] {
+        admin
+            .tasks
+            .create_activity(pb::CreateActivityRequest { name: queue.into() })
+            .await
+            .unwrap();
+        let machine = json!({"StartAt": "Work", "States": {"Work": {"Type": "Task",
+            "Resource": format!("arn:aws:states:us-east-1:000000000000:activity:{queue}"),
+            "End": true}}});
+        admin.create(queue.trim_end_matches("-q"), &machine).await;
+    }
+    // Runs on both nodes' partitions (checked below), started through the first.
+    let count = 10;
+    let mut runs = Vec::new();
+    for i in 0..count {
+        runs.push(admin.start("tests", &format!("t{i}"), json!({})).await);
+        runs.push(admin.start("billing", &format!("b{i}"), json!({})).await);
+    }
+    let partitions: u16 = PARTITIONS.parse().unwrap();
+    let owner = |arn: &str| {
+        let partition = stepwise_server::placement::partition_of(arn, partitions);
+        usize::from(!held[0].contains_key(&partition))
+    };
+    for kind in ["execution:tests:", "execution:billing:"] {
+        let owners: HashSet<usize> = runs
+            .iter()
+            .filter(|arn| arn.contains(kind))
+            .map(|arn| owner(arn))
+            .collect();
+        assert_eq!(owners.len(), 2, "{kind} runs on both nodes");
+    }
+
+    // The worker, connected to the second node only, completes every tests task.
+    let mut worker = Clients::connect_with_key(nodes[1].endpoint(), Some(&worker_key)).await;
+    for _ in 0..count {
+        let task = worker.poll("tests-q", 5).await.expect("a tests task");
+        worker.succeed(&task.token, json!({})).await.unwrap();
+    }
+    // Another queue's tasks are refused on both nodes, whichever owns them, and a forged
+    // claim to act for someone else changes nothing.
+    let mut forged = Clients::connect_with_key(nodes[0].endpoint(), Some(&worker_key)).await;
+    let admin_caller = stepwise_server::auth::Caller {
+        key: "AKIDCLUSTER".into(),
+        grant: stepwise_server::auth::Grant {
+            role: stepwise_server::auth::Role::Admin,
+            patterns: Vec::new(),
+        },
+        checked: true,
+    };
+    for _ in 0..count {
+        let task = admin.poll("billing-q", 5).await.expect("a billing task");
+        for refused in [&mut worker, &mut forged] {
+            let mut request = tonic::Request::new(pb::SendTaskSuccessRequest {
+                token: task.token.clone(),
+                output: "{}".into(),
+            });
+            let metadata = request.metadata_mut();
+            metadata.insert("stepwise-forwarded", "1".parse().unwrap());
+            metadata.insert("stepwise-caller", admin_caller.to_header().parse().unwrap());
+            let status = refused.tasks.send_task_success(request).await.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+            assert!(
+                status
+                    .message()
+                    .contains("may not work on queue 'billing-q'"),
+                "{status:?}"
+            );
+        }
+        admin.succeed(&task.token, json!({})).await.unwrap();
+    }
+    for arn in &runs {
+        let done = admin.wait_done(arn, Duration::from_secs(30)).await;
+        assert_eq!(done.status(), pb::ExecutionStatus::Succeeded, "{arn}");
+    }
 }

@@ -8,37 +8,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{TempDir, fixture, lambda, start};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{TempDir, fixture, http_request, lambda, start};
 
 /// One HTTP/1.1 request; the status, lower-cased head and body.
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String, String) {
-    request(addr, method, path, "", body).await
-}
-
-/// One HTTP/1.1 request with extra header lines (each ending in CRLF).
-async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, String, String) {
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut response))
-        .await
-        .expect("the response ends")
-        .unwrap();
-    let response = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_string())
+    http_request(addr, method, path, "", body).await
 }
 
 async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
@@ -165,7 +139,7 @@ async fn validation_reports_each_problem_at_its_line_and_column() {
     let addr = server.http_addr;
     let (status, _, body) = http(addr, "POST", "/console/api/validate", text).await;
     assert_eq!(status, 415, "{body}");
-    let (status, _, body) = request(
+    let (status, _, body) = http_request(
         addr,
         "POST",
         "/console/api/validate",
@@ -174,7 +148,7 @@ async fn validation_reports_each_problem_at_its_line_and_column() {
     )
     .await;
     assert_eq!(status, 415, "{body}");
-    let (status, _, body) = request(
+    let (status, _, body) = http_request(
         addr,
         "POST",
         "/console/api/validate",
@@ -185,7 +159,7 @@ async fn validation_reports_each_problem_at_its_line_and_column() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("AccessDeniedException"), "{body}");
     // The console's own page (the same origin as the Host it asks) is served.
-    let (status, _, _) = request(
+    let (status, _, _) = http_request(
         addr,
         "POST",
         "/console/api/validate",
@@ -206,7 +180,7 @@ async fn validation_reports_each_problem_at_its_line_and_column() {
 
 /// The console's validation call as the page makes it.
 async fn validate(addr: SocketAddr, text: &str) -> (u16, String, String) {
-    request(
+    http_request(
         addr,
         "POST",
         "/console/api/validate",
@@ -303,7 +277,7 @@ async fn recent_express_executions_are_listed_from_memory() {
         let target = format!(
             "content-type: application/x-amz-json-1.0\r\nx-amz-target: AWSStepFunctions.{action}\r\n"
         );
-        let (status, _, answer) = request(addr, "POST", "/", &target, &body.to_string()).await;
+        let (status, _, answer) = http_request(addr, "POST", "/", &target, &body.to_string()).await;
         assert_eq!(status, 200, "{action}: {answer}");
     };
     let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});

@@ -21,11 +21,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use stepwise_proto::key::{KeyedChannel, PresentKey};
 use stepwise_proto::v1 as pb;
 use stepwise_proto::v1::tasks_client::TasksClient;
 use tokio::sync::Semaphore;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tracing::Instrument;
 
 /// A task handed to a handler.
@@ -78,6 +79,9 @@ pub enum WorkerError {
     /// No handler was registered.
     #[error("the worker has no handlers")]
     NoHandlers,
+    /// The key is not `KEY_ID:SECRET`.
+    #[error(transparent)]
+    InvalidKey(#[from] stepwise_proto::key::InvalidKey),
 }
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send>>;
@@ -92,6 +96,7 @@ pub fn backoff(n: u32) -> Duration {
 /// A worker serving one or more queues.
 pub struct Worker {
     endpoint: String,
+    key: Option<String>,
     name: String,
     concurrency: usize,
     pollers: usize,
@@ -104,12 +109,19 @@ impl Worker {
     pub fn new(endpoint: impl Into<String>) -> Self {
         Worker {
             endpoint: endpoint.into(),
+            key: None,
             name: format!("stepwise-worker-{}", std::process::id()),
             concurrency: 4,
             pollers: 4,
             grace: Duration::from_secs(30),
             handlers: HashMap::new(),
         }
+    }
+
+    /// The key (`KEY_ID:SECRET`) every call presents, for a server that requires keys.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
     }
 
     /// The name recorded in each task's Started event.
@@ -185,9 +197,11 @@ impl Worker {
         if self.handlers.is_empty() {
             return Err(WorkerError::NoHandlers);
         }
+        let key = PresentKey::new(self.key.as_deref())?;
         let channel = Endpoint::from_shared(self.endpoint.clone())
             .map_err(|_| WorkerError::InvalidEndpoint(self.endpoint.clone()))?
             .connect_lazy();
+        let channel = key.on(channel);
         let pollers = self.pollers.min(self.concurrency);
         let shared = Arc::new(Polling {
             client: TasksClient::new(channel),
@@ -221,7 +235,7 @@ impl Worker {
 
 /// What a worker's poll loops share.
 struct Polling {
-    client: TasksClient<Channel>,
+    client: TasksClient<KeyedChannel>,
     queues: Vec<String>,
     worker: String,
     handlers: HashMap<String, Handler>,
@@ -264,7 +278,7 @@ async fn poll_loop(shared: Arc<Polling>, mut stopped: tokio::sync::watch::Receiv
 
 /// Polls once, retrying with the same poll id while the server is unreachable.
 async fn poll(
-    mut client: TasksClient<Channel>,
+    mut client: TasksClient<KeyedChannel>,
     queues: &[String],
     worker: &str,
     poll_id: &str,
@@ -323,7 +337,14 @@ fn traced<T>(span: &tracing::Span, message: T) -> tonic::Request<T> {
 fn retryable(status: &tonic::Status) -> bool {
     !matches!(
         status.code(),
-        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::AlreadyExists
+        Code::InvalidArgument
+            | Code::NotFound
+            | Code::FailedPrecondition
+            | Code::AlreadyExists
+            // A key the server does not take, or that may not work on the queue, will not
+            // be taken on the next try either.
+            | Code::Unauthenticated
+            | Code::PermissionDenied
     )
 }
 
@@ -334,7 +355,7 @@ fn no_longer_wanted(status: &tonic::Status) -> bool {
 }
 
 /// Runs the handler with heartbeats, then delivers the result until the server takes it.
-async fn run_task(mut client: TasksClient<Channel>, handler: Handler, task: Task) {
+async fn run_task(mut client: TasksClient<KeyedChannel>, handler: Handler, task: Task) {
     let token = task.token.clone();
     let heartbeat = task
         .heartbeat_seconds

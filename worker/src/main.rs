@@ -33,6 +33,10 @@ struct Args {
         env = "STEPWISE_ENDPOINT"
     )]
     endpoint: String,
+    /// The key to present (KEY_ID:SECRET, as `stepwise key create` prints it), for a
+    /// server that requires keys.
+    #[arg(long, env = "STEPWISE_KEY", hide_env_values = true)]
+    key: Option<String>,
     /// Run a shell command per task: QUEUE=COMMAND (repeatable).
     #[arg(long = "exec", value_name = "QUEUE=COMMAND")]
     exec: Vec<String>,
@@ -82,6 +86,9 @@ async fn main() -> ExitCode {
         .grace_period(Duration::from_secs(args.grace_seconds));
     if let Some(name) = &args.name {
         worker = worker.name(name);
+    }
+    if let Some(key) = &args.key {
+        worker = worker.key(key);
     }
     for spec in &args.exec {
         let (queue, command) = match split(spec, "--exec") {

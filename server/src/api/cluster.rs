@@ -4,8 +4,10 @@
 use stepwise_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use super::auth::allow;
 use super::convert;
 use super::status::to_status;
+use crate::auth::Action;
 use crate::runtime::Runtime;
 
 /// Serves `stepwise.v1.Cluster`.
@@ -27,6 +29,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         request: Request<pb::PollTaskRequest>,
     ) -> Result<Response<pb::PollTaskResponse>, Status> {
+        allow(&request, "TakeTask", Action::Cluster)?;
         let request = request.into_inner();
         let poll_id = (!request.poll_id.is_empty()).then_some(request.poll_id.as_str());
         let taken = self
@@ -39,8 +42,9 @@ impl pb::cluster_server::Cluster for ClusterService {
 
     async fn node_status(
         &self,
-        _request: Request<pb::NodeStatusRequest>,
+        request: Request<pb::NodeStatusRequest>,
     ) -> Result<Response<pb::NodeStatusResponse>, Status> {
+        allow(&request, "NodeStatus", Action::Cluster)?;
         let (node_id, partitions, running) = self.runtime.node_status();
         Ok(Response::new(pb::NodeStatusResponse {
             node_id,

@@ -6,7 +6,9 @@ use stepwise_proto::v1 as pb;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::auth::allow;
 use super::{convert, from_peer, on_behalf};
+use crate::auth::Action;
 
 /// The most bytes of events in one GetExecutionHistory page: under the 4 MiB a gRPC
 /// client decodes by default, with room for the rest of the message.
@@ -27,6 +29,22 @@ impl ExecutionsService {
     }
 }
 
+impl ExecutionsService {
+    /// The state machine a name or ARN names (InvalidArn for an ARN of another shape).
+    fn machine_name(&self, name_or_arn: &str) -> Result<String, Status> {
+        (self.runtime.arns())
+            .machine_name(name_or_arn)
+            .map_err(to_status)
+    }
+
+    /// The state machine of an execution ARN (InvalidArn for another shape).
+    fn execution_machine(&self, arn: &str) -> Result<String, Status> {
+        (self.runtime.arns())
+            .execution_machine(arn)
+            .map_err(to_status)
+    }
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::HistoryEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -35,6 +53,8 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::StartExecutionRequest>,
     ) -> Result<Response<pb::StartExecutionResponse>, Status> {
+        let machine = self.machine_name(&request.get_ref().state_machine)?;
+        allow(&request, "StartExecution", Action::RunExecution(&machine))?;
         let from_peer = from_peer(&request);
         let request = request.into_inner();
         let name = (!request.name.is_empty()).then_some(request.name.as_str());
@@ -51,6 +71,12 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::StartExecutionRequest>,
     ) -> Result<Response<pb::Execution>, Status> {
+        let machine = self.machine_name(&request.get_ref().state_machine)?;
+        allow(
+            &request,
+            "StartSyncExecution",
+            Action::RunExecution(&machine),
+        )?;
         let request = request.into_inner();
         let name = (!request.name.is_empty()).then_some(request.name.as_str());
         let view = self
@@ -65,6 +91,13 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::GetUsageRequest>,
     ) -> Result<Response<pb::GetUsageResponse>, Status> {
+        match request.get_ref().state_machine.as_str() {
+            "" => allow(&request, "GetUsage", Action::ReadAll)?,
+            machine => {
+                let machine = self.machine_name(machine)?;
+                allow(&request, "GetUsage", Action::ReadMachine(&machine))?
+            }
+        };
         let request = request.into_inner();
         let machine = (!request.state_machine.is_empty()).then_some(request.state_machine.as_str());
         let (usage, cost) = self
@@ -89,6 +122,8 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::StopExecutionRequest>,
     ) -> Result<Response<pb::StopExecutionResponse>, Status> {
+        let machine = self.execution_machine(&request.get_ref().execution_arn)?;
+        allow(&request, "StopExecution", Action::RunExecution(&machine))?;
         let from_peer = from_peer(&request);
         let request = request.into_inner();
         let stopped =
@@ -101,6 +136,8 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::DescribeExecutionRequest>,
     ) -> Result<Response<pb::Execution>, Status> {
+        let machine = self.execution_machine(&request.get_ref().execution_arn)?;
+        allow(&request, "DescribeExecution", Action::ReadMachine(&machine))?;
         let view = self
             .runtime
             .describe_execution(&request.into_inner().execution_arn)
@@ -113,6 +150,8 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::ListExecutionsRequest>,
     ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
+        let machine = self.machine_name(&request.get_ref().state_machine)?;
+        allow(&request, "ListExecutions", Action::ReadMachine(&machine))?;
         let request = request.into_inner();
         let filter = convert::status_filter(request.status_filter());
         let page = convert::page_request(request.max_results, &request.next_token)?;
@@ -137,6 +176,12 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::GetExecutionHistoryRequest>,
     ) -> Result<Response<pb::GetExecutionHistoryResponse>, Status> {
+        let machine = self.execution_machine(&request.get_ref().execution_arn)?;
+        allow(
+            &request,
+            "GetExecutionHistory",
+            Action::ReadMachine(&machine),
+        )?;
         let request = request.into_inner();
         let mut events = self
             .runtime
@@ -171,6 +216,12 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::WatchExecutionHistoryRequest>,
     ) -> Result<Response<Self::WatchExecutionHistoryStream>, Status> {
+        let machine = self.execution_machine(&request.get_ref().execution_arn)?;
+        allow(
+            &request,
+            "WatchExecutionHistory",
+            Action::ReadMachine(&machine),
+        )?;
         let from_peer = from_peer(&request);
         let request = request.into_inner();
         let arn = request.execution_arn;

@@ -1,24 +1,29 @@
 //! The gRPC services: thin — decode the request, call the runtime, encode the answer.
 //! Errors become gRPC statuses in `status` and nowhere else.
 
+mod auth;
 mod cluster;
 mod convert;
 mod executions;
+mod keys;
 mod state_machines;
 mod status;
 mod tasks;
 
+pub use auth::interceptor;
 pub use cluster::ClusterService;
 pub use executions::ExecutionsService;
+pub use keys::KeysService;
 pub use state_machines::StateMachinesService;
 pub use tasks::TasksService;
 
 /// Whether another node of the cluster sent this request on (it is then answered from
-/// this node's partitions only: `runtime::serve_forwarded`).
+/// this node's partitions only: `runtime::serve_forwarded`). Only a node may say so.
 fn from_peer<T>(request: &tonic::Request<T>) -> bool {
     request
         .metadata()
         .contains_key(crate::runtime::FORWARDED_HEADER)
+        && auth::caller(request).is_ok_and(|caller| auth::is_node(&caller))
 }
 
 /// Runs a runtime call as the request asks: as a forwarded one when a peer sent it.

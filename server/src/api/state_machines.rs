@@ -3,9 +3,11 @@
 use stepwise_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use super::auth::allow;
 use super::convert;
 use super::status::to_status;
 use crate::asl::validate::{self, Severity};
+use crate::auth::Action;
 use crate::runtime::MachineType;
 use crate::runtime::{Runtime, RuntimeError};
 
@@ -19,6 +21,16 @@ impl StateMachinesService {
     /// A service over `runtime`.
     pub fn new(runtime: Runtime) -> Self {
         StateMachinesService { runtime }
+    }
+}
+
+impl StateMachinesService {
+    /// The state machine a name or ARN names (InvalidArn for an ARN of another shape).
+    fn machine_name(&self, name_or_arn: &str) -> Result<String, Status> {
+        self.runtime
+            .arns()
+            .machine_name(name_or_arn)
+            .map_err(to_status)
     }
 }
 
@@ -42,6 +54,8 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::CreateStateMachineRequest>,
     ) -> Result<Response<pb::StateMachine>, Status> {
+        let name = &request.get_ref().name;
+        allow(&request, "CreateStateMachine", Action::ManageMachine(name))?;
         let request = request.into_inner();
         let machine_type = match request.r#type() {
             pb::StateMachineType::Express => MachineType::Express,
@@ -64,6 +78,8 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::UpdateStateMachineRequest>,
     ) -> Result<Response<pb::StateMachine>, Status> {
+        let name = self.machine_name(&request.get_ref().state_machine)?;
+        allow(&request, "UpdateStateMachine", Action::ManageMachine(&name))?;
         let request = request.into_inner();
         let view = self
             .runtime
@@ -81,6 +97,8 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::DescribeStateMachineRequest>,
     ) -> Result<Response<pb::StateMachine>, Status> {
+        let name = self.machine_name(&request.get_ref().state_machine)?;
+        allow(&request, "DescribeStateMachine", Action::ReadMachine(&name))?;
         let view = self
             .runtime
             .describe_machine(&request.into_inner().state_machine)
@@ -93,8 +111,10 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::ListStateMachinesRequest>,
     ) -> Result<Response<pb::ListStateMachinesResponse>, Status> {
+        let caller = allow(&request, "ListStateMachines", Action::ReadListing)?;
         let request = request.into_inner();
-        let records = self.runtime.list_machines().await.map_err(to_status)?;
+        let mut records = self.runtime.list_machines().await.map_err(to_status)?;
+        records.retain(|record| caller.may_see(&record.name));
         let (page, next_token) = convert::page(records, request.max_results, &request.next_token)?;
         let mut state_machines = Vec::with_capacity(page.len());
         for record in page {
@@ -115,6 +135,8 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::DeleteStateMachineRequest>,
     ) -> Result<Response<pb::DeleteStateMachineResponse>, Status> {
+        let name = self.machine_name(&request.get_ref().state_machine)?;
+        allow(&request, "DeleteStateMachine", Action::ManageMachine(&name))?;
         self.runtime
             .delete_machine(&request.into_inner().state_machine)
             .await
@@ -126,6 +148,11 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::ValidateStateMachineDefinitionRequest>,
     ) -> Result<Response<pb::ValidateStateMachineDefinitionResponse>, Status> {
+        allow(
+            &request,
+            "ValidateStateMachineDefinition",
+            Action::ReadListing,
+        )?;
         let definition = request.into_inner().definition;
         let diagnostics = validate::validate(&definition);
         let failed = diagnostics.iter().any(|d| d.severity == Severity::Error);

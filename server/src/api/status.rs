@@ -3,6 +3,7 @@
 
 use tonic::{Code, Status};
 
+use crate::auth::{AuthError, Denied};
 use crate::runtime::RuntimeError;
 
 /// Maps a runtime error to its gRPC status.
@@ -30,6 +31,20 @@ pub fn to_status(error: RuntimeError) -> Status {
         | RuntimeError::MachineTypeNotSupported(_) => Code::InvalidArgument,
         RuntimeError::Unavailable(_) | RuntimeError::Elsewhere(_) => Code::Unavailable,
         RuntimeError::Damaged(_) => Code::DataLoss,
+        RuntimeError::Denied(_) => Code::PermissionDenied,
     };
     Status::new(code, format!("{}: {error}", error.aws_code()))
+}
+
+/// A refused call (its key does not allow it).
+pub fn denied(denied: Denied) -> Status {
+    to_status(denied.into())
+}
+
+/// A caller that could not be authenticated, with the AWS code its case has.
+pub fn unauthenticated(error: AuthError) -> Status {
+    match error {
+        AuthError::Store(_) => Status::unavailable(format!("ServiceUnavailable: {error}")),
+        other => Status::unauthenticated(format!("{}: {other}", other.aws_code())),
+    }
 }

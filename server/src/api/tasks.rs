@@ -6,8 +6,10 @@ use std::time::Duration;
 use stepwise_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use super::auth::{acting_caller, allow};
 use super::status::to_status;
 use super::{convert, from_peer, on_behalf};
+use crate::auth::Action;
 use crate::runtime::{MAX_POLL_SECONDS, Runtime};
 
 /// Serves `stepwise.v1.Tasks`.
@@ -23,12 +25,23 @@ impl TasksService {
     }
 }
 
+impl TasksService {
+    /// The activity (queue) a name or activity ARN names.
+    fn activity_name(&self, name_or_arn: &str) -> Result<String, Status> {
+        (self.runtime.arns())
+            .activity_name(name_or_arn)
+            .map_err(to_status)
+    }
+}
+
 #[tonic::async_trait]
 impl pb::tasks_server::Tasks for TasksService {
     async fn create_activity(
         &self,
         request: Request<pb::CreateActivityRequest>,
     ) -> Result<Response<pb::Activity>, Status> {
+        let name = &request.get_ref().name;
+        allow(&request, "CreateActivity", Action::ManageActivity(name))?;
         let record = self
             .runtime
             .create_activity(&request.into_inner().name)
@@ -41,6 +54,8 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::DescribeActivityRequest>,
     ) -> Result<Response<pb::Activity>, Status> {
+        let name = self.activity_name(&request.get_ref().activity)?;
+        allow(&request, "DescribeActivity", Action::ManageActivity(&name))?;
         let record = self
             .runtime
             .describe_activity(&request.into_inner().activity)
@@ -53,8 +68,10 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::ListActivitiesRequest>,
     ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
+        let caller = allow(&request, "ListActivities", Action::ReadListing)?;
         let request = request.into_inner();
-        let records = self.runtime.list_activities().await.map_err(to_status)?;
+        let mut records = self.runtime.list_activities().await.map_err(to_status)?;
+        records.retain(|record| caller.may_see(&record.name));
         let (page, next_token) = convert::page(records, request.max_results, &request.next_token)?;
         Ok(Response::new(pb::ListActivitiesResponse {
             activities: page.into_iter().map(convert::activity).collect(),
@@ -66,6 +83,8 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::DeleteActivityRequest>,
     ) -> Result<Response<pb::DeleteActivityResponse>, Status> {
+        let name = self.activity_name(&request.get_ref().activity)?;
+        allow(&request, "DeleteActivity", Action::ManageActivity(&name))?;
         self.runtime
             .delete_activity(&request.into_inner().activity)
             .await
@@ -77,6 +96,10 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::PollTaskRequest>,
     ) -> Result<Response<pb::PollTaskResponse>, Status> {
+        for queue in &request.get_ref().queues {
+            let queue = self.activity_name(queue)?;
+            allow(&request, "PollTask", Action::Work(&queue))?;
+        }
         let request = request.into_inner();
         let wait = match request.wait_seconds {
             0 => MAX_POLL_SECONDS,
@@ -100,9 +123,10 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::SendTaskSuccessRequest>,
     ) -> Result<Response<pb::SendTaskSuccessResponse>, Status> {
+        let caller = acting_caller(&request)?;
         let from_peer = from_peer(&request);
         let request = request.into_inner();
-        let sent = self.runtime.send_success(&request.token, &request.output);
+        let sent = (self.runtime).send_success(&request.token, &request.output, &caller);
         on_behalf(from_peer, sent).await.map_err(to_status)?;
         Ok(Response::new(pb::SendTaskSuccessResponse {}))
     }
@@ -111,9 +135,11 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::SendTaskFailureRequest>,
     ) -> Result<Response<pb::SendTaskFailureResponse>, Status> {
+        let caller = acting_caller(&request)?;
         let from_peer = from_peer(&request);
         let request = request.into_inner();
-        let sent = (self.runtime).send_failure(&request.token, &request.error, &request.cause);
+        let sent =
+            (self.runtime).send_failure(&request.token, &request.error, &request.cause, &caller);
         on_behalf(from_peer, sent).await.map_err(to_status)?;
         Ok(Response::new(pb::SendTaskFailureResponse {}))
     }
@@ -122,9 +148,10 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::SendTaskHeartbeatRequest>,
     ) -> Result<Response<pb::SendTaskHeartbeatResponse>, Status> {
+        let caller = acting_caller(&request)?;
         let from_peer = from_peer(&request);
         let token = request.into_inner().token;
-        let beat = self.runtime.heartbeat(&token);
+        let beat = self.runtime.heartbeat(&token, &caller);
         on_behalf(from_peer, beat).await.map_err(to_status)?;
         Ok(Response::new(pb::SendTaskHeartbeatResponse {}))
     }

@@ -48,6 +48,9 @@ pub enum Action<'a> {
     /// List state machines, activities or usage, or validate a definition: what is
     /// shown is then limited to what the grant may read (`Grant::may_see`).
     ReadListing,
+    /// Read what sums over every state machine (usage of all): only for grants not
+    /// limited to some.
+    ReadAll,
     /// Create, delete or describe an activity (a queue of tasks).
     ManageActivity(&'a str),
     /// Poll a queue, or heartbeat or complete one of its tasks.
@@ -56,6 +59,43 @@ pub enum Action<'a> {
     ManageKeys,
     /// Calls the nodes of a cluster make to each other.
     Cluster,
+}
+
+impl Action<'_> {
+    /// The family's name, as audit records and refusals write it.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Action::ManageMachine(_) => "manage state machine",
+            Action::RunExecution(_) => "run executions of state machine",
+            Action::ReadMachine(_) => "read state machine",
+            Action::ReadListing => "list",
+            Action::ReadAll => "read what sums over every state machine",
+            Action::ManageActivity(_) => "manage activity",
+            Action::Work(_) => "work on queue",
+            Action::ManageKeys => "manage keys",
+            Action::Cluster => "call as a node of the cluster",
+        }
+    }
+
+    /// The name the action is on, if any.
+    pub fn resource(&self) -> Option<&str> {
+        match self {
+            Action::ManageMachine(name)
+            | Action::RunExecution(name)
+            | Action::ReadMachine(name)
+            | Action::ManageActivity(name)
+            | Action::Work(name) => Some(name),
+            Action::ReadListing | Action::ReadAll | Action::ManageKeys | Action::Cluster => None,
+        }
+    }
+
+    /// Whether the action changes something (an audit record is written for each).
+    pub fn changes(&self) -> bool {
+        !matches!(
+            self,
+            Action::ReadMachine(_) | Action::ReadListing | Action::ReadAll | Action::Cluster
+        )
+    }
 }
 
 /// What one key may do: its role, limited to names matching its patterns (none: no
@@ -79,6 +119,7 @@ impl Grant {
             | (Role::Operator, Action::ManageActivity(name))
             | (Role::Reader, Action::ReadMachine(name)) => self.limited_to(name),
             (Role::Operator | Role::Reader, Action::ReadListing) => true,
+            (Role::Operator | Role::Reader, Action::ReadAll) => self.patterns.is_empty(),
             (Role::Worker, Action::Work(queue)) => {
                 self.patterns.iter().any(|pattern| pattern.matches(queue))
             }
@@ -213,6 +254,11 @@ mod tests {
                 grant.allows(Action::ReadListing),
                 role != Role::Worker,
                 "{role:?}: listings"
+            );
+            assert_eq!(
+                grant.allows(Action::ReadAll),
+                role == Role::Admin || (role != Role::Worker && patterns.is_empty()),
+                "{role:?} with {patterns:?}: sums over every machine"
             );
         }
     }

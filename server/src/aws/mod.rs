@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
+use crate::auth::Caller;
 use crate::runtime::paging::PageRequest;
 use crate::runtime::{ActivityRecord, ExecutionRecord, MachineType};
 use crate::runtime::{ExecutionView, MAX_POLL_SECONDS, Runtime, RuntimeError, check_tags};
@@ -259,7 +260,24 @@ impl Members {
     }
 }
 
+/// The caller of an AWS API request. Signature V4 is not checked yet, so a server that
+/// requires keys refuses every request here rather than serve it unchecked.
+fn aws_caller(runtime: &Runtime) -> Result<Caller, AwsError> {
+    let required = runtime
+        .auth_required()
+        .map_err(|e| AwsError::new(e.aws_code(), e.to_string()))?;
+    if required {
+        return Err(AwsError::new(
+            "UnrecognizedClientException",
+            "this server requires keys, and its AWS-compatible API does not check Signature V4 \
+             signatures yet: use the gRPC API with 'authorization: Bearer KEY_ID:SECRET'",
+        ));
+    }
+    Ok(Caller::unchecked())
+}
+
 async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result<Value, AwsError> {
+    let caller = aws_caller(runtime)?;
     let target = headers
         .get("x-amz-target")
         .ok_or_else(|| {
@@ -488,7 +506,7 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
         }
         "SendTaskSuccess" => {
             runtime
-                .send_success(m.string("taskToken")?, m.string("output")?)
+                .send_success(m.string("taskToken")?, m.string("output")?, &caller)
                 .await?;
             Ok(json!({}))
         }
@@ -498,12 +516,13 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
                     m.string("taskToken")?,
                     m.optional_string("error")?.unwrap_or(""),
                     m.optional_string("cause")?.unwrap_or(""),
+                    &caller,
                 )
                 .await?;
             Ok(json!({}))
         }
         "SendTaskHeartbeat" => {
-            runtime.heartbeat(m.string("taskToken")?).await?;
+            runtime.heartbeat(m.string("taskToken")?, &caller).await?;
             Ok(json!({}))
         }
         "TagResource" => {

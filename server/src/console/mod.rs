@@ -111,10 +111,42 @@ pub fn router(runtime: Runtime) -> Router {
         .route("/console/api/executions/{arn}/live", get(live))
         .route("/console/api/express", get(express))
         .route("/console/api/cluster", get(cluster))
+        .route_layer(axum::middleware::from_fn_with_state(
+            runtime.clone(),
+            refuse_when_keys_are_required,
+        ))
         .with_state(Console {
             runtime,
             live: Arc::default(),
         })
+}
+
+/// The console does not sign in yet, so a server that requires keys answers none of its
+/// data calls rather than serve them unchecked (the page itself says why).
+async fn refuse_when_keys_are_required(
+    State(runtime): State<Runtime>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if !path.starts_with("/console/api/") {
+        return next.run(request).await;
+    }
+    match runtime.auth_required() {
+        Ok(false) => next.run(request).await,
+        Ok(true) => AwsError::with_status(
+            StatusCode::UNAUTHORIZED,
+            "UnrecognizedClientException",
+            "this server requires keys, and the console cannot sign in yet: use the CLI with --key",
+        )
+        .into_response(),
+        Err(e) => AwsError::with_status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            e.to_string(),
+        )
+        .into_response(),
+    }
 }
 
 async fn cluster(State(runtime): State<Runtime>) -> Response {

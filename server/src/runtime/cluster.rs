@@ -76,14 +76,14 @@ fn fair_share(partitions: u16, live_nodes: usize) -> usize {
 }
 
 impl Cluster {
-    pub fn new(config: ClusterConfig) -> Cluster {
+    pub fn new(config: ClusterConfig, cluster_secret: String) -> Cluster {
         Cluster {
             config,
             view: Mutex::default(),
             renewed: Mutex::new(Instant::now()),
             failed_renewals: Default::default(),
             has_peers: Default::default(),
-            peers: Peers::default(),
+            peers: Peers::new(cluster_secret),
             remote_offers: RemoteOffers::default(),
             poll_turns: Default::default(),
         }

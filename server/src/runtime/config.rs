@@ -24,6 +24,9 @@ pub struct RuntimeConfig {
     pub partitions: u16,
     /// This node's id, addresses and lease period, used when nodes share the store.
     pub cluster: super::cluster::ClusterConfig,
+    /// The admin credential given at start-up (`--admin-credentials`): with it, or with
+    /// keys in the store, every call must present a key.
+    pub admin_credential: Option<crate::auth::Credential>,
 }
 
 impl Default for RuntimeConfig {
@@ -38,6 +41,7 @@ impl Default for RuntimeConfig {
             prices: PriceTable::default(),
             partitions: crate::placement::DEFAULT_PARTITIONS,
             cluster: Default::default(),
+            admin_credential: None,
         }
     }
 }

@@ -72,6 +72,15 @@ pub enum RuntimeError {
     /// in the store as found, and nothing else is affected.
     #[error("{0}")]
     Damaged(String),
+    /// `AccessDeniedException`: the caller's key does not allow the call.
+    #[error("{0}")]
+    Denied(String),
+}
+
+impl From<crate::auth::Denied> for RuntimeError {
+    fn from(denied: crate::auth::Denied) -> Self {
+        RuntimeError::Denied(denied.to_string())
+    }
 }
 
 impl RuntimeError {
@@ -98,6 +107,7 @@ impl RuntimeError {
             RuntimeError::FailedPrecondition(_) => "InvalidState",
             RuntimeError::Unavailable(_) | RuntimeError::Elsewhere(_) => "ServiceUnavailable",
             RuntimeError::Damaged(_) => "InternalFailure",
+            RuntimeError::Denied(_) => "AccessDeniedException",
         }
     }
 }

@@ -15,6 +15,7 @@ use super::{
     Arns, Committed, ExecutionView, MAX_POLL_SECONDS, RuntimeConfig, RuntimeError, limits, metrics,
     now_ms,
 };
+use crate::auth::{Action, Caller};
 use crate::engine::{
     self, ArmedTimers, Command, CommandError, Effect, Event, EventKind, Execution, Identity,
     Machine, Status, TimerKey,
@@ -576,8 +577,40 @@ impl Executions {
         self.partitions.execution_of_token(token)
     }
 
+    /// Refuses a task's result, failure or heartbeat from a caller whose key may not work
+    /// on the task's queue. A token whose task is not running passes: the call then
+    /// answers why (TaskTimedOut), as it would anyone holding the token.
+    fn allow_work(
+        &self,
+        operation: &str,
+        execution: &str,
+        token: &str,
+        caller: &Caller,
+    ) -> Result<(), RuntimeError> {
+        if !caller.checked {
+            return Ok(());
+        }
+        let queue = {
+            let live = self.partitions.of_execution(execution).lock();
+            live.executions.get(execution).and_then(|running| {
+                let thread = running.execution.tokens.get(token)?;
+                let task = running.execution.pending_task(*thread)?;
+                Some(task.queue.clone())
+            })
+        };
+        match queue {
+            Some(queue) => Ok(caller.allow(operation, Action::Work(&queue))?),
+            None => Ok(()),
+        }
+    }
+
     /// SendTaskSuccess.
-    pub async fn send_success(&self, token: &str, output: &str) -> Result<(), RuntimeError> {
+    pub async fn send_success(
+        &self,
+        token: &str,
+        output: &str,
+        caller: &Caller,
+    ) -> Result<(), RuntimeError> {
         let output = limits::parse_json(
             output,
             "task output",
@@ -585,6 +618,7 @@ impl Executions {
             RuntimeError::InvalidOutput,
         )?;
         let execution = self.token_execution(token)?;
+        self.allow_work("SendTaskSuccess", &execution, token, caller)?;
         self.command(
             &execution,
             Command::TaskSucceeded {
@@ -602,9 +636,11 @@ impl Executions {
         token: &str,
         error: &str,
         cause: &str,
+        caller: &Caller,
     ) -> Result<(), RuntimeError> {
         limits::check_error_and_cause(error, cause)?;
         let execution = self.token_execution(token)?;
+        self.allow_work("SendTaskFailure", &execution, token, caller)?;
         self.command(
             &execution,
             Command::TaskFailed {
@@ -618,10 +654,11 @@ impl Executions {
     }
 
     /// SendTaskHeartbeat: pushes the task's heartbeat deadline out by HeartbeatSeconds.
-    pub fn heartbeat(&self, token: &str) -> Result<(), RuntimeError> {
+    pub fn heartbeat(&self, token: &str, caller: &Caller) -> Result<(), RuntimeError> {
         // A heartbeat writes nothing, so it would not notice a failed store by itself.
         self.durable.check()?;
         let execution = self.token_execution(token)?;
+        self.allow_work("SendTaskHeartbeat", &execution, token, caller)?;
         let partition = self.partitions.of_execution(&execution);
         let live = partition.lock();
         live.fence(partition.id)?;

@@ -12,9 +12,14 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::RuntimeError;
 use super::queues::Offer;
+use crate::auth::Caller;
 
 /// The metadata key of a forwarded request.
 pub const FORWARDED_HEADER: &str = "stepwise-forwarded";
+
+/// The metadata key of the caller a node forwards a task's result for: the node that
+/// owns the task decides whether that caller may work on its queue (`Caller::to_header`).
+pub const CALLER_HEADER: &str = "stepwise-caller";
 
 tokio::task_local! {
     /// Set while the runtime serves a request another node forwarded.
@@ -62,34 +67,62 @@ fn from_status(status: tonic::Status) -> RuntimeError {
         "ValidationException" => RuntimeError::InvalidArgument(text),
         "InvalidState" => RuntimeError::FailedPrecondition(text),
         "InternalFailure" => RuntimeError::Damaged(text),
+        "AccessDeniedException" => RuntimeError::Denied(text),
         _ => RuntimeError::Unavailable(format!(
             "the node that owns the execution did not answer: {message}"
         )),
     }
 }
 
-fn forwarded<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.set_timeout(FORWARD_TIMEOUT);
-    stamped(request)
-}
-
-fn stamped<T>(mut request: tonic::Request<T>) -> tonic::Request<T> {
-    request.metadata_mut().insert(
-        FORWARDED_HEADER,
-        tonic::metadata::MetadataValue::from_static("1"),
-    );
-    stepwise_proto::trace::inject(request.metadata_mut());
+/// A forwarded request that carries the caller it acts for.
+fn acting_for<T>(mut request: tonic::Request<T>, caller: &Caller) -> tonic::Request<T> {
+    if caller.checked {
+        let value = caller
+            .to_header()
+            .parse()
+            .expect("base64 is a valid header value");
+        request.metadata_mut().insert(CALLER_HEADER, value);
+    }
     request
 }
 
-/// Connections to the other nodes, by gRPC address (opened on first use, kept).
-#[derive(Default)]
+/// Connections to the other nodes, by gRPC address (opened on first use, kept), and the
+/// credential this node presents to them.
 pub(super) struct Peers {
     channels: Mutex<HashMap<String, Channel>>,
+    /// `authorization: Bearer stepwise-node:SECRET`.
+    authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
 }
 
 impl Peers {
+    /// Peers that accept this node by the cluster's secret.
+    pub fn new(cluster_secret: String) -> Peers {
+        let header = format!("Bearer {}:{cluster_secret}", crate::auth::keys::NODE_KEY_ID);
+        Peers {
+            channels: Mutex::default(),
+            authorization: header
+                .parse()
+                .expect("the cluster secret is letters and digits"),
+        }
+    }
+
+    fn forwarded<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(FORWARD_TIMEOUT);
+        self.stamped(request)
+    }
+
+    fn stamped<T>(&self, mut request: tonic::Request<T>) -> tonic::Request<T> {
+        let metadata = request.metadata_mut();
+        metadata.insert(
+            FORWARDED_HEADER,
+            tonic::metadata::MetadataValue::from_static("1"),
+        );
+        metadata.insert("authorization", self.authorization.clone());
+        stepwise_proto::trace::inject(metadata);
+        request
+    }
+
     fn channel(&self, addr: &str) -> Result<Channel, RuntimeError> {
         let mut channels = self.channels.lock().expect("peers lock");
         if let Some(channel) = channels.get(addr) {
@@ -116,7 +149,7 @@ impl Peers {
     ) -> Result<(String, i64), RuntimeError> {
         let mut client = pb::executions_client::ExecutionsClient::new(self.channel(addr)?);
         let response = client
-            .start_execution(forwarded(pb::StartExecutionRequest {
+            .start_execution(self.forwarded(pb::StartExecutionRequest {
                 state_machine: machine.to_string(),
                 name: name.unwrap_or_default().to_string(),
                 input: input.to_string(),
@@ -137,7 +170,7 @@ impl Peers {
     ) -> Result<i64, RuntimeError> {
         let mut client = pb::executions_client::ExecutionsClient::new(self.channel(addr)?);
         let response = client
-            .stop_execution(forwarded(pb::StopExecutionRequest {
+            .stop_execution(self.forwarded(pb::StopExecutionRequest {
                 execution_arn: arn.to_string(),
                 error,
                 cause,
@@ -154,13 +187,15 @@ impl Peers {
         addr: &str,
         token: &str,
         output: &str,
+        caller: &Caller,
     ) -> Result<(), RuntimeError> {
         let mut client = pb::tasks_client::TasksClient::new(self.channel(addr)?);
+        let request = self.forwarded(pb::SendTaskSuccessRequest {
+            token: token.to_string(),
+            output: output.to_string(),
+        });
         client
-            .send_task_success(forwarded(pb::SendTaskSuccessRequest {
-                token: token.to_string(),
-                output: output.to_string(),
-            }))
+            .send_task_success(acting_for(request, caller))
             .await
             .map_err(from_status)?;
         Ok(())
@@ -173,26 +208,34 @@ impl Peers {
         token: &str,
         error: &str,
         cause: &str,
+        caller: &Caller,
     ) -> Result<(), RuntimeError> {
         let mut client = pb::tasks_client::TasksClient::new(self.channel(addr)?);
+        let request = self.forwarded(pb::SendTaskFailureRequest {
+            token: token.to_string(),
+            error: error.to_string(),
+            cause: cause.to_string(),
+        });
         client
-            .send_task_failure(forwarded(pb::SendTaskFailureRequest {
-                token: token.to_string(),
-                error: error.to_string(),
-                cause: cause.to_string(),
-            }))
+            .send_task_failure(acting_for(request, caller))
             .await
             .map_err(from_status)?;
         Ok(())
     }
 
     /// SendTaskHeartbeat on the owner.
-    pub async fn heartbeat(&self, addr: &str, token: &str) -> Result<(), RuntimeError> {
+    pub async fn heartbeat(
+        &self,
+        addr: &str,
+        token: &str,
+        caller: &Caller,
+    ) -> Result<(), RuntimeError> {
         let mut client = pb::tasks_client::TasksClient::new(self.channel(addr)?);
+        let request = self.forwarded(pb::SendTaskHeartbeatRequest {
+            token: token.to_string(),
+        });
         client
-            .send_task_heartbeat(forwarded(pb::SendTaskHeartbeatRequest {
-                token: token.to_string(),
-            }))
+            .send_task_heartbeat(acting_for(request, caller))
             .await
             .map_err(from_status)?;
         Ok(())
@@ -207,7 +250,7 @@ impl Peers {
     ) -> Result<tonic::Streaming<pb::HistoryEvent>, RuntimeError> {
         let mut client = pb::executions_client::ExecutionsClient::new(self.channel(addr)?);
         // No deadline: a watch lasts as long as its execution runs.
-        let request = stamped(tonic::Request::new(pb::WatchExecutionHistoryRequest {
+        let request = self.stamped(tonic::Request::new(pb::WatchExecutionHistoryRequest {
             execution_arn: arn.to_string(),
             exclude_execution_data,
         }));
@@ -224,7 +267,7 @@ impl Peers {
         let mut request = tonic::Request::new(pb::NodeStatusRequest {});
         request.set_timeout(TAKE_TIMEOUT);
         Ok(client
-            .node_status(request)
+            .node_status(self.stamped(request))
             .await
             .map_err(from_status)?
             .into_inner())
@@ -247,7 +290,7 @@ impl Peers {
         });
         request.set_timeout(TAKE_TIMEOUT);
         let task = client
-            .take_task(stamped(request))
+            .take_task(self.stamped(request))
             .await
             .map_err(from_status)?
             .into_inner();

@@ -23,6 +23,7 @@ mod executions;
 mod express;
 mod feed;
 mod forward;
+mod keys;
 mod limits;
 mod machines;
 mod metrics;
@@ -53,18 +54,21 @@ pub use config::RuntimeConfig;
 pub use errors::RuntimeError;
 use errors::summarize;
 pub use feed::HistoryFeed;
-pub use forward::{FORWARDED_HEADER, serve_forwarded};
+pub use forward::{CALLER_HEADER, FORWARDED_HEADER, serve_forwarded};
+pub use keys::NewKey;
 pub use limits::check_tags;
 pub use names::{Arns, check_name};
 pub use queues::Offer;
 pub use views::{Committed, ExecutionView, MachineView};
 
+use crate::auth::Caller;
 use crate::billing::{Cost, Usage};
 use crate::engine::{Event, Machine, Status};
 use crate::store::{Damaged, Store};
 use activities::Activities;
 use durable::Durable;
 use executions::Executions;
+use keys::Keys;
 use machines::Machines;
 use partition::{Holding, Live, Partitions, Running};
 use queues::Queues;
@@ -82,6 +86,7 @@ struct Inner {
     tags: Tags,
     stored: Arc<StoredExecutions>,
     executions: Arc<Executions>,
+    keys: Keys,
 }
 
 /// The runtime handle (cheap to clone).
@@ -126,7 +131,12 @@ impl Runtime {
         // A store that nodes share is served partition by partition, by lease; the
         // embedded one is this server's alone.
         let shared = store.leases().is_some();
-        let cluster = shared.then(|| Arc::new(cluster::Cluster::new(config.cluster.clone())));
+        let cluster_secret = (store.leases())
+            .map(|leases| leases.cluster_secret(&crate::auth::keys::new_secret()))
+            .transpose()?;
+        let cluster = (cluster_secret.clone())
+            .map(|secret| Arc::new(cluster::Cluster::new(config.cluster.clone(), secret)));
+        let admin_credential = config.admin_credential.clone();
         let durable = Durable::start(store);
         let writes = durable::ResourceWrites::default();
         // Shared by the calls that read them and the running executions.
@@ -181,7 +191,8 @@ impl Runtime {
             inner: Arc::new(Inner {
                 machines,
                 activities: Activities::new(durable.clone(), arns.clone(), writes.clone()),
-                tags: Tags::new(durable.clone(), arns.clone(), writes),
+                tags: Tags::new(durable.clone(), arns.clone(), writes.clone()),
+                keys: Keys::new(durable.clone(), writes, admin_credential, cluster_secret),
                 stored,
                 durable,
                 arns,
@@ -474,11 +485,20 @@ impl Runtime {
     }
 
     /// SendTaskSuccess.
-    pub async fn send_success(&self, token: &str, output: &str) -> Result<(), RuntimeError> {
+    pub async fn send_success(
+        &self,
+        token: &str,
+        output: &str,
+        caller: &Caller,
+    ) -> Result<(), RuntimeError> {
         let executions = &self.inner.executions;
         self.routed(
-            || executions.send_success(token, output),
-            |cluster, addr| async move { cluster.peers.send_success(&addr, token, output).await },
+            || executions.send_success(token, output, caller),
+            |cluster, addr| async move {
+                (cluster.peers)
+                    .send_success(&addr, token, output, caller)
+                    .await
+            },
         )
         .await
     }
@@ -489,13 +509,14 @@ impl Runtime {
         token: &str,
         error: &str,
         cause: &str,
+        caller: &Caller,
     ) -> Result<(), RuntimeError> {
         let executions = &self.inner.executions;
         self.routed(
-            || executions.send_failure(token, error, cause),
+            || executions.send_failure(token, error, cause, caller),
             |cluster, addr| async move {
                 (cluster.peers)
-                    .send_failure(&addr, token, error, cause)
+                    .send_failure(&addr, token, error, cause, caller)
                     .await
             },
         )
@@ -503,11 +524,11 @@ impl Runtime {
     }
 
     /// SendTaskHeartbeat: pushes the task's heartbeat deadline out by HeartbeatSeconds.
-    pub async fn heartbeat(&self, token: &str) -> Result<(), RuntimeError> {
+    pub async fn heartbeat(&self, token: &str, caller: &Caller) -> Result<(), RuntimeError> {
         let executions = &self.inner.executions;
         self.routed(
-            || std::future::ready(executions.heartbeat(token)),
-            |cluster, addr| async move { cluster.peers.heartbeat(&addr, token).await },
+            || std::future::ready(executions.heartbeat(token, caller)),
+            |cluster, addr| async move { cluster.peers.heartbeat(&addr, token, caller).await },
         )
         .await
     }

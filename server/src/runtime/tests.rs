@@ -415,6 +415,11 @@ impl crate::store::Store for SlowFirstRead {
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, crate::store::StoreError> {
         self.inner.tags(arn)
     }
+    fn keys(
+        &self,
+    ) -> Result<crate::store::Scanned<crate::store::KeyRecord>, crate::store::StoreError> {
+        self.inner.keys()
+    }
     fn partition_count(&self, proposed: u16) -> Result<u16, crate::store::StoreError> {
         self.inner.partition_count(proposed)
     }

@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use super::{
-    ActivityRecord, Batch, ExecutionPage, ExecutionRecord, ExpressStart, IndexEntry, MachineRecord,
-    MachineType, RevisionRecord, Store, TimerRecord, UsageRecord, Write,
+    ActivityRecord, Batch, ExecutionPage, ExecutionRecord, ExpressStart, IndexEntry, KeyRecord,
+    KeySecret, MachineRecord, MachineType, RevisionRecord, Store, TimerRecord, UsageRecord, Write,
 };
 use crate::billing::Usage;
 use crate::engine::{Event, EventKind, Status, TimerKey};
@@ -412,6 +412,52 @@ pub(crate) fn deeply_nested_payloads_come_back(open_named: Open) {
     assert_eq!(open().events("arn:deep").unwrap(), events);
 }
 
+/// API keys read back by id, both kinds of secret, and a revocation replaces the record.
+pub(crate) fn keys_read_back_and_revocations_stick(open_named: Open) {
+    let open = || open_named("keys");
+    let bearer = KeyRecord {
+        id: "SWKB".into(),
+        role: "worker".into(),
+        patterns: vec!["tests-*".into(), "builds".into()],
+        secret: KeySecret::Sha256 {
+            hash: "ab".repeat(32),
+        },
+        description: "ci runners".into(),
+        created_ms: 5,
+        revoked_ms: None,
+    };
+    let signing = KeyRecord {
+        id: "SWKA".into(),
+        role: "admin".into(),
+        patterns: vec![],
+        secret: KeySecret::Signing {
+            secret: "s3cret".into(),
+        },
+        description: String::new(),
+        created_ms: 6,
+        revoked_ms: None,
+    };
+    assert!(open().keys().unwrap().records.is_empty());
+    write(
+        &*open(),
+        vec![
+            Write::PutKey(bearer.clone()),
+            Write::PutKey(signing.clone()),
+        ],
+    );
+    assert_eq!(
+        open().keys().unwrap().records,
+        vec![signing.clone(), bearer.clone()],
+        "by id"
+    );
+    let revoked = KeyRecord {
+        revoked_ms: Some(9),
+        ..bearer
+    };
+    write(&*open(), vec![Write::PutKey(revoked.clone())]);
+    assert_eq!(open().keys().unwrap().records, vec![signing, revoked]);
+}
+
 /// Every check above, on one store.
 pub(crate) fn all(open: Open) {
     a_group_applies_in_order_and_a_later_write_wins(open);
@@ -419,4 +465,5 @@ pub(crate) fn all(open: Open) {
     executions_are_listed_newest_first_and_paged_by_a_stable_cursor(open);
     the_partition_count_is_recorded_once(open);
     deeply_nested_payloads_come_back(open);
+    keys_read_back_and_revocations_stick(open);
 }

@@ -132,4 +132,8 @@ pub trait Leases: Send + Sync {
     /// The announcements of every node's commits that offer tasks (`Batch::announce`),
     /// from now on.
     fn announcements(&self) -> tokio::sync::broadcast::Receiver<Announcement>;
+    /// The secret the nodes present to each other when they forward calls: `proposed`,
+    /// recorded by the first node to ask, then whatever was recorded (whoever can read
+    /// the database is trusted with it, as with everything else in it).
+    fn cluster_secret(&self, proposed: &str) -> Result<String, StoreError>;
 }

@@ -9,10 +9,12 @@
 mod codec;
 #[cfg(test)]
 pub(crate) mod conformance;
+mod key_record;
 mod leases;
 mod postgres;
 mod sled_store;
 
+pub use key_record::{KeyRecord, KeySecret};
 pub use leases::{
     Acquired, Announcement, ClusterView, Fence, Lease, LeaseRow, Leases, NodeInfo, NodeRow,
 };
@@ -225,6 +227,8 @@ pub enum Write {
     DeleteExpressStart(String),
     /// Store an hour's usage counts (the whole value, not an increment).
     PutUsage(UsageRecord),
+    /// Store an API key (revoking one stores it again, with its revocation time).
+    PutKey(KeyRecord),
     /// Replace a resource's tags (none: remove the record).
     PutTags {
         /// The state machine or activity ARN.
@@ -439,6 +443,8 @@ pub trait Store: Send + Sync + 'static {
     fn express_starts(&self) -> Result<Scanned<ExpressStart>, StoreError>;
     /// Every usage record.
     fn usage(&self) -> Result<Scanned<UsageRecord>, StoreError>;
+    /// Every API key, revoked ones included, by id.
+    fn keys(&self) -> Result<Scanned<KeyRecord>, StoreError>;
     /// A resource's tags, sorted by key.
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, StoreError>;
     /// The data directory's partition count: the one recorded, or `proposed`, recorded

@@ -5,7 +5,7 @@
 //! execution's ARN is its machine and name, so it is also the name index; stores written
 //! before that also hold `n|machine|name`, no longer read), `e|arn|id` event (id big-endian, so events iterate in order),
 //! `t|due|arn|key` timer (due big-endian with the sign bit flipped, so timers iterate by
-//! due time), `a|name` activity, `u|machine|hour|partition` usage (stores written before
+//! due time), `a|name` activity, `i|id` API key, `u|machine|hour|partition` usage (stores written before
 //! partitions have `u|machine|hour`, moved to partition 0 on open). `|` is a 0 byte;
 //! names and ARNs never contain one. `\0format` and `\0partitions` describe the store.
 //!
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use super::codec::{StoredRevision, decode, encode, step_events};
 use super::{
     ActivityRecord, Batch, Damaged, ExecutionCounts, ExecutionPage, ExecutionRecord, ExpressStart,
-    IndexEntry, MachineRecord, RevisionRecord, Scanned, Store, StoreError, TimerRecord,
+    IndexEntry, KeyRecord, MachineRecord, RevisionRecord, Scanned, Store, StoreError, TimerRecord,
     UsageRecord, Write,
 };
 use crate::engine::{Event, Status};
@@ -100,6 +100,7 @@ impl SledStore {
         let existed = std::fs::metadata(dir.join("db")).is_ok_and(|m| m.len() > 0);
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("cannot create {path}: {e}")))?;
+        keep_private(dir);
         // sled releases its file lock when the last reference to the database is
         // reclaimed, which can trail the drop by a moment; a store reopened in the same
         // process (a graceful restart) waits that moment out. Another server holding the
@@ -240,6 +241,22 @@ fn next_listed(
             Ok(key.starts_with(listing).then_some((key, value)))
         }
         None => Ok(None),
+    }
+}
+
+/// Makes the data directory readable by its owner alone: it holds the secrets of
+/// signing keys and every payload. A directory this user does not own stays as it is,
+/// with a warning.
+fn keep_private(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::metadata(dir) else {
+        return;
+    };
+    if metadata.permissions().mode() & 0o077 == 0 {
+        return;
+    }
+    if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+        tracing::warn!(dir = %dir.display(), error = %e, "the data directory can be read by other users, and could not be made private");
     }
 }
 
@@ -523,6 +540,9 @@ impl Store for SledStore {
                     sled_batch.insert(key(&[b"g", arn.as_bytes()]), encode(tags))
                 }
                 Write::PutUsage(record) => sled_batch.insert(usage_key(record), encode(record)),
+                Write::PutKey(record) => {
+                    sled_batch.insert(key(&[b"i", record.id.as_bytes()]), encode(record))
+                }
             }
         }
         let counters = applied(&counts, &changes);
@@ -716,6 +736,10 @@ impl Store for SledStore {
         self.scan(&prefix(&[b"a"]))
     }
 
+    fn keys(&self) -> Result<Scanned<KeyRecord>, StoreError> {
+        self.scan(&prefix(&[b"i"]))
+    }
+
     fn express_starts(&self) -> Result<Scanned<ExpressStart>, StoreError> {
         self.scan(&prefix(&[b"s"]))
     }
@@ -767,6 +791,22 @@ mod tests {
             std::env::temp_dir().join(format!("stepwise-store-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn the_data_directory_is_readable_by_its_owner_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |dir: &Path| std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+        let new = temp_dir("private-new");
+        drop(SledStore::open(&new).unwrap());
+        assert_eq!(mode(&new), 0o700);
+        let open = temp_dir("private-open");
+        std::fs::create_dir_all(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(SledStore::open(&open).unwrap());
+        assert_eq!(mode(&open), 0o700, "an existing directory is made private");
+        let _ = std::fs::remove_dir_all(&new);
+        let _ = std::fs::remove_dir_all(&open);
     }
 
     fn event_ids(store: &SledStore, arn: &str) -> Vec<u64> {

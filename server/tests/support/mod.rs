@@ -8,12 +8,41 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use stepwise_proto::key::{KeyedChannel, PresentKey};
 use stepwise_proto::v1 as pb;
 use stepwise_proto::v1::executions_client::ExecutionsClient;
+use stepwise_proto::v1::keys_client::KeysClient;
 use stepwise_proto::v1::state_machines_client::StateMachinesClient;
 use stepwise_proto::v1::tasks_client::TasksClient;
 use stepwise_server::{Config, RunningServer};
 use tonic::transport::Channel;
+
+/// One HTTP/1.1 request with extra header lines (each ending in CRLF): the status, the
+/// lower-cased head and the body.
+pub async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut response))
+        .await
+        .expect("the response ends")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
 
 /// A directory removed when dropped.
 pub struct TempDir(pub PathBuf);
@@ -134,25 +163,33 @@ pub fn config(dir: impl Into<PathBuf>) -> Config {
     config
 }
 
-/// The three gRPC clients of one server.
+/// The gRPC clients of one server, each call presenting the same key (or none).
 #[derive(Clone)]
 pub struct Clients {
-    pub machines: StateMachinesClient<Channel>,
-    pub executions: ExecutionsClient<Channel>,
-    pub tasks: TasksClient<Channel>,
+    pub machines: StateMachinesClient<KeyedChannel>,
+    pub executions: ExecutionsClient<KeyedChannel>,
+    pub tasks: TasksClient<KeyedChannel>,
+    pub keys: KeysClient<KeyedChannel>,
 }
 
 impl Clients {
     pub async fn connect(endpoint: String) -> Clients {
+        Clients::connect_with_key(endpoint, None).await
+    }
+
+    /// Clients that present `key` (`KEY_ID:SECRET`) on every call.
+    pub async fn connect_with_key(endpoint: String, key: Option<&str>) -> Clients {
         let channel = Channel::from_shared(endpoint)
             .unwrap()
             .connect()
             .await
             .unwrap();
+        let channel = PresentKey::new(key).unwrap().on(channel);
         Clients {
             machines: StateMachinesClient::new(channel.clone()),
             executions: ExecutionsClient::new(channel.clone()),
-            tasks: TasksClient::new(channel),
+            tasks: TasksClient::new(channel.clone()),
+            keys: KeysClient::new(channel),
         }
     }
 

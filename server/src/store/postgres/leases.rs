@@ -296,6 +296,21 @@ impl Leases for PgStore {
         self.announcements.subscribe()
     }
 
+    fn cluster_secret(&self, proposed: &str) -> Result<String, StoreError> {
+        self.transact(vec![(
+            sql::PROPOSE_CLUSTER_SECRET,
+            vec![boxed(proposed.to_string())],
+        )])?;
+        let rows = self.query(sql::CLUSTER_SECRET, vec![])?;
+        rows.first()
+            .map(|row| row.get::<_, String>(0))
+            .filter(|secret| !secret.is_empty())
+            .ok_or_else(|| StoreError::Decode {
+                key: "stepwise_meta|cluster_secret".into(),
+                reason: "missing or empty".into(),
+            })
+    }
+
     fn view(&self) -> Result<ClusterView, StoreError> {
         let nodes = self
             .lease_query(NODES, vec![])?

@@ -31,8 +31,8 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use super::codec::{StoredRevision, decode, step_events};
 use super::{
     ActivityRecord, Batch, Damaged, ExecutionCounts, ExecutionPage, ExecutionRecord, ExpressStart,
-    Leases, MachineRecord, NodeInfo, RevisionRecord, Scanned, Store, StoreError, TimerRecord,
-    UsageRecord,
+    KeyRecord, Leases, MachineRecord, NodeInfo, RevisionRecord, Scanned, Store, StoreError,
+    TimerRecord, UsageRecord,
 };
 use crate::engine::{Event, Status};
 use writes::{Params, boxed, statements_of};
@@ -638,6 +638,10 @@ impl Store for PgStore {
 
     fn usage(&self) -> Result<Scanned<UsageRecord>, StoreError> {
         scanned("u", self.query(sql::USAGE, vec![])?)
+    }
+
+    fn keys(&self) -> Result<Scanned<KeyRecord>, StoreError> {
+        scanned("i", self.query(sql::KEYS, vec![])?)
     }
 
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, StoreError> {

@@ -125,6 +125,17 @@ END
 $$;
 "#,
     ),
+    (
+        3,
+        r#"
+-- API keys (auth): the public id, and the record with the role, the patterns and the
+-- secret's hash (bearer keys) or the secret (signing keys, which Signature V4 needs).
+CREATE TABLE api_keys (
+    id text COLLATE "C" PRIMARY KEY,
+    record bytea NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this server knows.

@@ -30,6 +30,8 @@ pub const PUT_USAGE: &str = "INSERT INTO usage (machine, hour, partition, record
 pub const PUT_TAGS: &str = "INSERT INTO tags (arn, tags) VALUES ($1, $2) \
     ON CONFLICT (arn) DO UPDATE SET tags = EXCLUDED.tags";
 pub const DELETE_TAGS: &str = "DELETE FROM tags WHERE arn = $1";
+pub const PUT_KEY: &str = "INSERT INTO api_keys (id, record) VALUES ($1, $2) \
+    ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record";
 pub const PROPOSE_PARTITIONS: &str = "INSERT INTO stepwise_meta (key, value) \
     VALUES ('partitions', $1) ON CONFLICT (key) DO NOTHING";
 
@@ -64,7 +66,11 @@ pub const EXPRESS_STARTS: &str = "SELECT arn, record FROM express_starts ORDER B
 pub const USAGE: &str = "SELECT machine || '|' || hour || '|' || partition, record FROM usage \
     ORDER BY machine, hour, partition";
 pub const TAGS: &str = "SELECT arn, tags FROM tags WHERE arn = $1";
+pub const KEYS: &str = "SELECT id, record FROM api_keys ORDER BY id";
 pub const PARTITIONS: &str = "SELECT value FROM stepwise_meta WHERE key = 'partitions'";
+pub const PROPOSE_CLUSTER_SECRET: &str = "INSERT INTO stepwise_meta (key, value) \
+    VALUES ('cluster_secret', $1) ON CONFLICT (key) DO NOTHING";
+pub const CLUSTER_SECRET: &str = "SELECT value FROM stepwise_meta WHERE key = 'cluster_secret'";
 
 /// Every statement above.
 pub const ALL: &[&str] = &[
@@ -83,6 +89,7 @@ pub const ALL: &[&str] = &[
     PUT_USAGE,
     PUT_TAGS,
     DELETE_TAGS,
+    PUT_KEY,
     PROPOSE_PARTITIONS,
     FENCE,
     ANNOUNCE,
@@ -104,5 +111,8 @@ pub const ALL: &[&str] = &[
     EXPRESS_STARTS,
     USAGE,
     TAGS,
+    KEYS,
     PARTITIONS,
+    PROPOSE_CLUSTER_SECRET,
+    CLUSTER_SECRET,
 ];

@@ -185,6 +185,15 @@ fn a_second_process_with_a_node_id_is_refused_until_the_first_is_gone() {
     third.join(&node("a"), 4, LEASE).unwrap();
 }
 
+#[test]
+fn the_cluster_secret_is_the_first_proposed_and_kept() {
+    let database = TestDatabase::new("secret");
+    let first = PgStore::connect(&database.url).unwrap();
+    assert_eq!(first.cluster_secret("one").unwrap(), "one");
+    let second = PgStore::connect(&database.url).unwrap();
+    assert_eq!(second.cluster_secret("two").unwrap(), "one");
+}
+
 /// Makes a node's leases expire now, as if it had stopped renewing long ago.
 fn expire(database: &TestDatabase, owner: &str) {
     administer_on(

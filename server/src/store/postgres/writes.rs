@@ -117,6 +117,10 @@ pub(super) fn statements_of(batches: &[&Batch]) -> Vec<(&'static str, Params)> {
                     boxed(encode(record)),
                 ],
             ),
+            Write::PutKey(record) => (
+                sql::PUT_KEY,
+                vec![boxed(record.id.clone()), boxed(encode(record))],
+            ),
             Write::PutTags { arn, tags } if tags.is_empty() => {
                 (sql::DELETE_TAGS, vec![boxed(arn.clone())])
             }
