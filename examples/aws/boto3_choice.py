@@ -5,10 +5,13 @@ Usage: python3 examples/aws/boto3_choice.py PATH/TO/stepwise-server
 Starts the server on a temporary data directory with ephemeral loopback ports, creates
 the choice example, serves its Lambda-ARN task with an activity worker loop
 (get_activity_task / send_task_success), checks the execution's output and history, a
-synchronous Express run and two error codes, then stops the server. Prints
-"boto3 result: N passed, N failed" last and exits non-zero on any failure.
+synchronous Express run and two error codes, then stops the server; then starts one with
+--admin-credentials and checks that boto3's signatures decide (the right secret works; a
+wrong secret, an unknown key and a clock ten minutes behind are refused with AWS's
+codes). Prints "boto3 result: N passed, N failed" last and exits non-zero on any failure.
 """
 
+import datetime
 import json
 import pathlib
 import re
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest.mock
 
 import boto3
 import botocore.config
@@ -26,10 +30,10 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent
 FUNCTION = "AMIS_deciding_function"
 
 
-def start_server(binary, data_dir):
+def start_server(binary, data_dir, *extra):
     """Starts the server and returns (process, http endpoint) once it is listening."""
     process = subprocess.Popen(
-        [binary, "--data-dir", data_dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"],
+        [binary, "--data-dir", data_dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -48,7 +52,7 @@ def start_server(binary, data_dir):
     raise RuntimeError("the server did not report its HTTP address")
 
 
-def client(endpoint):
+def client(endpoint, key_id="test", secret="test"):
     # The sync- host prefix would turn 127.0.0.1 into an unresolvable name.
     config = botocore.config.Config(
         inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=70, connect_timeout=5
@@ -57,8 +61,8 @@ def client(endpoint):
         "stepfunctions",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         config=config,
     )
 
@@ -158,6 +162,40 @@ def check_limits(sfn):
     expect_error("InvalidExecutionInput", sfn.start_execution, stateMachineArn=machine, input=deep)
 
 
+ADMIN_ID, ADMIN_SECRET = "AKIDBOTO3ADMIN", "boto3/admin+secret"
+
+
+def check_signatures(binary):
+    """A server that requires keys: boto3's Signature V4 decides who calls."""
+    with tempfile.TemporaryDirectory(prefix="stepwise-boto3-keys-") as data_dir:
+        credentials = pathlib.Path(data_dir) / "admin.ini"
+        credentials.write_text(
+            f"[default]\naws_access_key_id = {ADMIN_ID}\naws_secret_access_key = {ADMIN_SECRET}\n"
+        )
+        process, endpoint = start_server(
+            binary, str(pathlib.Path(data_dir) / "data"), "--admin-credentials", str(credentials)
+        )
+        try:
+            assert client(endpoint, ADMIN_ID, ADMIN_SECRET).list_state_machines()["stateMachines"] == []
+            expect_error("InvalidSignatureException", client(endpoint, ADMIN_ID, "wrong").list_state_machines)
+            expect_error("UnrecognizedClientException", client(endpoint, "AKIDUNKNOWN", "x").list_state_machines)
+            # boto3 signs with botocore.auth's clock: ten minutes behind, as a skewed
+            # machine's would be.
+            skewed = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(
+                minutes=10
+            )
+            with unittest.mock.patch("botocore.auth.get_current_datetime", return_value=skewed):
+                try:
+                    client(endpoint, ADMIN_ID, ADMIN_SECRET).list_state_machines()
+                    raise AssertionError("a request signed ten minutes ago was accepted")
+                except ClientError as error:
+                    assert error.response["Error"]["Code"] == "InvalidSignatureException", error
+                    assert "Signature expired" in error.response["Error"]["Message"], error
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
 def main():
     binary = sys.argv[1]
     checks = [check_choice_example, check_sync_express, check_errors, check_limits]
@@ -177,6 +215,13 @@ def main():
         finally:
             process.terminate()
             process.wait(timeout=20)
+    try:
+        check_signatures(binary)
+        passed += 1
+        print("boto3 check_signatures ... ok")
+    except Exception as error:
+        failed += 1
+        print(f"boto3 check_signatures ... FAILED: {error!r}")
     print(f"boto3 result: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

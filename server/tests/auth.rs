@@ -482,7 +482,7 @@ async fn missing_unknown_wrong_and_revoked_keys_are_refused_and_keys_outlive_a_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_key_turns_checks_on_and_the_http_apis_refuse_what_they_cannot_check() {
+async fn the_first_key_turns_checks_on_for_every_api() {
     let dir = TempDir::new("auth-first");
     let server = start(dir.path(), false).await;
     let mut open = clients(&server, None).await;
@@ -521,8 +521,11 @@ async fn the_first_key_turns_checks_on_and_the_http_apis_refuse_what_they_cannot
             .is_ok()
     );
     let (status, _, body) = aws(server.http_addr).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("UnrecognizedClientException"), "{body}");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("MissingAuthenticationTokenException"),
+        "{body}"
+    );
     let (status, _, body) =
         http_request(server.http_addr, "GET", "/console/api/machines", "", "").await;
     assert_eq!(status, 401, "{body}");

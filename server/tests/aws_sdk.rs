@@ -20,23 +20,20 @@ use serde_json::{Value, json};
 use support::{TempDir, fixture, start};
 
 /// An SDK client for the server's HTTP listener, with throwaway credentials (signatures
-/// are accepted and not checked).
+/// are accepted and not checked while the server requires no keys).
 fn sdk(addr: SocketAddr) -> Client {
-    let config = aws_sdk_sfn::Config::builder()
+    Client::from_conf(sdk_config(addr, "test", "test").build())
+}
+
+/// The SDK's configuration for the server, signing with this key.
+fn sdk_config(addr: SocketAddr, id: &str, secret: &str) -> aws_sdk_sfn::config::Builder {
+    aws_sdk_sfn::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(format!("http://{addr}"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "stepwise-tests",
-        ))
+        .credentials_provider(Credentials::new(id, secret, None, None, "stepwise-tests"))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .interceptor(ConnectPastSyncPrefix)
-        .build();
-    Client::from_conf(config)
 }
 
 /// The SDK sends StartSyncExecution to `sync-<endpoint host>`, which for 127.0.0.1 does
@@ -579,5 +576,135 @@ async fn the_aws_sdk_drives_the_remaining_actions() {
         .map(|m| m.name().to_string())
         .collect();
     assert_eq!(names, ["Quick"]);
+    server.shutdown().await.unwrap();
+}
+
+/// Once keys are required, the SDK's own signatures decide: the admin credential works,
+/// a wrong secret, an unknown key, a bearer key and a clock ten minutes off are refused
+/// with AWS's codes, and a signing key of a limited role does only what its role may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_are_checked_once_keys_are_required() {
+    use aws_sdk_sfn::error::ProvideErrorMetadata;
+    let dir = TempDir::new("aws-sdk-sigv4");
+    let credentials = dir.path().join("admin.ini");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = AKIDSDKADMIN\naws_secret_access_key = sdk/admin+secret\n",
+    )
+    .unwrap();
+    let mut config = support::config(dir.path().join("data"));
+    config.admin_credentials = Some(credentials);
+    let server = stepwise_server::start(config).await.unwrap();
+    let addr = server.http_addr;
+    let admin = Client::from_conf(sdk_config(addr, "AKIDSDKADMIN", "sdk/admin+secret").build());
+    let pass = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#;
+    for name in ["tests-unit", "billing"] {
+        admin
+            .create_state_machine()
+            .name(name)
+            .definition(pass)
+            .role_arn("arn:aws:iam::000000000000:role/any")
+            .send()
+            .await
+            .unwrap();
+    }
+    let code = |client: Client| async move {
+        let error = client.list_state_machines().send().await.unwrap_err();
+        error
+            .into_service_error()
+            .code()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let wrong = Client::from_conf(sdk_config(addr, "AKIDSDKADMIN", "not-it").build());
+    assert_eq!(code(wrong).await, "InvalidSignatureException");
+    let unknown = Client::from_conf(sdk_config(addr, "AKIDNOSUCHKEY", "x").build());
+    assert_eq!(code(unknown).await, "UnrecognizedClientException");
+    // Without retries: the SDK recognises the refusal as clock skew and, retrying, would
+    // sign again at the server's time (as it does against AWS).
+    let ten_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(600);
+    let skewed = Client::from_conf(
+        sdk_config(addr, "AKIDSDKADMIN", "sdk/admin+secret")
+            .time_source(aws_smithy_async::time::StaticTimeSource::new(
+                ten_minutes_ago,
+            ))
+            .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let expired = skewed.list_state_machines().send().await.unwrap_err();
+    let expired = expired.into_service_error();
+    assert_eq!(expired.code(), Some("InvalidSignatureException"));
+    assert!(
+        expired
+            .message()
+            .unwrap_or_default()
+            .starts_with("Signature expired"),
+        "{expired:?}"
+    );
+
+    // Keys made through gRPC: a signing key limited to tests-*, and a bearer key.
+    let grpc = format!("http://{}", server.grpc_addr);
+    let keys = support::Clients::connect_with_key(grpc, Some("AKIDSDKADMIN:sdk/admin+secret"))
+        .await
+        .keys;
+    let make = |role: &str, signing: bool| {
+        let request = stepwise_proto::v1::CreateKeyRequest {
+            role: role.into(),
+            patterns: vec!["tests-*".into()],
+            description: String::new(),
+            signing,
+        };
+        let mut keys = keys.clone();
+        async move {
+            let created = keys.create_key(request).await.unwrap().into_inner();
+            (created.key.unwrap().key_id, created.secret)
+        }
+    };
+    let (reader_id, reader_secret) = make("reader", true).await;
+    let (bearer_id, bearer_secret) = make("reader", false).await;
+    let bearer = Client::from_conf(sdk_config(addr, &bearer_id, &bearer_secret).build());
+    assert_eq!(code(bearer).await, "UnrecognizedClientException");
+
+    let reader = Client::from_conf(sdk_config(addr, &reader_id, &reader_secret).build());
+    let listed = reader.list_state_machines().send().await.unwrap();
+    let names: Vec<&str> = listed.state_machines().iter().map(|m| m.name()).collect();
+    assert_eq!(
+        names,
+        ["tests-unit"],
+        "a listing shows what the key may read"
+    );
+    let arn = |name: &str| format!("arn:aws:states:us-east-1:000000000000:stateMachine:{name}");
+    reader
+        .describe_state_machine()
+        .state_machine_arn(arn("tests-unit"))
+        .send()
+        .await
+        .unwrap();
+    let denied = reader
+        .describe_state_machine()
+        .state_machine_arn(arn("billing"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
+    let denied = reader
+        .start_execution()
+        .state_machine_arn(arn("tests-unit"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "{denied:?}");
+    let runs = admin
+        .list_executions()
+        .state_machine_arn(arn("tests-unit"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        runs.executions().is_empty(),
+        "the refused start stored nothing"
+    );
     server.shutdown().await.unwrap();
 }

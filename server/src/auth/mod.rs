@@ -34,6 +34,17 @@ pub enum AuthError {
     /// The secret is not the key's.
     #[error("the secret presented for the key {0} is wrong")]
     WrongSecret(String),
+    /// A Signature V4 header that lacks something, named.
+    #[error("{0}")]
+    Incomplete(String),
+    /// A Signature V4 request signed too long ago, or ahead of the server's clock.
+    #[error("{0}")]
+    Expired(String),
+    /// A bearer key used to sign: its secret is not kept, so no signature can be checked.
+    #[error(
+        "the key {0} is a bearer key, which cannot sign AWS requests: make one with `stepwise key create --aws`"
+    )]
+    NotSigning(String),
     /// The keys could not be read.
     #[error("the keys cannot be read: {0}")]
     Store(String),
@@ -45,9 +56,11 @@ impl AuthError {
     pub fn aws_code(&self) -> &'static str {
         match self {
             AuthError::Missing => "MissingAuthenticationTokenException",
-            AuthError::Malformed => "IncompleteSignatureException",
-            AuthError::Unknown(_) | AuthError::Revoked(_) => "UnrecognizedClientException",
-            AuthError::WrongSecret(_) => "InvalidSignatureException",
+            AuthError::Malformed | AuthError::Incomplete(_) => "IncompleteSignatureException",
+            AuthError::Unknown(_) | AuthError::Revoked(_) | AuthError::NotSigning(_) => {
+                "UnrecognizedClientException"
+            }
+            AuthError::WrongSecret(_) | AuthError::Expired(_) => "InvalidSignatureException",
             AuthError::Store(_) => "ServiceUnavailable",
         }
     }

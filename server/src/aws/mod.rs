@@ -1,13 +1,16 @@
 //! The AWS Step Functions API (AWS JSON 1.0) on the HTTP listener: `POST /` with
 //! `X-Amz-Target: AWSStepFunctions.<Action>`, members and error codes as in the AWS API
-//! reference, over the same runtime calls as the gRPC API. Signatures are accepted and
-//! not checked; any Host is accepted (so the SDKs' `sync-` host prefix for
-//! StartSyncExecution works).
+//! reference, over the same runtime calls as the gRPC API. Once the server requires keys
+//! each request's Signature V4 is checked (`sigv4`) and each call allowed or refused as
+//! on gRPC (`access`); before, signatures are not checked. Any Host is accepted (so the
+//! SDKs' `sync-` host prefix for StartSyncExecution works).
 //!
 //! The same listener serves `GET /health` and `GET /metrics`.
 
+mod access;
 pub(crate) mod body;
 pub(crate) mod history;
+mod sigv4;
 
 pub(crate) use history::TaskResources;
 
@@ -15,7 +18,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
@@ -133,12 +136,28 @@ impl IntoResponse for AwsError {
     }
 }
 
-async fn handle(State(runtime): State<Runtime>, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    State(runtime): State<Runtime>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let body = match body::read(&headers, body).await {
         Ok(body) => body,
         Err(error) => return error.into_response(),
     };
-    match dispatch(&runtime, &headers, &body).await {
+    let signed = sigv4::Signed {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+    };
+    let caller = match aws_caller(&runtime, &signed) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    match dispatch(&runtime, &caller, &headers, &body).await {
         Ok(value) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], value.to_string()).into_response(),
         Err(error) => error.into_response(),
     }
@@ -260,24 +279,42 @@ impl Members {
     }
 }
 
-/// The caller of an AWS API request. Signature V4 is not checked yet, so a server that
-/// requires keys refuses every request here rather than serve it unchecked.
-fn aws_caller(runtime: &Runtime) -> Result<Caller, AwsError> {
-    let required = runtime
-        .auth_required()
-        .map_err(|e| AwsError::new(e.aws_code(), e.to_string()))?;
-    if required {
-        return Err(AwsError::new(
-            "UnrecognizedClientException",
-            "this server requires keys, and its AWS-compatible API does not check Signature V4 \
-             signatures yet: use the gRPC API with 'authorization: Bearer KEY_ID:SECRET'",
-        ));
+/// The caller of an AWS API request: anyone while the server requires no keys, then the
+/// key whose Signature V4 the request carries.
+fn aws_caller(runtime: &Runtime, request: &sigv4::Signed<'_>) -> Result<Caller, AwsError> {
+    if !runtime.auth_required()? {
+        return Ok(Caller::unchecked());
     }
-    Ok(Caller::unchecked())
+    Ok(sigv4::verify(request, jiff::Timestamp::now(), |id| {
+        runtime.signing_secret(id)
+    })?)
 }
 
-async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result<Value, AwsError> {
-    let caller = aws_caller(runtime)?;
+impl From<crate::auth::AuthError> for AwsError {
+    fn from(error: crate::auth::AuthError) -> Self {
+        let code = error.aws_code();
+        match code {
+            // AWS's common errors: a request without credentials is 403.
+            "MissingAuthenticationTokenException" => {
+                AwsError::with_status(StatusCode::FORBIDDEN, code, error.to_string())
+            }
+            _ => AwsError::new(code, error.to_string()),
+        }
+    }
+}
+
+impl From<crate::auth::Denied> for AwsError {
+    fn from(denied: crate::auth::Denied) -> Self {
+        RuntimeError::from(denied).into()
+    }
+}
+
+async fn dispatch(
+    runtime: &Runtime,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, AwsError> {
     let target = headers
         .get("x-amz-target")
         .ok_or_else(|| {
@@ -319,6 +356,7 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
         }
     };
     let m = Members(members);
+    access::allow(caller, action, &m, runtime.arns())?;
     match action {
         "CreateStateMachine" => {
             let machine_type = match m.optional_string("type")? {
@@ -374,7 +412,8 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             Ok(json!({}))
         }
         "ListStateMachines" => {
-            let records = runtime.list_machines().await?;
+            let mut records = runtime.list_machines().await?;
+            records.retain(|record| caller.may_see(&record.name));
             let (page, next) = page(records, &m)?;
             let items: Vec<Value> = page
                 .iter()
@@ -483,7 +522,8 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
             Ok(json!({}))
         }
         "ListActivities" => {
-            let records = runtime.list_activities().await?;
+            let mut records = runtime.list_activities().await?;
+            records.retain(|record| caller.may_see(&record.name));
             let (page, next) = page(records, &m)?;
             let items: Vec<Value> = page.iter().map(activity_json).collect();
             Ok(with_next(json!({"activities": items}), next))
@@ -506,7 +546,7 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
         }
         "SendTaskSuccess" => {
             runtime
-                .send_success(m.string("taskToken")?, m.string("output")?, &caller)
+                .send_success(m.string("taskToken")?, m.string("output")?, caller)
                 .await?;
             Ok(json!({}))
         }
@@ -516,13 +556,13 @@ async fn dispatch(runtime: &Runtime, headers: &HeaderMap, body: &[u8]) -> Result
                     m.string("taskToken")?,
                     m.optional_string("error")?.unwrap_or(""),
                     m.optional_string("cause")?.unwrap_or(""),
-                    &caller,
+                    caller,
                 )
                 .await?;
             Ok(json!({}))
         }
         "SendTaskHeartbeat" => {
-            runtime.heartbeat(m.string("taskToken")?, &caller).await?;
+            runtime.heartbeat(m.string("taskToken")?, caller).await?;
             Ok(json!({}))
         }
         "TagResource" => {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::durable::{Durable, ResourceWrites};
 use super::{RuntimeError, now_ms};
 use crate::auth::keys::{
-    NODE_KEY_ID, Presented, new_key_id, new_secret, secret_matches, sha256_hex,
+    NODE_KEY_ID, Presented, new_key_id, new_secret, same, secret_matches, sha256_hex,
 };
 use crate::auth::{AuthError, Caller, Credential, Grant, Pattern, Role};
 use crate::store::{Batch, KeyRecord, KeySecret, Write};
@@ -81,33 +81,21 @@ impl Keys {
             return Ok(Caller::unchecked());
         }
         let presented = presented.ok_or(AuthError::Missing)?;
-        let admin_grant = || Grant {
-            role: Role::Admin,
-            patterns: Vec::new(),
-        };
         if let Some(admin) = self.admin.as_ref()
             && presented.id == admin.access_key_id
         {
-            return crate::auth::keys::same(
+            return same(
                 admin.secret_access_key.as_bytes(),
                 presented.secret.as_bytes(),
             )
-            .then(|| Caller {
-                key: admin.access_key_id.clone(),
-                grant: admin_grant(),
-                checked: true,
-            })
+            .then(|| admin_caller(&admin.access_key_id))
             .ok_or_else(|| AuthError::WrongSecret(presented.id.to_string()));
         }
         if presented.id == NODE_KEY_ID
             && let Some(secret) = self.cluster_secret.as_ref()
         {
-            return crate::auth::keys::same(secret.as_bytes(), presented.secret.as_bytes())
-                .then(|| Caller {
-                    key: NODE_KEY_ID.to_string(),
-                    grant: admin_grant(),
-                    checked: true,
-                })
+            return same(secret.as_bytes(), presented.secret.as_bytes())
+                .then(|| admin_caller(NODE_KEY_ID))
                 .ok_or_else(|| AuthError::WrongSecret(presented.id.to_string()));
         }
         let record = self.stored(presented.id)?;
@@ -118,6 +106,24 @@ impl Keys {
             return Err(AuthError::WrongSecret(record.id));
         }
         caller_of(&record)
+    }
+
+    /// The secret and caller of a key that signs AWS requests: the admin credential, or
+    /// a stored key made for Signature V4.
+    pub fn signing_secret(&self, id: &str) -> Result<(String, Caller), AuthError> {
+        if let Some(admin) = self.admin.as_ref()
+            && id == admin.access_key_id
+        {
+            return Ok((admin.secret_access_key.clone(), admin_caller(id)));
+        }
+        let record = self.stored(id)?;
+        if record.revoked_ms.is_some() {
+            return Err(AuthError::Revoked(record.id));
+        }
+        match &record.secret {
+            KeySecret::Signing { secret } => Ok((secret.clone(), caller_of(&record)?)),
+            KeySecret::Sha256 { .. } => Err(AuthError::NotSigning(record.id)),
+        }
     }
 
     /// A stored key by id (from memory, read again when older than `REFRESH`).
@@ -253,6 +259,18 @@ fn checked_patterns(role: Role, patterns: &[String]) -> Result<Vec<String>, Runt
     Ok(patterns.to_vec())
 }
 
+/// The admin credential's (or a node's) caller.
+fn admin_caller(key: &str) -> Caller {
+    Caller {
+        key: key.to_string(),
+        grant: Grant {
+            role: Role::Admin,
+            patterns: Vec::new(),
+        },
+        checked: true,
+    }
+}
+
 /// The caller a stored key authenticates.
 fn caller_of(record: &KeyRecord) -> Result<Caller, AuthError> {
     // A record this version cannot read grants nothing (an unknown role from a newer
@@ -282,6 +300,11 @@ impl super::Runtime {
     /// The caller that presented `presented` (a stand-in admin when no key is required).
     pub fn authenticate(&self, presented: Option<Presented<'_>>) -> Result<Caller, AuthError> {
         self.inner.keys.authenticate(presented)
+    }
+
+    /// The secret and caller of a key that signs AWS requests (Signature V4).
+    pub fn signing_secret(&self, id: &str) -> Result<(String, Caller), AuthError> {
+        self.inner.keys.signing_secret(id)
     }
 
     /// CreateKey: the new key and its secret, shown this once.

@@ -1,0 +1,84 @@
+//! Which action family each AWS API call is, and on which name, so the AWS API allows
+//! and refuses exactly as the gRPC API does (`auth::policy`, one rule set). Task results
+//! are not here: the node that owns the task decides them (`Runtime::send_success`).
+
+use super::{AwsError, Members};
+use crate::auth::{Action, Caller};
+use crate::runtime::Arns;
+
+/// A family of `auth::Action` whose name is still to be read from the request.
+#[derive(Clone, Copy)]
+enum Family {
+    ManageMachine,
+    RunExecution,
+    ReadMachine,
+    ManageActivity,
+    Work,
+}
+
+impl Family {
+    fn on(self, name: &str) -> Action<'_> {
+        match self {
+            Family::ManageMachine => Action::ManageMachine(name),
+            Family::RunExecution => Action::RunExecution(name),
+            Family::ReadMachine => Action::ReadMachine(name),
+            Family::ManageActivity => Action::ManageActivity(name),
+            Family::Work => Action::Work(name),
+        }
+    }
+}
+
+/// Allows `operation` with these members for `caller`, or refuses it
+/// (`AccessDeniedException`). An operation Stepwise does not serve passes: the dispatch
+/// answers it with `UnknownOperationException`.
+pub(super) fn allow(
+    caller: &Caller,
+    operation: &str,
+    m: &Members,
+    arns: &Arns,
+) -> Result<(), AwsError> {
+    if !caller.checked {
+        return Ok(());
+    }
+    let machine =
+        |member: &str| -> Result<String, AwsError> { Ok(arns.machine_name(m.string(member)?)?) };
+    let execution_machine =
+        || -> Result<String, AwsError> { Ok(arns.execution_machine(m.string("executionArn")?)?) };
+    let activity =
+        || -> Result<String, AwsError> { Ok(arns.activity_name(m.string("activityArn")?)?) };
+    // Tags are on a state machine or an activity: its own family decides.
+    let tagged = |machine_family: Family| -> Result<(Family, String), AwsError> {
+        let arn = m.string("resourceArn")?;
+        match arns.activity_name(arn) {
+            Ok(name) if arn.starts_with("arn:") => Ok((Family::ManageActivity, name)),
+            _ => Ok((machine_family, arns.machine_name(arn)?)),
+        }
+    };
+    let (family, name) = match operation {
+        "ListStateMachines" | "ListActivities" | "ValidateStateMachineDefinition" => {
+            return Ok(caller.allow(operation, Action::ReadListing)?);
+        }
+        "SendTaskSuccess" | "SendTaskFailure" | "SendTaskHeartbeat" => return Ok(()),
+        "CreateStateMachine" => (Family::ManageMachine, m.string("name")?.to_string()),
+        "UpdateStateMachine" | "DeleteStateMachine" => {
+            (Family::ManageMachine, machine("stateMachineArn")?)
+        }
+        "DescribeStateMachine" | "ListExecutions" => {
+            (Family::ReadMachine, machine("stateMachineArn")?)
+        }
+        "StartExecution" | "StartSyncExecution" => {
+            (Family::RunExecution, machine("stateMachineArn")?)
+        }
+        "StopExecution" => (Family::RunExecution, execution_machine()?),
+        "DescribeExecution" | "DescribeStateMachineForExecution" | "GetExecutionHistory" => {
+            (Family::ReadMachine, execution_machine()?)
+        }
+        "CreateActivity" => (Family::ManageActivity, m.string("name")?.to_string()),
+        "DescribeActivity" | "DeleteActivity" => (Family::ManageActivity, activity()?),
+        "GetActivityTask" => (Family::Work, activity()?),
+        "TagResource" | "UntagResource" => tagged(Family::ManageMachine)?,
+        "ListTagsForResource" => tagged(Family::ReadMachine)?,
+        _ => return Ok(()),
+    };
+    Ok(caller.allow(operation, family.on(&name))?)
+}
