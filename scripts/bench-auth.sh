@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The cost of keys (docs/PERFORMANCE.md): one `stepwise bench` run against a fresh
-# embedded-store server, with keys required or not.
+# The cost of keys and TLS (docs/PERFORMANCE.md): one `stepwise bench` run against a
+# fresh embedded-store server, with keys required or not, over TLS or not.
 #
-#   scripts/bench-auth.sh on|off BENCH-ARGS...
+#   scripts/bench-auth.sh on|off|tls BENCH-ARGS...
 #
 # `on` starts the server with --admin-credentials (an admin key made here) and the bench
-# and its workers present it on every call; the server's log, audit records included,
-# goes to /tmp/stepwise-bench-auth.log as a deployment's would go to a file. STEPWISE_BIN
+# and its workers present it on every call; `tls` does the same over TLS (a P-256
+# certificate made here with openssl, trusted by the bench with --ca-cert). The server's
+# log, audit records included, goes to /tmp/stepwise-bench-auth.log as a deployment's
+# would go to a file. STEPWISE_BIN
 # is the directory holding stepwise-server and stepwise (default: target/release). The
 # server listens on 127.0.0.1:17940-17941.
 set -euo pipefail
@@ -23,20 +25,29 @@ trap finish EXIT
 
 server_args=(--data-dir "$dir/data" --grpc-addr 127.0.0.1:17940 --http-addr 127.0.0.1:17941)
 key_args=()
+scheme=http
 case "$mode" in
-  on)
+  on | tls)
     secret="$(head -c 30 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
     printf '[default]\naws_access_key_id = AKIDBENCH\naws_secret_access_key = %s\n' "$secret" >"$dir/admin.ini"
     server_args+=(--admin-credentials "$dir/admin.ini")
     key_args=(--key "AKIDBENCH:$secret")
     ;;
   off) ;;
-  *) echo "bench-auth: the mode is on or off, not '$mode'" >&2; exit 2 ;;
+  *) echo "bench-auth: the mode is on, off or tls, not '$mode'" >&2; exit 2 ;;
 esac
+if [ "$mode" = tls ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=stepwise-bench -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+  server_args+=(--tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem")
+  key_args+=(--ca-cert "$dir/cert.pem")
+  scheme=https
+fi
 "$bin/stepwise-server" "${server_args[@]}" >/tmp/stepwise-bench-auth.log 2>&1 &
 pid=$!
 for _ in $(seq 300); do
-  curl -sf http://127.0.0.1:17941/health >/dev/null 2>&1 && break
+  curl -sfk "$scheme://127.0.0.1:17941/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
-"$bin/stepwise" --endpoint http://127.0.0.1:17940 "${key_args[@]}" bench --server-pid "$pid" "$@"
+"$bin/stepwise" --endpoint "$scheme://127.0.0.1:17940" "${key_args[@]}" bench --server-pid "$pid" "$@"

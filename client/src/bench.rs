@@ -51,6 +51,8 @@ pub enum Workload {
 pub struct BenchConfig {
     /// The key every call presents (`KEY_ID:SECRET`), for a server that requires keys.
     pub key: Option<String>,
+    /// The TLS files, for an `https://` endpoint.
+    pub tls: crate::ClientTls,
     /// The server's gRPC endpoint.
     pub endpoint: String,
     /// The workload.
@@ -310,6 +312,7 @@ type Calls = Arc<Mutex<HashMap<String, Vec<f64>>>>;
 fn start_workers(
     endpoint: &str,
     key: Option<&str>,
+    tls: &crate::ClientTls,
     count: usize,
     concurrency: usize,
     calls: Calls,
@@ -322,7 +325,7 @@ fn start_workers(
     let handles = (0..count.max(1))
         .map(|i| {
             let calls = calls.clone();
-            let mut worker = stepwise_worker::Worker::new(endpoint);
+            let mut worker = stepwise_worker::Worker::new(endpoint).tls(tls.clone());
             if let Some(key) = key {
                 worker = worker.key(key);
             }
@@ -370,7 +373,8 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
                 .into(),
         ));
     }
-    let mut client = Client::connect_with_key(&config.endpoint, config.key.as_deref()).await?;
+    let mut client =
+        Client::connect_with(&config.endpoint, config.key.as_deref(), &config.tls).await?;
     let (definition, machine_type, input) = workload_machine(&config);
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -399,6 +403,7 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
         start_workers(
             &config.endpoint,
             config.key.as_deref(),
+            &config.tls,
             config.workers,
             config.concurrency.max(config.workers),
             calls.clone(),
@@ -525,7 +530,8 @@ pub async fn run(config: BenchConfig) -> Result<Report, BenchError> {
             let (recovered, first_timer) = restart_and_time(&config, arns.first()).await?;
             report_extra.1 = Some(recovered);
             report_extra.2 = first_timer;
-            client = Client::connect_with_key(&config.endpoint, config.key.as_deref()).await?;
+            client =
+                Client::connect_with(&config.endpoint, config.key.as_deref(), &config.tls).await?;
         }
         for arn in &arns {
             match end_of(&mut client, arn).await {
@@ -779,7 +785,7 @@ async fn restart_and_time(
     }
     let deadline = began + Duration::from_secs(600);
     let mut client = loop {
-        match Client::connect_with_key(&config.endpoint, config.key.as_deref()).await {
+        match Client::connect_with(&config.endpoint, config.key.as_deref(), &config.tls).await {
             Ok(client) => break client,
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(5)).await

@@ -7,12 +7,12 @@ pub mod graph;
 use std::time::Duration;
 
 use stepwise_proto::key::{KeyedChannel, PresentKey};
+pub use stepwise_proto::tls::{ClientTls, ClientTlsError};
 use stepwise_proto::v1 as pb;
 use stepwise_proto::v1::executions_client::ExecutionsClient;
 use stepwise_proto::v1::keys_client::KeysClient;
 use stepwise_proto::v1::state_machines_client::StateMachinesClient;
 use stepwise_proto::v1::tasks_client::TasksClient;
-use tonic::transport::Endpoint;
 
 pub use stepwise_proto::v1::{Diagnostic, Severity, ValidationResult};
 
@@ -22,14 +22,9 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7837";
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The endpoint is not a valid URL.
-    #[error("'{endpoint}' is not a valid endpoint URL: {source}")]
-    InvalidEndpoint {
-        /// What was given.
-        endpoint: String,
-        /// Why it is invalid.
-        source: tonic::transport::Error,
-    },
+    /// The endpoint is not a valid URL, or its TLS files cannot be used.
+    #[error(transparent)]
+    Tls(#[from] ClientTlsError),
     /// No server answered at the endpoint.
     #[error(
         "cannot reach the Stepwise server at {endpoint}: {source} (is `stepwise-server` running?)"
@@ -82,18 +77,25 @@ impl Client {
         endpoint: &str,
         key: Option<&str>,
     ) -> Result<Client, ClientError> {
+        Client::connect_with(endpoint, key, &ClientTls::default()).await
+    }
+
+    /// Connects to `endpoint` (over TLS for `https://`, with `tls`'s files), presenting
+    /// `key` on every call.
+    pub async fn connect_with(
+        endpoint: &str,
+        key: Option<&str>,
+        tls: &ClientTls,
+    ) -> Result<Client, ClientError> {
         let key = PresentKey::new(key)?;
-        let channel = Endpoint::from_shared(endpoint.to_string())
-            .map_err(|source| ClientError::InvalidEndpoint {
-                endpoint: endpoint.to_string(),
-                source,
-            })?
-            .connect()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                endpoint: endpoint.to_string(),
-                source,
-            })?;
+        let channel =
+            tls.endpoint(endpoint)?
+                .connect()
+                .await
+                .map_err(|source| ClientError::Unreachable {
+                    endpoint: endpoint.to_string(),
+                    source,
+                })?;
         let channel = key.on(channel);
         Ok(Client {
             state_machines: StateMachinesClient::new(channel.clone()),

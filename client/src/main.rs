@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use stepwise_client::bench::{self, BenchConfig, Workload};
 use stepwise_client::graph::{self, Format};
-use stepwise_client::{Client, DEFAULT_ENDPOINT, Severity};
+use stepwise_client::{Client, ClientTls, DEFAULT_ENDPOINT, Severity};
 use stepwise_proto::v1 as pb;
 
 #[derive(Parser)]
@@ -29,6 +29,25 @@ struct Cli {
     /// server that requires keys.
     #[arg(long, global = true, env = "STEPWISE_KEY", hide_env_values = true)]
     key: Option<String>,
+    /// A CA certificate (PEM) to trust for an https:// endpoint, besides the system's.
+    #[arg(long, global = true, env = "STEPWISE_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// The certificate (PEM) to present to a server that requires one (mTLS).
+    #[arg(
+        long,
+        global = true,
+        env = "STEPWISE_CLIENT_CERT",
+        requires = "client_key"
+    )]
+    client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "STEPWISE_CLIENT_KEY",
+        requires = "client_cert"
+    )]
+    client_key: Option<PathBuf>,
     /// How to print results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -38,6 +57,17 @@ struct Cli {
     otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// The TLS files the flags name.
+    fn tls(&self) -> ClientTls {
+        ClientTls {
+            ca_cert: self.ca_cert.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -526,7 +556,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     if let Command::Validate { file } = &cli.command {
         // Read the file first, so a missing file is reported before the connection.
         let definition = read(file)?;
-        let mut client = Client::connect_with_key(&cli.endpoint, cli.key.as_deref())
+        let mut client = Client::connect_with(&cli.endpoint, cli.key.as_deref(), &cli.tls())
             .await
             .map_err(|e| e.to_string())?;
         let validation = client
@@ -587,6 +617,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         let report = bench::run(BenchConfig {
             endpoint: cli.endpoint.clone(),
             key: cli.key.clone(),
+            tls: cli.tls(),
             workload: *workload,
             executions: *executions,
             concurrency: *concurrency,
@@ -614,7 +645,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             ExitCode::FAILURE
         });
     }
-    let mut client = Client::connect_with_key(&cli.endpoint, cli.key.as_deref())
+    let mut client = Client::connect_with(&cli.endpoint, cli.key.as_deref(), &cli.tls())
         .await
         .map_err(|e| e.to_string())?;
     let status = |s: tonic::Status| s.message().to_string();

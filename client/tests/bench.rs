@@ -11,6 +11,7 @@ fn config(endpoint: &str, workload: Workload, executions: usize) -> BenchConfig 
     BenchConfig {
         endpoint: endpoint.to_string(),
         key: None,
+        tls: Default::default(),
         workload,
         executions,
         concurrency: 8,

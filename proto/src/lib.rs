@@ -7,4 +7,5 @@ pub mod v1 {
     tonic::include_proto!("stepwise.v1");
 }
 pub mod key;
+pub mod tls;
 pub mod trace;

@@ -92,6 +92,17 @@ pub struct Config {
     /// `stepwise key create`, every call must present a key.
     #[arg(long, env = "STEPWISE_ADMIN_CREDENTIALS")]
     pub admin_credentials: Option<PathBuf>,
+    /// Serve both listeners over TLS with this certificate chain (PEM, the server's own
+    /// certificate first); read again on SIGHUP and when the file changes.
+    #[arg(long, env = "STEPWISE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "STEPWISE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require gRPC clients to present a certificate signed by one of these CAs (PEM):
+    /// mutual TLS, for workers on other machines. The HTTP listener never asks for one.
+    #[arg(long, env = "STEPWISE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Listen on addresses other than loopback without --admin-credentials, although
     /// then nothing may check who calls: whoever reaches the ports may start, stop and
     /// read every execution and complete any task. Without it (or the credentials) the
@@ -124,6 +135,9 @@ impl Config {
             advertise_host: None,
             lease_seconds: 10,
             admin_credentials: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             insecure: false,
         }
     }
@@ -138,6 +152,15 @@ impl Config {
         .into_iter()
         .filter(|(_, addr)| !is_loopback(addr.ip()))
         .collect()
+    }
+
+    /// The TLS files, when TLS is on.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
     }
 
     /// Refuses listeners beyond loopback unless `--insecure` accepts that nothing

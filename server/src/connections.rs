@@ -29,6 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 
 /// How often the gRPC server pings an HTTP/2 connection: well within `idle`.
 const PING_EVERY: Duration = Duration::from_secs(10);
@@ -165,12 +166,14 @@ impl Drop for Place {
     }
 }
 
-/// Serves `router` on `listener` over HTTP/1 with the limits above, until `shutdown`
-/// resolves; then lets requests in flight finish (the caller bounds how long).
+/// Serves `router` on `listener` over HTTP/1 (over TLS when `tls` is given) with the
+/// limits above, until `shutdown` resolves; then lets requests in flight finish (the
+/// caller bounds how long).
 pub async fn serve_http(
     listener: TcpListener,
     router: axum::Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let admission = Admission::new(limits.max);
@@ -198,31 +201,36 @@ pub async fn serve_http(
         };
         no_delay(&stream);
         connections += 1;
-        let place = Arc::new(place);
         let router = router.clone();
-        let speaking = place.clone();
-        let service = hyper::service::service_fn(move |request| {
-            speaking.spoke();
-            tower::ServiceExt::oneshot(router.clone(), request)
-        });
-        let mut stopping = stopping.clone();
+        let stopping = stopping.clone();
         let ended = ended.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _place = place;
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.idle)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::pin!(evicted);
-            let finished = tokio::select! {
-                result = connection.as_mut() => Some(result),
-                _ = stopping.wait_for(|stop| *stop) => None,
-                Ok(()) = &mut evicted => None,
-            };
-            if finished.is_none() {
-                connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
+            let place = Arc::new(place);
+            match tls {
+                None => {
+                    serve_http_connection(stream, router, place, evicted, stopping, limits).await
+                }
+                Some(tls) => {
+                    // The handshake must come within the idle time, as a request head must.
+                    let handshake = tokio::time::timeout(limits.idle, tls.accept(stream));
+                    let mut evicted = evicted;
+                    let shaken = tokio::select! {
+                        shaken = handshake => shaken,
+                        Ok(()) = &mut evicted => {
+                            ended.add_permits(1);
+                            return;
+                        }
+                    };
+                    match shaken {
+                        Ok(Ok(stream)) => {
+                            serve_http_connection(stream, router, place, evicted, stopping, limits)
+                                .await
+                        }
+                        Ok(Err(e)) => tracing::debug!("an HTTP client's TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("an HTTP client's TLS handshake took too long"),
+                    }
+                }
             }
             ended.add_permits(1);
         });
@@ -232,31 +240,181 @@ pub async fn serve_http(
     let _ = ended.acquire_many(connections).await;
 }
 
+/// One HTTP/1 connection, until it ends, the server stops or it is closed to make room.
+async fn serve_http_connection<IO>(
+    stream: IO,
+    router: axum::Router,
+    place: Arc<Place>,
+    evicted: oneshot::Receiver<()>,
+    mut stopping: watch::Receiver<bool>,
+    limits: Limits,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let speaking = place.clone();
+    let service = hyper::service::service_fn(move |request| {
+        speaking.spoke();
+        tower::ServiceExt::oneshot(router.clone(), request)
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::pin!(evicted);
+    let finished = tokio::select! {
+        result = connection.as_mut() => Some(result),
+        _ = stopping.wait_for(|stop| *stop) => None,
+        Ok(()) = &mut evicted => None,
+    };
+    if finished.is_none() {
+        connection.as_mut().graceful_shutdown();
+        let _ = connection.await;
+    }
+    drop(place);
+}
+
 /// Connections for the gRPC server, each holding a place on the listener and closed when
-/// it stays silent (see the module comment).
+/// it stays silent (see the module comment); over TLS when `tls` is given, each
+/// handshake in a task of its own so a slow one holds up no other connection.
 pub fn grpc_incoming(
     listener: TcpListener,
     limits: Limits,
-) -> impl tokio_stream::Stream<Item = io::Result<Guarded>> {
+    tls: Option<TlsAcceptor>,
+) -> Pin<Box<dyn tokio_stream::Stream<Item = io::Result<GrpcConnection>> + Send>> {
     use tokio_stream::StreamExt;
     let admission = Admission::new(limits.max);
-    tokio_stream::wrappers::TcpListenerStream::new(listener).filter_map(move |accepted| {
-        match accepted {
-            Err(e) => Some(Err(e)),
-            Ok(stream) => {
-                // Full and nobody silent to close: this one is dropped, and so closed.
-                let (place, evicted) = admission.admit()?;
-                no_delay(&stream);
-                Some(Ok(Guarded {
-                    stream,
-                    place,
-                    evicted: Some(evicted),
-                    idle: limits.idle,
-                    silence: Box::pin(tokio::time::sleep(limits.idle)),
-                }))
-            }
+    let guarded = move |stream: TcpStream| {
+        // Full and nobody silent to close: this one is dropped, and so closed.
+        let (place, evicted) = admission.admit()?;
+        no_delay(&stream);
+        Some(Guarded {
+            stream,
+            place,
+            evicted: Some(evicted),
+            idle: limits.idle,
+            silence: Box::pin(tokio::time::sleep(limits.idle)),
+        })
+    };
+    let Some(tls) = tls else {
+        let plain =
+            tokio_stream::wrappers::TcpListenerStream::new(listener).filter_map(move |accepted| {
+                match accepted {
+                    Err(e) => Some(Err(e)),
+                    Ok(stream) => guarded(stream).map(|g| Ok(GrpcConnection::Plain(g))),
+                }
+            });
+        return Box::pin(plain);
+    };
+    let (ready, handshaken) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                // The server stopped listening: so does this loop.
+                _ = ready.closed() => return,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("accepting a gRPC connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Some(connection) = guarded(stream) else {
+                continue;
+            };
+            let (tls, ready) = (tls.clone(), ready.clone());
+            tokio::spawn(async move {
+                // A silent or stalled handshake fails with the connection's idle limit.
+                match tls.accept(connection).await {
+                    Ok(stream) => {
+                        let _ = ready.send(Ok(GrpcConnection::Tls(Box::new(stream)))).await;
+                    }
+                    Err(e) => tracing::debug!("a gRPC client's TLS handshake failed: {e}"),
+                }
+            });
         }
-    })
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(handshaken))
+}
+
+/// A gRPC connection, plain or over TLS.
+pub enum GrpcConnection {
+    /// Plain TCP.
+    Plain(Guarded),
+    /// TLS over TCP.
+    Tls(Box<tokio_rustls::server::TlsStream<Guarded>>),
+}
+
+impl AsyncRead for GrpcConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            GrpcConnection::Plain(plain) => Pin::new(plain).poll_read(cx, buf),
+            GrpcConnection::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for GrpcConnection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            GrpcConnection::Plain(plain) => Pin::new(plain).poll_write(cx, buf),
+            GrpcConnection::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            GrpcConnection::Plain(plain) => Pin::new(plain).poll_flush(cx),
+            GrpcConnection::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            GrpcConnection::Plain(plain) => Pin::new(plain).poll_shutdown(cx),
+            GrpcConnection::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            GrpcConnection::Plain(plain) => Pin::new(plain).poll_write_vectored(cx, bufs),
+            GrpcConnection::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            GrpcConnection::Plain(plain) => plain.is_write_vectored(),
+            GrpcConnection::Tls(tls) => tls.is_write_vectored(),
+        }
+    }
+}
+
+impl tonic::transport::server::Connected for GrpcConnection {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        match self {
+            GrpcConnection::Plain(plain) => plain.stream.connect_info(),
+            GrpcConnection::Tls(tls) => tls.get_ref().0.stream.connect_info(),
+        }
+    }
 }
 
 /// How often the gRPC server pings its clients (see [`grpc_incoming`]).
@@ -342,14 +500,6 @@ impl AsyncWrite for Guarded {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
-    }
-}
-
-impl tonic::transport::server::Connected for Guarded {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
     }
 }
 

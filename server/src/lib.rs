@@ -19,6 +19,7 @@ pub mod placement;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod wildcard;
 
 /// The system allocator, counting what an evaluation holds (see `allocation`).

@@ -148,8 +148,23 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         None => None,
         Some(path) => Some(read_admin_credentials(path)?),
     };
+    let tls = match config.tls_files() {
+        None => None,
+        Some(_) if config.database_url.is_some() => {
+            // The nodes would have to reach each other over TLS too, with a CA to trust.
+            return Err(ServerError::Config(
+                "--tls-cert with --database-url (several nodes) is not supported yet: the nodes \
+                 call each other without TLS; keep their ports on a private network instead"
+                    .into(),
+            ));
+        }
+        Some(files) => Some(Arc::new(
+            crate::tls::Tls::load(files).map_err(|e| ServerError::Config(e.to_string()))?,
+        )),
+    };
     for (flag, addr) in config.exposed_listeners() {
         match admin_credential {
+            Some(_) if tls.is_some() => {}
             Some(_) => tracing::warn!(
                 %addr,
                 flag,
@@ -227,18 +242,27 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             tracing::info!(%grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "listening")
         }
     }
-    tracing::info!("web console at {}", crate::console::url(http_addr));
+    tracing::info!(
+        "web console at {}",
+        crate::console::url(http_addr, tls.is_some())
+    );
+    if let Some(tls) = &tls {
+        tls.spawn_reloader(stopped.clone());
+    }
     let grpc = tokio::spawn(serve_grpc(
         runtime.clone(),
         grpc_listener,
         limits,
+        tls.as_ref().map(|tls| tls.grpc.clone()),
         wait_for(stopped.clone()),
     ));
-    let routes = crate::aws::router(runtime.clone()).merge(crate::console::router(runtime.clone()));
+    let routes = crate::aws::router(runtime.clone())
+        .merge(crate::console::router(runtime.clone(), tls.is_some()));
     let http = tokio::spawn(crate::connections::serve_http(
         http_listener,
         routes,
         limits,
+        tls.as_ref().map(|tls| tls.http.clone()),
         wait_for(stopped),
     ));
     Ok(RunningServer {
@@ -299,6 +323,7 @@ async fn serve_grpc(
     runtime: Runtime,
     listener: TcpListener,
     limits: crate::connections::Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     tonic::transport::Server::builder()
@@ -334,7 +359,7 @@ async fn serve_grpc(
             interceptor(runtime),
         ))
         .serve_with_incoming_shutdown(
-            crate::connections::grpc_incoming(listener, limits),
+            crate::connections::grpc_incoming(listener, limits, tls),
             shutdown,
         )
         .await?;

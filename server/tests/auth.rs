@@ -528,7 +528,11 @@ async fn the_first_key_turns_checks_on_for_every_api() {
     );
     let (status, _, body) =
         http_request(server.http_addr, "GET", "/console/api/machines", "", "").await;
-    assert_eq!(status, 401, "{body}");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("MissingAuthenticationTokenException"),
+        "{body}"
+    );
     // Health and metrics stay open for probes and scrapers.
     let (status, _, _) = http_request(server.http_addr, "GET", "/health", "", "").await;
     assert_eq!(status, 200);

@@ -318,3 +318,164 @@ async fn the_cluster_view_says_who_serves_what() {
         assert_eq!(cluster, json!({"clustered": false}));
     }
 }
+
+/// With keys required the console signs in once: the key is checked and kept in an
+/// HttpOnly, SameSite=Strict cookie; the console's calls and its AWS API calls then show
+/// and do only what that key may; the AWS API takes the cookie only with the console's
+/// header and from the console's origin; signing out forgets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_signs_in_with_a_key_kept_in_a_strict_cookie() {
+    let dir = TempDir::new("console-keys");
+    let credentials = dir.path().join("admin.ini");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = AKIDCONSOLE\naws_secret_access_key = console-secret\n",
+    )
+    .unwrap();
+    let mut config = support::config(dir.path().join("data"));
+    config.admin_credentials = Some(credentials);
+    let server = stepwise_server::start(config).await.unwrap();
+    let addr = server.http_addr;
+    let mut admin = support::Clients::connect_with_key(
+        format!("http://{}", server.grpc_addr),
+        Some("AKIDCONSOLE:console-secret"),
+    )
+    .await;
+    let pass = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    admin.create("tests-unit", &pass).await;
+    admin.create("billing", &pass).await;
+    let created = admin
+        .keys
+        .create_key(stepwise_proto::v1::CreateKeyRequest {
+            role: "reader".into(),
+            patterns: vec!["tests-*".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reader = format!("{}:{}", created.key.unwrap().key_id, created.secret);
+
+    let (status, _, body) = http(addr, "GET", "/console/api/machines", "").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("MissingAuthenticationTokenException"),
+        "{body}"
+    );
+    for page in ["/", "/assets/app.js", "/assets/app.css"] {
+        let (status, head, _) = http(addr, "GET", page, "").await;
+        assert_eq!(status, 200, "{page} is served to sign in from");
+        assert!(head.contains("content-security-policy"), "{page}: {head}");
+    }
+    let (status, session) = get_json(addr, "/console/api/session").await;
+    assert_eq!(status, 200);
+    assert_eq!(session, json!({"required": true, "signedIn": null}));
+
+    let sign_in = |key: &str, extra: &str| {
+        let body = json!({ "key": key }).to_string();
+        let headers = format!("content-type: application/json\r\n{extra}");
+        async move { http_request(addr, "POST", "/console/api/session", &headers, &body).await }
+    };
+    let (status, _, body) = sign_in("AKIDCONSOLE:wrong", "").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("InvalidSignatureException"), "{body}");
+    let (status, _, body) = sign_in(&reader, "origin: http://evil.example\r\n").await;
+    assert_eq!(status, 403, "{body}");
+    let set_cookie = signed_in_cookie(addr, &reader).await;
+    let lower = set_cookie.to_ascii_lowercase();
+    assert!(
+        lower.contains("httponly") && lower.contains("samesite=strict") && lower.contains("path=/"),
+        "{set_cookie}"
+    );
+    assert!(
+        !set_cookie.contains(&reader),
+        "the key is not in clear text"
+    );
+    let cookie = format!("cookie: {}\r\n", set_cookie.split(';').next().unwrap());
+
+    let (status, _, body) = http_request(addr, "GET", "/console/api/machines", &cookie, "").await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = listed["stateMachines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["tests-unit"]);
+    let (status, _, body) =
+        http_request(addr, "GET", "/console/api/machines/billing", &cookie, "").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("AccessDeniedException"), "{body}");
+
+    // The AWS API, as the page calls it.
+    let aws = |action: &str, body: Value, extra: String| {
+        let headers = format!(
+            "content-type: application/x-amz-json-1.0\r\nx-amz-target: AWSStepFunctions.{action}\r\n{extra}"
+        );
+        let body = body.to_string();
+        async move { http_request(addr, "POST", "/", &headers, &body).await }
+    };
+    let console = format!("{cookie}x-stepwise-console: 1\r\n");
+    let (status, _, body) = aws("ListStateMachines", json!({}), console.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("tests-unit") && !body.contains("billing"),
+        "{body}"
+    );
+    let machine = "arn:aws:states:us-east-1:000000000000:stateMachine:tests-unit";
+    let (status, _, body) = aws(
+        "StartExecution",
+        json!({"stateMachineArn": machine}),
+        console.clone(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("AccessDeniedException"),
+        "a reader starts nothing: {body}"
+    );
+    let (status, _, body) = aws("ListStateMachines", json!({}), cookie.clone()).await;
+    assert_eq!(status, 403, "without the console's header: {body}");
+    let (status, _, body) = aws(
+        "ListStateMachines",
+        json!({}),
+        format!("{console}origin: http://evil.example\r\n"),
+    )
+    .await;
+    assert_eq!(status, 403, "from another site: {body}");
+    assert!(body.contains("AccessDeniedException"), "{body}");
+    assert!(
+        admin.list_all("tests-unit").await.is_empty(),
+        "nothing started"
+    );
+
+    let (status, head, _) = http_request(addr, "DELETE", "/console/api/session", &cookie, "").await;
+    assert_eq!(status, 204);
+    assert!(head.contains("max-age=0"), "{head}");
+    server.shutdown().await.unwrap();
+}
+
+/// The Set-Cookie value of a successful sign-in with `key`, its case kept (the shared
+/// helper lower-cases the head).
+async fn signed_in_cookie(addr: SocketAddr, key: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = json!({ "key": key }).to_string();
+    let request = format!(
+        "POST /console/api/session HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(": ")?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| value.to_string())
+        })
+        .expect("a cookie")
+}

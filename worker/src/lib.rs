@@ -22,11 +22,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use stepwise_proto::key::{KeyedChannel, PresentKey};
+pub use stepwise_proto::tls::ClientTls;
 use stepwise_proto::v1 as pb;
 use stepwise_proto::v1::tasks_client::TasksClient;
 use tokio::sync::Semaphore;
 use tonic::Code;
-use tonic::transport::Endpoint;
 use tracing::Instrument;
 
 /// A task handed to a handler.
@@ -73,9 +73,9 @@ impl TaskError {
 /// Why the worker stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    /// The endpoint is not a valid URL.
-    #[error("'{0}' is not a valid endpoint URL")]
-    InvalidEndpoint(String),
+    /// The endpoint is not a valid URL, or its TLS files cannot be used.
+    #[error(transparent)]
+    Tls(#[from] stepwise_proto::tls::ClientTlsError),
     /// No handler was registered.
     #[error("the worker has no handlers")]
     NoHandlers,
@@ -97,6 +97,7 @@ pub fn backoff(n: u32) -> Duration {
 pub struct Worker {
     endpoint: String,
     key: Option<String>,
+    tls: ClientTls,
     name: String,
     concurrency: usize,
     pollers: usize,
@@ -110,6 +111,7 @@ impl Worker {
         Worker {
             endpoint: endpoint.into(),
             key: None,
+            tls: ClientTls::default(),
             name: format!("stepwise-worker-{}", std::process::id()),
             concurrency: 4,
             pollers: 4,
@@ -121,6 +123,13 @@ impl Worker {
     /// The key (`KEY_ID:SECRET`) every call presents, for a server that requires keys.
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
+        self
+    }
+
+    /// The CA to trust and the client certificate to present, for an `https://`
+    /// endpoint.
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -198,9 +207,7 @@ impl Worker {
             return Err(WorkerError::NoHandlers);
         }
         let key = PresentKey::new(self.key.as_deref())?;
-        let channel = Endpoint::from_shared(self.endpoint.clone())
-            .map_err(|_| WorkerError::InvalidEndpoint(self.endpoint.clone()))?
-            .connect_lazy();
+        let channel = self.tls.endpoint(&self.endpoint)?.connect_lazy();
         let channel = key.on(channel);
         let pollers = self.pollers.min(self.concurrency);
         let shared = Arc::new(Polling {

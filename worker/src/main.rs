@@ -37,6 +37,15 @@ struct Args {
     /// server that requires keys.
     #[arg(long, env = "STEPWISE_KEY", hide_env_values = true)]
     key: Option<String>,
+    /// A CA certificate (PEM) to trust for an https:// endpoint, besides the system's.
+    #[arg(long, env = "STEPWISE_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// The certificate (PEM) to present to a server that requires one (mTLS).
+    #[arg(long, env = "STEPWISE_CLIENT_CERT", requires = "client_key")]
+    client_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, env = "STEPWISE_CLIENT_KEY", requires = "client_cert")]
+    client_key: Option<std::path::PathBuf>,
     /// Run a shell command per task: QUEUE=COMMAND (repeatable).
     #[arg(long = "exec", value_name = "QUEUE=COMMAND")]
     exec: Vec<String>,
@@ -90,6 +99,11 @@ async fn main() -> ExitCode {
     if let Some(key) = &args.key {
         worker = worker.key(key);
     }
+    worker = worker.tls(stepwise_worker::ClientTls {
+        ca_cert: args.ca_cert.clone(),
+        client_cert: args.client_cert.clone(),
+        client_key: args.client_key.clone(),
+    });
     for spec in &args.exec {
         let (queue, command) = match split(spec, "--exec") {
             Ok(pair) => pair,

@@ -19,7 +19,7 @@ pub use policy::{Action, Grant, Role};
 pub enum AuthError {
     /// No credentials.
     #[error(
-        "this server requires a key: send the header 'authorization: Bearer KEY_ID:SECRET' (the CLI and workers take --key or STEPWISE_KEY)"
+        "this server requires a key and the request carried none: on gRPC the header 'authorization: Bearer KEY_ID:SECRET' (the CLI and workers take --key or STEPWISE_KEY), on the AWS API a Signature V4 signature, in the console a sign-in"
     )]
     Missing,
     /// The header is not `Bearer KEY_ID:SECRET`.

@@ -280,10 +280,13 @@ impl Members {
 }
 
 /// The caller of an AWS API request: anyone while the server requires no keys, then the
-/// key whose Signature V4 the request carries.
+/// key whose Signature V4 the request carries (or the console page's signed-in key).
 fn aws_caller(runtime: &Runtime, request: &sigv4::Signed<'_>) -> Result<Caller, AwsError> {
     if !runtime.auth_required()? {
         return Ok(Caller::unchecked());
+    }
+    if let Some(console) = crate::console::session::aws_cookie_caller(runtime, request.headers) {
+        return console;
     }
     Ok(sigv4::verify(request, jiff::Timestamp::now(), |id| {
         runtime.signing_secret(id)

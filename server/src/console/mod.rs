@@ -11,6 +11,8 @@
 //! - `GET /console/api/express`: Express executions in memory.
 //! - `GET /console/api/cluster`: the nodes sharing the database, their partitions, lease
 //!   ages and running executions (`{"clustered": false}` on the embedded store).
+//! - `/console/api/session`: signing in with a key once the server requires keys
+//!   (`session`); every call above then shows and does only what the key may.
 //!
 //! Graphs are laid out and drawn here (`graph`), so the page needs no layout library;
 //! every user-supplied string in them is escaped. Errors use the AWS API's JSON shape.
@@ -18,6 +20,7 @@
 pub mod graph;
 pub mod lines;
 pub mod live;
+pub mod session;
 pub mod status;
 
 use std::convert::Infallible;
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{Extension, FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +37,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::asl::validate::{self, Code, Severity};
+use crate::auth::{Action, Caller};
 use crate::aws::{AwsError, summary_json};
 use crate::engine::Status;
 use crate::runtime::Runtime;
@@ -49,7 +53,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 /// The console's address as a person opens it: a listener on every interface
 /// (`0.0.0.0`, `::`) is reached on this machine through loopback.
-pub fn url(http_addr: std::net::SocketAddr) -> String {
+pub fn url(http_addr: std::net::SocketAddr, tls: bool) -> String {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     let shown = match http_addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
@@ -60,7 +64,8 @@ pub fn url(http_addr: std::net::SocketAddr) -> String {
         }
         _ => http_addr,
     };
-    format!("http://{shown}/")
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{shown}/")
 }
 
 /// What the console's handlers share: the runtime, and the live views of executions
@@ -69,6 +74,8 @@ pub fn url(http_addr: std::net::SocketAddr) -> String {
 struct Console {
     runtime: Runtime,
     live: Arc<live::LiveViews>,
+    /// Whether the listener serves TLS (the cookie is then `Secure`).
+    tls: bool,
 }
 
 impl FromRef<Console> for Runtime {
@@ -77,8 +84,25 @@ impl FromRef<Console> for Runtime {
     }
 }
 
-/// The console's routes.
-pub fn router(runtime: Runtime) -> Router {
+/// The console's routes (`tls`: whether the HTTP listener serves TLS).
+pub fn router(runtime: Runtime, tls: bool) -> Router {
+    // Every data call needs the signed-in key (once keys are required); the page, its
+    // assets and the session calls, which are how one signs in, do not.
+    let data = Router::new()
+        .route("/console/api/machines", get(machines))
+        .route("/console/api/machines/{name}", get(machine))
+        .route(
+            "/console/api/validate",
+            post(validate_definition).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/console/api/executions/{arn}/graph", get(execution_graph))
+        .route("/console/api/executions/{arn}/live", get(live))
+        .route("/console/api/express", get(express))
+        .route("/console/api/cluster", get(cluster))
+        .route_layer(axum::middleware::from_fn_with_state(
+            runtime.clone(),
+            session::authenticate,
+        ));
     Router::new()
         .route(
             "/",
@@ -101,63 +125,33 @@ pub fn router(runtime: Runtime) -> Router {
             "/favicon.ico",
             get(|| async { asset(ICON_SVG, "image/svg+xml") }),
         )
-        .route("/console/api/machines", get(machines))
-        .route("/console/api/machines/{name}", get(machine))
         .route(
-            "/console/api/validate",
-            post(validate_definition).layer(DefaultBodyLimit::disable()),
+            "/console/api/session",
+            get(session::show)
+                .post(session::sign_in)
+                .delete(session::sign_out),
         )
-        .route("/console/api/executions/{arn}/graph", get(execution_graph))
-        .route("/console/api/executions/{arn}/live", get(live))
-        .route("/console/api/express", get(express))
-        .route("/console/api/cluster", get(cluster))
-        .route_layer(axum::middleware::from_fn_with_state(
-            runtime.clone(),
-            refuse_when_keys_are_required,
-        ))
+        .merge(data)
         .with_state(Console {
             runtime,
             live: Arc::default(),
+            tls,
         })
 }
 
-/// The console does not sign in yet, so a server that requires keys answers none of its
-/// data calls rather than serve them unchecked (the page itself says why).
-async fn refuse_when_keys_are_required(
+async fn cluster(
     State(runtime): State<Runtime>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let path = request.uri().path();
-    if !path.starts_with("/console/api/") {
-        return next.run(request).await;
-    }
-    match runtime.auth_required() {
-        Ok(false) => next.run(request).await,
-        Ok(true) => AwsError::with_status(
-            StatusCode::UNAUTHORIZED,
-            "UnrecognizedClientException",
-            "this server requires keys, and the console cannot sign in yet: use the CLI with --key",
-        )
-        .into_response(),
-        Err(e) => AwsError::with_status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            e.to_string(),
-        )
-        .into_response(),
-    }
-}
-
-async fn cluster(State(runtime): State<Runtime>) -> Response {
-    match runtime.cluster_overview().await {
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, AwsError> {
+    caller.allow("ConsoleCluster", Action::Cluster)?;
+    Ok(match runtime.cluster_overview().await {
         None => json_response(json!({"clustered": false})),
         Some(overview) => {
             let mut body = serde_json::to_value(overview).unwrap_or_default();
             body["clustered"] = json!(true);
             json_response(body)
         }
-    }
+    })
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -197,8 +191,13 @@ fn svg_response(svg: String) -> Response {
         .into_response()
 }
 
-async fn machines(State(runtime): State<Runtime>) -> Result<Response, AwsError> {
-    let records = runtime.list_machines().await?;
+async fn machines(
+    State(runtime): State<Runtime>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, AwsError> {
+    caller.allow("ListStateMachines", Action::ReadListing)?;
+    let mut records = runtime.list_machines().await?;
+    records.retain(|record| caller.may_see(&record.name));
     let counts = runtime.execution_counts().await?;
     let items: Vec<Value> = records
         .iter()
@@ -227,8 +226,11 @@ async fn machines(State(runtime): State<Runtime>) -> Result<Response, AwsError> 
 
 async fn machine(
     State(runtime): State<Runtime>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Response, AwsError> {
+    let name = runtime.arns().machine_name(&name)?;
+    caller.allow("DescribeStateMachine", Action::ReadMachine(&name))?;
     let view = runtime.describe_machine(&name).await?;
     let graph = runtime
         .revision_definition(&view.record.name, view.record.revision)
@@ -301,8 +303,13 @@ fn same_origin_json(headers: &HeaderMap) -> Result<(), AwsError> {
 
 /// Diagnostics for the definition in the body, each with the line and column of the
 /// field it names (or of the JSON syntax error).
-async fn validate_definition(headers: HeaderMap, body: Body) -> Result<Response, AwsError> {
+async fn validate_definition(
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AwsError> {
     same_origin_json(&headers)?;
+    caller.allow("ValidateStateMachineDefinition", Action::ReadListing)?;
     let body = crate::aws::body::read(&headers, body).await?;
     let text = String::from_utf8_lossy(&body);
     let diagnostics: Vec<Value> = validate::validate(&text)
@@ -333,23 +340,31 @@ fn syntax_error_position(text: &str) -> Option<(usize, usize)> {
 
 async fn execution_graph(
     State(runtime): State<Runtime>,
+    Extension(caller): Extension<Caller>,
     Path(arn): Path<String>,
 ) -> Result<Response, AwsError> {
+    let machine = runtime.arns().execution_machine(&arn)?;
+    caller.allow("DescribeExecution", Action::ReadMachine(&machine))?;
     let machine = runtime.execution_definition(&arn).await?;
     Ok(svg_response(graph::render(machine.definition())))
 }
 
-async fn express(State(runtime): State<Runtime>) -> Response {
+async fn express(
+    State(runtime): State<Runtime>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, AwsError> {
+    caller.allow("ListExecutions", Action::ReadListing)?;
     let items: Vec<Value> = runtime
         .recent_express()
         .iter()
+        .filter(|record| caller.may_see(&record.machine_name))
         .map(|record| {
             let mut summary = summary_json(record);
             summary["stateMachineName"] = json!(record.machine_name);
             summary
         })
         .collect();
-    json_response(json!({ "executions": items }))
+    Ok(json_response(json!({ "executions": items })))
 }
 
 /// The live execution page's feed: a `snapshot` event, then an `update` per committed
@@ -357,8 +372,11 @@ async fn express(State(runtime): State<Runtime>) -> Response {
 /// of the event table; the stream ends after the terminal event.
 async fn live(
     State(console): State<Console>,
+    Extension(caller): Extension<Caller>,
     Path(arn): Path<String>,
 ) -> Result<Sse<impl tokio_stream::Stream<Item = Result<SseEvent, Infallible>>>, AwsError> {
+    let machine = console.runtime.arns().execution_machine(&arn)?;
+    caller.allow("GetExecutionHistory", Action::ReadMachine(&machine))?;
     let receiver = console.live.watch(&console.runtime, &arn).await?;
     Ok(
         Sse::new(tokio_stream::wrappers::ReceiverStream::new(receiver))
@@ -373,11 +391,24 @@ mod tests {
     #[test]
     fn the_console_url_is_one_a_browser_on_this_machine_opens() {
         assert_eq!(
-            url("127.0.0.1:7838".parse().unwrap()),
+            url("127.0.0.1:7838".parse().unwrap(), false),
             "http://127.0.0.1:7838/"
         );
-        assert_eq!(url("0.0.0.0:80".parse().unwrap()), "http://127.0.0.1:80/");
-        assert_eq!(url("[::]:7838".parse().unwrap()), "http://[::1]:7838/");
-        assert_eq!(url("[fe80::1]:9".parse().unwrap()), "http://[fe80::1]:9/");
+        assert_eq!(
+            url("0.0.0.0:80".parse().unwrap(), false),
+            "http://127.0.0.1:80/"
+        );
+        assert_eq!(
+            url("[::]:7838".parse().unwrap(), false),
+            "http://[::1]:7838/"
+        );
+        assert_eq!(
+            url("[fe80::1]:9".parse().unwrap(), false),
+            "http://[fe80::1]:9/"
+        );
+        assert_eq!(
+            url("0.0.0.0:443".parse().unwrap(), true),
+            "https://127.0.0.1:443/"
+        );
     }
 }

@@ -7,8 +7,8 @@
 // Screenshots of the execution pages land in ARTIFACT_DIR. Prints
 // `console result: N passed, M failed` and exits non-zero if any test failed.
 
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -110,8 +110,8 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 
-/** A fresh page that fails the test on any dialog, page error or request off this host. */
-async function newPage() {
+/** A fresh page that fails the test on any dialog, page error or request off `origin`. */
+async function newPage(origin = base) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();
   page.problems = [];
@@ -121,7 +121,7 @@ async function newPage() {
   });
   page.on("pageerror", (error) => page.problems.push(`page error: ${error.message}`));
   page.on("request", (request) => {
-    if (!request.url().startsWith(base) && !request.url().startsWith("data:")) {
+    if (!request.url().startsWith(origin) && !request.url().startsWith("data:")) {
       page.problems.push(`request left the server: ${request.url()}`);
     }
   });
@@ -460,6 +460,50 @@ test("10,000 executions page through and a 500-state execution stays responsive"
   await page.locator("#events").evaluate((el) => { el.scrollTop = el.scrollHeight; });
   await waitFor(async () => (await page.locator("#events .vrow span:nth-child(2)").allTextContents()).includes("ExecutionSucceeded"), "the last rows after scrolling");
   assert(page.problems.length === 0, page.problems.join("; "));
+});
+
+test("with keys required: sign in once, see only what the key may, the key out of scripts' reach", async () => {
+  // A second server that requires keys, with the admin credential in a file.
+  const keysDir = mkdtempSync(join(tmpdir(), "stepwise-console-keys-"));
+  const credentials = join(keysDir, "admin.ini");
+  writeFileSync(credentials, "[default]\naws_access_key_id = AKIDE2E\naws_secret_access_key = e2e-admin-secret\n");
+  const grpc2 = await freePort();
+  const http2 = await freePort();
+  const base2 = `http://127.0.0.1:${http2}`;
+  start(serverBinary, ["--data-dir", join(keysDir, "data"), "--grpc-addr", `127.0.0.1:${grpc2}`,
+    "--http-addr", `127.0.0.1:${http2}`, "--admin-credentials", credentials], "server with keys");
+  await waitFor(async () => (await fetch(`${base2}/health`)).ok, "the server with keys");
+  // Two machines and a reader key limited to one of them, made by the admin with the CLI.
+  const cli = join(dirname(serverBinary), "stepwise");
+  const definition = join(keysDir, "pass.json");
+  writeFileSync(definition, JSON.stringify({ StartAt: "P", States: { P: { Type: "Pass", End: true } } }));
+  const admin = ["--endpoint", `http://127.0.0.1:${grpc2}`, "--key", "AKIDE2E:e2e-admin-secret"];
+  for (const name of ["tests-unit", "billing"]) execFileSync(cli, [...admin, "machine", "create", name, definition]);
+  const created = JSON.parse(execFileSync(cli, [...admin, "--output", "json", "key", "create", "--role", "reader", "--machines", "tests-*"]).toString());
+  const readerKey = `${created.keyId}:${created.secret}`;
+
+  const page = await newPage(base2);
+  await page.goto(`${base2}/#/`);
+  await page.waitForSelector("#sign-in");
+  await page.fill("#key", "AKIDE2E:not-the-secret");
+  await page.click("#sign-in button[type=submit]");
+  await page.waitForSelector("#main .error-box");
+  assert((await page.textContent("#main .error-box")).includes("InvalidSignatureException"), "a wrong secret is refused");
+  await page.fill("#key", readerKey);
+  await page.click("#sign-in button[type=submit]");
+  await page.waitForSelector("#machines");
+  const names = await page.locator("#machines tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.machine));
+  assert(JSON.stringify(names) === JSON.stringify(["tests-unit"]), `only what the key may read: ${names}`);
+  assert((await page.textContent("#session")).includes(created.keyId), "the header names the key");
+  const scriptCookies = await page.evaluate(() => document.cookie);
+  assert(!scriptCookies.includes("stepwise_key"), `the key is out of the page's reach: ${scriptCookies}`);
+  const cookies = await page.context().cookies();
+  const kept = cookies.find((c) => c.name === "stepwise_key");
+  assert(kept && kept.httpOnly && kept.sameSite === "Strict", `an HttpOnly, SameSite=Strict cookie: ${JSON.stringify(kept)}`);
+  await page.click("#session button");
+  await page.waitForSelector("#sign-in");
+  assert(page.problems.length === 0, page.problems.join("; "));
+  rmSync(keysDir, { recursive: true, force: true });
 });
 
 let passed = 0;

@@ -40,6 +40,8 @@ async function aws(action, body) {
     headers: {
       "Content-Type": "application/x-amz-json-1.0",
       "X-Amz-Target": "AWSStepFunctions." + action,
+      // With this header the server takes the signed-in key from the HttpOnly cookie.
+      "X-Stepwise-Console": "1",
     },
     body: JSON.stringify(body || {}),
   });
@@ -61,9 +63,54 @@ async function decode(response) {
   }
   if (!response.ok) {
     const code = value.__type || `HTTP ${response.status}`;
-    throw new Error(`${code}: ${value.message || text}`);
+    const error = new Error(`${code}: ${value.message || text}`);
+    error.signIn = response.status === 401 || response.status === 403 && code === "MissingAuthenticationTokenException";
+    throw error;
   }
   return value;
+}
+
+// ---- signing in ---------------------------------------------------------------------
+
+/** Who is signed in, shown in the header with a way out; `null` when keys are not required. */
+async function showSession() {
+  const session = await api("/console/api/session");
+  const slot = document.getElementById("session");
+  slot.replaceChildren();
+  if (session.required && session.signedIn) {
+    slot.append(
+      h("span", { className: "muted" }, `${session.signedIn.keyId} (${session.signedIn.role})`),
+      h("button", { type: "button", className: "link", onclick: signOut }, "Sign out"));
+  }
+  return session;
+}
+
+async function signOut() {
+  await fetch("/console/api/session", { method: "DELETE" });
+  await route();
+}
+
+/** The sign-in form: the key is sent once and kept by the server in an HttpOnly cookie. */
+function signInForm(main) {
+  const key = h("input", { type: "password", name: "key", id: "key", autocomplete: "off",
+    placeholder: "KEY_ID:SECRET", required: true, size: 50 });
+  const status = h("p", { className: "muted" }, "This server requires a key. The console keeps it in a cookie its pages cannot read.");
+  const form = h("form", { id: "sign-in", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      await api("/console/api/session", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ key: key.value }),
+      });
+      key.value = "";
+      await route();
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+  } },
+    h("label", { for: "key" }, "Key "), key, " ", h("button", { type: "submit" }, "Sign in"));
+  main.append(h("h1", {}, "Sign in"), status, form);
 }
 
 function errorBox(error) {
@@ -204,12 +251,22 @@ async function route() {
   const hash = location.hash.replace(/^#/, "") || "/";
   const [, page, param] = hash.match(/^\/([^/]*)\/?(.*)$/) || [];
   try {
+    const session = await showSession();
+    if (session.required && !session.signedIn) {
+      signInForm(main);
+      return;
+    }
     if (page === "machine" && param) await machinePage(main, decodeURIComponent(param));
     else if (page === "execution" && param) await executionPage(main, decodeURIComponent(param));
     else if (page === "express") await expressPage(main);
     else if (page === "cluster") await clusterPage(main);
     else await machinesPage(main);
   } catch (error) {
+    if (error.signIn) {
+      main.replaceChildren();
+      signInForm(main);
+      return;
+    }
     main.append(errorBox(error));
   }
 }
