@@ -37,11 +37,17 @@ case "$mode" in
   *) echo "bench-auth: the mode is on, off or tls, not '$mode'" >&2; exit 2 ;;
 esac
 if [ "$mode" = tls ]; then
+  # A CA and a certificate it signs (a self-signed certificate is a CA's, which TLS
+  # clients refuse as a server's own).
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj /CN=stepwise-bench -addext subjectAltName=IP:127.0.0.1 \
-    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+    -subj /CN=stepwise-bench-ca -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj /CN=stepwise-bench -keyout "$dir/key.pem" -out "$dir/cert.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/cert.ext"
+  openssl x509 -req -in "$dir/cert.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 1 -extfile "$dir/cert.ext" -out "$dir/cert.pem" 2>/dev/null
   server_args+=(--tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem")
-  key_args+=(--ca-cert "$dir/cert.pem")
+  key_args+=(--ca-cert "$dir/ca.pem")
   scheme=https
 fi
 "$bin/stepwise-server" "${server_args[@]}" >/tmp/stepwise-bench-auth.log 2>&1 &

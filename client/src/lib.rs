@@ -27,7 +27,8 @@ pub enum ClientError {
     Tls(#[from] ClientTlsError),
     /// No server answered at the endpoint.
     #[error(
-        "cannot reach the Stepwise server at {endpoint}: {source} (is `stepwise-server` running?)"
+        "cannot reach the Stepwise server at {endpoint}: {} (is `stepwise-server` running, and does the endpoint's scheme, http or https, match its TLS?)",
+        causes(.source)
     )]
     Unreachable {
         /// Where we tried.
@@ -41,6 +42,22 @@ pub enum ClientError {
     /// The server answered with an error status.
     #[error("{}", .0.message())]
     Status(#[from] tonic::Status),
+}
+
+/// An error and each of its causes (a transport error says little alone: the TLS
+/// refusal that caused it is further down).
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The outcome of validating a definition.
