@@ -86,13 +86,7 @@ fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code,
 /// What the server holds, as the admin reads it: machines with their revisions,
 /// executions per machine, activities.
 async fn snapshot(admin: &mut Clients) -> serde_json::Value {
-    let machines = admin
-        .machines
-        .list_state_machines(pb::ListStateMachinesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .state_machines;
+    let machines = admin.list_machines().await.unwrap();
     let mut state = serde_json::Map::new();
     for machine in machines {
         let executions = admin.list_all(&machine.name).await;
@@ -272,21 +266,12 @@ async fn each_role_does_its_part_and_nothing_else() {
 
     // Listings show what the key may read; a worker lists nothing.
     let mut limited = clients(&server, Some(&operator)).await;
-    let listed = limited
-        .machines
-        .list_state_machines(pb::ListStateMachinesRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .state_machines;
+    let listed = limited.list_machines().await.unwrap();
     let names: Vec<&str> = listed.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["tests-unit"]);
     let mut worker_clients = clients(&server, Some(&worker)).await;
     expect_code(
-        worker_clients
-            .machines
-            .list_state_machines(pb::ListStateMachinesRequest::default())
-            .await,
+        worker_clients.list_machines().await,
         Code::PermissionDenied,
         "may not list",
     );
@@ -375,12 +360,7 @@ async fn missing_unknown_wrong_and_revoked_keys_are_refused_and_keys_outlive_a_r
     let mut admin = clients(&server, Some(&admin_key())).await;
     let reader = make_key(&mut admin, "reader", &[]).await;
     let (reader_id, _) = reader.split_once(':').unwrap();
-    let list = |mut clients: Clients| async move {
-        clients
-            .machines
-            .list_state_machines(pb::ListStateMachinesRequest::default())
-            .await
-    };
+    let list = |mut clients: Clients| async move { clients.list_machines().await };
     let none = clients(&server, None).await;
     expect_code(
         list(none).await,
@@ -506,20 +486,12 @@ async fn the_first_key_turns_checks_on_for_every_api() {
 
     let admin = make_key(&mut open, "admin", &[]).await;
     expect_code(
-        open.machines
-            .list_state_machines(pb::ListStateMachinesRequest::default())
-            .await,
+        open.list_machines().await,
         Code::Unauthenticated,
         "MissingAuthenticationTokenException",
     );
     let mut admin = clients(&server, Some(&admin)).await;
-    assert!(
-        admin
-            .machines
-            .list_state_machines(pb::ListStateMachinesRequest::default())
-            .await
-            .is_ok()
-    );
+    assert!(admin.list_machines().await.is_ok());
     let (status, _, body) = aws(server.http_addr).await;
     assert_eq!(status, 403, "{body}");
     assert!(

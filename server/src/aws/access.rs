@@ -1,10 +1,46 @@
-//! Which action family each AWS API call is, and on which name, so the AWS API allows
-//! and refuses exactly as the gRPC API does (`auth::policy`, one rule set). Task results
-//! are not here: the node that owns the task decides them (`Runtime::send_success`).
+//! Who calls the AWS API (a Signature V4 key, or the console page's signed-in key), and
+//! which action family each call is, on which name, so the AWS API allows and refuses
+//! exactly as the gRPC API does (`auth::policy`, one rule set). Task results are not
+//! here: the node that owns the task decides them (`Runtime::send_success`).
 
-use super::{AwsError, Members};
+use axum::http::StatusCode;
+
+use super::{AwsError, Members, sigv4};
 use crate::auth::{Action, Caller};
-use crate::runtime::Arns;
+use crate::runtime::{Arns, Runtime, RuntimeError};
+
+/// The caller of an AWS API request: anyone while the server requires no keys, then the
+/// key whose Signature V4 the request carries (or the console page's signed-in key).
+pub(super) fn caller(runtime: &Runtime, request: &sigv4::Signed<'_>) -> Result<Caller, AwsError> {
+    if !runtime.auth_required()? {
+        return Ok(Caller::unchecked());
+    }
+    if let Some(console) = crate::console::session::aws_cookie_caller(runtime, request.headers) {
+        return console;
+    }
+    Ok(sigv4::verify(request, jiff::Timestamp::now(), |id| {
+        runtime.signing_secret(id)
+    })?)
+}
+
+impl From<crate::auth::AuthError> for AwsError {
+    fn from(error: crate::auth::AuthError) -> Self {
+        let code = error.aws_code();
+        match code {
+            // AWS's common errors: a request without credentials is 403.
+            "MissingAuthenticationTokenException" => {
+                AwsError::with_status(StatusCode::FORBIDDEN, code, error.to_string())
+            }
+            _ => AwsError::new(code, error.to_string()),
+        }
+    }
+}
+
+impl From<crate::auth::Denied> for AwsError {
+    fn from(denied: crate::auth::Denied) -> Self {
+        RuntimeError::from(denied).into()
+    }
+}
 
 /// A family of `auth::Action` whose name is still to be read from the request.
 #[derive(Clone, Copy)]

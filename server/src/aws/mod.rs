@@ -153,7 +153,7 @@ async fn handle(
         headers: &headers,
         body: &body,
     };
-    let caller = match aws_caller(&runtime, &signed) {
+    let caller = match access::caller(&runtime, &signed) {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
@@ -276,39 +276,6 @@ impl Members {
 
     fn bool(&self, name: &str) -> bool {
         self.0.get(name).and_then(Value::as_bool).unwrap_or(false)
-    }
-}
-
-/// The caller of an AWS API request: anyone while the server requires no keys, then the
-/// key whose Signature V4 the request carries (or the console page's signed-in key).
-fn aws_caller(runtime: &Runtime, request: &sigv4::Signed<'_>) -> Result<Caller, AwsError> {
-    if !runtime.auth_required()? {
-        return Ok(Caller::unchecked());
-    }
-    if let Some(console) = crate::console::session::aws_cookie_caller(runtime, request.headers) {
-        return console;
-    }
-    Ok(sigv4::verify(request, jiff::Timestamp::now(), |id| {
-        runtime.signing_secret(id)
-    })?)
-}
-
-impl From<crate::auth::AuthError> for AwsError {
-    fn from(error: crate::auth::AuthError) -> Self {
-        let code = error.aws_code();
-        match code {
-            // AWS's common errors: a request without credentials is 403.
-            "MissingAuthenticationTokenException" => {
-                AwsError::with_status(StatusCode::FORBIDDEN, code, error.to_string())
-            }
-            _ => AwsError::new(code, error.to_string()),
-        }
-    }
-}
-
-impl From<crate::auth::Denied> for AwsError {
-    fn from(denied: crate::auth::Denied) -> Self {
-        RuntimeError::from(denied).into()
     }
 }
 

@@ -193,6 +193,15 @@ impl Clients {
         }
     }
 
+    /// ListStateMachines, as the clients' key may see it.
+    pub async fn list_machines(&mut self) -> Result<Vec<pb::StateMachine>, tonic::Status> {
+        let listed = self
+            .machines
+            .list_state_machines(pb::ListStateMachinesRequest::default())
+            .await?;
+        Ok(listed.into_inner().state_machines)
+    }
+
     pub async fn create(&mut self, name: &str, definition: &serde_json::Value) -> pb::StateMachine {
         self.machines
             .create_state_machine(pb::CreateStateMachineRequest {
