@@ -103,6 +103,10 @@ pub struct Config {
     /// mutual TLS, for workers on other machines. The HTTP listener never asks for one.
     #[arg(long, env = "STEPWISE_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// CA certificates (PEM) the nodes' certificates chain to, for the calls the nodes of
+    /// a cluster make to each other over TLS (default: the system's CAs).
+    #[arg(long, env = "STEPWISE_TLS_CA", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
     /// Listen on addresses other than loopback without --admin-credentials, although
     /// then nothing may check who calls: whoever reaches the ports may start, stop and
     /// read every execution and complete any task. Without it (or the credentials) the
@@ -138,6 +142,7 @@ impl Config {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            tls_ca: None,
             insecure: false,
         }
     }

@@ -20,7 +20,7 @@ use crate::api::{
 };
 use crate::billing::PriceTable;
 use crate::config::Config;
-use crate::runtime::{ClusterConfig, Runtime, RuntimeConfig, RuntimeError};
+use crate::runtime::{ClusterConfig, PeerTls, Runtime, RuntimeConfig, RuntimeError};
 use crate::store::{NodeInfo, PgStore, SledStore, Store, StoreError};
 
 /// Why the server could not start or stopped with an error.
@@ -150,14 +150,6 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     };
     let tls = match config.tls_files() {
         None => None,
-        Some(_) if config.database_url.is_some() => {
-            // The nodes would have to reach each other over TLS too, with a CA to trust.
-            return Err(ServerError::Config(
-                "--tls-cert with --database-url (several nodes) is not supported yet: the nodes \
-                 call each other without TLS; keep their ports on a private network instead"
-                    .into(),
-            ));
-        }
         Some(files) => Some(Arc::new(
             crate::tls::Tls::load(files).map_err(|e| ServerError::Config(e.to_string()))?,
         )),
@@ -312,7 +304,33 @@ fn cluster_config(
             http_addr: reach(http_addr),
         },
         lease: Duration::from_secs(config.lease_seconds),
+        peer_tls: peer_tls(config)?,
     })
+}
+
+/// How this node reaches the others when the listeners serve TLS: trusting --tls-ca (or
+/// the system's CAs), and presenting its own certificate when the nodes require client
+/// certificates (--tls-client-ca).
+fn peer_tls(config: &Config) -> Result<Option<PeerTls>, ServerError> {
+    let Some(files) = config.tls_files() else {
+        return Ok(None);
+    };
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| ServerError::Config(format!("cannot read {flag} {}: {e}", path.display())))
+    };
+    let ca = match &config.tls_ca {
+        Some(path) => Some(read("--tls-ca", path)?),
+        None => None,
+    };
+    let identity = match files.client_ca {
+        Some(_) => Some((
+            read("--tls-cert", &files.cert)?,
+            read("--tls-key", &files.key)?,
+        )),
+        None => None,
+    };
+    Ok(Some(PeerTls { ca, identity }))
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

@@ -1,7 +1,8 @@
 //! Three nodes on one PostgreSQL: partitions spread by lease, calls answered by any node,
 //! failover after kill -9, a node paused past its lease whose stale writes are refused,
 //! a node that could not renew for a lease period taking its partitions back, and keys
-//! checked by the node that owns a task when another node forwards its result. Needs the
+//! checked by the node that owns a task when another node forwards its result, and nodes
+//! that serve TLS (client certificates required) reaching each other over it. Needs the
 //! suite's PostgreSQL (`STEPWISE_TEST_DATABASE_URL`, set by run-tests.sh); bounded in
 //! executions and time.
 
@@ -29,6 +30,8 @@ struct Node {
     url: String,
     /// More arguments for the server.
     extra: Vec<String>,
+    /// The CA (PEM) of its certificate, when it serves TLS.
+    ca: Option<String>,
     child: Option<Child>,
 }
 
@@ -40,6 +43,7 @@ impl Node {
             http: format!("127.0.0.1:{}", free_port()),
             url: url.into(),
             extra: Vec::new(),
+            ca: None,
             child: None,
         }
     }
@@ -113,12 +117,27 @@ impl Node {
     }
 
     fn endpoint(&self) -> String {
-        format!("http://{}", self.grpc)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.grpc)
     }
 
     /// The partitions this node serves and their epochs, from its /metrics.
     async fn held(&self) -> BTreeMap<u16, u64> {
-        let (status, body) = http_get(&self.http, "/metrics").await;
+        let (status, body) = match &self.ca {
+            None => http_get(&self.http, "/metrics").await,
+            Some(ca) => {
+                let (_, response) =
+                    support::https_get(self.http.parse().unwrap(), ca, "/metrics").await;
+                let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap();
+                (status, body.to_string())
+            }
+        };
         assert_eq!(status, 200);
         body.lines()
             .filter_map(|line| line.strip_prefix("stepwise_cluster_lease_epoch{partition=\""))
@@ -768,6 +787,87 @@ async fn a_forwarded_result_is_allowed_or_refused_by_the_owner_by_the_callers_ke
     }
     for arn in &runs {
         let done = admin.wait_done(arn, Duration::from_secs(30)).await;
+        assert_eq!(done.status(), pb::ExecutionStatus::Succeeded, "{arn}");
+    }
+}
+
+/// Nodes that serve TLS and require client certificates reach each other over TLS with
+/// their own certificates: a worker on one node, itself presenting a certificate, runs
+/// the tasks of executions on both nodes' partitions (polls and results forwarded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_serving_tls_forward_to_each_other_over_it() {
+    let dir = TempDir::new("cluster-tls");
+    let _logs = LogsOnFailure(dir.path().to_path_buf());
+    let url = support::database_of(dir.path());
+    let ca = support::Ca::new("Stepwise cluster CA");
+    let (cert, key) = ca.issue(&["127.0.0.1"], "node");
+    let (worker_cert, worker_key) = ca.issue(&["worker"], "worker");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (cert, key, ca_file) = (
+        file("node.pem", &cert),
+        file("node.key", &key),
+        file("ca.pem", &ca.pem),
+    );
+    let tls = stepwise_proto::tls::ClientTls {
+        ca_cert: Some(ca_file.clone()),
+        client_cert: Some(file("worker.pem", &worker_cert)),
+        client_key: Some(file("worker.key", &worker_key)),
+    };
+    let mut nodes = [Node::new("t1", &url), Node::new("t2", &url)];
+    for node in nodes.iter_mut() {
+        node.ca = Some(ca.pem.clone());
+        for (flag, path) in [
+            ("--tls-cert", &cert),
+            ("--tls-key", &key),
+            ("--tls-ca", &ca_file),
+            ("--tls-client-ca", &ca_file),
+        ] {
+            node.extra.push(flag.into());
+            node.extra.push(path.display().to_string());
+        }
+        node.start(dir.path()).await;
+    }
+    let limit = Duration::from_secs(4 * LEASE_SECONDS + 10);
+    let held = balanced(&[&nodes[0], &nodes[1]], limit).await;
+    let mut first = Clients::connect_with(nodes[0].endpoint(), None, &tls).await;
+    first
+        .tasks
+        .create_activity(pb::CreateActivityRequest {
+            name: "work".into(),
+        })
+        .await
+        .unwrap();
+    let machine = json!({"StartAt": "Work", "States": {"Work": {"Type": "Task",
+        "Resource": ACTIVITY, "End": true}}});
+    first.create("OverTls", &machine).await;
+    let mut runs = Vec::new();
+    for i in 0..10 {
+        runs.push(
+            first
+                .start("OverTls", &format!("r{i}"), json!({"i": i}))
+                .await,
+        );
+    }
+    let partitions: u16 = PARTITIONS.parse().unwrap();
+    let owners: HashSet<bool> = runs
+        .iter()
+        .map(|arn| held[0].contains_key(&stepwise_server::placement::partition_of(arn, partitions)))
+        .collect();
+    assert_eq!(owners.len(), 2, "runs on both nodes' partitions");
+    let mut worker = Clients::connect_with(nodes[1].endpoint(), None, &tls).await;
+    for _ in 0..runs.len() {
+        let task = worker.poll("work", 5).await.expect("a task");
+        worker
+            .succeed(&task.token, json!({"done": true}))
+            .await
+            .unwrap();
+    }
+    for arn in &runs {
+        let done = first.wait_done(arn, Duration::from_secs(30)).await;
         assert_eq!(done.status(), pb::ExecutionStatus::Succeeded, "{arn}");
     }
 }

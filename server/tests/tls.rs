@@ -1,55 +1,21 @@
 //! TLS on both listeners with certificates made here at run time: clients that trust the
 //! CA are served on gRPC and HTTP; one that does not, and plain-text clients, are not; a
 //! new certificate written over the old is served without a restart, and a broken one
-//! leaves the current one in place; with --tls-client-ca the gRPC listener requires a
-//! client certificate from that CA, and the HTTP listener still asks for none.
+//! leaves the current one in place; SIGHUP reloads files whose modification time did not
+//! change; with --tls-client-ca the gRPC listener requires a client certificate from that
+//! CA, and the HTTP listener still asks for none.
 
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::CertificateDer;
 use stepwise_proto::tls::ClientTls;
 use stepwise_proto::v1 as pb;
 use stepwise_proto::v1::state_machines_client::StateMachinesClient;
 use stepwise_server::RunningServer;
-use support::TempDir;
+use support::{Ca, TempDir, https_get, pem_certificates};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A CA that signs certificates for this test.
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    pem: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let pem = params.self_signed(&key).unwrap().pem();
-        Ca { params, key, pem }
-    }
-
-    /// A certificate and key (PEM) for these names, signed by this CA.
-    fn issue(&self, names: &[&str], common_name: &str) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -82,34 +48,6 @@ async fn list(endpoint: &str, tls: &ClientTls) -> Result<usize, String> {
     Ok(machines.into_inner().state_machines.len())
 }
 
-/// The certificate the HTTP listener presents, and its answer to GET /health.
-async fn https_health(
-    addr: std::net::SocketAddr,
-    ca_pem: &str,
-) -> (CertificateDer<'static>, String) {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pem_certs(ca_pem) {
-        roots.add(cert).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
-    let presented = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
-    tls.write_all(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    let _ = tls.read_to_string(&mut response).await;
-    (presented, response)
-}
-
 /// GET /health in plain text: whatever comes back before the server closes.
 async fn plain_http_health(addr: std::net::SocketAddr) -> String {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -120,13 +58,6 @@ async fn plain_http_health(addr: std::net::SocketAddr) -> String {
     let read = tokio::time::timeout(Duration::from_secs(40), tcp.read_to_end(&mut response));
     let _ = read.await.expect("the server closes the connection");
     String::from_utf8_lossy(&response).into_owned()
-}
-
-fn rustls_pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,19 +91,19 @@ async fn both_listeners_serve_tls_and_a_new_certificate_without_a_restart() {
         "plain HTTP on the TLS port: {answer:?}"
     );
 
-    let (first, health) = https_health(server.http_addr, &ca.pem).await;
+    let (first, health) = https_get(server.http_addr, &ca.pem, "/health").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert_eq!(first, rustls_pem_certs(&cert)[0]);
+    assert_eq!(first, pem_certificates(&cert)[0]);
 
     // A renewed certificate, written over the old one, is served from the next
     // connection on (the files are checked every two seconds).
     let (renewed, renewed_key) = ca.issue(&["127.0.0.1", "localhost"], "renewed");
     write(dir.path(), "server.key", &renewed_key);
     write(dir.path(), "server.pem", &renewed);
-    let wanted = rustls_pem_certs(&renewed)[0].clone();
+    let wanted = pem_certificates(&renewed)[0].clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let (presented, _) = https_health(server.http_addr, &ca.pem).await;
+        let (presented, _) = https_get(server.http_addr, &ca.pem, "/health").await;
         if presented == wanted {
             break;
         }
@@ -188,7 +119,7 @@ async fn both_listeners_serve_tls_and_a_new_certificate_without_a_restart() {
     let (_, other_key) = ca.issue(&["127.0.0.1"], "other");
     write(dir.path(), "server.key", &other_key);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (presented, health) = https_health(server.http_addr, &ca.pem).await;
+    let (presented, health) = https_get(server.http_addr, &ca.pem, "/health").await;
     assert_eq!(presented, wanted, "still the renewed certificate");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert_eq!(list(&https, &trusting).await, Ok(0));
@@ -231,7 +162,85 @@ async fn with_a_client_ca_grpc_requires_a_client_certificate_from_it() {
     };
     assert!(list(&https, &none).await.is_err(), "no client certificate");
     // The HTTP listener (browsers, the AWS SDKs) asks for none.
-    let (_, health) = https_health(server.http_addr, &ca.pem).await;
+    let (_, health) = https_get(server.http_addr, &ca.pem, "/health").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     server.shutdown().await.unwrap();
+}
+
+/// The server binary reloads on SIGHUP: files replaced with their old modification
+/// times (which the periodic check cannot see) are read when the signal comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_certificate() {
+    use support::process::{free_port, server_command};
+    let dir = TempDir::new("tls-sighup");
+    let ca = Ca::new("Stepwise test CA");
+    let (cert, key) = ca.issue(&["127.0.0.1"], "first");
+    let cert_file = write(dir.path(), "server.pem", &cert);
+    let key_file = write(dir.path(), "server.key", &key);
+    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let mut child = server_command(&dir.path().join("data"), &grpc, &http.to_string())
+        .args(["--tls-cert", &cert_file.display().to_string()])
+        .args(["--tls-key", &key_file.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(http).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (first, _) = https_get(http, &ca.pem, "/health").await;
+    assert_eq!(first, pem_certificates(&cert)[0]);
+
+    let stamp = |path: &Path| std::fs::metadata(path).unwrap().modified().unwrap();
+    let (cert_time, key_time) = (stamp(&cert_file), stamp(&key_file));
+    let (renewed, renewed_key) = ca.issue(&["127.0.0.1"], "renewed");
+    for (path, text, time) in [
+        (&cert_file, &renewed, cert_time),
+        (&key_file, &renewed_key, key_time),
+    ] {
+        std::fs::write(path, text).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (unchanged, _) = https_get(http, &ca.pem, "/health").await;
+    assert_eq!(unchanged, first, "no change seen without the signal");
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let wanted = pem_certificates(&renewed)[0].clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (presented, health) = https_get(http, &ca.pem, "/health").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        if presented == wanted {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP does not stop the server"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -31,6 +31,27 @@ pub struct ClusterConfig {
     /// How long a lease lasts without renewal: a dead node's partitions move after it
     /// (renewed every third of it).
     pub lease: Duration,
+    /// How this node reaches the others when they serve TLS (`None`: plain text).
+    pub peer_tls: Option<PeerTls>,
+}
+
+/// TLS for the calls nodes make to each other.
+#[derive(Clone)]
+pub struct PeerTls {
+    /// CA certificates (PEM) the nodes' certificates chain to (`None`: the system's).
+    pub ca: Option<Vec<u8>>,
+    /// This node's certificate and key (PEM), presented when the nodes require client
+    /// certificates.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerTls")
+            .field("ca", &self.ca.is_some())
+            .field("identity", &self.identity.is_some())
+            .finish()
+    }
 }
 
 impl Default for ClusterConfig {
@@ -42,6 +63,7 @@ impl Default for ClusterConfig {
                 http_addr: String::new(),
             },
             lease: Duration::from_secs(10),
+            peer_tls: None,
         }
     }
 }
@@ -77,13 +99,14 @@ fn fair_share(partitions: u16, live_nodes: usize) -> usize {
 
 impl Cluster {
     pub fn new(config: ClusterConfig, cluster_secret: String) -> Cluster {
+        let peer_tls = config.peer_tls.clone();
         Cluster {
             config,
             view: Mutex::default(),
             renewed: Mutex::new(Instant::now()),
             failed_renewals: Default::default(),
             has_peers: Default::default(),
-            peers: Peers::new(cluster_secret),
+            peers: Peers::new(cluster_secret, peer_tls),
             remote_offers: RemoteOffers::default(),
             poll_turns: Default::default(),
         }

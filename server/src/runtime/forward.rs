@@ -92,17 +92,20 @@ pub(super) struct Peers {
     channels: Mutex<HashMap<String, Channel>>,
     /// `authorization: Bearer stepwise-node:SECRET`.
     authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    /// TLS to the other nodes, when they serve it.
+    tls: Option<super::cluster::PeerTls>,
 }
 
 impl Peers {
-    /// Peers that accept this node by the cluster's secret.
-    pub fn new(cluster_secret: String) -> Peers {
+    /// Peers that accept this node by the cluster's secret, reached over TLS if `tls`.
+    pub fn new(cluster_secret: String, tls: Option<super::cluster::PeerTls>) -> Peers {
         let header = format!("Bearer {}:{cluster_secret}", crate::auth::keys::NODE_KEY_ID);
         Peers {
             channels: Mutex::default(),
             authorization: header
                 .parse()
                 .expect("the cluster secret is letters and digits"),
+            tls,
         }
     }
 
@@ -128,10 +131,23 @@ impl Peers {
         if let Some(channel) = channels.get(addr) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| {
-                RuntimeError::Unavailable(format!("a node's address {addr} is not valid: {e}"))
-            })?
+        let invalid = |e: tonic::transport::Error| {
+            RuntimeError::Unavailable(format!("a node's address {addr} cannot be used: {e}"))
+        };
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}")).map_err(invalid)?;
+        if let Some(tls) = &self.tls {
+            let mut config = tonic::transport::ClientTlsConfig::new();
+            config = match &tls.ca {
+                Some(ca) => config.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                None => config.with_native_roots(),
+            };
+            if let Some((cert, key)) = &tls.identity {
+                config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
+            endpoint = endpoint.tls_config(config).map_err(invalid)?;
+        }
+        let channel = endpoint
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .connect_lazy();

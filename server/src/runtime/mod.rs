@@ -48,7 +48,7 @@ use std::time::Duration;
 /// The records the runtime answers with (stored as they are; the API layers name them
 /// through the runtime, never the store).
 pub use crate::store::{ActivityRecord, ExecutionRecord, MachineRecord, MachineType};
-pub use cluster::ClusterConfig;
+pub use cluster::{ClusterConfig, PeerTls};
 pub use cluster_overview::{ClusterOverview, NodeOverview};
 pub use config::RuntimeConfig;
 pub use errors::RuntimeError;

@@ -15,7 +15,6 @@ use stepwise_proto::v1::keys_client::KeysClient;
 use stepwise_proto::v1::state_machines_client::StateMachinesClient;
 use stepwise_proto::v1::tasks_client::TasksClient;
 use stepwise_server::{Config, RunningServer};
-use tonic::transport::Channel;
 
 /// One HTTP/1.1 request with extra header lines (each ending in CRLF): the status, the
 /// lower-cased head and the body.
@@ -42,6 +41,79 @@ pub async fn http_request(
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+/// A CA made at test time, signing certificates for the test's servers and clients.
+pub struct Ca {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    /// Its certificate (PEM).
+    pub pem: String,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca { params, key, pem }
+    }
+
+    /// A certificate and key (PEM) for these names, signed by this CA.
+    pub fn issue(&self, names: &[&str], common_name: &str) -> (String, String) {
+        use rcgen::{CertificateParams, DnType, Issuer, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// Every certificate in PEM text.
+pub fn pem_certificates(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// GET `path` over TLS, trusting the CAs of `ca_pem`: the certificate the server
+/// presented and the whole response.
+pub async fn https_get(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    path: &str,
+) -> (rustls::pki_types::CertificateDer<'static>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in pem_certificates(ca_pem) {
+        roots.add(cert).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let presented = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    let _ = tls.read_to_string(&mut response).await;
+    (presented, response)
 }
 
 /// A directory removed when dropped.
@@ -179,11 +251,16 @@ impl Clients {
 
     /// Clients that present `key` (`KEY_ID:SECRET`) on every call.
     pub async fn connect_with_key(endpoint: String, key: Option<&str>) -> Clients {
-        let channel = Channel::from_shared(endpoint)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        Clients::connect_with(endpoint, key, &Default::default()).await
+    }
+
+    /// Clients over TLS for an `https://` endpoint, presenting `key` on every call.
+    pub async fn connect_with(
+        endpoint: String,
+        key: Option<&str>,
+        tls: &stepwise_proto::tls::ClientTls,
+    ) -> Clients {
+        let channel = tls.endpoint(&endpoint).unwrap().connect().await.unwrap();
         let channel = PresentKey::new(key).unwrap().on(channel);
         Clients {
             machines: StateMachinesClient::new(channel.clone()),
