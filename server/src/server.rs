@@ -356,6 +356,15 @@ async fn serve_grpc(
             stepwise_proto::trace::adopt(&span, request.headers());
             span
         })
+        // The interceptors that authenticate each call see no URI: the call's name
+        // travels in the request's extensions, for the audit record of a refusal.
+        .layer(tower::util::MapRequestLayer::new(
+            |mut request: tonic::codegen::http::Request<tonic::body::Body>| {
+                let method = crate::api::RpcMethod::of(request.uri().path());
+                request.extensions_mut().insert(method);
+                request
+            },
+        ))
         .add_service(StateMachinesServer::with_interceptor(
             StateMachinesService::new(runtime.clone()),
             interceptor(runtime.clone()),

@@ -510,3 +510,86 @@ async fn the_first_key_turns_checks_on_for_every_api() {
     assert_eq!(status, 200);
     server.shutdown().await.unwrap();
 }
+
+/// The audit target records who did or tried what: an allowed change, a refused call
+/// and a call with an unknown key, each with its key, operation, resource and outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_and_refusals_are_written_to_the_audit_log() {
+    use support::process::{free_port, server_command};
+    let dir = TempDir::new("auth-audit");
+    let log_path = dir.path().join("server.log");
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let http = format!("127.0.0.1:{}", free_port());
+    let mut child = server_command(&dir.path().join("data"), &grpc, &http)
+        .args([
+            "--admin-credentials",
+            &credentials_file(dir.path()).display().to_string(),
+        ])
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "warn,stepwise::audit=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let endpoint = format!("http://{grpc}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(&grpc).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut admin = Clients::connect_with_key(endpoint.clone(), Some(&admin_key())).await;
+    admin.create("audited", &task_machine("audited-q")).await;
+    let reader = make_key(&mut admin, "reader", &[]).await;
+    let mut reader_clients = Clients::connect_with_key(endpoint.clone(), Some(&reader)).await;
+    let refused = reader_clients
+        .executions
+        .start_execution(pb::StartExecutionRequest {
+            state_machine: "audited".into(),
+            name: "nope".into(),
+            input: "{}".into(),
+        })
+        .await;
+    assert_eq!(refused.unwrap_err().code(), Code::PermissionDenied);
+    let mut stranger = Clients::connect_with_key(endpoint, Some("SWKSTRANGER:x")).await;
+    assert!(stranger.list_machines().await.is_err());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|record: &serde_json::Value| record["target"] == "stepwise::audit")
+        .map(|record| record["fields"].clone())
+        .collect();
+    let find = |operation: &str| {
+        records
+            .iter()
+            .find(|r| r["operation"] == operation)
+            .unwrap_or_else(|| panic!("no audit record of {operation}: {records:?}"))
+            .clone()
+    };
+    let created = find("CreateStateMachine");
+    assert_eq!(created["key"], ADMIN_ID);
+    assert_eq!(created["resource"], "audited");
+    assert_eq!(created["allowed"], true);
+    let denied = find("StartExecution");
+    assert_eq!(denied["key"], reader.split_once(':').unwrap().0);
+    assert_eq!(denied["role"], "reader");
+    assert_eq!(denied["allowed"], false);
+    let unknown = find("ListStateMachines");
+    assert_eq!(unknown["key"], "SWKSTRANGER");
+    assert_eq!(unknown["allowed"], false);
+    assert_eq!(unknown["reason"], "UnrecognizedClientException");
+    assert!(
+        !std::fs::read_to_string(&log_path)
+            .unwrap()
+            .contains(ADMIN_SECRET),
+        "no secret is ever logged"
+    );
+}

@@ -6,8 +6,20 @@ use tonic::{Request, Status};
 
 use super::status::{denied, unauthenticated};
 use crate::auth::keys::{NODE_KEY_ID, bearer};
-use crate::auth::{Action, AuthError, Caller};
+use crate::auth::{Action, AuthError, Caller, audit_refused};
 use crate::runtime::Runtime;
+
+/// The called method's name (`StartExecution`), put in a request's extensions before it
+/// reaches the interceptor, which sees no URI.
+#[derive(Debug, Clone)]
+pub struct RpcMethod(String);
+
+impl RpcMethod {
+    /// The method of a gRPC path (`/stepwise.v1.Executions/StartExecution`).
+    pub fn of(path: &str) -> RpcMethod {
+        RpcMethod(path.rsplit('/').next().unwrap_or(path).to_string())
+    }
+}
 
 /// Authenticates each request on its way in (`XServer::with_interceptor`).
 pub fn interceptor(
@@ -32,7 +44,13 @@ pub fn interceptor(
                 }
             }
         };
-        let caller = runtime.authenticate(presented).map_err(unauthenticated)?;
+        let key = presented.as_ref().map(|p| p.id.to_string());
+        let caller = runtime.authenticate(presented).map_err(|error| {
+            let operation =
+                (request.extensions().get::<RpcMethod>()).map_or("-", |method| method.0.as_str());
+            audit_refused(operation, key.as_deref(), &error);
+            unauthenticated(error)
+        })?;
         request.extensions_mut().insert(caller);
         Ok(request)
     }

@@ -10,7 +10,7 @@ mod state_machines;
 mod status;
 mod tasks;
 
-pub use auth::interceptor;
+pub use auth::{RpcMethod, interceptor};
 pub use cluster::ClusterService;
 pub use executions::ExecutionsService;
 pub use keys::KeysService;

@@ -9,6 +9,19 @@ use super::policy::{Action, Grant, Role};
 /// The log target of audit records (`RUST_LOG=stepwise::audit=info` keeps only them).
 pub const AUDIT_TARGET: &str = "stepwise::audit";
 
+/// Writes the audit record of a call refused before any key was accepted (no key, an
+/// unknown, revoked or wrongly signed one).
+pub fn audit_refused(operation: &str, key: Option<&str>, error: &super::AuthError) {
+    tracing::info!(
+        target: AUDIT_TARGET,
+        key = key.unwrap_or("-"),
+        operation,
+        allowed = false,
+        reason = error.aws_code(),
+        "audit"
+    );
+}
+
 /// An authenticated caller: the key it presented and what that key may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

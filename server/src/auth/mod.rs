@@ -9,7 +9,7 @@ pub mod keys;
 pub mod pattern;
 pub mod policy;
 
-pub use caller::{AUDIT_TARGET, Caller, Denied};
+pub use caller::{AUDIT_TARGET, Caller, Denied, audit_refused};
 pub use credentials::{Credential, CredentialsError};
 pub use pattern::{Pattern, PatternError};
 pub use policy::{Action, Grant, Role};

@@ -18,9 +18,20 @@ pub(super) fn caller(runtime: &Runtime, request: &sigv4::Signed<'_>) -> Result<C
     if let Some(console) = crate::console::session::aws_cookie_caller(runtime, request.headers) {
         return console;
     }
-    Ok(sigv4::verify(request, jiff::Timestamp::now(), |id| {
+    let verified = sigv4::verify(request, jiff::Timestamp::now(), |id| {
         runtime.signing_secret(id)
-    })?)
+    });
+    verified.map_err(|error| {
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
+        let operation = header("x-amz-target")
+            .and_then(|target| target.strip_prefix("AWSStepFunctions."))
+            .unwrap_or("-");
+        let key = header("authorization")
+            .and_then(|value| sigv4::authorization(value).ok())
+            .map(|auth| auth.access_key_id);
+        crate::auth::audit_refused(operation, key, &error);
+        error.into()
+    })
 }
 
 impl From<crate::auth::AuthError> for AwsError {
