@@ -172,6 +172,10 @@ pub(super) async fn sign_in(
         })?;
     let presented = presented(&key).ok_or(AuthError::Malformed)?;
     let caller = console.runtime.authenticate(Some(presented))?;
+    if !caller.checked {
+        // Nothing to sign in to: keep no key.
+        return Ok(json_response(json!({"required": false, "signedIn": null})));
+    }
     let mut response = json_response(json!({
         "required": true,
         "signedIn": {"keyId": caller.key, "role": caller.grant.role.as_str()},
