@@ -24,15 +24,7 @@ fn admin_key() -> String {
 }
 
 fn credentials_file(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("admin-credentials");
-    std::fs::write(
-        &path,
-        format!(
-            "[default]\naws_access_key_id = {ADMIN_ID}\naws_secret_access_key = {ADMIN_SECRET}\n"
-        ),
-    )
-    .unwrap();
-    path
+    support::admin_credentials(dir, ADMIN_ID, ADMIN_SECRET)
 }
 
 async fn start(dir: &Path, with_admin: bool) -> RunningServer {

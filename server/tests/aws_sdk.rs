@@ -586,12 +586,7 @@ async fn the_aws_sdk_drives_the_remaining_actions() {
 async fn signatures_are_checked_once_keys_are_required() {
     use aws_sdk_sfn::error::ProvideErrorMetadata;
     let dir = TempDir::new("aws-sdk-sigv4");
-    let credentials = dir.path().join("admin.ini");
-    std::fs::write(
-        &credentials,
-        "[default]\naws_access_key_id = AKIDSDKADMIN\naws_secret_access_key = sdk/admin+secret\n",
-    )
-    .unwrap();
+    let credentials = support::admin_credentials(dir.path(), "AKIDSDKADMIN", "sdk/admin+secret");
     let mut config = support::config(dir.path().join("data"));
     config.admin_credentials = Some(credentials);
     let server = stepwise_server::start(config).await.unwrap();

@@ -686,12 +686,7 @@ async fn a_forwarded_result_is_allowed_or_refused_by_the_owner_by_the_callers_ke
     let dir = TempDir::new("cluster-keys");
     let _logs = LogsOnFailure(dir.path().to_path_buf());
     let url = support::database_of(dir.path());
-    let credentials = dir.path().join("admin-credentials");
-    std::fs::write(
-        &credentials,
-        "[default]\naws_access_key_id = AKIDCLUSTER\naws_secret_access_key = cluster-admin-secret\n",
-    )
-    .unwrap();
+    let credentials = support::admin_credentials(dir.path(), "AKIDCLUSTER", "cluster-admin-secret");
     let admin_key = "AKIDCLUSTER:cluster-admin-secret";
     let mut nodes = [Node::new("k1", &url), Node::new("k2", &url)];
     for node in nodes.iter_mut() {

@@ -326,12 +326,7 @@ async fn the_cluster_view_says_who_serves_what() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_with_a_key_kept_in_a_strict_cookie() {
     let dir = TempDir::new("console-keys");
-    let credentials = dir.path().join("admin.ini");
-    std::fs::write(
-        &credentials,
-        "[default]\naws_access_key_id = AKIDCONSOLE\naws_secret_access_key = console-secret\n",
-    )
-    .unwrap();
+    let credentials = support::admin_credentials(dir.path(), "AKIDCONSOLE", "console-secret");
     let mut config = support::config(dir.path().join("data"));
     config.admin_credentials = Some(credentials);
     let server = stepwise_server::start(config).await.unwrap();

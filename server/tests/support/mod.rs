@@ -78,6 +78,15 @@ impl Ca {
     }
 }
 
+/// An AWS credentials file in `dir` whose `[default]` key is `id` and `secret`, for
+/// `--admin-credentials`.
+pub fn admin_credentials(dir: &Path, id: &str, secret: &str) -> PathBuf {
+    let path = dir.join("admin-credentials");
+    let text = format!("[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Every certificate in PEM text.
 pub fn pem_certificates(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
