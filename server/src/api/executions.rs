@@ -14,6 +14,7 @@ use crate::auth::Action;
 /// client decodes by default, with room for the rest of the message.
 const MAX_HISTORY_PAGE_BYTES: usize = 3 * 1024 * 1024;
 use super::status::to_status;
+use super::{execution_machine, machine_name};
 use crate::runtime::Runtime;
 
 /// Serves `stepwise.v1.Executions`.
@@ -29,22 +30,6 @@ impl ExecutionsService {
     }
 }
 
-impl ExecutionsService {
-    /// The state machine a name or ARN names (InvalidArn for an ARN of another shape).
-    fn machine_name(&self, name_or_arn: &str) -> Result<String, Status> {
-        (self.runtime.arns())
-            .machine_name(name_or_arn)
-            .map_err(to_status)
-    }
-
-    /// The state machine of an execution ARN (InvalidArn for another shape).
-    fn execution_machine(&self, arn: &str) -> Result<String, Status> {
-        (self.runtime.arns())
-            .execution_machine(arn)
-            .map_err(to_status)
-    }
-}
-
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::HistoryEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -53,7 +38,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::StartExecutionRequest>,
     ) -> Result<Response<pb::StartExecutionResponse>, Status> {
-        let machine = self.machine_name(&request.get_ref().state_machine)?;
+        let machine = machine_name(&self.runtime, &request.get_ref().state_machine)?;
         allow(&request, "StartExecution", Action::RunExecution(&machine))?;
         let from_peer = from_peer(&request);
         let request = request.into_inner();
@@ -71,7 +56,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::StartExecutionRequest>,
     ) -> Result<Response<pb::Execution>, Status> {
-        let machine = self.machine_name(&request.get_ref().state_machine)?;
+        let machine = machine_name(&self.runtime, &request.get_ref().state_machine)?;
         allow(
             &request,
             "StartSyncExecution",
@@ -94,7 +79,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         match request.get_ref().state_machine.as_str() {
             "" => allow(&request, "GetUsage", Action::ReadAll)?,
             machine => {
-                let machine = self.machine_name(machine)?;
+                let machine = machine_name(&self.runtime, machine)?;
                 allow(&request, "GetUsage", Action::ReadMachine(&machine))?
             }
         };
@@ -122,7 +107,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::StopExecutionRequest>,
     ) -> Result<Response<pb::StopExecutionResponse>, Status> {
-        let machine = self.execution_machine(&request.get_ref().execution_arn)?;
+        let machine = execution_machine(&self.runtime, &request.get_ref().execution_arn)?;
         allow(&request, "StopExecution", Action::RunExecution(&machine))?;
         let from_peer = from_peer(&request);
         let request = request.into_inner();
@@ -136,7 +121,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::DescribeExecutionRequest>,
     ) -> Result<Response<pb::Execution>, Status> {
-        let machine = self.execution_machine(&request.get_ref().execution_arn)?;
+        let machine = execution_machine(&self.runtime, &request.get_ref().execution_arn)?;
         allow(&request, "DescribeExecution", Action::ReadMachine(&machine))?;
         let view = self
             .runtime
@@ -150,7 +135,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::ListExecutionsRequest>,
     ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
-        let machine = self.machine_name(&request.get_ref().state_machine)?;
+        let machine = machine_name(&self.runtime, &request.get_ref().state_machine)?;
         allow(&request, "ListExecutions", Action::ReadMachine(&machine))?;
         let request = request.into_inner();
         let filter = convert::status_filter(request.status_filter());
@@ -176,7 +161,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::GetExecutionHistoryRequest>,
     ) -> Result<Response<pb::GetExecutionHistoryResponse>, Status> {
-        let machine = self.execution_machine(&request.get_ref().execution_arn)?;
+        let machine = execution_machine(&self.runtime, &request.get_ref().execution_arn)?;
         allow(
             &request,
             "GetExecutionHistory",
@@ -216,7 +201,7 @@ impl pb::executions_server::Executions for ExecutionsService {
         &self,
         request: Request<pb::WatchExecutionHistoryRequest>,
     ) -> Result<Response<Self::WatchExecutionHistoryStream>, Status> {
-        let machine = self.execution_machine(&request.get_ref().execution_arn)?;
+        let machine = execution_machine(&self.runtime, &request.get_ref().execution_arn)?;
         allow(
             &request,
             "WatchExecutionHistory",

@@ -34,3 +34,36 @@ async fn on_behalf<F: std::future::Future>(from_peer: bool, call: F) -> F::Outpu
         call.await
     }
 }
+
+/// The state machine a name or ARN names (InvalidArn for an ARN of another shape).
+fn machine_name(
+    runtime: &crate::runtime::Runtime,
+    name_or_arn: &str,
+) -> Result<String, tonic::Status> {
+    runtime
+        .arns()
+        .machine_name(name_or_arn)
+        .map_err(status::to_status)
+}
+
+/// The state machine of an execution ARN (InvalidArn for another shape).
+fn execution_machine(
+    runtime: &crate::runtime::Runtime,
+    arn: &str,
+) -> Result<String, tonic::Status> {
+    runtime
+        .arns()
+        .execution_machine(arn)
+        .map_err(status::to_status)
+}
+
+/// The activity (queue) a name or activity ARN names.
+fn activity_name(
+    runtime: &crate::runtime::Runtime,
+    name_or_arn: &str,
+) -> Result<String, tonic::Status> {
+    runtime
+        .arns()
+        .activity_name(name_or_arn)
+        .map_err(status::to_status)
+}

@@ -5,6 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::allow;
 use super::convert;
+use super::machine_name;
 use super::status::to_status;
 use crate::asl::validate::{self, Severity};
 use crate::auth::Action;
@@ -21,16 +22,6 @@ impl StateMachinesService {
     /// A service over `runtime`.
     pub fn new(runtime: Runtime) -> Self {
         StateMachinesService { runtime }
-    }
-}
-
-impl StateMachinesService {
-    /// The state machine a name or ARN names (InvalidArn for an ARN of another shape).
-    fn machine_name(&self, name_or_arn: &str) -> Result<String, Status> {
-        self.runtime
-            .arns()
-            .machine_name(name_or_arn)
-            .map_err(to_status)
     }
 }
 
@@ -78,7 +69,7 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::UpdateStateMachineRequest>,
     ) -> Result<Response<pb::StateMachine>, Status> {
-        let name = self.machine_name(&request.get_ref().state_machine)?;
+        let name = machine_name(&self.runtime, &request.get_ref().state_machine)?;
         allow(&request, "UpdateStateMachine", Action::ManageMachine(&name))?;
         let request = request.into_inner();
         let view = self
@@ -97,7 +88,7 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::DescribeStateMachineRequest>,
     ) -> Result<Response<pb::StateMachine>, Status> {
-        let name = self.machine_name(&request.get_ref().state_machine)?;
+        let name = machine_name(&self.runtime, &request.get_ref().state_machine)?;
         allow(&request, "DescribeStateMachine", Action::ReadMachine(&name))?;
         let view = self
             .runtime
@@ -135,7 +126,7 @@ impl pb::state_machines_server::StateMachines for StateMachinesService {
         &self,
         request: Request<pb::DeleteStateMachineRequest>,
     ) -> Result<Response<pb::DeleteStateMachineResponse>, Status> {
-        let name = self.machine_name(&request.get_ref().state_machine)?;
+        let name = machine_name(&self.runtime, &request.get_ref().state_machine)?;
         allow(&request, "DeleteStateMachine", Action::ManageMachine(&name))?;
         self.runtime
             .delete_machine(&request.into_inner().state_machine)

@@ -6,6 +6,7 @@ use std::time::Duration;
 use stepwise_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use super::activity_name;
 use super::auth::{acting_caller, allow};
 use super::status::to_status;
 use super::{convert, from_peer, on_behalf};
@@ -22,15 +23,6 @@ impl TasksService {
     /// A service over `runtime`.
     pub fn new(runtime: Runtime) -> Self {
         TasksService { runtime }
-    }
-}
-
-impl TasksService {
-    /// The activity (queue) a name or activity ARN names.
-    fn activity_name(&self, name_or_arn: &str) -> Result<String, Status> {
-        (self.runtime.arns())
-            .activity_name(name_or_arn)
-            .map_err(to_status)
     }
 }
 
@@ -54,7 +46,7 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::DescribeActivityRequest>,
     ) -> Result<Response<pb::Activity>, Status> {
-        let name = self.activity_name(&request.get_ref().activity)?;
+        let name = activity_name(&self.runtime, &request.get_ref().activity)?;
         allow(&request, "DescribeActivity", Action::ManageActivity(&name))?;
         let record = self
             .runtime
@@ -83,7 +75,7 @@ impl pb::tasks_server::Tasks for TasksService {
         &self,
         request: Request<pb::DeleteActivityRequest>,
     ) -> Result<Response<pb::DeleteActivityResponse>, Status> {
-        let name = self.activity_name(&request.get_ref().activity)?;
+        let name = activity_name(&self.runtime, &request.get_ref().activity)?;
         allow(&request, "DeleteActivity", Action::ManageActivity(&name))?;
         self.runtime
             .delete_activity(&request.into_inner().activity)
@@ -97,7 +89,7 @@ impl pb::tasks_server::Tasks for TasksService {
         request: Request<pb::PollTaskRequest>,
     ) -> Result<Response<pb::PollTaskResponse>, Status> {
         for queue in &request.get_ref().queues {
-            let queue = self.activity_name(queue)?;
+            let queue = activity_name(&self.runtime, queue)?;
             allow(&request, "PollTask", Action::Work(&queue))?;
         }
         let request = request.into_inner();

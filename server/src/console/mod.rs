@@ -280,25 +280,7 @@ fn same_origin_json(headers: &HeaderMap) -> Result<(), AwsError> {
             "the console's calls take Content-Type: application/json",
         ));
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        let origin_host = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, rest)| rest);
-        if origin_host.is_none() || origin_host != host {
-            return Err(AwsError::with_status(
-                StatusCode::FORBIDDEN,
-                "AccessDeniedException",
-                format!(
-                    "a request from the page at {} is not the console's own",
-                    origin.to_str().unwrap_or("an unreadable origin")
-                ),
-            ));
-        }
-    }
-    Ok(())
+    session::same_origin(headers)
 }
 
 /// Diagnostics for the definition in the body, each with the line and column of the

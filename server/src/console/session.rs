@@ -97,7 +97,7 @@ pub(crate) fn aws_cookie_caller(
 }
 
 /// Refuses a request whose `Origin` is another site's.
-fn same_origin(headers: &HeaderMap) -> Result<(), AwsError> {
+pub(super) fn same_origin(headers: &HeaderMap) -> Result<(), AwsError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
